@@ -1,0 +1,109 @@
+"""Running the sidecar under uvicorn, with timeouts for idle and slow connections."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+
+import uvicorn
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
+except ImportError:  # pragma: no cover - httptools is a dependency
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol
+
+REQUEST_HEAD_TIMEOUT_S = 10.0
+
+
+class TimedProtocol(_BaseProtocol):
+    """uvicorn leaves a connection that never sends a request open forever, and a client that
+    trickles its headers too. Close any connection whose request head has not arrived within
+    ``REQUEST_HEAD_TIMEOUT_S`` of connecting or of its previous response."""
+
+    head_timeout = REQUEST_HEAD_TIMEOUT_S
+
+    def connection_made(self, transport):  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._cancel_head_timer()
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def connection_lost(self, exc):  # type: ignore[override]
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _cancel_head_timer(self) -> None:
+        timer = getattr(self, "_head_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RefuseToStart(SystemExit):
+    pass
+
+
+def check_bind(host: str, token: str | None) -> None:
+    if not is_loopback(host) and not token:
+        raise RefuseToStart(
+            f"refusing to listen on {host} without a secret webhook path: Offload cannot sign "
+            "its webhooks, so on a reachable address the URL itself must be unguessable. Set "
+            "OFFLOAD_WEBHOOK_TOKEN to a long random string (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`) and give Offload "
+            "<public URL>/webhooks/offload/<token>."
+        )
+
+
+def serve(app, host: str, port: int, *, log_level: str = "info") -> None:
+    """Serve ``app`` until SIGINT/SIGTERM. The access log is off: it would print the token
+    path. The app logs one line per delivery itself."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=TimedProtocol,
+        loop="uvloop" if _has_uvloop() else "asyncio",
+        access_log=False,
+        log_level=log_level,
+        timeout_keep_alive=5,
+        server_header=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+
+
+def _has_uvloop() -> bool:
+    if os.environ.get("OFFLOAD_CONSOLE_NO_UVLOOP"):
+        return False
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,77 @@
+"""Opening the database: WAL, durable commits, a busy timeout, and migrations applied."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import sqlite_utils
+
+from storage.migrations import migrations
+
+DEFAULT_DB_PATH = "./data/offload-console.db"
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+def now_ms() -> int:
+    """Unix time in milliseconds, the unit Offload uses and every time column here uses."""
+    return time.time_ns() // 1_000_000
+
+
+def db_path_from_env(explicit: str | os.PathLike | None = None) -> str:
+    """``--db`` wins, then ``OFFLOAD_CONSOLE_DB``, then ``./data/offload-console.db``."""
+    if explicit:
+        return str(explicit)
+    return os.environ.get("OFFLOAD_CONSOLE_DB") or DEFAULT_DB_PATH
+
+
+def busy_timeout_ms() -> int:
+    raw = os.environ.get("OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS", "")
+    return int(raw) if raw.strip().isdigit() else DEFAULT_BUSY_TIMEOUT_MS
+
+
+def open_db(
+    path: str | os.PathLike | None = None,
+    *,
+    check_same_thread: bool = True,
+    busy_timeout: int | None = None,
+) -> sqlite_utils.Database:
+    """Open (creating if needed) the console database and bring its schema up to date.
+
+    ``path=":memory:"`` gives a private in-memory database (tests). File databases run in WAL
+    mode with ``synchronous=FULL``: a commit that returned is on disk, even after power loss.
+    """
+    timeout = busy_timeout_ms() if busy_timeout is None else busy_timeout
+    target = db_path_from_env(path)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        target,
+        timeout=timeout / 1000,
+        check_same_thread=check_same_thread,
+        isolation_level="",  # the default "deferred" handling sqlite-utils expects
+    )
+    conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
+    if target != ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    apply_migrations(db)
+    return db
+
+
+def apply_migrations(db: sqlite_utils.Database) -> None:
+    """Apply pending migrations under one write lock, so that two processes starting at once
+    (sidecar and dashboard) cannot both try the same migration."""
+    if not migrations.pending(db):
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)  # nested: each migration runs in a savepoint of this transaction
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")

@@ -1,0 +1,308 @@
+"""Events in, projections out.
+
+Every webhook, poll repair and console action is an *event* row, stored once under its
+``event_id``. Applying an event to ``cases`` and ``input_requests`` is order-independent: the
+state shown is that of the winning event under :func:`state_key` (terminal beats non-terminal,
+then the newer case ``updatedAt``, then webhook over poll, then event id), and each input
+request's status is a pure function of the case's state and the set of requests. So any
+arrival order of the same events ends in the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+KNOWN_TYPES = {"case.completed", "case.failed", "case.input_needed", "case.polled", "case.created"}
+TERMINAL = {"COMPLETED", "FAILED"}
+STATUS_BY_TYPE = {
+    "case.completed": "COMPLETED",
+    "case.failed": "FAILED",
+    "case.input_needed": "INPUT_NEEDED",
+    "case.created": "CREATED",
+}
+SOURCE_RANK = {"poll": 0, "console": 0, "webhook": 1}
+_EVENT_ID_MS = re.compile(r"_(\d{1,16})$")
+
+
+class InvalidEvent(ValueError):
+    """The body is JSON but not an Offload event envelope (a 422 at the sidecar)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    event_type: str
+    timestamp: int
+    case_id: str
+    data: dict[str, Any]
+    payload: str  # the raw JSON text as stored
+    source: str = "webhook"
+    state_ts: int | None = None
+    actor: str | None = None
+
+    @property
+    def effective_state_ts(self) -> int:
+        """The case ``updatedAt`` this event reports.
+
+        Offload's event ids end in the case's updatedAt (``evt_{caseId}_{type}_{updatedAt}``);
+        that orders events better than the send-time ``timestamp``. Falls back to timestamp.
+        """
+        if self.state_ts is not None:
+            return self.state_ts
+        match = _EVENT_ID_MS.search(self.event_id)
+        if match and self.event_id.startswith(f"evt_{self.case_id}_"):
+            return int(match.group(1))
+        return self.timestamp
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_envelope(obj: Any, payload: str) -> Event:
+    """Check an already-decoded webhook body; raise :class:`InvalidEvent` saying what is wrong."""
+    if not isinstance(obj, dict):
+        raise InvalidEvent("body must be a JSON object")
+    problems = []
+    for key in ("event_id", "event_type"):
+        if not isinstance(obj.get(key), str) or not obj.get(key).strip():
+            problems.append(f"{key} must be a non-empty string")
+    if not _is_int(obj.get("timestamp")) or not 0 <= obj["timestamp"] < 10**16:
+        problems.append("timestamp must be an integer (Unix ms)")
+    data = obj.get("data")
+    if not isinstance(data, dict):
+        problems.append("data must be an object")
+    elif not isinstance(data.get("caseId"), str) or not data["caseId"].strip():
+        problems.append("data.caseId must be a non-empty string")
+    if problems:
+        raise InvalidEvent("; ".join(problems))
+    if len(obj["event_id"]) > 512 or len(data["caseId"]) > 256:
+        raise InvalidEvent("event_id or data.caseId is implausibly long")
+    return Event(
+        event_id=obj["event_id"],
+        event_type=obj["event_type"],
+        timestamp=obj["timestamp"],
+        case_id=data["caseId"],
+        data=data,
+        payload=payload,
+    )
+
+
+def state_key(rank: int, state_ts: int, source: str, event_id: str) -> tuple:
+    return (rank, state_ts, SOURCE_RANK.get(source, 0), event_id)
+
+
+def record_event(db: sqlite_utils.Database, event: Event, received_at: int) -> bool:
+    """Store ``event`` and apply it; return False if its event_id was already stored.
+
+    Must run inside a transaction the caller commits. The row is stored before projecting, so
+    a projection bug never loses the raw event: it is kept, with ``projection_error`` set.
+    """
+    cursor = db.conn.execute(
+        "INSERT OR IGNORE INTO events (event_id, case_id, event_type, timestamp, state_ts,"
+        " received_at, source, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.event_id,
+            event.case_id,
+            event.event_type,
+            event.timestamp,
+            event.effective_state_ts,
+            received_at,
+            event.source,
+            event.actor,
+            event.payload,
+        ),
+    )
+    if cursor.rowcount == 0:
+        return False
+    if event.event_type not in KNOWN_TYPES:
+        return True  # stored for later; Offload may add types we do not understand yet
+    db.conn.execute("SAVEPOINT project_event")
+    try:
+        _project(db, event, received_at)
+    except Exception as exc:  # noqa: BLE001 - keep the event whatever the projection does
+        db.conn.execute("ROLLBACK TO SAVEPOINT project_event")
+        db.conn.execute(
+            "UPDATE events SET projection_error = ? WHERE event_id = ?",
+            (f"{type(exc).__name__}: {exc}"[:500], event.event_id),
+        )
+    db.conn.execute("RELEASE SAVEPOINT project_event")
+    return True
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if _is_int(value) else None
+
+
+def _event_state(event: Event) -> dict[str, Any]:
+    """The case state an event reports, in ``cases`` column names."""
+    data = event.data
+    status = data.get("status") if isinstance(data.get("status"), str) else None
+    status = status or STATUS_BY_TYPE.get(event.event_type, "RUNNING")
+    request = _event_input_request(event)
+    return {
+        "status": status,
+        "result_status": _str_or_none(data.get("resultStatus")),
+        "result": _json_or_none(data.get("result")),
+        "failure_reason": _str_or_none(data.get("failureReason")),
+        "attempt_count": _int_or_none(data.get("attemptCount")),
+        "input_request_id": request["id"] if request else None,
+        "input_request_status": request["status"] if request else None,
+        "updated_at": event.effective_state_ts,
+        "state_event_id": event.event_id,
+        "state_rank": 1 if status in TERMINAL else 0,
+    }
+
+
+def _event_descriptive(event: Event) -> dict[str, Any]:
+    """Fields that describe the case rather than its state: filled once, never cleared."""
+    data = event.data
+    goal = data.get("goal") if isinstance(data.get("goal"), dict) else {}
+    counterparty = data.get("counterparty") if isinstance(data.get("counterparty"), dict) else {}
+    return {
+        "client_reference_id": _str_or_none(data.get("clientReferenceId")),
+        "channel": _str_or_none(data.get("channel")),
+        "metadata": _json_or_none(data.get("metadata")) if isinstance(data.get("metadata"), dict) else None,
+        "max_attempts": _int_or_none(data.get("maxAttempts")),
+        "objective": _str_or_none(goal.get("objective")),
+        "counterparty_name": _str_or_none(counterparty.get("name")),
+        "counterparty_address": _str_or_none(counterparty.get("address")),
+        "counterparty_company": _str_or_none(counterparty.get("company")),
+        "counterparty_timezone": _str_or_none(counterparty.get("timezone")),
+        "result_schema": _json_or_none(data.get("resultSchema")) if isinstance(data.get("resultSchema"), dict) else None,
+        "created_at": _int_or_none(data.get("createdAt")),
+    }
+
+
+def _event_input_request(event: Event) -> dict[str, Any] | None:
+    """The input request an event names: webhook fields, or GET's ``inputRequest`` object."""
+    data = event.data
+    nested = data.get("inputRequest")
+    if isinstance(nested, dict) and isinstance(nested.get("id"), str):
+        return {
+            "id": nested["id"],
+            "question": _str_or_none(nested.get("question")),
+            "status": _str_or_none(nested.get("status")),
+            "requested_at": _int_or_none(nested.get("requestedAt")),
+        }
+    if isinstance(data.get("inputRequestId"), str) and data["inputRequestId"]:
+        return {
+            "id": data["inputRequestId"],
+            "question": _str_or_none(nested),
+            "status": _str_or_none(data.get("inputRequestStatus")),
+            "requested_at": _int_or_none(data.get("inputRequestedAt")),
+        }
+    return None
+
+
+def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
+    conn = db.conn
+    state = _event_state(event)
+    descriptive = _event_descriptive(event)
+    current = conn.execute(
+        "SELECT state_rank, updated_at, state_event_id,"
+        " (SELECT source FROM events WHERE event_id = cases.state_event_id) AS state_source"
+        " FROM cases WHERE case_id = ?",
+        (event.case_id,),
+    ).fetchone()
+    if current is None:
+        row = {"case_id": event.case_id, **descriptive, **state}
+        row["first_seen_at"] = received_at
+        row["last_event_at"] = received_at
+        if row["created_at"] is None:
+            row["created_at"] = event.effective_state_ts
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", list(row.values()))  # noqa: S608
+    else:
+        rank, updated_at, state_event_id, state_source = current
+        old_key = state_key(rank, updated_at or 0, state_source or "poll", state_event_id or "")
+        new_key = state_key(
+            state["state_rank"], state["updated_at"], event.source, event.event_id
+        )
+        sets = [f"{k} = coalesce({k}, ?)" for k in descriptive]
+        values = list(descriptive.values())
+        if new_key > old_key:
+            if state["attempt_count"] is None:
+                state.pop("attempt_count")
+            sets += [f"{k} = ?" for k in state]
+            values += list(state.values())
+        sets.append("last_event_at = max(coalesce(last_event_at, 0), ?)")
+        values.append(received_at)
+        conn.execute(
+            f"UPDATE cases SET {', '.join(sets)} WHERE case_id = ?",  # noqa: S608
+            [*values, event.case_id],
+        )
+    request = _event_input_request(event)
+    if request:
+        conn.execute(
+            "INSERT INTO input_requests (input_request_id, case_id, question, status,"
+            " requested_at, event_id) VALUES (?, ?, ?, 'PENDING', ?, ?)"
+            " ON CONFLICT (input_request_id) DO UPDATE SET"
+            " question = coalesce(question, excluded.question),"
+            " requested_at = coalesce(requested_at, excluded.requested_at),"
+            " event_id = coalesce(event_id, excluded.event_id)",
+            (
+                request["id"],
+                event.case_id,
+                request["question"],
+                request["requested_at"] or event.effective_state_ts,
+                event.event_id,
+            ),
+        )
+    refresh_request_statuses(db, event.case_id)
+
+
+def refresh_request_statuses(db: sqlite_utils.Database, case_id: str) -> None:
+    """Recompute every input request's status of one case from the case's state.
+
+    PENDING only for the case's newest request while the case waits on exactly it; an answer
+    the console sent is ANSWERED for good; an older request is SUPERSEDED; anything else CLOSED.
+    """
+    conn = db.conn
+    case = conn.execute(
+        "SELECT status, input_request_id, input_request_status FROM cases WHERE case_id = ?",
+        (case_id,),
+    ).fetchone()
+    if case is None:
+        return
+    status, active_id, active_status = case
+    requests = conn.execute(
+        "SELECT input_request_id, status, requested_at, answered_at FROM input_requests"
+        " WHERE case_id = ?",
+        (case_id,),
+    ).fetchall()
+    if not requests:
+        return
+    newest = max(requests, key=lambda r: (r[2] or 0, r[0]))[0]
+    for request_id, old_status, _requested_at, answered_at in requests:
+        if answered_at is not None:
+            new_status = "ANSWERED"
+        elif request_id != newest:
+            new_status = "SUPERSEDED"
+        elif (
+            status == "INPUT_NEEDED"
+            and active_id in (None, request_id)
+            and active_status in (None, "PENDING")
+        ):
+            new_status = "PENDING"
+        else:
+            new_status = "CLOSED"
+        if new_status != old_status:
+            conn.execute(
+                "UPDATE input_requests SET status = ? WHERE input_request_id = ?",
+                (new_status, request_id),
+            )

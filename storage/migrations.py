@@ -1,0 +1,101 @@
+"""Schema migrations, applied in order by every command that opens the database.
+
+Add a migration by appending a decorated function; never edit one that has shipped. Each runs
+inside the write lock taken by :func:`storage.db.apply_migrations`.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("offload_console")
+
+
+@migrations()
+def m001_events_cases_input_requests(db):
+    db.execute(
+        """
+        CREATE TABLE events (
+            event_id     TEXT PRIMARY KEY,      -- Offload's event_id; poll_/console_ ids for ours
+            case_id      TEXT NOT NULL,
+            event_type   TEXT NOT NULL,         -- case.completed, case.failed, case.input_needed, ...
+            timestamp    INTEGER NOT NULL,      -- Offload's timestamp (Unix ms)
+            state_ts     INTEGER NOT NULL,      -- the case updatedAt this event reports (Unix ms)
+            received_at  INTEGER NOT NULL,      -- when the console stored it (Unix ms)
+            source       TEXT NOT NULL,         -- webhook | poll | console
+            actor        TEXT,                  -- operator, for console events
+            payload      TEXT NOT NULL,         -- the full raw payload, as received
+            projection_error TEXT               -- set if applying it to cases failed (a bug)
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_case ON events (case_id, state_ts)")
+    db.execute("CREATE INDEX events_source_received ON events (source, received_at)")
+    db.execute(
+        """
+        CREATE TABLE cases (
+            case_id              TEXT PRIMARY KEY,
+            status               TEXT NOT NULL,  -- CREATED RUNNING INPUT_NEEDED COMPLETED FAILED
+            client_reference_id  TEXT,
+            channel              TEXT,
+            result_status        TEXT,
+            result               TEXT,           -- JSON
+            failure_reason       TEXT,
+            attempt_count        INTEGER,
+            max_attempts         INTEGER,
+            metadata             TEXT,           -- JSON, as echoed by webhooks
+            objective            TEXT,
+            counterparty_name    TEXT,
+            counterparty_address TEXT,
+            counterparty_company TEXT,
+            counterparty_timezone TEXT,
+            result_schema        TEXT,           -- JSON
+            request              TEXT,           -- JSON body the console sent (POST /cases)
+            submission_id        TEXT,
+            created_at           INTEGER,        -- Offload's createdAt, or when we sent it (ms)
+            updated_at           INTEGER,        -- Offload's updatedAt of the state shown (ms)
+            next_action_at       INTEGER,        -- from GET; 253402300799999 = nothing scheduled
+            input_request_id     TEXT,           -- the active request the state names, if any
+            input_request_status TEXT,
+            state_event_id       TEXT,           -- the event whose state is shown
+            state_rank           INTEGER NOT NULL DEFAULT 0,  -- 1 once terminal
+            first_seen_at        INTEGER NOT NULL,
+            last_event_at        INTEGER,        -- when the newest event was received (ms)
+            last_polled_at       INTEGER
+        )
+        """
+    )
+    db.execute("CREATE INDEX cases_status ON cases (status, updated_at)")
+    db.execute("CREATE INDEX cases_client_reference ON cases (client_reference_id)")
+    db.execute(
+        """
+        CREATE TABLE input_requests (
+            input_request_id TEXT PRIMARY KEY,
+            case_id          TEXT NOT NULL,
+            question         TEXT,
+            status           TEXT NOT NULL,     -- PENDING ANSWERED SUPERSEDED CLOSED
+            requested_at     INTEGER,           -- Offload's inputRequestedAt (ms)
+            event_id         TEXT,              -- the event that revealed it
+            answer           TEXT,
+            answered_by      TEXT,
+            answered_at      INTEGER,
+            claimed_by       TEXT,
+            claimed_at       INTEGER
+        )
+        """
+    )
+    db.execute("CREATE INDEX input_requests_case ON input_requests (case_id, requested_at)")
+    db.execute("CREATE INDEX input_requests_status ON input_requests (status, requested_at)")
+    db.execute(
+        """
+        CREATE TABLE rejected_deliveries (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at  INTEGER NOT NULL,
+            remote_addr  TEXT,
+            status_code  INTEGER NOT NULL,
+            reason       TEXT NOT NULL,
+            body_size    INTEGER,
+            body_excerpt TEXT                  -- first 1 KiB, undecodable bytes replaced
+        )
+        """
+    )
