@@ -141,7 +141,11 @@ def create_app(
             except InvalidEvent as exc:
                 raise _Refused(422, str(exc)) from None
         except _Refused as refused:
-            size = int(request.headers["content-length"]) if refused.status == 413 and request.headers.get("content-length", "").isdigit() else None
+            size = (
+                int(request.headers["content-length"])
+                if refused.status == 413 and request.headers.get("content-length", "").isdigit()
+                else None
+            )
             return refuse(request, started, refused.status, refused.reason, body, size)
         except ClientDisconnect:
             return Response(status_code=400)

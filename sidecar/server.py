@@ -13,7 +13,7 @@ try:
 except ImportError:  # pragma: no cover - httptools is a dependency
     from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol
 
-REQUEST_HEAD_TIMEOUT_S = 10.0
+REQUEST_HEAD_TIMEOUT_S = float(os.environ.get("OFFLOAD_CONSOLE_HEAD_TIMEOUT_S") or 10.0)
 
 
 class TimedProtocol(_BaseProtocol):

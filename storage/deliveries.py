@@ -47,7 +47,7 @@ def health_summary(db: sqlite_utils.Database) -> dict:
     pending = conn.execute(
         "SELECT count(*) FROM input_requests WHERE status = 'PENDING'"
     ).fetchone()[0]
-    last = conn.execute(
-        "SELECT max(received_at) FROM events WHERE source = 'webhook'"
-    ).fetchone()[0]
+    last = conn.execute("SELECT max(received_at) FROM events WHERE source = 'webhook'").fetchone()[
+        0
+    ]
     return {"counts": counts, "pending_input_requests": pending, "last_webhook_at": last}

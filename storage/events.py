@@ -175,14 +175,18 @@ def _event_descriptive(event: Event) -> dict[str, Any]:
     return {
         "client_reference_id": _str_or_none(data.get("clientReferenceId")),
         "channel": _str_or_none(data.get("channel")),
-        "metadata": _json_or_none(data.get("metadata")) if isinstance(data.get("metadata"), dict) else None,
+        "metadata": _json_or_none(data.get("metadata"))
+        if isinstance(data.get("metadata"), dict)
+        else None,
         "max_attempts": _int_or_none(data.get("maxAttempts")),
         "objective": _str_or_none(goal.get("objective")),
         "counterparty_name": _str_or_none(counterparty.get("name")),
         "counterparty_address": _str_or_none(counterparty.get("address")),
         "counterparty_company": _str_or_none(counterparty.get("company")),
         "counterparty_timezone": _str_or_none(counterparty.get("timezone")),
-        "result_schema": _json_or_none(data.get("resultSchema")) if isinstance(data.get("resultSchema"), dict) else None,
+        "result_schema": _json_or_none(data.get("resultSchema"))
+        if isinstance(data.get("resultSchema"), dict)
+        else None,
         "created_at": _int_or_none(data.get("createdAt")),
     }
 
@@ -230,14 +234,17 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
     else:
         rank, updated_at, state_event_id, state_source = current
         old_key = state_key(rank, updated_at or 0, state_source or "poll", state_event_id or "")
-        new_key = state_key(
-            state["state_rank"], state["updated_at"], event.source, event.event_id
-        )
+        new_key = state_key(state["state_rank"], state["updated_at"], event.source, event.event_id)
+        created_at = descriptive.pop("created_at") or event.effective_state_ts
         sets = [f"{k} = coalesce({k}, ?)" for k in descriptive]
         values = list(descriptive.values())
+        sets.append("created_at = min(coalesce(created_at, ?), ?)")  # earliest seen wins
+        values += [created_at, created_at]
+        attempts = state.pop("attempt_count")
+        if attempts is not None:  # attempts only grow: the most any event reported
+            sets.append("attempt_count = max(coalesce(attempt_count, 0), ?)")
+            values.append(attempts)
         if new_key > old_key:
-            if state["attempt_count"] is None:
-                state.pop("attempt_count")
             sets += [f"{k} = ?" for k in state]
             values += list(state.values())
         sets.append("last_event_at = max(coalesce(last_event_at, 0), ?)")

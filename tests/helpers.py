@@ -1,0 +1,121 @@
+"""Shared test helpers: free ports, servers started as real processes, event builders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A console command run as a child process; its output goes to a file shown on failure."""
+
+    def __init__(self, args: list[str], env: dict | None = None, health_path: str = "/healthz"):
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
+        self.health_path = health_path
+        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, port: int, timeout: float = 30.0) -> ServerProcess:
+        self.port = port
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "offload_console.cli", *self.args, "--port", str(port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        self.wait_healthy(timeout)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not healthy after {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            self.proc.wait(timeout=15)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def webhook(
+    case_id: str,
+    event_type: str,
+    updated_at: int,
+    *,
+    timestamp: int | None = None,
+    **data,
+) -> dict:
+    """An Offload webhook envelope, event_id in Offload's format."""
+    status = {
+        "case.completed": "COMPLETED",
+        "case.failed": "FAILED",
+        "case.input_needed": "INPUT_NEEDED",
+    }.get(event_type, "RUNNING")
+    body = {"caseId": case_id, "status": status, "channel": "EMAIL", "attachments": []}
+    body.update(data)
+    return {
+        "event_id": f"evt_{case_id}_{event_type.replace('.', '_')}_{updated_at}",
+        "event_type": event_type,
+        "timestamp": timestamp if timestamp is not None else updated_at,
+        "data": body,
+    }
+
+
+def input_needed(case_id: str, request_id: str, at: int, question: str = "Accept?") -> dict:
+    return webhook(
+        case_id,
+        "case.input_needed",
+        at,
+        attemptCount=1,
+        inputRequest=question,
+        inputRequestId=request_id,
+        inputRequestStatus="PENDING",
+        inputRequestedAt=at,
+    )
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj).encode()

@@ -1,0 +1,286 @@
+"""The webhook sidecar over real HTTP on loopback."""
+
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import sqlite_utils
+
+import storage
+from storage.deliveries import REJECTED_KEEP, record_rejection
+from tests.helpers import ROOT, ServerProcess, dumps, free_port, input_needed, webhook
+
+SEED_INPUT_NEEDED = {
+    "event_id": "evt_case_123_case_input_needed_1774131900000",
+    "event_type": "case.input_needed",
+    "timestamp": 1774131900000,
+    "data": {
+        "caseId": "case_123",
+        "clientReferenceId": "vendor_2048",
+        "status": "INPUT_NEEDED",
+        "channel": "EMAIL",
+        "attemptCount": 1,
+        "inputRequest": "The vendor asked whether they can send the W-9 next Monday. "
+        "Should I accept that timeline?",
+        "inputRequestId": "input-request-123",
+        "inputRequestStatus": "PENDING",
+        "inputRequestedAt": 1774131900000,
+    },
+}
+SEED_COMPLETED = {
+    "event_id": "evt_case_123_case_completed_1774131960000",
+    "event_type": "case.completed",
+    "timestamp": 1774131960000,
+    "data": {
+        "caseId": "case_123",
+        "clientReferenceId": "vendor_2048",
+        "status": "COMPLETED",
+        "channel": "EMAIL",
+        "attemptCount": 2,
+        "resultStatus": "goal_achieved",
+        "result": {
+            "signedW9Received": True,
+            "taxId": "12-3456789",
+            "documentUrl": "https://files.example.com/w9.pdf",
+        },
+    },
+}
+
+
+def post(server, body, path="/webhooks/offload", **kw):
+    content = body if isinstance(body, bytes) else dumps(body)
+    return httpx.post(server.url + path, content=content, timeout=10, **kw)
+
+
+def read_db(server):
+    return sqlite_utils.Database(server.db_path)
+
+
+def test_seed_flow_is_stored_and_projected(sidecar):
+    r = post(sidecar, SEED_INPUT_NEEDED)
+    assert r.status_code == 200
+    db = read_db(sidecar)
+    assert db["input_requests"].get("input-request-123")["status"] == "PENDING"
+    assert db["cases"].get("case_123")["status"] == "INPUT_NEEDED"
+    assert post(sidecar, SEED_COMPLETED).status_code == 200
+    case = db["cases"].get("case_123")
+    assert case["status"] == "COMPLETED"
+    assert json.loads(case["result"])["taxId"] == "12-3456789"
+    assert db["input_requests"].get("input-request-123")["status"] == "CLOSED"
+    stored = db["events"].get(SEED_COMPLETED["event_id"])
+    assert json.loads(stored["payload"]) == SEED_COMPLETED
+    assert stored["source"] == "webhook"
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_same_event_twice_gets_same_2xx_and_one_row(sidecar):
+    first = post(sidecar, SEED_INPUT_NEEDED)
+    second = post(sidecar, SEED_INPUT_NEEDED)
+    assert first.status_code == second.status_code == 200
+    assert second.json()["data"]["outcome"] == "duplicate"
+    assert read_db(sidecar)["events"].count == 1
+
+
+def test_fifty_concurrent_posts_of_one_event_store_one_row(sidecar):
+    body = dumps(input_needed("c50", "r50", 1000))
+    barrier = threading.Barrier(50)
+
+    def send(_):
+        barrier.wait()
+        return httpx.post(sidecar.url + "/webhooks/offload", content=body, timeout=20).status_code
+
+    with ThreadPoolExecutor(50) as pool:
+        codes = list(pool.map(send, range(50)))
+    assert codes == [200] * 50
+    db = read_db(sidecar)
+    assert db["events"].count == 1
+    assert db["input_requests"].count == 1
+
+
+def test_unknown_event_type_is_stored_with_2xx(sidecar):
+    r = post(sidecar, webhook("c7", "case.escalated", 5))
+    assert r.status_code == 200
+    db = read_db(sidecar)
+    assert db["events"].get("evt_c7_case_escalated_5")["event_type"] == "case.escalated"
+    assert db["cases"].count == 0
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"", 400),
+        (b"   ", 400),
+        (b"not json", 400),
+        (b"\xff\xfe\x00garbage", 400),
+        (b"[" * 100_000, 400),
+        (b'{"event_id": "e"', 400),
+        (b"[]", 422),
+        (b'"just a string"', 422),
+        (b'{"event_id": "e", "event_type": "case.completed", "timestamp": 1}', 422),
+        (b'{"event_id": 5, "event_type": "x", "timestamp": 1, "data": {"caseId": "c"}}', 422),
+        (b'{"event_id": "e", "event_type": "x", "timestamp": 1.5, "data": {"caseId": "c"}}', 422),
+        (b'{"event_id": "e", "event_type": "x", "timestamp": 1, "data": {"caseId": null}}', 422),
+    ],
+)
+def test_bad_bodies_get_4xx_and_are_recorded(sidecar, body, status):
+    r = post(sidecar, body)
+    assert r.status_code == status
+    assert r.json()["ok"] is False
+    assert post(sidecar, SEED_INPUT_NEEDED).status_code == 200  # still serving
+    db = read_db(sidecar)
+    rows = list(db["rejected_deliveries"].rows)
+    assert [row["status_code"] for row in rows] == [status]
+    assert db["events"].count == 1
+
+
+def test_oversized_body_is_refused_before_it_is_read(sidecar):
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as s:
+        s.sendall(
+            b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 50000000\r\n\r\n{"
+        )
+        reply = s.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert post(sidecar, SEED_INPUT_NEEDED).status_code == 200
+
+
+def test_oversized_chunked_body_is_refused(sidecar):
+    def chunks():
+        for _ in range(20):
+            yield b" " * 100_000
+
+    r = httpx.post(sidecar.url + "/webhooks/offload", content=chunks(), timeout=20)
+    assert r.status_code == 413
+
+
+def test_healthz_reports_database_counts_and_last_event(sidecar):
+    post(sidecar, SEED_INPUT_NEEDED)
+    health = httpx.get(sidecar.url + "/healthz").json()
+    assert health["database"] == "ok"
+    assert health["counts"]["events"] == 1
+    assert health["pending_input_requests"] == 1
+    assert health["last_webhook_at"] > 1_700_000_000_000
+
+
+def test_one_log_line_per_delivery_without_payload(sidecar):
+    secret = "TAXID-SECRET-98-7654321"
+    body = webhook("clog", "case.completed", 9, result={"taxId": secret})
+    post(sidecar, body)
+    post(sidecar, b"{broken")
+    deadline = time.monotonic() + 5
+    while "delivery refused" not in sidecar.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = sidecar.output()
+    lines = [line for line in out.splitlines() if "sidecar: delivery" in line]
+    assert len(lines) == 2
+    assert "event_id=evt_clog_case_completed_9" in lines[0]
+    assert "outcome=stored" in lines[0]
+    assert "ms=" in lines[0]
+    assert secret not in out
+
+
+def test_rejected_deliveries_are_bounded():
+    db = storage.open_db(":memory:")
+    with db.atomic():
+        for i in range(REJECTED_KEEP * 3):
+            record_rejection(
+                db, received_at=i, remote_addr=None, status_code=400, reason="x", body=b"y" * 5000
+            )
+    count = db["rejected_deliveries"].count
+    assert REJECTED_KEEP <= count <= REJECTED_KEEP + 100
+    assert max(len(r["body_excerpt"]) for r in db["rejected_deliveries"].rows) == 1024
+
+
+def test_token_path_is_the_only_webhook_path(db_path):
+    token = "s3cret-token-abc"
+    server = ServerProcess(["sidecar", "--db", db_path], env={"OFFLOAD_WEBHOOK_TOKEN": token})
+    server.start(free_port())
+    try:
+        assert post(server, SEED_INPUT_NEEDED).status_code == 404
+        assert post(server, SEED_INPUT_NEEDED, path="/webhooks/offload/wrong").status_code == 404
+        ok = post(server, SEED_INPUT_NEEDED, path=f"/webhooks/offload/{token}")
+        assert ok.status_code == 200
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        time.sleep(0.2)
+        assert token not in server.output()
+    finally:
+        server.stop()
+
+
+def test_refuses_non_loopback_without_token(db_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offload_console.cli",
+            "sidecar",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+            "--db",
+            db_path,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "OFFLOAD_WEBHOOK_TOKEN": ""},
+    )
+    assert result.returncode != 0
+    assert "OFFLOAD_WEBHOOK_TOKEN" in result.stderr
+
+
+def test_locked_database_gives_503_with_retry_after_then_recovers(db_path):
+    server = ServerProcess(
+        ["sidecar", "--db", db_path],
+        env={"OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS": "200", "OFFLOAD_WEBHOOK_TOKEN": ""},
+    )
+    server.start(free_port())
+    try:
+        blocker = sqlite3.connect(db_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        r = post(server, SEED_INPUT_NEEDED)
+        assert r.status_code == 503
+        assert r.headers["retry-after"]
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert post(server, SEED_INPUT_NEEDED).status_code == 200
+        assert sqlite_utils.Database(db_path)["events"].count == 1
+    finally:
+        server.stop()
+
+
+def test_idle_connections_do_not_block_a_real_request(sidecar):
+    idle = [socket.create_connection(("127.0.0.1", sidecar.port)) for _ in range(200)]
+    try:
+        r = post(sidecar, SEED_INPUT_NEEDED)  # the 10 s client timeout is the failure bound
+        assert r.status_code == 200
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_idle_and_slow_connections_are_closed(db_path):
+    server = ServerProcess(
+        ["sidecar", "--db", db_path],
+        env={"OFFLOAD_CONSOLE_HEAD_TIMEOUT_S": "0.5", "OFFLOAD_WEBHOOK_TOKEN": ""},
+    )
+    server.start(free_port())
+    try:
+        silent = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow.sendall(b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\n")
+        assert silent.recv(100) == b""  # closed by the server (recv waits up to 10 s)
+        assert slow.recv(100) == b""
+        silent.close()
+        slow.close()
+    finally:
+        server.stop()
