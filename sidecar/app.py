@@ -44,20 +44,15 @@ async def _read_body(request: Request) -> bytes:
             raise _Refused(413, f"body of {declared} bytes is over the 1 MiB limit")
     chunks: list[bytes] = []
     size = 0
-    stream = request.stream().__aiter__()
-    deadline = time.monotonic() + BODY_TIMEOUT_S
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            chunk = await asyncio.wait_for(stream.__anext__(), timeout=max(remaining, 0.001))
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise _Refused(408, "the body did not arrive in time") from None
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise _Refused(413, "body is over the 1 MiB limit")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise _Refused(413, "body is over the 1 MiB limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _Refused(408, "the body did not arrive in time") from None
     return b"".join(chunks)
 
 
@@ -133,6 +128,7 @@ def create_app(
         ):
             return JSONResponse({"ok": False, "error": {"code": "NOT_FOUND"}}, status_code=404)
         body = b""
+        writer.arriving()
         try:
             body = await _read_body(request)
             obj, text = _decode(body)
@@ -149,6 +145,8 @@ def create_app(
             return refuse(request, started, refused.status, refused.reason, body, size)
         except ClientDisconnect:
             return Response(status_code=400)
+        finally:
+            writer.arrived()
         try:
             new = await writer.store_event(event, storage.now_ms())
         except DatabaseBusy as exc:

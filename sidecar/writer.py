@@ -1,20 +1,29 @@
-"""Group commit: one thread owns the write connection and commits whatever has queued up.
+"""Group commit on the event loop: whatever deliveries are waiting go into one transaction.
 
-Request handlers put work on a queue and await a future. The writer takes everything waiting,
-applies it in one transaction and commits once (``synchronous=FULL``: one fsync per batch),
-then answers every future. Concurrency raises throughput without weakening durability: no
-request is answered before the commit that holds its event has returned.
+A handler announces itself with :meth:`GroupCommitWriter.arriving` as soon as a request comes
+in, then calls :meth:`store_event` and awaits it. The first delivery queued schedules a flush;
+the flush waits (a few loop turns at most) for requests that have arrived but are not parsed
+yet, so that they join the batch, then applies the whole batch in one transaction, commits
+once (``synchronous=FULL``: one fsync per batch) and answers every waiting handler. No request
+is answered before the commit holding its event has returned: concurrency raises throughput
+without weakening durability.
+
+Why on the loop thread: a writer thread looked natural, but every ``sqlite3`` call releases
+and retakes the GIL, and with the loop thread busy each retake can wait out the interpreter's
+switch interval; measured here (bench/sidecar_ingest.py) that convoy cost more than the commit
+itself. So that a locked database cannot stall the loop for long, this connection waits at
+most ``busy_timeout_ms`` (default 250 ms), then answers 503 with Retry-After. WAL checkpoints
+(several fsyncs each) run in a background thread on their own connection instead of inside
+some unlucky delivery's commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import storage
@@ -23,93 +32,98 @@ from storage.events import Event, record_event
 
 log = logging.getLogger("offload_console.sidecar")
 
-MAX_BATCH = 512
+DEFAULT_WRITE_BUSY_TIMEOUT_MS = 250
+MAX_WAIT_TURNS = 8  # loop turns a flush waits for arriving requests to join its batch
+CHECKPOINT_EVERY_S = 1.0
 
 
 class DatabaseBusy(Exception):
     """The database stayed locked past the busy timeout, or a write failed: answer 503."""
 
 
-@dataclass
-class _Job:
-    apply: Callable[[Any], Any]
-    future: asyncio.Future | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    result: Any = field(default=None)
-
-
 class GroupCommitWriter:
     def __init__(self, db_path: str, busy_timeout_ms: int | None = None):
         self.db_path = db_path
         self.busy_timeout_ms = busy_timeout_ms
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
+        self._pending: list[tuple[Callable[[Any], Any], asyncio.Future | None]] = []
+        self._flush_scheduled = False
+        self._turns_waited = 0
+        self._arriving = 0
+        self._db = None
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self.batches = 0
         self.jobs = 0
 
     def start(self) -> None:
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error:
-            raise self._startup_error
+        timeout = self.busy_timeout_ms
+        if timeout is None:
+            timeout = min(storage.db.busy_timeout_ms(), DEFAULT_WRITE_BUSY_TIMEOUT_MS)
+        self._db = storage.open_db(self.db_path, busy_timeout=timeout)
+        if self.db_path != ":memory:":
+            self._db.conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout=10)
+        if self._pending:
+            self._commit_pending()
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None
+
+    def arriving(self) -> None:
+        """A request has come in; until :meth:`arrived`, a flush waits a little for it."""
+        self._arriving += 1
+
+    def arrived(self) -> None:
+        self._arriving -= 1
 
     async def store_event(self, event: Event, received_at: int) -> bool:
         """Commit ``event``; True if new, False if its event_id was already stored."""
-        return await self._submit(lambda db: record_event(db, event, received_at))
+        future = asyncio.get_running_loop().create_future()
+        self._enqueue(lambda db: record_event(db, event, received_at), future)
+        return await future
 
     def note_rejection(self, **fields: Any) -> None:
         """Queue a refused delivery for the record; nobody waits on it."""
-        self._queue.put(_Job(apply=lambda db: record_rejection(db, **fields)))
+        self._enqueue(lambda db: record_rejection(db, **fields), None)
 
-    async def _submit(self, apply: Callable[[Any], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put(_Job(apply=apply, future=future, loop=loop))
-        return await future
+    def _enqueue(self, apply: Callable[[Any], Any], future: asyncio.Future | None) -> None:
+        self._pending.append((apply, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._turns_waited = 0
+            asyncio.get_running_loop().call_soon(self._flush)
 
-    def _run(self) -> None:
-        try:
-            db = storage.open_db(self.db_path, busy_timeout=self.busy_timeout_ms)
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
-            self._startup_error = exc
-            self._ready.set()
+    def _flush(self) -> None:
+        if self._arriving > 0 and self._turns_waited < MAX_WAIT_TURNS:
+            self._turns_waited += 1
+            asyncio.get_running_loop().call_soon(self._flush)
             return
-        self._ready.set()
-        while True:
-            job = self._queue.get()
-            if job is None:
-                break
-            batch = [job]
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                batch.append(more)
-            self._commit(db, batch)
-        db.conn.close()
+        self._flush_scheduled = False
+        self._commit_pending()
 
-    def _commit(self, db, batch: list[_Job]) -> None:
+    def _commit_pending(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        conn = self._db.conn
+        results: list[Any] = []
         error: BaseException | None = None
         try:
-            db.conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                for job in batch:
-                    job.result = job.apply(db)
-                db.conn.execute("COMMIT")
+                results = [apply(self._db) for apply, _ in batch]
+                conn.execute("COMMIT")
             except BaseException:
-                if db.conn.in_transaction:
-                    db.conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             log.warning("write of %d deliveries failed: %s", len(batch), exc)
@@ -119,19 +133,21 @@ class GroupCommitWriter:
             error = DatabaseBusy(f"{type(exc).__name__}: {exc}")
         self.batches += 1
         self.jobs += len(batch)
-        for job in batch:
-            if job.future is None or job.loop is None:
+        for index, (_, future) in enumerate(batch):
+            if future is None or future.done():
                 continue
             if error is None:
-                job.loop.call_soon_threadsafe(_resolve, job.future, job.result, None)
+                future.set_result(results[index])
             else:
-                job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+                future.set_exception(error)
 
-
-def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+    def _checkpoint_loop(self) -> None:
+        conn = sqlite3.connect(self.db_path, timeout=1)
+        try:
+            while not self._stopping.wait(CHECKPOINT_EVERY_S):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.debug("checkpoint skipped: %s", exc)
+        finally:
+            conn.close()

@@ -254,6 +254,8 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
             [*values, event.case_id],
         )
     request = _event_input_request(event)
+    if request is None and current is None:
+        return  # a new case with no request: no request statuses to recompute
     if request:
         conn.execute(
             "INSERT INTO input_requests (input_request_id, case_id, question, status,"

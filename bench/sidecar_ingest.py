@@ -1,0 +1,217 @@
+"""Sidecar ingest throughput and ack latency against a no-op endpoint on the same stack.
+
+    .venv/bin/python bench/sidecar_ingest.py [--seconds 10] [--connections 32]
+
+Starts one sidecar process (synchronous=FULL, WAL, group commit) with an extra
+``POST /bench/noop`` route that reads the body and answers 200 without touching the database,
+then drives both with ``wrk`` (Debian package; a raw-asyncio client when wrk is missing) at the
+same concurrency, each event with a unique event_id. Prints events/s, p50/p99 latency and the
+ratio sidecar / no-op. Target: ratio >= 0.8 and sidecar p99 <= 30 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LUA = r"""
+local counter = 0
+local tid = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  prefix = args[1]
+end
+request = function()
+  counter = counter + 1
+  local id = prefix .. "_" .. tid .. "_" .. counter
+  local body = '{"event_id":"evt_' .. id .. '_case_completed_' .. (1774131900000 + counter) ..
+    '","event_type":"case.completed","timestamp":' .. (1774131900000 + counter) ..
+    ',"data":{"caseId":"' .. id .. '","clientReferenceId":"vendor_2048","status":"COMPLETED",' ..
+    '"channel":"EMAIL","attemptCount":2,"resultStatus":"goal_achieved","attachments":[],' ..
+    '"result":{"signedW9Received":true,"taxId":"12-3456789",' ..
+    '"documentUrl":"https://files.example.com/w9.pdf"}}}'
+  return wrk.format("POST", nil, {["Content-Type"]="application/json"}, body)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db_path: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "_serve_sidecar.py"), db_path, str(port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("sidecar did not start")
+
+
+def _to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, seconds: int, connections: int, prefix: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            f.name,
+            url,
+            "--",
+            prefix,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
+    }
+
+
+async def _asyncio_load(url: str, seconds: int, connections: int, prefix: str) -> dict:
+    """A raw-asyncio keep-alive HTTP/1.1 client: the fallback when wrk is missing."""
+    host, port_path = url.removeprefix("http://").split(":", 1)
+    port, _, path = port_path.partition("/")
+    path = "/" + path
+    latencies: list[float] = []
+    bad = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(n: int) -> None:
+        nonlocal bad
+        reader, writer = await asyncio.open_connection(host, int(port))
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            eid = f"evt_{prefix}_{n}_{i}_case_completed_{1774131900000 + i}"
+            body = json.dumps(
+                {
+                    "event_id": eid,
+                    "event_type": "case.completed",
+                    "timestamp": 1774131900000 + i,
+                    "data": {
+                        "caseId": f"{prefix}_{n}_{i}",
+                        "status": "COMPLETED",
+                        "result": {"signedW9Received": True},
+                    },
+                }
+            ).encode()
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            started = time.perf_counter()
+            writer.write(head + body)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if b" 200 " not in status:
+                bad += 1
+        writer.close()
+
+    await asyncio.gather(*(worker(n) for n in range(connections)))
+    latencies.sort()
+    return {
+        "rps": len(latencies) / seconds,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
+        "non2xx": bad,
+        "socket_errors": None,
+    }
+
+
+def load(url: str, seconds: int, connections: int, prefix: str) -> dict:
+    if shutil.which("wrk"):
+        return run_wrk(url, seconds, connections, prefix)
+    return asyncio.run(_asyncio_load(url, seconds, connections, prefix))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--db", help="database to ingest into (default: a new temp file)")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench-sidecar-")
+    db_path = args.db or os.path.join(tmp, "bench.db")
+    proc, url = start_server(db_path)
+    tool = "wrk" if shutil.which("wrk") else "asyncio client"
+    try:
+        load(url + "/bench/noop", 2, args.connections, "warm")  # warm both paths
+        load(url + "/webhooks/offload", 2, args.connections, "warm")
+        noop = load(url + "/bench/noop", args.seconds, args.connections, "noop")
+        side = load(url + "/webhooks/offload", args.seconds, args.connections, f"run{os.getpid()}")
+        health = httpx.get(url + "/healthz").json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    print(f"load generator: {tool}, {args.connections} connections, {args.seconds} s each")
+    print(f"{'endpoint':<22}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for name, r in (("no-op (same stack)", noop), ("sidecar (sync=FULL)", side)):
+        print(f"{name:<22}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['non2xx']:>9}")
+    ratio = side["rps"] / noop["rps"]
+    writer = health["writer"]
+    print(f"ratio sidecar/no-op events/s: {ratio:.2f}  (target >= 0.80)")
+    print(f"sidecar p99: {side['p99']:.1f} ms  (target <= 30 ms)")
+    print(
+        f"group commit: {writer['deliveries']} deliveries in {writer['batches']} commits "
+        f"({writer['deliveries'] / max(writer['batches'], 1):.1f} per fsync)"
+    )
+    print(f"events stored: {health['counts']['events']}")
+
+
+if __name__ == "__main__":
+    main()
