@@ -21,6 +21,9 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_sidecar(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from reconciler.loop import reconcile_forever
     from sidecar.app import create_app
     from sidecar.server import RefuseToStart, check_bind, serve
     from storage import db_path_from_env
@@ -32,23 +35,127 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
         print(f"offload-console sidecar: {exc}", file=sys.stderr)
         return 2
     db_path = db_path_from_env(args.db)
+    every = settings.reconcile_every_s() if args.reconcile_every is None else args.reconcile_every
+    background: list[asyncio.Task] = []
+
+    async def on_startup(app):
+        if every > 0:
+            background.append(asyncio.create_task(reconcile_forever(db_path, every)))
+
+    async def on_shutdown(app):
+        for task in background:
+            task.cancel()
+
     path = "/webhooks/offload/<token>" if token else "/webhooks/offload"
     print(
         f"sidecar: receiving Offload webhooks at http://{args.host}:{args.port}{path}"
-        f" (health: /healthz), database {db_path}",
+        f" (health: /healthz), database {db_path}; reconciler "
+        + (f"every {every:g} s" if every > 0 else "off"),
         flush=True,
     )
-    serve(create_app(db_path, token=token), args.host, args.port, log_level=args.log_level)
+    app = create_app(db_path, token=token, on_startup=on_startup, on_shutdown=on_shutdown)
+    serve(app, args.host, args.port, log_level=args.log_level)
     return 0
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.app import create_app
+    from sidecar.server import serve
+
     print(
-        "up: for now this starts the webhook sidecar alone; the sandbox, reconciler and "
-        "dashboard join it as they land.",
+        f"sandbox: Offload's API at http://{args.host}:{args.port} "
+        f"(x-api-key from --api-key or OFFLOAD_API_KEY; one hour = {args.hour_seconds:g} s; "
+        f"dropping {args.drop_webhooks:.0%} of webhooks)",
         flush=True,
     )
-    return cmd_sidecar(args)
+    app = create_app(args.api_key, hour_seconds=args.hour_seconds, drop_webhooks=args.drop_webhooks)
+    serve(app, args.host, args.port, log_level=args.log_level)
+    return 0
+
+
+def _open(args):
+    import storage
+
+    return storage.open_db(getattr(args, "db", None))
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    import json
+
+    from offload_client import client_from_env
+    from offload_console.outbox import submit_case
+
+    try:
+        with open(args.case_file, encoding="utf-8") if args.case_file != "-" else sys.stdin as f:
+            body = json.load(f)
+    except (OSError, ValueError) as exc:
+        print(f"offload-console create: cannot read {args.case_file}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(body, dict):
+        print("offload-console create: the case file must hold a JSON object", file=sys.stderr)
+        return 2
+    if args.scenario:
+        body.setdefault("metadata", {})["sandboxScenario"] = args.scenario
+    db = _open(args)
+    with client_from_env() as client:
+        result = submit_case(db, client, body, actor=settings.operator_name())
+    if result.status == "SENT":
+        print(result.case_id)
+        return 0
+    print(
+        f"offload-console create: submission {result.submission_id} {result.status}: "
+        f"{result.message}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from offload_client import client_from_env
+    from reconciler import sync
+
+    db = _open(args)
+    with client_from_env() as client:
+        report = sync(db, client, concurrency=args.concurrency)
+    print(report.summary())
+    for error in report.errors[:10]:
+        print(f"  {error}", file=sys.stderr)
+    return 0 if not report.errors else 1
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from offload_console.supervisor import run_up
+
+    return run_up(args)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import os
+
+    from offload_console.supervisor import dashboard_command
+
+    os.execvp(sys.executable, dashboard_command(args.port, args.host, args.db))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from offload_client import client_from_env
+    from offload_console.demo import seed_demo_cases
+
+    db = _open(args)
+    with client_from_env() as client:
+        results = seed_demo_cases(db, client)
+    for result in results:
+        print(f"{result.status:8} {result.case_id or result.submission_id}")
+    return 0 if all(r.status == "SENT" for r in results) else 1
+
+
+def _sandbox_key() -> str:
+    import os
+
+    from offload_client import DEFAULT_SANDBOX_API_KEY
+
+    return os.environ.get("OFFLOAD_API_KEY", "").strip() or DEFAULT_SANDBOX_API_KEY
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,21 +179,112 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for name, func, help, example in (
-        ("up", cmd_up, "Start everything the console needs.", "offload-console up"),
-        (
-            "sidecar",
-            cmd_sidecar,
-            "Receive Offload's webhooks and store them durably (set OFFLOAD_WEBHOOK_TOKEN "
-            "before listening beyond loopback).",
-            "OFFLOAD_WEBHOOK_TOKEN=$(openssl rand -hex 24) offload-console sidecar --port 8787",
-        ),
-    ):
-        p = add(name, func, help, example)
-        p.add_argument("--host", default=settings.DEFAULT_SIDECAR_HOST, help="address to bind")
-        p.add_argument("--port", type=int, default=settings.DEFAULT_SIDECAR_PORT, help="port")
-        p.add_argument("--log-level", default="info", help="debug, info, warning or error")
-        _add_db(p)
+    p = add(
+        "up",
+        cmd_up,
+        "Start everything: the sidecar (with its reconciler), the dashboard and, when "
+        "OFFLOAD_BASE_URL is unset, the local sandbox wired to both.",
+        "offload-console up",
+    )
+    _add_db(p)
+    p.add_argument("--sidecar-port", type=int, default=settings.sidecar_port())
+    p.add_argument("--sandbox-port", type=int, default=settings.DEFAULT_SANDBOX_PORT)
+    p.add_argument("--dashboard-port", type=int, default=settings.DEFAULT_DASHBOARD_PORT)
+    p.add_argument(
+        "--hour-seconds",
+        type=float,
+        default=1.0,
+        help="sandbox clock: real seconds per Offload hour",
+    )
+    p.add_argument(
+        "--seed-demo",
+        choices=["ask", "yes", "no"],
+        default="ask",
+        help="seed demo cases on a first start in sandbox mode",
+    )
+
+    p = add(
+        "sidecar",
+        cmd_sidecar,
+        "Receive Offload's webhooks and store them durably; reconcile open cases from "
+        "GET /cases/{id} every N seconds (set OFFLOAD_WEBHOOK_TOKEN before listening beyond "
+        "loopback).",
+        "OFFLOAD_WEBHOOK_TOKEN=$(openssl rand -hex 24) offload-console sidecar --port 8787",
+    )
+    p.add_argument("--host", default=settings.DEFAULT_SIDECAR_HOST, help="address to bind")
+    p.add_argument("--port", type=int, default=settings.sidecar_port(), help="port")
+    p.add_argument(
+        "--reconcile-every",
+        type=float,
+        default=None,
+        help="seconds between reconciler passes; 0 turns it off "
+        "(default: $OFFLOAD_RECONCILE_EVERY_S or 30)",
+    )
+    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
+    _add_db(p)
+
+    p = add(
+        "sandbox",
+        cmd_sandbox,
+        "Run a local server that speaks Offload's API and sends real webhooks, with scripted "
+        "counterparties (metadata.sandboxScenario: complete, input_needed, two_questions, "
+        "max_retries, bounced, rejected).",
+        "offload-console sandbox --port 8788 --hour-seconds 0.01 --drop-webhooks 0.3",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--port", type=int, default=settings.DEFAULT_SANDBOX_PORT, help="port")
+    p.add_argument("--api-key", default=_sandbox_key(), help="the x-api-key it accepts")
+    p.add_argument(
+        "--hour-seconds",
+        type=float,
+        default=1.0,
+        help="real seconds per Offload hour (0.01 ends every scenario within 10 s)",
+    )
+    p.add_argument(
+        "--drop-webhooks",
+        type=float,
+        default=0.0,
+        help="fraction of webhooks silently not sent (0.0 to 1.0)",
+    )
+    p.add_argument("--log-level", default="info", help="debug, info, warning or error")
+
+    p = add(
+        "create",
+        cmd_create,
+        "Send a case body (JSON, as POST /cases takes it) through the submission outbox and "
+        "print its caseId.",
+        "offload-console create examples/w9.json --scenario input_needed",
+    )
+    p.add_argument("case_file", help="JSON file with the case body, or - for stdin")
+    p.add_argument("--scenario", help="sandbox only: sets metadata.sandboxScenario")
+    _add_db(p)
+
+    p = add(
+        "sync",
+        cmd_sync,
+        "Poll GET /cases/{id} for every open case now and repair what webhooks missed.",
+        "offload-console sync",
+    )
+    p.add_argument("--concurrency", type=int, default=8, help="GETs in flight at once")
+    _add_db(p)
+
+    p = add(
+        "dashboard",
+        cmd_dashboard,
+        "Run the Streamlit dashboard alone.",
+        "offload-console dashboard --port 8501",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--port", type=int, default=settings.DEFAULT_DASHBOARD_PORT, help="port")
+    _add_db(p)
+
+    p = add(
+        "demo",
+        cmd_demo,
+        "Create a handful of demo cases, one per sandbox scenario, through the real API path.",
+        "offload-console demo",
+    )
+    _add_db(p)
     return parser
 
 

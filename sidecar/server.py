@@ -84,6 +84,7 @@ def serve(app, host: str, port: int, *, log_level: str = "info") -> None:
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     config = uvicorn.Config(
         app,
         host=host,

@@ -188,7 +188,18 @@ def _event_descriptive(event: Event) -> dict[str, Any]:
         if isinstance(data.get("resultSchema"), dict)
         else None,
         "created_at": _int_or_none(data.get("createdAt")),
+        "request": _json_or_none(data.get("consoleRequest"))
+        if isinstance(data.get("consoleRequest"), dict)
+        else None,
+        "submission_id": _submission_id(data),
     }
+
+
+def _submission_id(data: dict) -> str | None:
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict):
+        return _str_or_none(metadata.get("consoleSubmissionId"))
+    return None
 
 
 def _event_input_request(event: Event) -> dict[str, Any] | None:
@@ -252,6 +263,13 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
         conn.execute(
             f"UPDATE cases SET {', '.join(sets)} WHERE case_id = ?",  # noqa: S608
             [*values, event.case_id],
+        )
+    if descriptive.get("submission_id"):
+        # A webhook echoing our submission id settles a submission whose outcome was unknown.
+        conn.execute(
+            "UPDATE submissions SET status = 'SENT', case_id = ?, updated_at = ?"
+            " WHERE submission_id = ? AND status IN ('PENDING', 'UNKNOWN')",
+            (event.case_id, received_at, descriptive["submission_id"]),
         )
     request = _event_input_request(event)
     if request is None and current is None:

@@ -99,3 +99,38 @@ def m001_events_cases_input_requests(db):
         )
         """
     )
+
+
+@migrations()
+def m002_submissions_and_reconciler_runs(db):
+    db.execute(
+        """
+        CREATE TABLE submissions (
+            submission_id TEXT PRIMARY KEY,     -- also sent as metadata.consoleSubmissionId
+            status        TEXT NOT NULL,        -- PENDING SENT FAILED UNKNOWN
+            request       TEXT NOT NULL,        -- JSON body sent to POST /cases
+            created_by    TEXT,
+            created_at    INTEGER NOT NULL,
+            updated_at    INTEGER NOT NULL,
+            case_id       TEXT,
+            error_status  INTEGER,
+            error_code    TEXT,
+            error_message TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX submissions_status ON submissions (status, created_at)")
+    db.execute(
+        """
+        CREATE TABLE reconciler_runs (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at   INTEGER NOT NULL,
+            finished_at  INTEGER,
+            polled       INTEGER NOT NULL DEFAULT 0,
+            changed      INTEGER NOT NULL DEFAULT 0,  -- cases whose state a poll repaired
+            errors       INTEGER NOT NULL DEFAULT 0,
+            error_sample TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX cases_last_event ON cases (last_event_at)")

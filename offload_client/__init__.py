@@ -1,0 +1,41 @@
+"""The Offload client: the only code in the console that talks HTTP to Offload."""
+
+from offload_client.client import (
+    DEFAULT_SANDBOX_API_KEY,
+    DEFAULT_SANDBOX_URL,
+    OffloadClient,
+    client_from_env,
+    is_sandbox_mode,
+)
+from offload_client.errors import (
+    OffloadAPIError,
+    OffloadConnectError,
+    OffloadError,
+    OffloadProtocolError,
+    OffloadUnknownOutcome,
+)
+from offload_client.models import (
+    AttachmentLink,
+    CaseState,
+    CreatedCase,
+    InputAccepted,
+    InputRequest,
+)
+
+__all__ = [
+    "DEFAULT_SANDBOX_API_KEY",
+    "DEFAULT_SANDBOX_URL",
+    "AttachmentLink",
+    "CaseState",
+    "CreatedCase",
+    "InputAccepted",
+    "InputRequest",
+    "OffloadAPIError",
+    "OffloadClient",
+    "OffloadConnectError",
+    "OffloadError",
+    "OffloadProtocolError",
+    "OffloadUnknownOutcome",
+    "client_from_env",
+    "is_sandbox_mode",
+]

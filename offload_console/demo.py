@@ -1,0 +1,13 @@
+"""Demo cases for a first start in sandbox mode, sent through the real API path."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from offload_client import OffloadClient
+from offload_console.outbox import SubmitResult, submit_case
+from offload_console.templates import DEMO_VENDORS, w9_case
+
+
+def seed_demo_cases(db: sqlite_utils.Database, client: OffloadClient) -> list[SubmitResult]:
+    return [submit_case(db, client, w9_case(*vendor), actor="demo") for vendor in DEMO_VENDORS]

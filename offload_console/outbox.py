@@ -1,0 +1,99 @@
+"""Sending a case through the submission outbox: one submission never yields two cases.
+
+1. Commit a PENDING submission (the full request, who, when) and stamp
+   ``metadata.consoleSubmissionId`` on the body (Offload echoes metadata in webhooks).
+2. POST /cases once. Success: the submission is SENT and the case is in ``cases`` at once.
+   A clear refusal (4xx, or Offload never reached): FAILED with Offload's code and message.
+   An ambiguous failure (timeout, dropped connection, 5xx): UNKNOWN, never resent
+   automatically; a webhook bringing the submission id back settles it.
+3. The same submission id again returns the stored submission without sending anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from offload_client import (
+    OffloadAPIError,
+    OffloadClient,
+    OffloadConnectError,
+    OffloadError,
+    OffloadUnknownOutcome,
+)
+from offload_console import settings
+from storage.submissions import create_submission, get_submission, mark_outcome, mark_sent
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    submission_id: str
+    status: str  # SENT FAILED UNKNOWN PENDING
+    case_id: str | None = None
+    error: OffloadError | None = None
+    duplicate: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.status == "SENT":
+            return f"Case {self.case_id} created."
+        if self.error is not None:
+            return f"{self.error} — {self.error.advice}"
+        return f"Submission {self.submission_id} is {self.status}."
+
+
+def prepare_body(body: dict, submission_id: str) -> dict:
+    """The body as sent: metadata stamped with the submission id, webhook URL defaulted."""
+    prepared = copy.deepcopy(body)
+    metadata = dict(prepared.get("metadata") or {})
+    metadata["consoleSubmissionId"] = submission_id
+    prepared["metadata"] = metadata
+    if not prepared.get("clientWebhookUrl"):
+        prepared["clientWebhookUrl"] = settings.public_webhook_url()
+    return prepared
+
+
+def new_submission_id() -> str:
+    return f"sub_{uuid.uuid4().hex}"
+
+
+def submit_case(
+    db: sqlite_utils.Database,
+    client: OffloadClient,
+    body: dict,
+    *,
+    actor: str | None,
+    submission_id: str | None = None,
+) -> SubmitResult:
+    submission_id = submission_id or new_submission_id()
+    prepared = prepare_body(body, submission_id)
+    if not create_submission(db, submission_id, prepared, actor):
+        existing = get_submission(db, submission_id)
+        return SubmitResult(submission_id, existing["status"], existing["case_id"], duplicate=True)
+    try:
+        created = client.create_case(prepared)
+    except OffloadAPIError as exc:
+        status = "UNKNOWN" if exc.ambiguous else "FAILED"
+        mark_outcome(
+            db,
+            submission_id,
+            status,
+            error_status=exc.status,
+            error_code=exc.code,
+            error_message=exc.message,
+        )
+        return SubmitResult(submission_id, status, error=exc)
+    except OffloadConnectError as exc:
+        mark_outcome(db, submission_id, "FAILED", error_code="UNREACHABLE", error_message=str(exc))
+        return SubmitResult(submission_id, "FAILED", error=exc)
+    except OffloadUnknownOutcome as exc:
+        mark_outcome(db, submission_id, "UNKNOWN", error_code="NO_ANSWER", error_message=str(exc))
+        return SubmitResult(submission_id, "UNKNOWN", error=exc)
+    except OffloadError as exc:  # a 2xx without caseId: Offload may have created it
+        mark_outcome(db, submission_id, "UNKNOWN", error_code="PROTOCOL", error_message=str(exc))
+        return SubmitResult(submission_id, "UNKNOWN", error=exc)
+    mark_sent(db, submission_id, created.case_id, prepared, actor)
+    return SubmitResult(submission_id, "SENT", created.case_id)

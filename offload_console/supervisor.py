@@ -1,0 +1,228 @@
+"""``offload-console up``: start the parts, print their URLs, restart what dies, stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from offload_client import DEFAULT_SANDBOX_API_KEY, is_sandbox_mode
+from offload_console import settings
+
+RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+
+
+def dashboard_command(port: int, host: str, db: str | None = None) -> list[str]:
+    import dashboard
+
+    if db:
+        os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(db).resolve())
+    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    health_url: str
+    env: dict
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, env=self.env)
+        self.started_at = time.monotonic()
+
+    def wait_healthy(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if httpx.get(self.health_url, timeout=1).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def reap(self, timeout: float) -> None:
+        if not self.proc:
+            return
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_up(args) -> int:
+    from storage import db_path_from_env, open_db
+
+    db_path = str(Path(db_path_from_env(args.db)).resolve())
+    first_start = not Path(db_path).exists()
+    open_db(db_path).conn.close()  # migrations once, before the children race for it
+    sandbox = is_sandbox_mode()
+    env = {
+        **os.environ,
+        "OFFLOAD_CONSOLE_DB": db_path,
+        "OFFLOAD_CONSOLE_SIDECAR_PORT": str(args.sidecar_port),
+    }
+    cli = [sys.executable, "-m", "offload_console.cli"]
+    children: list[Child] = []
+    if sandbox:
+        key = os.environ.get("OFFLOAD_API_KEY", "").strip() or DEFAULT_SANDBOX_API_KEY
+        env.update(
+            {
+                "OFFLOAD_BASE_URL": f"http://127.0.0.1:{args.sandbox_port}",
+                "OFFLOAD_API_KEY": key,
+                "OFFLOAD_CONSOLE_MODE": "sandbox",
+            }
+        )
+        children.append(
+            Child(
+                "sandbox",
+                [
+                    *cli,
+                    "sandbox",
+                    "--port",
+                    str(args.sandbox_port),
+                    "--hour-seconds",
+                    str(args.hour_seconds),
+                ],  # the key goes by environment (OFFLOAD_API_KEY), never on a command line
+                f"http://127.0.0.1:{args.sandbox_port}/healthz",
+                env,
+            )
+        )
+    children.append(
+        Child(
+            "sidecar",
+            [*cli, "sidecar", "--port", str(args.sidecar_port), "--db", db_path],
+            f"http://127.0.0.1:{args.sidecar_port}/healthz",
+            env,
+        )
+    )
+    children.append(
+        Child(
+            "dashboard",
+            dashboard_command(args.dashboard_port, "127.0.0.1"),
+            f"http://127.0.0.1:{args.dashboard_port}/_stcore/health",
+            env,
+        )
+    )
+
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    for child in children:
+        child.start()
+        if not child.wait_healthy():
+            print(
+                f"up: {child.name} did not start (exit code {child.proc.poll()}); stopping.",
+                file=sys.stderr,
+                flush=True,
+            )
+            _stop_all(children)
+            return 1
+        if stopping.is_set():
+            _stop_all(children)
+            return 0
+
+    print("\noffload-console is up:", flush=True)
+    print(f"  dashboard  http://127.0.0.1:{args.dashboard_port}")
+    hook = "/webhooks/offload/<token>" if settings.webhook_token() else "/webhooks/offload"
+    print(f"  webhooks   http://127.0.0.1:{args.sidecar_port}{hook}")
+    print(f"  sidecar    http://127.0.0.1:{args.sidecar_port}/healthz")
+    if sandbox:
+        print(
+            f"  sandbox    http://127.0.0.1:{args.sandbox_port}  (no OFFLOAD_BASE_URL: "
+            "the local sandbox stands in for Offload)"
+        )
+    else:
+        print(f"  Offload    {os.environ.get('OFFLOAD_BASE_URL')}")
+    print(f"  database   {db_path}")
+    print("Ctrl-C stops everything.\n", flush=True)
+
+    if sandbox and first_start:
+        _offer_demo(args.seed_demo, env)
+
+    while not stopping.is_set():
+        for child in children:
+            code = child.proc.poll()
+            if code is None or stopping.is_set():
+                continue
+            wait = RESTART_BACKOFF_S[min(child.restarts, len(RESTART_BACKOFF_S) - 1)]
+            print(
+                f"up: {child.name} exited with code {code}; restarting in {wait} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            if stopping.wait(wait):
+                break
+            child.restarts += 1
+            child.start()
+        stopping.wait(0.5)
+    _stop_all(children)
+    print("up: stopped.", flush=True)
+    return 0
+
+
+def _stop_all(children: list[Child]) -> None:
+    for child in reversed(children):
+        child.stop()
+    for child in reversed(children):
+        child.reap(timeout=15)
+
+
+def _offer_demo(choice: str, env: dict) -> None:
+    if choice == "ask":
+        if not sys.stdin.isatty():
+            print(
+                "First start in sandbox mode: `offload-console demo` seeds demo cases.", flush=True
+            )
+            return
+        answer = input("First start in sandbox mode. Seed 8 demo cases? [Y/n] ").strip().lower()
+        if answer not in ("", "y", "yes"):
+            return
+    elif choice == "no":
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "offload_console.cli", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    created = sum(1 for line in result.stdout.splitlines() if line.startswith("SENT"))
+    print(f"Seeded {created} demo cases; questions reach the inbox within a minute.", flush=True)

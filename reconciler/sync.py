@@ -1,0 +1,64 @@
+"""One reconciliation pass: GET every case that may have moved, record what changed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from offload_client import OffloadClient, OffloadError
+from storage.cases import cases_to_poll, finish_reconciler_run, record_poll, start_reconciler_run
+
+log = logging.getLogger("offload_console.reconciler")
+
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass
+class SyncReport:
+    polled: int = 0
+    changed: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"polled {self.polled} cases, repaired {self.changed}, "
+            f"{len(self.errors)} errors, in {self.seconds:.2f} s"
+        )
+
+
+def sync(
+    db: sqlite_utils.Database,
+    client: OffloadClient,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> SyncReport:
+    """GET each case worth polling (at most ``concurrency`` at once); a poll that shows a new
+    state is recorded as a ``case.polled`` event and applied; one that shows nothing new
+    records no event. Database writes happen on the calling thread, one case at a time."""
+    started = time.perf_counter()
+    report = SyncReport()
+    run_id = start_reconciler_run(db)
+    targets = cases_to_poll(db)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(client.get_case, row["case_id"]): row for row in targets}
+        for future in as_completed(futures):
+            row = futures[future]
+            report.polled += 1
+            try:
+                state = future.result()
+            except OffloadError as exc:
+                report.errors.append(f"{row['case_id']}: {exc}")
+                continue
+            if record_poll(db, row, state.raw):
+                report.changed += 1
+                log.info("reconciler repaired case %s: now %s", row["case_id"], state.status)
+    report.seconds = time.perf_counter() - started
+    finish_reconciler_run(db, run_id, report.polled, report.changed, report.errors)
+    if report.errors:
+        log.warning("reconciler: %s; first error: %s", report.summary(), report.errors[0])
+    return report

@@ -1,0 +1,100 @@
+"""The submission outbox: every POST /cases the console makes, committed before it is sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import now_ms
+from storage.events import Event, record_event
+
+
+def get_submission(db: sqlite_utils.Database, submission_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM submissions WHERE submission_id = ?", [submission_id]))
+    return rows[0] if rows else None
+
+
+def create_submission(
+    db: sqlite_utils.Database, submission_id: str, request: dict, created_by: str | None
+) -> bool:
+    """Commit a PENDING submission; False if this id exists already (a double submit)."""
+    now = now_ms()
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO submissions (submission_id, status, request, created_by,"
+            " created_at, updated_at) VALUES (?, 'PENDING', ?, ?, ?, ?)",
+            [submission_id, json.dumps(request, ensure_ascii=False), created_by, now, now],
+        )
+    return cursor.rowcount == 1
+
+
+def mark_sent(
+    db: sqlite_utils.Database, submission_id: str, case_id: str, request: dict, actor: str | None
+) -> None:
+    """Offload returned a caseId: the submission is SENT and the case exists in ``cases``
+    (CREATED, with the request sent) before any webhook arrives."""
+    now = now_ms()
+    data: dict[str, Any] = {
+        "caseId": case_id,
+        "status": "CREATED",
+        "createdAt": now,
+        "consoleRequest": request,
+        **{
+            key: request[key]
+            for key in (
+                "clientReferenceId",
+                "channel",
+                "goal",
+                "counterparty",
+                "maxAttempts",
+                "resultSchema",
+                "metadata",
+            )
+            if key in request
+        },
+    }
+    envelope = {
+        "event_id": f"console_created_{case_id}",
+        "event_type": "case.created",
+        "timestamp": now,
+        "data": data,
+    }
+    event = Event(
+        event_id=envelope["event_id"],
+        event_type="case.created",
+        timestamp=now,
+        case_id=case_id,
+        data=data,
+        payload=json.dumps(envelope, ensure_ascii=False),
+        source="console",
+        state_ts=0,  # any state Offload reports wins over "we sent it"
+        actor=actor,
+    )
+    with db.atomic():
+        db.execute(
+            "UPDATE submissions SET status = 'SENT', case_id = ?, updated_at = ?"
+            " WHERE submission_id = ?",
+            [case_id, now, submission_id],
+        )
+        record_event(db, event, now)
+
+
+def mark_outcome(
+    db: sqlite_utils.Database,
+    submission_id: str,
+    status: str,
+    *,
+    error_status: int | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """FAILED (Offload said no, or was never reached) or UNKNOWN (sent, no answer). A webhook
+    carrying the submission id may later settle an UNKNOWN one (see storage.events)."""
+    with db.atomic():
+        db.execute(
+            "UPDATE submissions SET status = ?, error_status = ?, error_code = ?,"
+            " error_message = ?, updated_at = ? WHERE submission_id = ? AND status = 'PENDING'",
+            [status, error_status, error_code, error_message, now_ms(), submission_id],
+        )
