@@ -184,6 +184,14 @@ class Engine:
         self._touch(case)
         self._schedule(case, "resume", 0.05)
 
+    def run_next_step(self, case_id: str) -> str | None:
+        """Run a case's next scheduled step now (tests and demos drive the clock by hand)."""
+        case = self.cases[case_id]
+        step, case.step = case.step, None
+        if step:
+            self._run_step(case, step)
+        return step
+
     def new_download_link(self, case: SandboxCase, attachment_id: str) -> tuple[str, str]:
         token = secrets.token_urlsafe(16)
         expires = _now_ms() + 15 * 60 * 1000

@@ -119,3 +119,22 @@ def input_needed(case_id: str, request_id: str, at: int, question: str = "Accept
 
 def dumps(obj) -> bytes:
     return json.dumps(obj).encode()
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, message: str = ""):
+    """Poll ``predicate`` until it returns something truthy; fail with ``message`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {message}")
+        time.sleep(interval)
+
+
+SANDBOX_KEY = "test-sandbox-key"
+
+
+def sandbox_env(url: str) -> dict:
+    return {"OFFLOAD_BASE_URL": url, "OFFLOAD_API_KEY": SANDBOX_KEY}
