@@ -1,10 +1,39 @@
-"""The offload-console dashboard (Streamlit): `streamlit run dashboard/app.py`."""
+"""The offload-console dashboard (Streamlit): ``offload-console dashboard``."""
 
 import streamlit as st
 
-st.set_page_config(page_title="Offload console", layout="wide")
+from dashboard.data import get_db
+from storage.inbox import pending_count
 
+st.set_page_config(page_title="Offload console", page_icon=":material/inbox:", layout="wide")
+
+with st.sidebar:
+    st.text_input(
+        "Your name",
+        key="operator_name",
+        help="Recorded with every answer and case you send.",
+        placeholder="e.g. Avery",
+    )
+    st.caption(
+        "No sign-in is configured: anyone who can open this page can act. "
+        "The console listens on 127.0.0.1 only."
+    )
+
+pending = pending_count(get_db())
 pages = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page(
+        "app_pages/inbox.py",
+        title=f"Inbox ({pending})",
+        icon=":material/inbox:",
+        url_path="inbox",
+        default=True,
+    ),
+    st.Page("app_pages/cases.py", title="Cases", icon=":material/list:", url_path="cases"),
+    st.Page(
+        "app_pages/case.py", title="Case timeline", icon=":material/timeline:", url_path="case"
+    ),
+    st.Page(
+        "app_pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="health"
+    ),
 ]
 st.navigation(pages).run()

@@ -1,13 +1,35 @@
-"""The dashboard's database handle: one connection per browser session."""
+"""Per-session handles: the database connection, the Offload client, the operator."""
+
+from __future__ import annotations
 
 import streamlit as st
 
 import storage
+from offload_client import client_from_env
 
 
 def get_db():
-    """Each session opens its own connection (a cached one would be shared across sessions'
-    threads); WAL lets them all read while the sidecar writes."""
+    """Each browser session opens its own connection (a cached one would be shared across
+    sessions' threads); WAL lets them all read while the sidecar writes."""
     if "_db" not in st.session_state:
         st.session_state["_db"] = storage.open_db(check_same_thread=False)
     return st.session_state["_db"]
+
+
+def get_client():
+    if "_client" not in st.session_state:
+        st.session_state["_client"] = client_from_env()
+    return st.session_state["_client"]
+
+
+def operator() -> str | None:
+    name = (st.session_state.get("operator_name") or "").strip()
+    return name or None
+
+
+def operator_tz() -> str:
+    """The operator's time zone, as the browser reports it (UTC if unknown)."""
+    try:
+        return st.context.timezone or "UTC"
+    except Exception:  # noqa: BLE001 - older clients send none
+        return "UTC"

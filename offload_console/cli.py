@@ -68,7 +68,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         f"dropping {args.drop_webhooks:.0%} of webhooks)",
         flush=True,
     )
-    app = create_app(args.api_key, hour_seconds=args.hour_seconds, drop_webhooks=args.drop_webhooks)
+    app = create_app(
+        args.api_key,
+        hour_seconds=args.hour_seconds,
+        drop_webhooks=args.drop_webhooks,
+        state_file=args.state or None,
+    )
     serve(app, args.host, args.port, log_level=args.log_level)
     return 0
 
@@ -245,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="fraction of webhooks silently not sent (0.0 to 1.0)",
+    )
+    p.add_argument(
+        "--state",
+        default="",
+        help="JSON file that keeps the sandbox's cases across restarts (default: memory only; "
+        "`up` uses sandbox-state.json beside the database)",
     )
     p.add_argument("--log-level", default="info", help="debug, info, warning or error")
 

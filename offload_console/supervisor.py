@@ -39,6 +39,12 @@ def dashboard_command(port: int, host: str, db: str | None = None) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
+        "--client.showErrorDetails",
+        "none",
+        "--server.enableXsrfProtection",
+        "true",
     ]
 
 
@@ -116,6 +122,8 @@ def run_up(args) -> int:
                     str(args.sandbox_port),
                     "--hour-seconds",
                     str(args.hour_seconds),
+                    "--state",
+                    str(Path(db_path).with_name("sandbox-state.json")),
                 ],  # the key goes by environment (OFFLOAD_API_KEY), never on a command line
                 f"http://127.0.0.1:{args.sandbox_port}/healthz",
                 env,

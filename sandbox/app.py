@@ -27,9 +27,15 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def create_app(
-    api_key: str, hour_seconds: float = 1.0, drop_webhooks: float = 0.0, seed: int | None = None
+    api_key: str,
+    hour_seconds: float = 1.0,
+    drop_webhooks: float = 0.0,
+    seed: int | None = None,
+    state_file: str | None = None,
 ) -> Starlette:
-    engine = Engine(hour_seconds=hour_seconds, drop_webhooks=drop_webhooks, seed=seed)
+    engine = Engine(
+        hour_seconds=hour_seconds, drop_webhooks=drop_webhooks, seed=seed, state_file=state_file
+    )
 
     @asynccontextmanager
     async def lifespan(app):

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import datetime
 import heapq
+import json
 import logging
+import os
 import random
 import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -61,6 +65,7 @@ class SandboxCase:
     answers: list[str] = field(default_factory=list)
     step: str | None = None
     step_token: int = 0
+    step_due: int | None = None
 
     @property
     def max_attempts(self) -> int:
@@ -98,9 +103,15 @@ class SandboxCase:
 
 class Engine:
     def __init__(
-        self, hour_seconds: float = 1.0, drop_webhooks: float = 0.0, seed: int | None = None
+        self,
+        hour_seconds: float = 1.0,
+        drop_webhooks: float = 0.0,
+        seed: int | None = None,
+        state_file: str | None = None,
     ):
         self.hour_ms = hour_seconds * 1000
+        self.state_file = state_file
+        self._dirty = False
         self.drop_webhooks = drop_webhooks
         self.cases: dict[str, SandboxCase] = {}
         self.download_tokens: dict[str, tuple[str, str, int]] = {}
@@ -119,8 +130,11 @@ class Engine:
     async def run(self) -> None:
         self._wake = asyncio.Event()
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        self.load()
         try:
             while True:
+                if self._dirty:
+                    self.save()
                 now = _now_ms()
                 while self._heap and self._heap[0][0] <= now:
                     _, _, case_id, token = heapq.heappop(self._heap)
@@ -138,13 +152,43 @@ class Engine:
                 except TimeoutError:
                     pass
         finally:
+            self.save()
             for task in list(self._tasks):
                 task.cancel()
             await self._http.aclose()
 
+    # -- state on disk, so a restart keeps the sandbox's cases ----------------------------
+
+    def save(self) -> None:
+        self._dirty = False
+        if not self.state_file:
+            return
+        path = Path(self.state_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([dataclasses.asdict(c) for c in self.cases.values()]))
+        os.replace(tmp, path)
+
+    def load(self) -> None:
+        if not self.state_file or not Path(self.state_file).exists():
+            return
+        try:
+            rows = json.loads(Path(self.state_file).read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("sandbox state %s unreadable (%s); starting empty", self.state_file, exc)
+            return
+        for row in rows:
+            case = SandboxCase(**row)
+            self.cases[case.case_id] = case
+            if case.step and case.step_due is not None:
+                step, due = case.step, case.step_due
+                self._schedule(case, step, max(0, due - _now_ms()) / self.hour_ms)
+
     def _schedule(self, case: SandboxCase, step: str, hours: float) -> None:
         due = _now_ms() + int(hours * self.hour_ms)
         case.step = step
+        case.step_due = due
+        self._dirty = True
         case.step_token += 1
         case.next_action_at = due
         self._seq += 1
@@ -154,6 +198,7 @@ class Engine:
 
     def _touch(self, case: SandboxCase) -> None:
         case.updated_at = max(_now_ms(), case.updated_at + 1)
+        self._dirty = True
 
     # -- API operations ------------------------------------------------------------------
 

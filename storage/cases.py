@@ -80,7 +80,8 @@ def record_poll(db: sqlite_utils.Database, known: dict, data: dict) -> bool:
             " counterparty_address = coalesce(counterparty_address, ?),"
             " counterparty_company = coalesce(counterparty_company, ?),"
             " counterparty_timezone = coalesce(counterparty_timezone, ?),"
-            " max_attempts = coalesce(max_attempts, ?), result_schema = coalesce(result_schema, ?)"
+            " max_attempts = coalesce(max_attempts, ?), result_schema = coalesce(result_schema, ?),"
+            " constraints = coalesce(constraints, ?)"
             " WHERE case_id = ?",
             [
                 now,
@@ -92,6 +93,9 @@ def record_poll(db: sqlite_utils.Database, known: dict, data: dict) -> bool:
                 counterparty.get("timezone"),
                 data.get("maxAttempts") if isinstance(data.get("maxAttempts"), int) else None,
                 json.dumps(schema, sort_keys=True) if isinstance(schema, dict) else None,
+                json.dumps(data["constraints"])
+                if isinstance(data.get("constraints"), list)
+                else None,
                 known["case_id"],
             ],
         )

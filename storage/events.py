@@ -192,6 +192,9 @@ def _event_descriptive(event: Event) -> dict[str, Any]:
         if isinstance(data.get("consoleRequest"), dict)
         else None,
         "submission_id": _submission_id(data),
+        "constraints": _json_or_none(data.get("constraints"))
+        if isinstance(data.get("constraints"), list)
+        else None,
     }
 
 
@@ -241,7 +244,7 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
             row["created_at"] = event.effective_state_ts
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", list(row.values()))  # noqa: S608
+        conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", list(row.values()))
     else:
         rank, updated_at, state_event_id, state_source = current
         old_key = state_key(rank, updated_at or 0, state_source or "poll", state_event_id or "")
@@ -261,7 +264,7 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
         sets.append("last_event_at = max(coalesce(last_event_at, 0), ?)")
         values.append(received_at)
         conn.execute(
-            f"UPDATE cases SET {', '.join(sets)} WHERE case_id = ?",  # noqa: S608
+            f"UPDATE cases SET {', '.join(sets)} WHERE case_id = ?",
             [*values, event.case_id],
         )
     if descriptive.get("submission_id"):

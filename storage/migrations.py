@@ -134,3 +134,19 @@ def m002_submissions_and_reconciler_runs(db):
         """
     )
     db.execute("CREATE INDEX cases_last_event ON cases (last_event_at)")
+
+
+@migrations()
+def m003_constraints_snippets_and_list_indexes(db):
+    db.execute("ALTER TABLE cases ADD COLUMN constraints TEXT")  # JSON array, as asked
+    db.execute(
+        """
+        CREATE TABLE reply_snippets (
+            name       TEXT PRIMARY KEY,
+            text       TEXT NOT NULL,
+            created_by TEXT,
+            created_at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX cases_created ON cases (created_at)")

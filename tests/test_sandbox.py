@@ -227,3 +227,17 @@ def test_seed_curl_commands_work_as_written(tmp_path):
 
 def test_quickstart_is_where_the_test_expects_it():
     assert Path(SEED).exists(), "shared/seed/offload-quickstart.txt not found beside the repo"
+
+
+def test_state_file_keeps_cases_across_a_restart(tmp_path):
+    state = str(tmp_path / "sandbox.json")
+    app = create_app(SANDBOX_KEY, hour_seconds=1000, state_file=state)
+    with TestClient(app) as client:
+        case_id = create(client, metadata={"sandboxScenario": "input_needed"})
+        app.state.engine.run_next_step(case_id)
+    again = create_app(SANDBOX_KEY, hour_seconds=1000, state_file=state)
+    with TestClient(again) as client:
+        data = client.get(f"/cases/{case_id}", headers=H).json()["data"]
+        assert data["status"] == "RUNNING" and data["attemptCount"] == 1
+        assert again.state.engine.run_next_step(case_id) == "reply"  # its step was rescheduled
+        assert client.get(f"/cases/{case_id}", headers=H).json()["data"]["status"] == "INPUT_NEEDED"

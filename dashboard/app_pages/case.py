@@ -1,0 +1,245 @@
+"""Case timeline: one case's header, every event in order, its result, files and transcript.
+Deep link: ``/case?case=<caseId>``."""
+
+import json
+from urllib.parse import urlparse
+
+import jsonschema
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import get_client, get_db, operator_tz
+from dashboard.format import attempts, event_summary, next_action, pretty_json, when
+from offload_client import OffloadError
+from offload_console.answers import refresh_case
+from storage.inbox import case_questions
+from storage.views import CaseFilter, case_events, case_submission, get_case, list_cases
+
+db = get_db()
+tz = operator_tz()
+
+st.title("Case timeline")
+case_id = st.query_params.get("case", "")
+typed = st.text_input("Case id", value=case_id, key="timeline_case_input")
+if typed.strip() != case_id:
+    st.query_params["case"] = typed.strip()
+    st.rerun()
+
+case = get_case(db, case_id) if case_id else None
+if case is None:
+    if case_id:
+        st.error("No case with this id is in the console's database.")
+    recent, _ = list_cases(db, CaseFilter(), limit=10)
+    if recent:
+        st.caption("Recent cases:")
+        for r in recent:
+            st.page_link(
+                "app_pages/case.py",
+                label=f"{r['case_id']} · {r['status']}",
+                query_params={"case": r["case_id"]},
+            )
+    st.stop()
+
+
+def result_checks(result, schema) -> list[dict]:
+    """Missing required fields and type mismatches of a result against its own schema."""
+    if not isinstance(schema, dict):
+        return []
+    try:
+        validator = jsonschema.Draft202012Validator(schema)
+        return [
+            {"where": "/".join(map(str, e.absolute_path)) or "(top)", "problem": e.message}
+            for e in validator.iter_errors(result)
+        ]
+    except jsonschema.SchemaError as exc:
+        return [
+            {"where": "(schema)", "problem": f"the case's resultSchema is invalid: {exc.message}"}
+        ]
+
+
+def flatten(value, prefix=""):
+    if isinstance(value, dict) and value:
+        for key, sub in value.items():
+            yield from flatten(sub, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield (
+            prefix or "(value)",
+            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
+        )
+
+
+# -- header ------------------------------------------------------------------------------
+counterparty_tz = case["counterparty_timezone"]
+cols = st.columns(4)
+cols[0].metric("Status", case["status"])
+cols[1].metric("Result", case["result_status"] or "—")
+cols[2].metric("Attempts", attempts(case["attempt_count"], case["max_attempts"]))
+cols[3].metric("Next follow-up", next_action(case["next_action_at"], tz))
+header = {
+    "Case id": case["case_id"],
+    "Client reference": case["client_reference_id"] or "",
+    "Objective": case["objective"] or "",
+    "Counterparty": " ".join(
+        filter(
+            None,
+            [
+                case["counterparty_name"],
+                f"<{case['counterparty_address']}>" if case["counterparty_address"] else None,
+                case["counterparty_company"],
+            ],
+        )
+    ),
+    "Counterparty time zone": counterparty_tz or "unknown",
+    "Created": when(case["created_at"], tz),
+    "Last update from Offload": when(case["updated_at"], tz),
+    "Last polled": when(case["last_polled_at"], tz) or "never",
+}
+submission = case_submission(db, case["case_id"])
+if submission:
+    header["Sent by"] = (
+        f"{submission['created_by'] or 'unknown'} at {when(submission['created_at'], tz)}"
+    )
+st.dataframe(pd.DataFrame({"": list(header), "value": list(header.values())}), hide_index=True)
+
+b1, b2, _ = st.columns([1, 1, 3])
+if b1.button("Refresh from Offload", key="refresh_case", icon=":material/refresh:"):
+    try:
+        changed = refresh_case(db, get_client(), case["case_id"])
+        st.session_state["refresh_note"] = (
+            "success",
+            "Refreshed: the case's state was updated."
+            if changed
+            else "Refreshed: nothing new at Offload.",
+        )
+    except OffloadError as exc:
+        st.session_state["refresh_note"] = ("error", f"Could not refresh ({exc.advice})", str(exc))
+    st.rerun()
+if b2.button("Load transcript", key="load_transcript", icon=":material/forum:"):
+    try:
+        state = get_client().get_case(case["case_id"], include_transcript=True)
+        st.session_state[f"transcript_{case['case_id']}"] = state.conversation_thread or ""
+    except OffloadError as exc:
+        st.session_state["refresh_note"] = (
+            "error",
+            f"Could not load the transcript ({exc.advice})",
+            str(exc),
+        )
+note = st.session_state.pop("refresh_note", None)
+if note:
+    (st.success if note[0] == "success" else st.error)(note[1])
+    if len(note) > 2:
+        st.code(note[2], language=None, wrap_lines=True)
+transcript = st.session_state.get(f"transcript_{case['case_id']}")
+if transcript is not None:
+    with st.expander("Transcript", expanded=True):
+        st.text(transcript or "No conversation yet.")
+
+# -- result ------------------------------------------------------------------------------
+st.subheader("Result")
+result = json.loads(case["result"]) if case["result"] else None
+schema = json.loads(case["result_schema"]) if case["result_schema"] else None
+if result is None:
+    st.caption("No result yet.")
+else:
+    st.dataframe(pd.DataFrame(list(flatten(result)), columns=["field", "value"]), hide_index=True)
+    problems = result_checks(result, schema)
+    if problems:
+        st.warning(
+            f"The result does not match this case's result schema ({len(problems)} problems)."
+        )
+        st.dataframe(pd.DataFrame(problems), hide_index=True)
+    elif schema:
+        st.caption("Matches the case's result schema.")
+if case["failure_reason"]:
+    st.text(f"Failure reason: {case['failure_reason']}")
+
+# -- questions and answers ---------------------------------------------------------------
+questions = case_questions(db, case["case_id"])
+if questions:
+    st.subheader("Questions and answers")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "asked": when(q["requested_at"], tz),
+                    "question": q["question"],
+                    "status": q["status"],
+                    "answer": q["answer"] or "",
+                    "answered by": q["answered_by"] or "",
+                    "answered": when(q["answered_at"], tz),
+                }
+                for q in questions
+            ]
+        ),
+        hide_index=True,
+    )
+
+# -- attachments -------------------------------------------------------------------------
+events = case_events(db, case["case_id"])
+attachments = {}
+for event in events:
+    try:
+        data = json.loads(event["payload"]).get("data") or {}
+    except ValueError:
+        continue
+    for attachment in data.get("attachments") or []:
+        if isinstance(attachment, dict) and attachment.get("attachmentId"):
+            attachments[attachment["attachmentId"]] = attachment
+if attachments:
+    st.subheader("Attachments")
+    for attachment_id, attachment in attachments.items():
+        c1, c2 = st.columns([4, 1])
+        c1.text(
+            f"{attachment.get('name', attachment_id)} · {attachment.get('type', '')} · "
+            f"{attachment.get('size', '?')} bytes"
+        )
+        if c2.button("Get download link", key=f"att_{attachment_id}"):
+            try:
+                link = get_client().get_attachment(case["case_id"], attachment_id)
+                st.session_state[f"link_{attachment_id}"] = link.download_url
+            except OffloadError as exc:
+                st.error(f"Could not get a link ({exc.advice})")
+                st.code(str(exc), language=None)
+        url = st.session_state.get(f"link_{attachment_id}")
+        if url:
+            if urlparse(url).scheme in ("http", "https"):
+                st.link_button("Download (link expires soon)", url)
+            else:
+                st.code(url, language=None)
+
+# -- timeline ----------------------------------------------------------------------------
+st.subheader("Timeline")
+st.caption(f"Times in your zone ({tz}); the counterparty's local time beside.")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "when": when(
+                    e["received_at"]
+                    if e["source"] == "console"
+                    else (e["state_ts"] or e["timestamp"]),
+                    tz,
+                ),
+                "their time": when(
+                    e["received_at"]
+                    if e["source"] == "console"
+                    else (e["state_ts"] or e["timestamp"]),
+                    counterparty_tz,
+                )
+                if counterparty_tz
+                else "",
+                "what": event_summary(e),
+                "source": e["source"] + (f" ({e['actor']})" if e["actor"] else ""),
+                "event": e["event_type"],
+                "received": when(e["received_at"], tz),
+            }
+            for e in events
+        ]
+    ),
+    hide_index=True,
+)
+for number, e in enumerate(events, start=1):
+    # The label is ours alone: an event type comes from outside and labels render markdown.
+    with st.expander(f"Raw event {number} · {e['source']} · {when(e['received_at'], tz)}"):
+        st.text(e["event_type"])
+        st.code(pretty_json(e["payload"]), language="json")

@@ -1,0 +1,131 @@
+"""Cases: every case the console knows, filtered and paged in SQL."""
+
+import datetime as dt
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import get_db, operator_tz
+from dashboard.format import when
+from storage.views import (
+    STATUSES,
+    CaseFilter,
+    cases_per_day,
+    completion_hours,
+    list_cases,
+    status_counts,
+    unknown_submissions,
+)
+
+PAGE_SIZE = 50
+db = get_db()
+tz = operator_tz()
+
+st.title("Cases")
+
+c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
+statuses = c1.multiselect("Status", STATUSES, key="cases_status")
+dates = c2.date_input("Created between", value=(), key="cases_dates", format="YYYY-MM-DD")
+text = c3.text_input(
+    "Search", key="cases_search", placeholder="reference, counterparty, objective or case id"
+)
+attention = c4.toggle(
+    "Needs attention",
+    key="cases_attention",
+    help="Waiting for input, or a state the reconciler had to repair",
+)
+
+
+def day_ms(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
+
+
+flt = CaseFilter(statuses=list(statuses), text=text, needs_attention=attention)
+if isinstance(dates, (tuple, list)) and len(dates) >= 1:
+    flt.created_from_ms = day_ms(dates[0])
+    flt.created_to_ms = day_ms((dates[1] if len(dates) > 1 else dates[0]) + dt.timedelta(days=1))
+
+counts = status_counts(db, flt)
+for column, (status, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
+    column.metric(status.replace("_", " ").title(), f"{n:,}")
+
+rows, total = list_cases(db, flt, limit=1, offset=0)
+pages = max(1, math.ceil(total / PAGE_SIZE))
+page = (
+    st.number_input(
+        f"Page (of {pages:,}; {total:,} cases)", min_value=1, max_value=pages, key="cases_page"
+    )
+    if pages > 1
+    else 1
+)
+rows, total = list_cases(db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+if not rows:
+    st.info("No cases match these filters.")
+else:
+    table = pd.DataFrame(
+        [
+            {
+                "open": f"case?case={r['case_id']}",
+                "status": r["status"],
+                "counterparty": r["counterparty_name"] or r["counterparty_address"] or "",
+                "company": r["counterparty_company"] or "",
+                "reference": r["client_reference_id"] or "",
+                "objective": r["objective"] or "",
+                "attempts": r["attempt_count"],
+                "result": r["result_status"] or "",
+                "created": when(r["created_at"], tz),
+                "updated": when(r["updated_at"], tz),
+                "repaired by poll": (r["state_event_id"] or "").startswith("poll_"),
+            }
+            for r in rows
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "open": st.column_config.LinkColumn("case", display_text="open ↗", width="small"),
+            "attempts": st.column_config.NumberColumn(format="%d"),
+        },
+        key="cases_table",
+    )
+
+unknown = unknown_submissions(db)
+if unknown:
+    st.warning(
+        f"{len(unknown)} submissions have an unknown outcome: Offload may or may not "
+        "have created them. They settle themselves when a webhook names them."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "submission": u["submission_id"],
+                    "by": u["created_by"],
+                    "sent": when(u["created_at"], tz),
+                    "error": f"{u['error_code']}: {u['error_message']}",
+                }
+                for u in unknown
+            ]
+        ),
+        hide_index=True,
+    )
+
+tab1, tab2 = st.tabs(["Cases per day", "Time to completion"])
+with tab1:
+    per_day = pd.DataFrame(cases_per_day(db, flt))
+    if per_day.empty:
+        st.caption("No data yet.")
+    else:
+        st.bar_chart(
+            per_day.pivot_table(index="day", columns="outcome", values="cases", fill_value=0)
+        )
+with tab2:
+    hours = pd.DataFrame(completion_hours(db, flt))
+    if hours.empty:
+        st.caption("No completed cases yet.")
+    else:
+        hours["hours"] = hours["hours"].map(lambda h: f"{h}-{h + 1} h" if h < 10 else "10 h +")
+        st.bar_chart(hours.set_index("hours"))

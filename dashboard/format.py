@@ -1,0 +1,104 @@
+"""Formatting for the pages: times in a chosen zone, durations, attempts. No Streamlit here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+NOTHING_SCHEDULED = 253402300799999
+
+
+def zone(name: str | None) -> dt.tzinfo:
+    if not name:
+        return dt.UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def when(ms: int | None, tz_name: str | None) -> str:
+    """``2026-11-28 10:04 PST`` in the given zone; empty for no time."""
+    if ms is None:
+        return ""
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(zone(tz_name))
+    return moment.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def local_now(tz_name: str | None, now: dt.datetime | None = None) -> str:
+    """The counterparty's wall clock right now, e.g. ``Sat 02:04 (Asia/Tokyo)``."""
+    if not tz_name:
+        return "time zone unknown"
+    tz = zone(tz_name)
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(tz)
+    label = tz_name if tz is not dt.UTC or tz_name.upper() == "UTC" else f"{tz_name}?"
+    return f"{moment.strftime('%a %H:%M')} ({label})"
+
+
+def duration(ms: int) -> str:
+    """``3 d 4 h``, ``5 h 12 min``, ``7 min``, ``just now``."""
+    seconds = max(0, ms // 1000)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min"
+    return "just now"
+
+
+def next_action(ms: int | None, tz_name: str | None) -> str:
+    if ms is None or ms >= NOTHING_SCHEDULED:
+        return "none scheduled"
+    return when(ms, tz_name)
+
+
+def attempts(used: int | None, max_follow_ups: int | None) -> str:
+    """Offload's maxAttempts counts follow-ups after the first outreach."""
+    used = used or 0
+    if max_follow_ups is None:
+        return f"{used} sent"
+    total = max_follow_ups + 1
+    return f"{used} of {total} sent, {max(0, total - used)} left"
+
+
+def json_list(text: str | None) -> list:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def pretty_json(text: str | None) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text or ""
+
+
+def event_summary(event: dict) -> str:
+    """One line saying what an event was, from its payload."""
+    try:
+        data = json.loads(event["payload"]).get("data") or {}
+    except (ValueError, AttributeError):
+        data = {}
+    kind = event["event_type"]
+    if kind == "case.created":
+        return "Case sent to Offload"
+    if kind == "console.answered":
+        return f"Answered: {str(data.get('providedContext', ''))[:200]}"
+    if kind == "case.input_needed" or (
+        kind == "case.polled" and data.get("status") == "INPUT_NEEDED"
+    ):
+        question = data.get("inputRequest")
+        if isinstance(question, dict):
+            question = question.get("question")
+        return f"Question: {str(question or '')[:200]}"
+    status = data.get("status", "")
+    extra = data.get("resultStatus") or ""
+    return f"{status} {extra}".strip()

@@ -1,0 +1,148 @@
+"""Pending questions, claiming one to answer (compare-and-set), and recording answers."""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from storage.db import now_ms
+from storage.events import Event, record_event, refresh_request_statuses
+
+CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be taken over
+
+_PENDING_SELECT = """
+SELECT r.input_request_id, r.case_id, r.question, r.requested_at, r.claimed_by, r.claimed_at,
+       c.objective, c.client_reference_id, c.counterparty_name, c.counterparty_address,
+       c.counterparty_company, c.counterparty_timezone, c.attempt_count, c.max_attempts,
+       c.constraints, c.status AS case_status
+FROM input_requests r JOIN cases c ON c.case_id = r.case_id
+WHERE r.status = 'PENDING'
+"""
+
+
+def pending_count(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM input_requests WHERE status = 'PENDING'").fetchone()[0]
+
+
+def pending_requests(db: sqlite_utils.Database, limit: int = 20, offset: int = 0) -> list[dict]:
+    """The inbox: every PENDING request with its case, oldest first."""
+    return list(
+        db.query(
+            _PENDING_SELECT + " ORDER BY r.requested_at, r.input_request_id LIMIT ? OFFSET ?",
+            [limit, offset],
+        )
+    )
+
+
+def pending_by_ids(db: sqlite_utils.Database, request_ids: list[str]) -> list[dict]:
+    marks = ",".join("?" for _ in request_ids)
+    return list(
+        db.query(
+            _PENDING_SELECT + f" AND r.input_request_id IN ({marks}) ORDER BY r.requested_at",
+            request_ids,
+        )
+    )
+
+
+def get_request(db: sqlite_utils.Database, request_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM input_requests WHERE input_request_id = ?", [request_id]))
+    return rows[0] if rows else None
+
+
+def case_questions(db: sqlite_utils.Database, case_id: str) -> list[dict]:
+    """Every question of a case with its answer, oldest first."""
+    return list(
+        db.query(
+            "SELECT input_request_id, question, status, requested_at, answer, answered_by,"
+            " answered_at FROM input_requests WHERE case_id = ? ORDER BY requested_at",
+            [case_id],
+        )
+    )
+
+
+def claim_request(db: sqlite_utils.Database, request_id: str, operator: str) -> dict:
+    """Take the request for ``operator`` if it is still PENDING and nobody else holds a fresh
+    claim. One UPDATE with the condition in its WHERE: two operators cannot both win.
+    Returns ``{"claimed": bool, "request": row}``."""
+    now = now_ms()
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE input_requests SET claimed_by = ?, claimed_at = ?"
+            " WHERE input_request_id = ? AND status = 'PENDING' AND answered_at IS NULL"
+            " AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?)",
+            [operator, now, request_id, operator, now - CLAIM_STALE_MS],
+        )
+    return {"claimed": cursor.rowcount == 1, "request": get_request(db, request_id)}
+
+
+def release_claim(db: sqlite_utils.Database, request_id: str, operator: str) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL"
+            " WHERE input_request_id = ? AND claimed_by = ? AND answered_at IS NULL",
+            [request_id, operator],
+        )
+
+
+def record_answer(
+    db: sqlite_utils.Database, request_id: str, operator: str, answer: str, note: str = ""
+) -> None:
+    """Offload accepted ``answer``: the request is ANSWERED for good and the case's timeline
+    gets a ``console.answered`` event saying who answered what and when."""
+    now = now_ms()
+    request = get_request(db, request_id)
+    payload = {
+        "event_id": f"console_answer_{request_id}",
+        "event_type": "console.answered",
+        "timestamp": now,
+        "data": {
+            "caseId": request["case_id"],
+            "inputRequestId": request_id,
+            "question": request["question"],
+            "providedContext": answer,
+            "answeredBy": operator,
+            "note": note,
+        },
+    }
+    with db.atomic():
+        db.execute(
+            "UPDATE input_requests SET answer = ?, answered_by = ?, answered_at = ?,"
+            " claimed_by = ?, claimed_at = coalesce(claimed_at, ?) WHERE input_request_id = ?",
+            [answer, operator, now, operator, now, request_id],
+        )
+        record_event(
+            db,
+            Event(
+                event_id=payload["event_id"],
+                event_type="console.answered",
+                timestamp=now,
+                case_id=request["case_id"],
+                data=payload["data"],
+                payload=json.dumps(payload, ensure_ascii=False),
+                source="console",
+                state_ts=now,
+                actor=operator,
+            ),
+            now,
+        )
+        refresh_request_statuses(db, request["case_id"])
+
+
+def list_snippets(db: sqlite_utils.Database) -> list[dict]:
+    return list(db.query("SELECT name, text, created_by FROM reply_snippets ORDER BY name"))
+
+
+def save_snippet(db: sqlite_utils.Database, name: str, text: str, operator: str) -> None:
+    with db.atomic():
+        db.execute(
+            "INSERT INTO reply_snippets (name, text, created_by, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET text = excluded.text,"
+            " created_by = excluded.created_by",
+            [name, text, operator, now_ms()],
+        )
+
+
+def delete_snippet(db: sqlite_utils.Database, name: str) -> None:
+    with db.atomic():
+        db.execute("DELETE FROM reply_snippets WHERE name = ?", [name])

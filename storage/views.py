@@ -1,0 +1,158 @@
+"""Read queries behind the Cases, Case timeline and Health pages. Filtering, counting and
+paging happen here, in SQL, so the pages stay fast at 100k cases."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
+LIST_COLUMNS = (
+    "case_id, status, client_reference_id, counterparty_name, counterparty_address,"
+    " counterparty_company, objective, attempt_count, max_attempts, result_status,"
+    " created_at, updated_at, state_event_id"
+)
+
+
+@dataclass
+class CaseFilter:
+    statuses: list[str] = field(default_factory=list)
+    created_from_ms: int | None = None
+    created_to_ms: int | None = None  # exclusive
+    text: str = ""
+    needs_attention: bool = False
+
+    def where(self, include_status: bool = True) -> tuple[str, list]:
+        clauses, params = [], []
+        if include_status and self.statuses:
+            clauses.append(f"status IN ({','.join('?' for _ in self.statuses)})")
+            params += list(self.statuses)
+        if self.created_from_ms is not None:
+            clauses.append("created_at >= ?")
+            params.append(self.created_from_ms)
+        if self.created_to_ms is not None:
+            clauses.append("created_at < ?")
+            params.append(self.created_to_ms)
+        text = self.text.strip()
+        if text:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(client_reference_id LIKE ? ESCAPE '\\' OR counterparty_name LIKE ? ESCAPE '\\'"
+                " OR counterparty_address LIKE ? ESCAPE '\\' OR counterparty_company LIKE ?"
+                " ESCAPE '\\' OR objective LIKE ? ESCAPE '\\' OR case_id = ?)"
+            )
+            params += [like] * 5 + [text]
+        if self.needs_attention:
+            clauses.append(
+                "(status = 'INPUT_NEEDED' OR state_event_id LIKE 'poll\\_%' ESCAPE '\\')"
+            )
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def list_cases(db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offset: int = 0):
+    """One page of cases, newest first, and the total matching."""
+    where, params = flt.where()
+    rows = list(
+        db.query(
+            f"SELECT {LIST_COLUMNS} FROM cases{where} ORDER BY created_at DESC, case_id"
+            " LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    )
+    total = db.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
+    return rows, total
+
+
+def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
+    where, params = flt.where(include_status=False)
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in db.execute(
+        f"SELECT status, count(*) FROM cases{where} GROUP BY status", params
+    ).fetchall():
+        counts[status] = n
+    return counts
+
+
+def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
+    """Cases created per UTC day by outcome, for the newest ``days`` days that have any."""
+    where, params = flt.where()
+    return list(
+        db.query(
+            "SELECT date(created_at / 1000, 'unixepoch') AS day,"
+            " CASE WHEN status IN ('COMPLETED', 'FAILED') THEN status ELSE 'OPEN' END AS outcome,"
+            f" count(*) AS cases FROM cases{where} GROUP BY day, outcome"
+            " ORDER BY day DESC LIMIT ?",
+            [*params, days * 3],
+        )
+    )
+
+
+def completion_hours(db: sqlite_utils.Database, flt: CaseFilter) -> list[dict]:
+    """How long completed cases took, bucketed in hours (0-1, 1-2, 2-4, ... doubling)."""
+    where, params = flt.where()
+    where = (where + " AND" if where else " WHERE") + " status = 'COMPLETED'"
+    return list(
+        db.query(
+            "SELECT CAST(min(10, max(0, ((updated_at - created_at) / 3600000.0))) AS INTEGER)"
+            f" AS hours, count(*) AS cases FROM cases{where} GROUP BY hours ORDER BY hours",
+            params,
+        )
+    )
+
+
+def unknown_submissions(db: sqlite_utils.Database) -> list[dict]:
+    return list(
+        db.query(
+            "SELECT submission_id, created_by, created_at, error_code, error_message"
+            " FROM submissions WHERE status = 'UNKNOWN' ORDER BY created_at DESC LIMIT 100"
+        )
+    )
+
+
+def get_case(db: sqlite_utils.Database, case_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM cases WHERE case_id = ?", [case_id]))
+    return rows[0] if rows else None
+
+
+def case_events(db: sqlite_utils.Database, case_id: str, limit: int = 500) -> list[dict]:
+    """A case's events in the order they happened (Offload's updatedAt, then arrival)."""
+    return list(
+        db.query(
+            "SELECT event_id, event_type, source, actor, timestamp, state_ts, received_at, payload"
+            " FROM events WHERE case_id = ?"
+            " ORDER BY CASE WHEN source = 'console' AND event_type = 'case.created' THEN 0"
+            " ELSE 1 END, coalesce(nullif(state_ts, 0), received_at), received_at LIMIT ?",
+            [case_id, limit],
+        )
+    )
+
+
+def case_submission(db: sqlite_utils.Database, case_id: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM submissions WHERE case_id = ? LIMIT 1", [case_id]))
+    return rows[0] if rows else None
+
+
+def last_reconciler_run(db: sqlite_utils.Database) -> dict | None:
+    rows = list(db.query("SELECT * FROM reconciler_runs ORDER BY id DESC LIMIT 1"))
+    return rows[0] if rows else None
+
+
+def drift_found_recently(db: sqlite_utils.Database, runs: int = 20) -> int:
+    return db.execute(
+        "SELECT coalesce(sum(changed), 0) FROM (SELECT changed FROM reconciler_runs"
+        " ORDER BY id DESC LIMIT ?)",
+        [runs],
+    ).fetchone()[0]
+
+
+def database_file_size(db: sqlite_utils.Database) -> int | None:
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    if not path:
+        return None
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+def database_path(db: sqlite_utils.Database) -> str:
+    return db.execute("PRAGMA database_list").fetchone()[2] or ":memory:"
