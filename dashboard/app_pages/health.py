@@ -85,7 +85,7 @@ def health() -> None:
     st.dataframe(
         pd.DataFrame(rows, columns=["part", "state", "detail"]),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     if run and run["error_sample"]:
         st.caption("Last reconciler error:")

@@ -166,22 +166,22 @@ def render_request(row: dict, snippets: list[dict]) -> None:
 @st.fragment(run_every="10s")
 def inbox() -> None:
     total = pending_count(db)
-    # Outcomes of questions that have left the inbox since.
-    for key in [k for k in st.session_state if str(k).startswith("outcome_")]:
-        outcome = st.session_state[key]
-        if outcome.ok:
-            st.success(outcome.message)
-            del st.session_state[key]
-    if total == 0:
-        st.info("No questions are waiting. New ones appear here on their own.")
-        return
-    pages = math.ceil(total / PAGE_SIZE)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
     page = 1
     if pages > 1:
         page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key="inbox_page")
+    rows = pending_requests(db, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    shown = {row["input_request_id"] for row in rows}
+    # What happened to questions that have left the inbox since the operator acted on them.
+    for key in [k for k in st.session_state if str(k).startswith("outcome_")]:
+        if key.removeprefix("outcome_") not in shown:
+            show_outcome(st.session_state.pop(key))
+    if total == 0:
+        st.info("No questions are waiting. New ones appear here on their own.")
+        return
     st.caption(f"{total} waiting, oldest first.")
     snippets = list_snippets(db)
-    for row in pending_requests(db, PAGE_SIZE, (page - 1) * PAGE_SIZE):
+    for row in rows:
         render_request(row, snippets)
 
 

@@ -1,0 +1,238 @@
+"""The dashboard pages in AppTest: what an operator sees and what their clicks do."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import storage
+from offload_client import OffloadClient
+from offload_console.outbox import submit_case
+from offload_console.templates import W9_TEMPLATE
+from reconciler import sync
+from storage.events import parse_envelope, record_event
+from tests.helpers import (
+    ROOT,
+    SANDBOX_KEY,
+    ServerProcess,
+    free_port,
+    input_needed,
+    wait_until,
+    webhook,
+)
+
+APP = str(ROOT / "dashboard" / "app.py")
+HOSTILE = (
+    "**bold** <script>alert(1)</script> [click](javascript:alert(1)) <img src=x onerror=alert(1)>"
+)
+
+
+def add(db, envelope):
+    with db.atomic():
+        record_event(db, parse_envelope(envelope, json.dumps(envelope)), storage.now_ms())
+
+
+@pytest.fixture
+def env_db(db_path, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    monkeypatch.setenv("OFFLOAD_API_KEY", "sk_CANARY_do_not_show_9f2")
+    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    return storage.open_db(db_path)
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "0.01"])
+    server.start(free_port())
+    monkeypatch.setenv("OFFLOAD_BASE_URL", server.url)
+    monkeypatch.setenv("OFFLOAD_API_KEY", SANDBOX_KEY)
+    yield server
+    server.stop()
+
+
+def run_app(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at) -> list[str]:
+    return [t.value for t in at.text]
+
+
+def markdown(at) -> str:
+    return " ".join(
+        str(m.value)
+        for m in [*at.markdown, *at.caption, *at.success, *at.error, *at.warning, *at.info]
+    )
+
+
+def test_inbox_lists_pending_questions_oldest_first_as_plain_text(env_db):
+    add(env_db, input_needed("c-new", "r-new", 2_000_000, "Newer question?"))
+    add(env_db, input_needed("c-old", "r-old", 1_000_000, HOSTILE))
+    add(env_db, webhook("c-done", "case.completed", 3_000_000))
+    at = run_app()
+    shown = texts(at)
+    assert HOSTILE in shown  # verbatim, as text
+    assert shown.index(HOSTILE) < shown.index("Newer question?")
+    assert "<script>" not in markdown(at) and "**bold**" not in markdown(at)
+    assert "2 waiting" in markdown(at)
+
+
+def test_answer_needs_an_operator_name(env_db):
+    add(env_db, input_needed("c1", "r1", 1000))
+    at = run_app()
+    assert at.button(key="send_r1").disabled
+    assert "Enter your name" in markdown(at)
+
+
+def test_answer_is_sent_once_and_leaves_the_inbox(sandbox, db_path, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    db = storage.open_db(db_path)
+    with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
+        body = {**W9_TEMPLATE, "metadata": {"sandboxScenario": "input_needed"}}
+        case_id = submit_case(db, client, body, actor="t").case_id
+        wait_until(
+            lambda: (
+                sync(db, client)
+                and db.execute(
+                    "SELECT count(*) FROM input_requests WHERE status='PENDING'"
+                ).fetchone()[0]
+                == 1
+            ),
+            message="question synced",
+        )
+    request_id = db.execute("SELECT input_request_id FROM input_requests").fetchone()[0]
+    at = run_app(operator_name="Avery")
+    at.text_area(key=f"answer_{request_id}").input("Yes, next Monday is acceptable.")
+    at.button(key=f"send_{request_id}").click().run()
+    assert not at.exception
+    assert "Answer sent" in markdown(at)
+    row = db["input_requests"].get(request_id)
+    assert (row["status"], row["answered_by"], row["answer"]) == (
+        "ANSWERED",
+        "Avery",
+        "Yes, next Monday is acceptable.",
+    )
+    event = db["events"].get(f"console_answer_{request_id}")
+    assert event["actor"] == "Avery"
+    assert f"answer_{request_id}" not in [ta.key for ta in at.text_area]  # left the inbox
+    with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
+        wait_until(lambda: client.get_case(case_id).status == "COMPLETED", message="completed")
+
+
+def test_conflict_is_explained_and_the_case_refreshed(sandbox, db_path, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    db = storage.open_db(db_path)
+    with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
+        body = {**W9_TEMPLATE, "metadata": {"sandboxScenario": "input_needed"}}
+        case_id = submit_case(db, client, body, actor="t").case_id
+        wait_until(
+            lambda: (
+                sync(db, client)
+                and db.execute(
+                    "SELECT count(*) FROM input_requests WHERE status='PENDING'"
+                ).fetchone()[0]
+                == 1
+            )
+        )
+        request_id = db.execute("SELECT input_request_id FROM input_requests").fetchone()[0]
+        at = run_app(operator_name="Avery")
+        client.provide_input(case_id, request_id, "Answered from elsewhere")  # someone else
+    at.text_area(key=f"answer_{request_id}").input("My answer")
+    at.button(key=f"send_{request_id}").click().run()
+    message = markdown(at)
+    assert "409" in message and ("already answered" in message or "moved on" in message)
+    assert db["input_requests"].get(request_id)["status"] != "PENDING"
+
+
+def test_network_failure_keeps_the_typed_answer_and_releases_the_claim(env_db):
+    add(env_db, input_needed("c1", "r1", 1000))
+    at = run_app(operator_name="Avery")
+    at.text_area(key="answer_r1").input("Keep me")
+    at.button(key="send_r1").click().run()
+    assert "Could not reach Offload" in markdown(at)
+    assert at.text_area(key="answer_r1").value == "Keep me"
+    row = env_db["input_requests"].get("r1")
+    assert row["status"] == "PENDING" and row["claimed_by"] is None
+
+
+def test_claimed_request_shows_who_is_answering(env_db):
+    from storage.inbox import claim_request
+
+    add(env_db, input_needed("c1", "r1", 1000))
+    assert claim_request(env_db, "r1", "Blake")["claimed"]
+    at = run_app(operator_name="Avery")
+    assert "Blake" in texts(at)
+    at.text_area(key="answer_r1").input("Mine")
+    at.button(key="send_r1").click().run()
+    assert "is answering this question" in markdown(at)
+
+
+def test_cases_page_filters_and_counts_in_sql(env_db):
+    for i in range(12):
+        add(env_db, webhook(f"done{i}", "case.completed", 1_000_000 + i, clientReferenceId=f"v{i}"))
+    for i in range(3):
+        add(env_db, input_needed(f"wait{i}", f"r{i}", 2_000_000 + i))
+    at = run_app()
+    at.switch_page("app_pages/cases.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Completed"] == "12" and metrics["Input Needed"] == "3"
+    assert len(at.dataframe[0].value) == 15
+    at.multiselect(key="cases_status").select("INPUT_NEEDED").run()
+    assert len(at.dataframe[0].value) == 3
+    at.multiselect(key="cases_status").unselect("INPUT_NEEDED").run()
+    at.text_input(key="cases_search").input("v11").run()
+    assert list(at.dataframe[0].value["reference"]) == ["v11"]
+
+
+def test_case_timeline_header_events_and_result_check(env_db):
+    add(env_db, input_needed("c1", "r1", 1000, "Accept Monday?"))
+    add(
+        env_db,
+        webhook(
+            "c1",
+            "case.completed",
+            2000,
+            attemptCount=2,
+            resultStatus="goal_achieved",
+            result={"taxId": 12},
+        ),
+    )
+    env_db.execute(
+        "UPDATE cases SET result_schema = ?, max_attempts = 3, next_action_at = ?",
+        [json.dumps(W9_TEMPLATE["resultSchema"]), 253402300799999],
+    )
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["case"] = "c1"
+    at.run()
+    at.switch_page("app_pages/case.py")
+    at.query_params["case"] = "c1"
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "COMPLETED"
+    assert metrics["Next follow-up"] == "none scheduled"
+    assert metrics["Attempts"] == "2 of 4 sent, 2 left"
+    frames = [df.value for df in at.dataframe]
+    problems = next(f for f in frames if "problem" in f.columns)
+    joined = " ".join(problems["problem"])
+    assert "signedW9Received" in joined and "12 is not of type 'string'" in joined
+    timeline = next(f for f in frames if "what" in f.columns)
+    assert list(timeline["event"]) == ["case.input_needed", "case.completed"]
+
+
+def test_health_never_shows_the_api_key(env_db):
+    at = run_app()
+    at.switch_page("app_pages/health.py").run()
+    assert not at.exception
+    everything = " ".join(
+        [markdown(at), *texts(at), *(df.value.to_string() for df in at.dataframe)]
+    )
+    assert "sk_CANARY_do_not_show_9f2" not in everything
+    table = at.dataframe[0].value
+    assert "PROBLEM" in list(table["state"])  # nothing listens at OFFLOAD_BASE_URL
