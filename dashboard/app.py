@@ -11,6 +11,7 @@ with st.sidebar:
     st.text_input(
         "Your name",
         key="operator_name",
+        persist_state="session",
         help="Recorded with every answer and case you send.",
         placeholder="e.g. Avery",
     )

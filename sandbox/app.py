@@ -116,6 +116,7 @@ def create_app(
     async def provide_input(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
+        engine.input_posts += 1
         case = find(request.path_params["case_id"])
         if case is None:
             return not_found(request.path_params["case_id"])
@@ -152,6 +153,7 @@ def create_app(
             {
                 "ok": True,
                 "cases": len(engine.cases),
+                "input_posts": engine.input_posts,
                 "webhooks": {
                     "sent": engine.webhooks_sent,
                     "dropped": engine.webhooks_dropped,

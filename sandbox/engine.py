@@ -122,6 +122,7 @@ class Engine:
         self._tasks: set[asyncio.Task] = set()
         self._random = random.Random(seed)
         self.webhooks_sent = 0
+        self.input_posts = 0  # POST /cases/{id}/input received, accepted or not (tests)
         self.webhooks_dropped = 0
         self.webhooks_failed = 0
 

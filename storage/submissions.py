@@ -50,6 +50,7 @@ def mark_sent(
                 "counterparty",
                 "maxAttempts",
                 "resultSchema",
+                "constraints",
                 "metadata",
             )
             if key in request

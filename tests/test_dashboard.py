@@ -216,8 +216,11 @@ def test_case_timeline_header_events_and_result_check(env_db):
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Status"] == "COMPLETED"
-    assert metrics["Next follow-up"] == "none scheduled"
-    assert metrics["Attempts"] == "2 of 4 sent, 2 left"
+    assert (metrics["Messages sent"], metrics["Attempts left"]) == ("2 of 4", "2")
+    header = at.dataframe[0].value
+    assert dict(zip(header.iloc[:, 0], header["value"], strict=True))["Next follow-up"] == (
+        "none scheduled"
+    )
     frames = [df.value for df in at.dataframe]
     problems = next(f for f in frames if "problem" in f.columns)
     joined = " ".join(problems["problem"])

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_client, get_db, operator_tz
-from dashboard.format import attempts, event_summary, next_action, pretty_json, when
+from dashboard.format import event_summary, next_action, pretty_json, when
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from storage.inbox import case_questions
@@ -70,11 +70,12 @@ def flatten(value, prefix=""):
 
 # -- header ------------------------------------------------------------------------------
 counterparty_tz = case["counterparty_timezone"]
+used, follow_ups = case["attempt_count"] or 0, case["max_attempts"]
 cols = st.columns(4)
 cols[0].metric("Status", case["status"])
 cols[1].metric("Result", case["result_status"] or "—")
-cols[2].metric("Attempts", attempts(case["attempt_count"], case["max_attempts"]))
-cols[3].metric("Next follow-up", next_action(case["next_action_at"], tz))
+cols[2].metric("Messages sent", f"{used} of {follow_ups + 1}" if follow_ups is not None else used)
+cols[3].metric("Attempts left", max(0, follow_ups + 1 - used) if follow_ups is not None else "?")
 header = {
     "Case id": case["case_id"],
     "Client reference": case["client_reference_id"] or "",
@@ -90,6 +91,7 @@ header = {
         )
     ),
     "Counterparty time zone": counterparty_tz or "unknown",
+    "Next follow-up": next_action(case["next_action_at"], tz),
     "Created": when(case["created_at"], tz),
     "Last update from Offload": when(case["updated_at"], tz),
     "Last polled": when(case["last_polled_at"], tz) or "never",

@@ -1,0 +1,98 @@
+"""Take the README's screenshots: start `up` with demo cases, open pages in Chromium.
+
+.venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="shots-"))
+    ports = {n: free_port() for n in ("sidecar", "sandbox", "dashboard")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
+    env["OFFLOAD_CONSOLE_DB"] = str(tmp / "console.db")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "offload_console.cli",
+            "up",
+            "--sidecar-port",
+            str(ports["sidecar"]),
+            "--sandbox-port",
+            str(ports["sandbox"]),
+            "--dashboard-port",
+            str(ports["dashboard"]),
+            "--hour-seconds",
+            "0.05",
+            "--seed-demo",
+            "yes",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{ports['dashboard']}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{ports['sidecar']}/healthz").json()
+                if health["pending_input_requests"] >= 3:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/lib/chromium/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            page = browser.new_page(
+                viewport={"width": 1400, "height": 900}, timezone_id="America/New_York"
+            )
+            page.goto(base + "/")
+            page.wait_for_selector(READY)
+            name = page.locator(".st-key-operator_name input")
+            name.fill("Avery")
+            name.press("Enter")
+            page.wait_for_timeout(1000)
+            page.wait_for_selector(READY)
+            page.screenshot(path=f"{args.out}/inbox.png")
+            page.goto(base + "/cases")
+            page.wait_for_selector(READY)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=f"{args.out}/cases.png")
+            print("screenshots written to", args.out)
+            browser.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The console in a real browser (Playwright + Debian's Chromium) against the real stack."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+import storage
+from storage.events import parse_envelope, record_event
+from tests.browser import ARGS, CHROMIUM, commit_text, needs_chromium, wait_ready
+from tests.helpers import ROOT, ServerProcess, free_port, input_needed, wait_until
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+HOSTILE = (
+    "**bold** <script>window.pwned=1</script> [click](javascript:alert(1)) "
+    '<img src=x onerror="window.pwned=2">'
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """`offload-console up` in sandbox mode on free ports."""
+    ports = {name: free_port() for name in ("sidecar", "sandbox", "dashboard")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OFFLOAD_BASE_URL", "OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
+    }
+    env.update(
+        {"OFFLOAD_CONSOLE_DB": str(tmp_path / "console.db"), "OFFLOAD_RECONCILE_EVERY_S": "2"}
+    )
+    log = open(tmp_path / "up.log", "w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "offload_console.cli",
+            "up",
+            "--sidecar-port",
+            str(ports["sidecar"]),
+            "--sandbox-port",
+            str(ports["sandbox"]),
+            "--dashboard-port",
+            str(ports["dashboard"]),
+            "--hour-seconds",
+            "0.01",
+            "--seed-demo",
+            "no",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    wait_until(
+        lambda: "is up" in (tmp_path / "up.log").read_text() or proc.poll() is not None,
+        timeout=90,
+        interval=0.2,
+        message="up started",
+    )
+    assert proc.poll() is None, (tmp_path / "up.log").read_text()
+    cli_env = {
+        **env,
+        "OFFLOAD_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
+        "OFFLOAD_API_KEY": "sandbox-local-key",
+        "OFFLOAD_PUBLIC_WEBHOOK_URL": f"http://127.0.0.1:{ports['sidecar']}/webhooks/offload",
+    }
+    yield {
+        "ports": ports,
+        "env": cli_env,
+        "dashboard": f"http://127.0.0.1:{ports['dashboard']}",
+        "log": tmp_path / "up.log",
+        "tmp": tmp_path,
+    }
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def create_case(stack, scenario: str) -> str:
+    case_file = stack["tmp"] / "case.json"
+    from offload_console.templates import W9_TEMPLATE
+
+    case_file.write_text(json.dumps(W9_TEMPLATE))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offload_console.cli",
+            "create",
+            str(case_file),
+            "--scenario",
+            scenario,
+        ],
+        env=stack["env"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def open_inbox(browser, stack, name):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(stack["dashboard"] + "/")
+    wait_ready(page)
+    commit_text(page, ".st-key-operator_name input", name)
+    return page
+
+
+def wait_for_question(page, timeout=40):
+    """The inbox refreshes itself every 10 s; reloading just makes the test quicker."""
+
+    def visible():
+        if page.locator('[class*="st-key-send_"] button').count() > 0:
+            return True
+        page.reload()
+        wait_ready(page)
+        return False
+
+    wait_until(visible, timeout=timeout, interval=0.5, message="question in the inbox")
+
+
+def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):
+    case_id = create_case(stack, "input_needed")
+    page = open_inbox(browser, stack, "Avery")
+    wait_for_question(page)
+    assert "Inbox (1)" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+    page.screenshot(path=str(tmp_path / "inbox.png"), full_page=True)
+    commit_text(page, '[class*="st-key-answer_"] textarea', "Yes, next Monday is acceptable.")
+    page.locator('[class*="st-key-send_"] button').first.click()
+    page.wait_for_selector("text=Answer sent", timeout=30_000)
+    timeline = f"{stack['dashboard']}/case?case={case_id}"
+
+    def completed():
+        page.goto(timeline)
+        wait_ready(page)
+        return "COMPLETED" in page.locator('[data-testid="stMetric"]').first.inner_text()
+
+    wait_until(completed, timeout=40, interval=1, message="case completed on its timeline")
+    page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
+    db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
+    row = next(db.query("SELECT * FROM input_requests WHERE case_id = ?", [case_id]))
+    assert (row["status"], row["answered_by"]) == ("ANSWERED", "Avery")
+
+
+def test_two_operators_clicking_at_once_send_one_answer(browser, stack):
+    create_case(stack, "input_needed")
+    pages = [open_inbox(browser, stack, name) for name in ("Avery", "Blake")]
+    for page in pages:
+        wait_for_question(page)
+        commit_text(page, '[class*="st-key-answer_"] textarea', "Yes, fine.")
+    buttons = [p.locator('[class*="st-key-send_"] button').first for p in pages]
+    for button in buttons:  # as close together as two clicks get
+        button.click(no_wait_after=True)
+    for page in pages:
+        page.wait_for_timeout(500)
+        wait_ready(page)
+    sandbox = f"http://127.0.0.1:{stack['ports']['sandbox']}/healthz"
+    assert httpx.get(sandbox).json()["input_posts"] == 1
+    texts = " ".join(p.locator('[data-testid="stMain"]').inner_text() for p in pages)
+    assert "Answer sent" in texts
+    assert "answering this question" in texts or "Already answered by" in texts
+
+
+def test_hostile_question_renders_as_literal_text(browser, tmp_path):
+    db_path = str(tmp_path / "hostile.db")
+    db = storage.open_db(db_path)
+    env = input_needed("c-evil", "r-evil", 1000, HOSTILE)
+    with db.atomic():
+        record_event(db, parse_envelope(env, json.dumps(env)), 1)
+    server = ServerProcess(["dashboard", "--db", db_path], health_path="/_stcore/health")
+    server.start(free_port())
+    try:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        wait_ready(page)
+        page.wait_for_selector("text=Inbox (1)")
+        main = page.locator('[data-testid="stMain"]')
+        assert HOSTILE in main.inner_text()
+        assert main.locator("strong").count() == 0
+        assert page.locator('a[href^="javascript:"]').count() == 0
+        assert page.locator("img[src='x']").count() == 0
+        assert page.evaluate("window.pwned === undefined")
+    finally:
+        server.stop()
