@@ -22,16 +22,16 @@ with st.sidebar:
 
 pending = pending_count(get_db())
 pages = [
+    # The default page lives at "/", whatever url_path would say.
     st.Page(
-        "app_pages/inbox.py",
-        title=f"Inbox ({pending})",
-        icon=":material/inbox:",
-        url_path="inbox",
-        default=True,
+        "app_pages/inbox.py", title=f"Inbox ({pending})", icon=":material/inbox:", default=True
     ),
     st.Page("app_pages/cases.py", title="Cases", icon=":material/list:", url_path="cases"),
     st.Page(
         "app_pages/case.py", title="Case timeline", icon=":material/timeline:", url_path="case"
+    ),
+    st.Page(
+        "app_pages/new_case.py", title="New case", icon=":material/add_circle:", url_path="new"
     ),
     st.Page(
         "app_pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="health"

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.results import example_for_schema
+from offload_console.schema_tools import example_for_schema
 
 log = logging.getLogger("offload_console.sandbox")
 

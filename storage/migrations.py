@@ -150,3 +150,18 @@ def m003_constraints_snippets_and_list_indexes(db):
         """
     )
     db.execute("CREATE INDEX cases_created ON cases (created_at)")
+
+
+@migrations()
+def m004_case_templates(db):
+    db.execute(
+        """
+        CREATE TABLE case_templates (
+            name       TEXT PRIMARY KEY,
+            body       TEXT NOT NULL,               -- JSON case body, may hold {{placeholders}}
+            created_by TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )
+        """
+    )

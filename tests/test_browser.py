@@ -204,3 +204,43 @@ def test_hostile_question_renders_as_literal_text(browser, tmp_path):
         assert page.evaluate("window.pwned === undefined")
     finally:
         server.stop()
+
+
+def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
+    page = open_inbox(browser, stack, "Avery")
+    page.goto(stack["dashboard"] + "/new")
+    wait_ready(page)
+    commit_text(page, ".st-key-operator_name input", "Avery")
+    page.locator(".st-key-nc_send button").click()  # empty form: errors at the fields
+    page.wait_for_selector("text=Say what the case should achieve.")
+    commit_text(page, ".st-key-nc_objective input", "Collect a signed W-9 from the vendor")
+    commit_text(page, ".st-key-nc_client_reference_id input", "vendor_browser_1")
+    commit_text(page, ".st-key-nc_cp_address input", "ap@northstar.example")
+    commit_text(page, ".st-key-nc_cp_name input", "Maya Chen")
+    commit_text(page, ".st-key-nc_sp_name input", "Avery")
+    page.locator(".st-key-nc_has_schema label").click()
+    wait_ready(page)
+    schema = {
+        "type": "object",
+        "required": ["signedW9Received"],
+        "properties": {
+            "signedW9Received": {"type": "boolean"},
+            "address": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    commit_text(page, ".st-key-nc_schema_json textarea", json.dumps(schema))
+    page.screenshot(path=str(tmp_path / "new_case.png"), full_page=True)
+    send = page.locator(".st-key-nc_send button")
+    send.click()
+    page.wait_for_selector("text=Case created.", timeout=30_000)
+    send.click()  # a second click on the same form
+    page.wait_for_selector("text=no second case", timeout=30_000)
+    sandbox = f"http://127.0.0.1:{stack['ports']['sandbox']}/healthz"
+    assert httpx.get(sandbox).json()["cases"] == 1
+    page.get_by_text("Open case").click()
+    page.wait_for_url("**/case?case=*")
+    wait_ready(page)
+    page.wait_for_selector('[data-testid="stMetric"]')
+    db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
+    case = next(db.query("SELECT * FROM cases"))
+    assert json.loads(case["result_schema"]) == schema

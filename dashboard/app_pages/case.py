@@ -12,6 +12,7 @@ from dashboard.data import get_client, get_db, operator_tz
 from dashboard.format import event_summary, next_action, pretty_json, when
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
+from offload_console.case_form import body_for_duplicate
 from storage.inbox import case_questions
 from storage.views import CaseFilter, case_events, case_submission, get_case, list_cases
 
@@ -103,7 +104,10 @@ if submission:
     )
 st.dataframe(pd.DataFrame({"": list(header), "value": list(header.values())}), hide_index=True)
 
-b1, b2, _ = st.columns([1, 1, 3])
+b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+if b3.button("Duplicate this case", key="duplicate_case", icon=":material/content_copy:"):
+    st.session_state["nc_load"] = body_for_duplicate(case)
+    st.switch_page("app_pages/new_case.py")
 if b1.button("Refresh from Offload", key="refresh_case", icon=":material/refresh:"):
     try:
         changed = refresh_case(db, get_client(), case["case_id"])

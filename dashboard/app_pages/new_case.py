@@ -1,0 +1,419 @@
+"""New case: every field Offload takes, a result-schema editor, templates, and launch-many."""
+
+import json
+import secrets
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import get_client, get_db, operator
+from offload_client import is_sandbox_mode
+from offload_console import settings
+from offload_console.case_form import (
+    DEFAULTS,
+    TIMEZONES,
+    build_body,
+    curl_for,
+    form_from_body,
+    placeholders,
+    plan_batch,
+    submission_id_for,
+)
+from offload_console.outbox import submit_case
+from offload_console.schema_tools import example_for_schema, schema_from_table, table_from_schema
+from offload_console.templates import W9_TEMPLATE
+from sandbox.engine import SCENARIOS
+from storage.templates import delete_template, list_templates, save_template
+
+BUILT_IN = "W-9 from the quickstart (built in)"
+db = get_db()
+ss = st.session_state
+
+
+def load_form(body: dict) -> None:
+    """Put a case body into the form's widgets (before they are drawn)."""
+    form = form_from_body(body)
+    for field, value in form.items():
+        ss[f"nc_{field}"] = value
+    ss["nc_has_schema"] = form["result_schema"] is not None
+    ss["nc_schema"] = form["result_schema"] or {"type": "object", "properties": {}}
+    ss["nc_schema_json"] = json.dumps(ss["nc_schema"], indent=2)
+    ss["nc_ver"] = ss.get("nc_ver", 0) + 1
+    ss["nc_show_errors"] = False
+
+
+if "nc_load" in ss:
+    load_form(ss.pop("nc_load"))
+if "nc_ver" not in ss:
+    load_form(
+        {
+            "channel": "EMAIL",
+            "clientWebhookUrl": settings.public_webhook_url(),
+            "maxAttempts": 3,
+            "followUpDelayHours": 72,
+        }
+    )
+ss.setdefault("nc_nonce", secrets.token_hex(8))
+ver = ss["nc_ver"]
+
+st.title("New case")
+st.caption(
+    "Everything Offload's POST /cases takes. Nothing is sent until you press Send; "
+    "a failed send keeps the form as it is."
+)
+
+
+def field_error(errors: dict, field: str) -> None:
+    if ss.get("nc_show_errors") and errors.get(field):
+        st.error(errors[field], icon=":material/error:")
+
+
+def rows_of(frame) -> list[dict]:
+    return [r for r in frame.to_dict("records") if any(str(v or "").strip() for v in r.values())]
+
+
+# -- templates ---------------------------------------------------------------------------
+saved = {t["name"]: t for t in list_templates(db)}
+with st.expander("Templates", icon=":material/bookmarks:"):
+    if "nc_flash" in ss:
+        st.success(ss.pop("nc_flash"))
+    t1, t2 = st.columns(2)
+    choice = t1.selectbox("Template", [BUILT_IN, *saved], key="nc_template_choice")
+    if t1.button("Load into the form", key="nc_template_load"):
+        ss["nc_load"] = W9_TEMPLATE if choice == BUILT_IN else saved[choice]["body"]
+        st.rerun()
+    if choice in saved and t1.button("Delete this template", key="nc_template_delete"):
+        delete_template(db, choice)
+        st.rerun()
+    name = t2.text_input("Save the form as", key="nc_template_name", placeholder="Template name")
+    if t2.button("Save template", key="nc_template_save"):
+        body, _ = build_body(
+            {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
+            | {"result_schema": ss["nc_schema"] if ss.get("nc_has_schema") else None}
+        )
+        if not name.strip():
+            st.error("Give the template a name.")
+        elif name.strip() == BUILT_IN:
+            st.error("That name is the built-in template's.")
+        else:
+            save_template(db, name.strip(), body, operator())
+            ss["nc_flash"] = f"Template {name.strip()!r} saved."
+            st.rerun()
+
+# -- the form ----------------------------------------------------------------------------
+st.subheader("Case")
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+c1.text_input(
+    "Client reference (your own id)", key="nc_client_reference_id", placeholder="vendor_2048"
+)
+c2.radio("Channel", ["EMAIL", "SMS"], key="nc_channel", horizontal=True)
+c3.number_input("Follow-ups (maxAttempts)", min_value=0, step=1, key="nc_max_attempts")
+c4.number_input("Hours between follow-ups", min_value=1, step=1, key="nc_follow_up_delay_hours")
+if ss["nc_channel"] == "SMS":
+    st.info("Offload accepts SMS cases but works only EMAIL today.")
+
+st.text_input("Objective", key="nc_objective", placeholder="Collect a signed W-9 from the vendor")
+st.radio(
+    "Knowledge the agent may use",
+    ["table", "text"],
+    key="nc_knowledge_mode",
+    horizontal=True,
+    format_func={"table": "Key/value table", "text": "Free text"}.get,
+)
+if ss["nc_knowledge_mode"] == "table":
+    knowledge_frame = st.data_editor(
+        pd.DataFrame(ss["nc_knowledge_rows"] or [], columns=["key", "value"]),
+        num_rows="dynamic",
+        key=f"nc_knowledge_editor_{ver}",
+        hide_index=True,
+        column_config={
+            "key": st.column_config.TextColumn(required=True),
+            "value": st.column_config.TextColumn(),
+        },
+    )
+    ss["nc_knowledge_rows"] = rows_of(knowledge_frame)
+else:
+    st.text_area("Knowledge (free text)", key="nc_knowledge_text")
+
+st.subheader("Counterparty")
+p1, p2, p3, p4 = st.columns(4)
+p1.text_input("Address (e-mail)", key="nc_cp_address", placeholder="ap@northstar.example")
+p2.text_input("Name", key="nc_cp_name", placeholder="Maya Chen")
+p3.text_input("Company", key="nc_cp_company")
+p4.selectbox(
+    "Time zone",
+    TIMEZONES,
+    index=None,
+    key="nc_cp_timezone",
+    placeholder="Search, e.g. America/Los_Angeles",
+)
+with st.expander("Custom data (text values only)"):
+    custom_frame = st.data_editor(
+        pd.DataFrame(ss["nc_cp_custom"] or [], columns=["key", "value"]),
+        num_rows="dynamic",
+        key=f"nc_custom_editor_{ver}",
+        hide_index=True,
+        column_config={
+            "key": st.column_config.TextColumn(required=True),
+            "value": st.column_config.TextColumn(),
+        },
+    )
+    ss["nc_cp_custom"] = rows_of(custom_frame)
+
+st.subheader("Writing as")
+s1, s2, s3, s4 = st.columns(4)
+s1.text_input("Sender name", key="nc_sp_name", placeholder="Avery")
+s2.text_input("Role", key="nc_sp_role", placeholder="Accounts Payable")
+s3.text_input("Company", key="nc_sp_company", placeholder="Offload Customer Inc.")
+s4.text_input("Tone", key="nc_sp_tone", placeholder="friendly, concise")
+st.text_area(
+    "Constraints (one per line)",
+    key="nc_constraints",
+    height=80,
+    placeholder="Email only\nDo not mention legal action",
+)
+
+# -- result schema -----------------------------------------------------------------------
+st.subheader("Result")
+st.toggle("Ask for a structured result (JSON Schema)", key="nc_has_schema")
+schema_error = None
+if ss["nc_has_schema"]:
+
+    def json_changed() -> None:
+        try:
+            parsed = json.loads(ss["nc_schema_json"])
+        except ValueError as exc:
+            ss["nc_schema_json_error"] = f"Not valid JSON: {exc}"
+            return
+        if not isinstance(parsed, dict):
+            ss["nc_schema_json_error"] = "The schema must be a JSON object."
+            return
+        ss.pop("nc_schema_json_error", None)
+        ss["nc_schema"] = parsed
+        ss["nc_ver"] += 1  # the table starts again from the new schema
+
+    base_key = f"nc_schema_base_{ver}"
+    ss.setdefault(base_key, table_from_schema(ss["nc_schema"]))
+    left, right = st.columns([3, 2])
+    with left:
+        st.caption(
+            "Fields. Nested objects, formats and patterns: edit the JSON; the table keeps them."
+        )
+        table = st.data_editor(
+            pd.DataFrame(
+                ss[base_key],
+                columns=[
+                    "name",
+                    "type",
+                    "description",
+                    "required",
+                    "allowed values",
+                    "more in JSON",
+                ],
+            ),
+            num_rows="dynamic",
+            key=f"nc_schema_table_{ver}",
+            hide_index=True,
+            column_config={
+                "name": st.column_config.TextColumn(required=True),
+                "type": st.column_config.SelectboxColumn(
+                    options=["string", "number", "integer", "boolean", "array", "object"],
+                    required=True,
+                    default="string",
+                ),
+                "required": st.column_config.CheckboxColumn(default=False),
+                "allowed values": st.column_config.TextColumn(help="Comma-separated"),
+                "more in JSON": st.column_config.TextColumn(disabled=True),
+            },
+        )
+        from_table = schema_from_table(table.to_dict("records"), ss["nc_schema"])
+        if from_table != ss["nc_schema"]:
+            ss["nc_schema"] = from_table
+            ss["nc_schema_json"] = json.dumps(from_table, indent=2)
+    with right:
+        st.text_area("JSON Schema", key="nc_schema_json", height=260, on_change=json_changed)
+        if ss.get("nc_schema_json_error"):
+            st.error(ss["nc_schema_json_error"])
+    st.caption("What will come back, for example:")
+    st.code(json.dumps(example_for_schema(ss["nc_schema"]), indent=2), language="json")
+
+# -- delivery and metadata ---------------------------------------------------------------
+st.subheader("Delivery")
+d1, d2 = st.columns(2)
+d1.text_input(
+    "Webhook URL (clientWebhookUrl)",
+    key="nc_webhook_url",
+    help="Where Offload reports back: the console's own sidecar by default.",
+)
+if is_sandbox_mode():
+    d2.selectbox(
+        "Sandbox scenario",
+        SCENARIOS,
+        index=None,
+        key="nc_scenario",
+        placeholder="complete (default)",
+        help="Sets metadata.sandboxScenario: how the sandbox's counterparty behaves.",
+    )
+st.text_area(
+    "Metadata (a JSON object, echoed in webhooks)",
+    key="nc_metadata",
+    height=80,
+    placeholder='{"team": "AP"}',
+)
+
+form = {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
+form["result_schema"] = ss["nc_schema"] if ss["nc_has_schema"] else None
+if not is_sandbox_mode():
+    form["scenario"] = None
+body, errors = build_body(form)
+if ss.get("nc_schema_json_error"):
+    errors["result_schema"] = ss["nc_schema_json_error"]
+
+FIELD_LABELS = {
+    "objective": "Objective",
+    "knowledge": "Knowledge",
+    "cp_address": "Counterparty address",
+    "cp_name": "Counterparty name",
+    "cp_timezone": "Time zone",
+    "cp_custom": "Custom data",
+    "sp_name": "Sender name",
+    "max_attempts": "Follow-ups",
+    "follow_up_delay_hours": "Hours between follow-ups",
+    "metadata": "Metadata",
+    "result_schema": "Result schema",
+    "webhook_url": "Webhook URL",
+    "channel": "Channel",
+}
+if ss.get("nc_show_errors") and errors:
+    st.error("Fix these before sending:")
+    for field, message in errors.items():
+        st.error(f"{FIELD_LABELS.get(field, field)}: {message}", icon=":material/error:")
+
+with st.expander("Preview: the exact request"):
+    st.code(json.dumps(body, indent=2, ensure_ascii=False), language="json")
+    st.code(curl_for(body, get_client().base_url), language="bash")
+
+
+def send() -> None:
+    fresh, problems = build_body(form)
+    if problems or ss.get("nc_schema_json_error"):
+        ss["nc_show_errors"] = True
+        ss["nc_result"] = None
+        return
+    # The same form sending the same body again is the same submission: a double click makes
+    # one case. A refused send (nothing created) may be retried as a new submission.
+    result = submit_case(
+        db,
+        get_client(),
+        fresh,
+        actor=operator(),
+        submission_id=submission_id_for(ss["nc_nonce"], fresh),
+    )
+    ss["nc_result"] = result
+    if result.status == "FAILED":
+        ss["nc_nonce"] = secrets.token_hex(8)
+
+
+def send_as_new() -> None:
+    ss["nc_nonce"] = secrets.token_hex(8)
+    send()
+
+
+st.button(
+    "Send to Offload",
+    type="primary",
+    key="nc_send",
+    on_click=send,
+    disabled=operator() is None,
+    help=None if operator() else "Enter your name in the sidebar first.",
+)
+result = ss.get("nc_result")
+if result is not None:
+    if result.status == "SENT":
+        st.success(
+            "Case created."
+            + (" That was the same submission again: no second case." if result.duplicate else "")
+        )
+        if result.duplicate:
+            st.button("Send this form as another case", key="nc_send_new", on_click=send_as_new)
+        st.page_link(
+            "app_pages/case.py",
+            label=f"Open case {result.case_id}",
+            query_params={"case": result.case_id},
+            icon=":material/timeline:",
+        )
+    elif result.status == "FAILED":
+        st.error("Offload did not create the case. The form is unchanged: fix it and send again.")
+        if result.error is not None:
+            st.code(f"{result.error}\n{result.error.advice}", language=None, wrap_lines=True)
+    else:
+        st.warning(
+            "Offload did not confirm: the case may or may not exist. Do not resend; it "
+            "settles itself when Offload's webhook names it (see Cases, unknown "
+            "submissions). Sending again now is refused as the same submission."
+        )
+        if result.error is not None:
+            st.code(str(result.error), language=None, wrap_lines=True)
+
+# -- launch many -------------------------------------------------------------------------
+st.divider()
+st.subheader("Launch many from a CSV")
+st.caption("Write {{column}} placeholders in a template's fields; each CSV row becomes a case.")
+m1, m2 = st.columns(2)
+template_name = m1.selectbox("Template", [BUILT_IN, *saved], key="nc_batch_template")
+upload = m2.file_uploader("CSV file (UTF-8, header row)", type=["csv"], key="nc_batch_file")
+template = W9_TEMPLATE if template_name == BUILT_IN else saved[template_name]["body"]
+needed = sorted(placeholders(template))
+st.caption("Placeholders in this template: " + (", ".join(needed) if needed else "none"))
+if upload is not None:
+    plan = plan_batch(template, upload.getvalue())
+    if plan["error"]:
+        st.error(plan["error"])
+    elif plan["missing"]:
+        st.error("The CSV lacks columns for: " + ", ".join(plan["missing"]))
+    elif plan["rows"]:
+        bodies = plan["rows"]
+        preview = pd.DataFrame(
+            [
+                {
+                    "row": i + 1,
+                    "reference": b.get("clientReferenceId", ""),
+                    "counterparty": (b.get("counterparty") or {}).get("address", ""),
+                    "objective": (b.get("goal") or {}).get("objective", ""),
+                    "problems": "; ".join(f"{k}: {v}" for k, v in p.items()),
+                }
+                for i, (b, p) in enumerate(bodies)
+            ]
+        )
+        st.dataframe(preview, hide_index=True)
+        bad = sum(1 for _, p in bodies if p)
+        if bad:
+            st.warning(f"{bad} rows have problems and will be skipped.")
+        if st.button(
+            f"Send {len(bodies) - bad} cases",
+            key="nc_batch_send",
+            disabled=operator() is None or len(bodies) == bad,
+        ):
+            bar = st.progress(0.0, text="Sending…")
+            outcomes = []
+            for i, (candidate, problems) in enumerate(bodies):
+                if problems:
+                    outcomes.append({"row": i + 1, "status": "SKIPPED", "case": "", "note": ""})
+                else:
+                    res = submit_case(
+                        db,
+                        get_client(),
+                        candidate,
+                        actor=operator(),
+                        submission_id=f"sub_batch_{plan['batch']}_{i}",
+                    )
+                    outcomes.append(
+                        {
+                            "row": i + 1,
+                            "status": res.status,
+                            "case": res.case_id or "",
+                            "note": "already sent" if res.duplicate else "",
+                        }
+                    )
+                bar.progress((i + 1) / len(bodies), text=f"{i + 1} of {len(bodies)}")
+            st.dataframe(pd.DataFrame(outcomes), hide_index=True)

@@ -1,0 +1,34 @@
+"""Saved New case forms (case bodies), by name."""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from storage.db import now_ms
+
+
+def list_templates(db: sqlite_utils.Database) -> list[dict]:
+    return [
+        {**row, "body": json.loads(row["body"])}
+        for row in db.query(
+            "SELECT name, body, created_by, updated_at FROM case_templates ORDER BY name"
+        )
+    ]
+
+
+def save_template(db: sqlite_utils.Database, name: str, body: dict, operator: str | None) -> None:
+    now = now_ms()
+    with db.atomic():
+        db.execute(
+            "INSERT INTO case_templates (name, body, created_by, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body,"
+            " created_by = excluded.created_by, updated_at = excluded.updated_at",
+            [name, json.dumps(body, ensure_ascii=False), operator, now, now],
+        )
+
+
+def delete_template(db: sqlite_utils.Database, name: str) -> bool:
+    with db.atomic():
+        return db.execute("DELETE FROM case_templates WHERE name = ?", [name]).rowcount == 1

@@ -1,0 +1,326 @@
+"""The New case page: form validation, schema table ⇄ JSON, templates, double submit, CSV."""
+
+import copy
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+
+import storage
+from offload_client import OffloadClient
+from offload_console.case_form import (
+    DEFAULTS,
+    body_for_duplicate,
+    build_body,
+    curl_for,
+    fill,
+    form_from_body,
+    placeholders,
+    plan_batch,
+    submission_id_for,
+)
+from offload_console.outbox import submit_case
+from offload_console.schema_tools import (
+    example_for_schema,
+    schema_from_table,
+    schema_problems,
+    table_from_schema,
+)
+from offload_console.templates import W9_TEMPLATE
+from tests.helpers import ROOT, SANDBOX_KEY, ServerProcess, free_port
+
+APP = str(ROOT / "dashboard" / "app.py")
+NESTED = {
+    "type": "object",
+    "properties": {
+        "signedW9Received": {"type": "boolean", "description": "Got it?"},
+        "taxId": {"type": "string", "pattern": "^[0-9]{2}-[0-9]{7}$"},
+        "address": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+        "kind": {"type": "string", "enum": ["LLC", "C corp"]},
+    },
+    "required": ["signedW9Received", "address"],
+    "additionalProperties": False,
+}
+
+
+def valid_form(**overrides):
+    return {**form_from_body(W9_TEMPLATE), **overrides}
+
+
+def test_w9_template_round_trips_through_the_form():
+    body, errors = build_body(form_from_body(W9_TEMPLATE))
+    assert errors == {}
+    assert body == W9_TEMPLATE
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"objective": "  "}, "objective"),
+        ({"cp_address": ""}, "cp_address"),
+        ({"cp_address": "not-an-email"}, "cp_address"),
+        ({"cp_name": ""}, "cp_name"),
+        ({"sp_name": ""}, "sp_name"),
+        ({"max_attempts": -1}, "max_attempts"),
+        ({"follow_up_delay_hours": 0}, "follow_up_delay_hours"),
+        ({"cp_timezone": "Mars/Olympus"}, "cp_timezone"),
+        ({"cp_custom": [{"key": "", "value": "x"}]}, "cp_custom"),
+        ({"metadata": "{not json"}, "metadata"),
+        ({"metadata": "[1, 2]"}, "metadata"),
+        ({"webhook_url": "ftp://x"}, "webhook_url"),
+        ({"result_schema": {"type": "nonsense"}}, "result_schema"),
+        ({"knowledge_rows": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]}, "knowledge"),
+    ],
+)
+def test_each_problem_is_reported_at_its_field(overrides, field):
+    _, errors = build_body(valid_form(**overrides))
+    assert set(errors) == {field}
+
+
+def test_sms_takes_any_address_and_scenario_goes_to_metadata():
+    body, errors = build_body(
+        valid_form(
+            channel="SMS",
+            cp_address="+15551234567",
+            scenario="input_needed",
+            metadata='{"team": "AP"}',
+        )
+    )
+    assert errors == {}
+    assert body["metadata"] == {"team": "AP", "sandboxScenario": "input_needed"}
+
+
+def test_schema_table_keeps_what_it_cannot_show():
+    rows = table_from_schema(NESTED)
+    assert [r["name"] for r in rows] == ["signedW9Received", "taxId", "address", "kind"]
+    assert rows[2]["more in JSON"] == "properties, required"
+    assert schema_from_table(rows, NESTED) == NESTED
+    rows[1]["required"] = True
+    rows[3]["allowed values"] = "LLC, S corp"
+    rows.append(
+        {
+            "name": "documentUrl",
+            "type": "string",
+            "description": "",
+            "required": False,
+            "allowed values": "",
+        }
+    )
+    edited = schema_from_table(rows, NESTED)
+    assert edited["properties"]["taxId"]["pattern"] == "^[0-9]{2}-[0-9]{7}$"
+    assert edited["required"] == ["signedW9Received", "taxId", "address"]
+    assert edited["properties"]["kind"]["enum"] == ["LLC", "S corp"]
+    assert edited["properties"]["documentUrl"] == {"type": "string"}
+    assert edited["additionalProperties"] is False
+    assert schema_problems(edited) == []
+
+
+def test_meta_schema_problems_say_where():
+    problems = schema_problems({"type": "object", "properties": {"a": {"type": 5}}})
+    assert problems and problems[0].startswith("properties/a/type")
+
+
+def test_example_result_satisfies_nested_schema():
+    import jsonschema
+
+    jsonschema.validate(example_for_schema(NESTED), NESTED)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=10).filter(str.strip),
+            st.sampled_from(["string", "number", "integer", "boolean", "array", "object"]),
+            st.booleans(),
+        ),
+        max_size=6,
+        unique_by=lambda t: t[0].strip(),
+    )
+)
+def test_table_to_schema_to_table_is_stable(fields):
+    rows = [
+        {"name": n, "type": t, "description": "", "required": r, "allowed values": ""}
+        for n, t, r in fields
+    ]
+    schema = schema_from_table(rows)
+    assert schema_problems(schema) == []
+    again = schema_from_table(table_from_schema(schema), schema)
+    assert again == schema
+
+
+def test_curl_masks_the_key():
+    text = curl_for(W9_TEMPLATE, "http://127.0.0.1:8788")
+    assert '-H "x-api-key: $OFFLOAD_API_KEY"' in text and "sandbox-local-key" not in text
+
+
+def test_same_body_same_form_same_submission():
+    a = submission_id_for("n1", W9_TEMPLATE)
+    assert a == submission_id_for("n1", copy.deepcopy(W9_TEMPLATE))
+    assert a != submission_id_for("n2", W9_TEMPLATE)
+    assert a != submission_id_for("n1", {**W9_TEMPLATE, "clientReferenceId": "other"})
+
+
+def test_placeholders_fill_and_batch_plan():
+    template = copy.deepcopy(W9_TEMPLATE)
+    template["clientReferenceId"] = "{{ref}}"
+    template["counterparty"] = {"address": "{{email}}", "name": "{{name}}"}
+    assert placeholders(template) == {"ref", "email", "name"}
+    assert fill({"a": ["x {{ref}} y"]}, {"ref": "R1"}) == {"a": ["x R1 y"]}
+    raw = b"ref,email,name\nv1,a@x.example,Ann\nv2,not-an-email,Bob\n"
+    plan = plan_batch(template, raw)
+    assert plan["missing"] == [] and len(plan["rows"]) == 2
+    assert plan["rows"][0][1] == {} and "cp_address" in plan["rows"][1][1]
+    assert plan_batch(template, b"ref,email\nv1,a@x.example\n")["missing"] == ["name"]
+    assert plan_batch(template, b"\xff\xfe\x00")["error"]
+    assert plan_batch(template, raw)["batch"] == plan["batch"]
+
+
+def test_duplicate_uses_the_request_sent():
+    case = {"request": json.dumps({**W9_TEMPLATE, "clientWebhookUrl": "http://x/hook"})}
+    assert body_for_duplicate(case) == W9_TEMPLATE
+    learned = body_for_duplicate(
+        {
+            "objective": "Get W-9",
+            "counterparty_address": "a@b.example",
+            "counterparty_name": "A",
+            "result_schema": json.dumps(NESTED),
+        }
+    )
+    assert learned["goal"]["objective"] == "Get W-9" and learned["resultSchema"] == NESTED
+
+
+# -- the page in AppTest -------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox(db_path, monkeypatch):
+    server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "100"])
+    server.start(free_port())
+    monkeypatch.setenv("OFFLOAD_BASE_URL", server.url)
+    monkeypatch.setenv("OFFLOAD_API_KEY", SANDBOX_KEY)
+    monkeypatch.setenv("OFFLOAD_CONSOLE_MODE", "sandbox")
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    yield server
+    server.stop()
+
+
+def open_page(**state):
+    at = AppTest.from_file(APP, default_timeout=30)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("app_pages/new_case.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def errors_of(at):
+    return " ".join(e.value for e in at.error)
+
+
+def test_empty_form_shows_each_problem_and_sends_nothing(sandbox, db_path):
+    at = open_page(operator_name="Avery")
+    at.button(key="nc_send").click().run()
+    text = errors_of(at)
+    assert "Objective: Say what the case should achieve." in text
+    assert "Counterparty address" in text and "Sender name" in text
+    assert storage.open_db(db_path)["submissions"].count == 0
+
+
+def test_template_load_send_twice_makes_one_case_then_save_and_delete(sandbox, db_path):
+    at = open_page(operator_name="Avery")
+    at.button(key="nc_template_load").click().run()
+    assert at.text_input(key="nc_objective").value == "Collect a signed W-9 from the vendor"
+    at.button(key="nc_send").click().run()
+    assert not at.exception
+    assert any("Case created." in s.value for s in at.success)
+    at.button(key="nc_send").click().run()  # the double click
+    assert any("no second case" in s.value for s in at.success)
+    db = storage.open_db(db_path)
+    assert db["cases"].count == 1 and db["submissions"].count == 1
+    case = next(db.query("SELECT * FROM cases"))
+    assert json.loads(case["request"])["metadata"]["consoleSubmissionId"]
+    with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
+        assert client.get_case(case["case_id"]).client_reference_id == "vendor_2048"
+    # template round trip
+    at.text_input(key="nc_objective").input("Collect a W-8BEN").run()
+    at.text_input(key="nc_template_name").input("W-8").run()
+    at.button(key="nc_template_save").click().run()
+    assert db["case_templates"].get("W-8")["name"] == "W-8"
+    at.selectbox(key="nc_template_choice").select("W-8").run()
+    at.text_input(key="nc_objective").input("changed").run()
+    at.button(key="nc_template_load").click().run()
+    assert at.text_input(key="nc_objective").value == "Collect a W-8BEN"
+    at.button(key="nc_template_delete").click().run()
+    assert db["case_templates"].count == 0
+
+
+def test_offload_refusal_keeps_the_form(sandbox, db_path, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_API_KEY", "wrong-key")  # Offload answers 401
+    at = open_page(operator_name="Avery")
+    at.button(key="nc_template_load").click().run()
+    at.button(key="nc_send").click().run()
+    assert "Offload did not create the case" in errors_of(at)
+    assert any("UNAUTHORIZED" in c.value and "OFFLOAD_API_KEY" in c.value for c in at.code)
+    assert at.text_input(key="nc_objective").value == "Collect a signed W-9 from the vendor"
+    row = next(storage.open_db(db_path).query("SELECT * FROM submissions"))
+    assert (row["status"], row["error_code"]) == ("FAILED", "UNAUTHORIZED")
+    assert "wrong-key" not in " ".join(c.value for c in at.code)
+
+
+def test_schema_json_edit_updates_example_and_reports_bad_json(sandbox):
+    at = open_page(operator_name="Avery")
+    at.toggle(key="nc_has_schema").set_value(True).run()
+    at.text_area(key="nc_schema_json").input(json.dumps(NESTED)).run()
+    assert not at.exception
+    example = json.loads(
+        next(
+            c.value
+            for c in at.code
+            if '"address"' in c.value and "curl" not in c.value and "properties" not in c.value
+        )
+    )
+    assert example["address"] == {"city": "example city"} and example["kind"] == "LLC"
+    at.text_area(key="nc_schema_json").input("{broken").run()
+    assert "Not valid JSON" in errors_of(at)
+
+
+def test_duplicate_from_timeline_fills_the_form(sandbox, db_path):
+    db = storage.open_db(db_path)
+    with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
+        body = {**W9_TEMPLATE, "clientReferenceId": "dup_me"}
+        case_id = submit_case(db, client, body, actor="t").case_id
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page("app_pages/case.py")
+    at.query_params["case"] = case_id
+    at.run()
+    at.button(key="duplicate_case").click().run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="nc_client_reference_id").value == "dup_me"
+
+
+def test_defaults_cover_every_field():
+    assert set(form_from_body(W9_TEMPLATE)) == set(DEFAULTS)
+
+
+def test_schema_table_edit_updates_the_json(sandbox):
+    at = open_page(operator_name="Avery")
+    at.toggle(key="nc_has_schema").set_value(True).run()
+    ver = at.session_state["nc_ver"]
+    at.session_state[f"nc_schema_table_{ver}"] = {
+        "edited_rows": {},
+        "added_rows": [{"name": "taxId", "type": "string", "required": True}],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not at.exception, at.exception
+    schema = json.loads(at.text_area(key="nc_schema_json").value)
+    assert schema["properties"]["taxId"] == {"type": "string"}
+    assert schema["required"] == ["taxId"]
