@@ -33,6 +33,7 @@ pages = [
     st.Page(
         "app_pages/new_case.py", title="New case", icon=":material/add_circle:", url_path="new"
     ),
+    st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
     st.Page(
         "app_pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="health"
     ),

@@ -128,6 +128,43 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if not report.errors else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from offload_console.export import date_range_ms, parse_day, write_csv
+    from storage.export import ExportFilter
+
+    try:
+        since, until = date_range_ms(
+            parse_day(args.since) if args.since else None,
+            parse_day(args.until) if args.until else None,
+        )
+        done_since, done_until = date_range_ms(
+            parse_day(args.completed_since) if args.completed_since else None,
+            parse_day(args.completed_until) if args.completed_until else None,
+        )
+    except ValueError as exc:
+        print(f"offload-console export: dates are YYYY-MM-DD ({exc})", file=sys.stderr)
+        return 2
+    flt = ExportFilter(
+        statuses=[s.upper() for s in args.status or []],
+        created_since_ms=since,
+        created_until_ms=until,
+        completed_since_ms=done_since,
+        completed_until_ms=done_until,
+        result_statuses=args.result_status or [],
+        objective=args.objective or "",
+        client_reference=args.reference or "",
+    )
+    db = _open(args)
+    if args.out in (None, "-"):
+        rows = write_csv(db, flt, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        with open(args.out, "wb") as out:
+            rows = write_csv(db, flt, out)
+    print(f"exported {rows} cases", file=sys.stderr)
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from offload_console.supervisor import run_up
 
@@ -277,6 +314,24 @@ def build_parser() -> argparse.ArgumentParser:
         "offload-console sync",
     )
     p.add_argument("--concurrency", type=int, default=8, help="GETs in flight at once")
+    _add_db(p)
+
+    p = add(
+        "export",
+        cmd_export,
+        "Write cases as CSV (one column per result field; formulas neutralised), the same "
+        "bytes as the dashboard's Export page for the same filters.",
+        "offload-console export --status COMPLETED --since 2026-11-01 --out results.csv",
+    )
+    p.add_argument("--status", action="append", help="case status; repeat for several")
+    p.add_argument("--since", help="created on or after this day (YYYY-MM-DD, UTC)")
+    p.add_argument("--until", help="created on or before this day (YYYY-MM-DD, UTC)")
+    p.add_argument("--completed-since", help="finished on or after this day (YYYY-MM-DD)")
+    p.add_argument("--completed-until", help="finished on or before this day (YYYY-MM-DD)")
+    p.add_argument("--result-status", action="append", help="e.g. goal_achieved; repeatable")
+    p.add_argument("--objective", help="objective contains this text")
+    p.add_argument("--reference", help="client reference contains this text")
+    p.add_argument("--out", default="-", help="file to write, or - for standard output")
     _add_db(p)
 
     p = add(

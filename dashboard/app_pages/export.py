@@ -1,0 +1,121 @@
+"""Export: the filtered cases as CSV, one column per result field, safe in a spreadsheet."""
+
+import datetime as dt
+import itertools
+import tempfile
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import get_db
+from offload_console.export import cell, date_range_ms, header, iso_utc, write_csv
+from storage.export import (
+    CASE_COLUMNS,
+    TIME_COLUMNS,
+    ExportFilter,
+    count_cases,
+    iter_cases,
+    result_keys,
+    row_result,
+)
+from storage.views import STATUSES
+
+db = get_db()
+ss = st.session_state
+st.title("Export")
+st.caption(
+    "CSV (RFC 4180, UTF-8), times in ISO 8601 UTC. Cells that a spreadsheet could run as "
+    "a formula start with a ' so they show as text. The CLI writes the same bytes: "
+    "`offload-console export`."
+)
+
+c1, c2, c3 = st.columns(3)
+statuses = c1.multiselect("Status", STATUSES, key="ex_status")
+created = c2.date_input("Created between", value=(), key="ex_created", format="YYYY-MM-DD")
+completed = c3.date_input("Completed between", value=(), key="ex_completed", format="YYYY-MM-DD")
+c4, c5, c6 = st.columns(3)
+result_statuses = c4.multiselect(
+    "Result status",
+    [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT result_status FROM cases WHERE result_status IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ],
+    key="ex_result_status",
+)
+objective = c5.text_input("Objective contains", key="ex_objective")
+reference = c6.text_input("Client reference contains", key="ex_reference")
+
+
+def bounds(value) -> tuple[int | None, int | None]:
+    if isinstance(value, tuple | list) and value:
+        return date_range_ms(value[0], value[1] if len(value) > 1 else value[0])
+    if isinstance(value, dt.date):
+        return date_range_ms(value, value)
+    return None, None
+
+
+flt = ExportFilter(
+    statuses=list(statuses),
+    result_statuses=list(result_statuses),
+    objective=objective,
+    client_reference=reference,
+)
+flt.created_since_ms, flt.created_until_ms = bounds(created)
+flt.completed_since_ms, flt.completed_until_ms = bounds(completed)
+
+columns = st.multiselect("Case columns", CASE_COLUMNS, default=list(CASE_COLUMNS), key="ex_columns")
+include_results = st.toggle("One column per result field", value=True, key="ex_results")
+
+total = count_cases(db, flt)
+st.metric("Rows", f"{total:,}")
+
+preview_rows = list(itertools.islice(iter_cases(db, flt), 20))
+if preview_rows:
+    keys = result_keys(iter(preview_rows)) if include_results else []
+    st.caption(
+        "Preview: the first 20 rows as they will be written (result columns of these "
+        "rows; the file has the union over every exported case)."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            [
+                [iso_utc(r[c]) if c in TIME_COLUMNS else cell(r[c]) for c in columns]
+                + [cell(row_result(r).get(k)) for k in keys]
+                for r in preview_rows
+            ],
+            columns=header(columns, keys),
+        ),
+        hide_index=True,
+    )
+else:
+    st.info("No cases match these filters.")
+
+if st.button("Prepare CSV", type="primary", disabled=total == 0 or not columns, key="ex_prepare"):
+    bar = st.progress(0.0, text="Writing…")
+    spool = tempfile.NamedTemporaryFile(prefix="offload-export-", suffix=".csv", delete=False)
+    with spool:
+        rows = write_csv(
+            db,
+            flt,
+            spool,
+            columns=list(columns),
+            include_results=include_results,
+            progress=lambda done, all_: bar.progress(
+                min(1.0, done / max(all_, 1)), text=f"{done:,} of {all_:,} rows"
+            ),
+        )
+    ss["ex_file"] = (spool.name, rows)
+if "ex_file" in ss:
+    path, rows = ss["ex_file"]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    with open(path, "rb") as handle:
+        st.download_button(
+            f"Download {rows:,} rows",
+            handle,
+            file_name=f"offload-cases-{stamp}.csv",
+            mime="text/csv",
+            key="ex_download",
+            icon=":material/download:",
+        )

@@ -1,0 +1,135 @@
+"""CSV export: RFC 4180, UTF-8, ISO 8601 UTC times, one column per result field, and no cell
+a spreadsheet could run as a formula. The dashboard and ``offload-console export`` both call
+:func:`write_csv`, so the same filters give the same bytes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import sqlite_utils
+
+from storage.export import (
+    CASE_COLUMNS,
+    TIME_COLUMNS,
+    ExportFilter,
+    count_cases,
+    export_result_keys,
+    iter_cases,
+    row_result,
+)
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset(FORMULA_START)
+PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$")
+
+
+def iso_utc(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def neutralise(text: str) -> str:
+    """OWASP's advice for CSV injection: a cell that starts like a formula gets a leading
+    single quote, so spreadsheets show it as text."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def cell(value: Any) -> str:
+    """One CSV cell: JSON numbers stay numbers; arrays and objects become JSON text; every
+    string that could start a formula is neutralised."""
+    if type(value) is str:  # the common case first: this runs once per cell
+        return "'" + value if value[:1] in _FORMULA_CHARS else value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = json.dumps(value)
+        return text if PLAIN_NUMBER.match(text) else neutralise(text)
+    if isinstance(value, list | dict):
+        return neutralise(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return neutralise(str(value))
+
+
+def header(columns: list[str], keys: list[str]) -> list[str]:
+    return [*columns, *(f"result.{k}" for k in keys)]
+
+
+def write_csv(
+    db: sqlite_utils.Database,
+    flt: ExportFilter,
+    out: BinaryIO,
+    *,
+    columns: list[str] | None = None,
+    include_results: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Stream matching cases to ``out`` as CSV bytes; return the number of rows written.
+
+    Two passes (result columns, then rows) inside one read transaction, so both see the same
+    snapshot while the sidecar keeps writing."""
+    columns = list(columns or CASE_COLUMNS)
+    conn = db.conn
+    own_transaction = not conn.in_transaction
+    if own_transaction:
+        conn.execute("BEGIN")
+    try:
+        total = count_cases(db, flt)
+        keys = export_result_keys(db, flt) if include_results else []
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow([neutralise(h) for h in header(columns, keys)])
+        written = 0
+        plan = [(c, c in TIME_COLUMNS) for c in columns]
+        for row in iter_cases(db, flt):
+            values = [iso_utc(row[c]) if is_time else cell(row[c]) for c, is_time in plan]
+            if keys:
+                result = row_result(row)
+                values += [cell(result.get(k)) for k in keys]
+            writer.writerow(values)
+            written += 1
+            if progress and written % 1000 == 0:
+                progress(written, total)
+        text.flush()
+        text.detach()  # leave ``out`` open for the caller
+        if progress:
+            progress(written, total)
+        return written
+    finally:
+        if own_transaction and conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def csv_bytes(db: sqlite_utils.Database, flt: ExportFilter, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    write_csv(db, flt, buffer, **kwargs)
+    return buffer.getvalue()
+
+
+def day_start_ms(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
+
+
+def date_range_ms(since: dt.date | None, until: dt.date | None) -> tuple[int | None, int | None]:
+    """UTC day bounds: ``since`` from its midnight, ``until`` through the end of its day."""
+    return (
+        day_start_ms(since) if since else None,
+        day_start_ms(until + dt.timedelta(days=1)) if until else None,
+    )
+
+
+def parse_day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text.strip()[:10])
+
+
+def audit_summary(flt: ExportFilter, rows: int) -> str:
+    return f"{rows} rows; filters {json.dumps(flt.__dict__, sort_keys=True)}"
