@@ -2,23 +2,13 @@
 
 import streamlit as st
 
+from dashboard.auth import gate
 from dashboard.data import get_db
 from storage.inbox import pending_count
 
 st.set_page_config(page_title="Offload console", page_icon=":material/inbox:", layout="wide")
 
-with st.sidebar:
-    st.text_input(
-        "Your name",
-        key="operator_name",
-        persist_state="session",
-        help="Recorded with every answer and case you send.",
-        placeholder="e.g. Avery",
-    )
-    st.caption(
-        "No sign-in is configured: anyone who can open this page can act. "
-        "The console listens on 127.0.0.1 only."
-    )
+gate()  # signed-out sessions stop here, having seen only the sign-in
 
 pending = pending_count(get_db())
 pages = [
@@ -34,6 +24,7 @@ pages = [
         "app_pages/new_case.py", title="New case", icon=":material/add_circle:", url_path="new"
     ),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
+    st.Page("app_pages/audit.py", title="Audit", icon=":material/history:", url_path="audit"),
     st.Page(
         "app_pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="health"
     ),

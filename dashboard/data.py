@@ -23,8 +23,10 @@ def get_client():
 
 
 def operator() -> str | None:
-    name = (st.session_state.get("operator_name") or "").strip()
-    return name or None
+    """Who is acting in this session (see dashboard/auth.py)."""
+    from dashboard.auth import operator as signed_in
+
+    return signed_in()
 
 
 def operator_tz() -> str:

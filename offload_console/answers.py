@@ -19,8 +19,9 @@ from offload_client import (
     OffloadConnectError,
     OffloadError,
 )
+from storage import audit
 from storage.cases import record_poll
-from storage.inbox import claim_request, record_answer, release_claim
+from storage.inbox import claim_request, get_request, record_answer, release_claim
 
 CONFLICT_WORDS = {
     "CASE_NOT_WAITING_FOR_INPUT": "the case is no longer waiting for input (it moved on)",
@@ -61,6 +62,28 @@ def refresh_case(db: sqlite_utils.Database, client: OffloadClient, case_id: str)
 
 
 def send_answer(
+    db: sqlite_utils.Database,
+    client: OffloadClient,
+    request_id: str,
+    operator: str,
+    text: str,
+) -> AnswerOutcome:
+    """Send an operator's answer once; every attempt that got past an empty box is audited."""
+    outcome = _send_answer(db, client, request_id, operator, text)
+    if outcome.kind != "empty":
+        request = get_request(db, request_id)
+        audit.record(
+            db,
+            operator,
+            "answer.sent" if outcome.ok else "answer.not_sent",
+            case_id=request["case_id"] if request else None,
+            target=request_id,
+            detail={"outcome": outcome.kind, "answer": (text or "").strip()},
+        )
+    return outcome
+
+
+def _send_answer(
     db: sqlite_utils.Database,
     client: OffloadClient,
     request_id: str,

@@ -129,7 +129,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from offload_console.export import date_range_ms, parse_day, write_csv
+    from offload_console.export import date_range_ms, parse_day, record_export, write_csv
     from storage.export import ExportFilter
 
     try:
@@ -161,6 +161,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         with open(args.out, "wb") as out:
             rows = write_csv(db, flt, out)
+    record_export(db, settings.operator_name(), flt, rows, via="cli")
     print(f"exported {rows} cases", file=sys.stderr)
     return 0
 
@@ -174,9 +175,61 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import os
 
+    from offload_console.accounts import allowed_emails, read_secrets_file, sign_in_setup
     from offload_console.supervisor import dashboard_command
+    from sidecar.server import is_loopback
 
+    if not is_loopback(args.host):
+        secrets = read_secrets_file()
+        setup = sign_in_setup(_open(args), secrets)
+        if not setup.protected or (setup.oidc and not allowed_emails(secrets)):
+            print(
+                f"offload-console dashboard: refusing to listen on {args.host} without "
+                "sign-in. Either add operators (`offload-console operators add NAME`), or "
+                "configure OIDC in .streamlit/secrets.toml ([auth]) together with an allow-list "
+                "(OFFLOAD_CONSOLE_ALLOWED_EMAILS or [console] allowed_emails), then start it "
+                "again. On 127.0.0.1 it runs without sign-in.",
+                file=sys.stderr,
+            )
+            return 2
     os.execvp(sys.executable, dashboard_command(args.port, args.host, args.db))
+    return 0
+
+
+def cmd_operators(args: argparse.Namespace) -> int:
+    import getpass
+
+    from offload_console.accounts import add_operator, delete_operator
+    from storage.operators import list_operators
+
+    db = _open(args)
+    by = settings.operator_name()
+    if args.action == "list":
+        for row in list_operators(db):
+            print(row["name"])
+        return 0
+    if not args.name:
+        print("offload-console operators: give the operator's NAME", file=sys.stderr)
+        return 2
+    if args.action == "remove":
+        if delete_operator(db, args.name, by):
+            print(f"removed {args.name}")
+            return 0
+        print(f"offload-console operators: no operator named {args.name!r}", file=sys.stderr)
+        return 1
+    if sys.stdin.isatty() and not args.password_stdin:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            print("offload-console operators: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        new = add_operator(db, args.name, password, by)
+    except ValueError as exc:
+        print(f"offload-console operators: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'added' if new else 'changed the password of'} {args.name}")
     return 0
 
 
@@ -342,6 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind")
     p.add_argument("--port", type=int, default=settings.DEFAULT_DASHBOARD_PORT, help="port")
+    _add_db(p)
+
+    p = add(
+        "operators",
+        cmd_operators,
+        "Manage local operator accounts (the dashboard's sign-in when no OIDC is configured). "
+        "Passwords are hashed with argon2id.",
+        "offload-console operators add avery   # asks for the password twice",
+    )
+    p.add_argument("action", choices=["add", "remove", "list"])
+    p.add_argument("name", nargs="?")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (for scripts)",
+    )
     _add_db(p)
 
     p = add(

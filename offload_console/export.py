@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 import sqlite_utils
 
+from storage import audit
 from storage.export import (
     CASE_COLUMNS,
     TIME_COLUMNS,
@@ -131,5 +132,9 @@ def parse_day(text: str) -> dt.date:
     return dt.date.fromisoformat(text.strip()[:10])
 
 
-def audit_summary(flt: ExportFilter, rows: int) -> str:
-    return f"{rows} rows; filters {json.dumps(flt.__dict__, sort_keys=True)}"
+def record_export(
+    db: sqlite_utils.Database, operator: str | None, flt: ExportFilter, rows: int, via: str
+) -> None:
+    audit.record(
+        db, operator, "export.made", detail={"rows": rows, "via": via, "filters": flt.__dict__}
+    )

@@ -25,6 +25,7 @@ from offload_client import (
     OffloadUnknownOutcome,
 )
 from offload_console import settings
+from storage import audit
 from storage.submissions import create_submission, get_submission, mark_outcome, mark_sent
 
 
@@ -73,6 +74,24 @@ def submit_case(
     if not create_submission(db, submission_id, prepared, actor):
         existing = get_submission(db, submission_id)
         return SubmitResult(submission_id, existing["status"], existing["case_id"], duplicate=True)
+    result = _send(db, client, prepared, submission_id, actor)
+    audit.record(
+        db,
+        actor,
+        "case.sent",
+        case_id=result.case_id,
+        target=submission_id,
+        detail={
+            "outcome": result.status,
+            "clientReferenceId": prepared.get("clientReferenceId"),
+            "error": getattr(result.error, "code", None)
+            or (str(result.error) if result.error else None),
+        },
+    )
+    return result
+
+
+def _send(db, client, prepared: dict, submission_id: str, actor: str | None) -> SubmitResult:
     try:
         created = client.create_case(prepared)
     except OffloadAPIError as exc:

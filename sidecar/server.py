@@ -8,6 +8,8 @@ import os
 
 import uvicorn
 
+from offload_console.redact import install_log_redaction
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
 except ImportError:  # pragma: no cover - httptools is a dependency
@@ -85,6 +87,7 @@ def serve(app, host: str, port: int, *, log_level: str = "info") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    install_log_redaction()
     config = uvicorn.Config(
         app,
         host=host,
@@ -97,7 +100,10 @@ def serve(app, host: str, port: int, *, log_level: str = "info") -> None:
         server_header=False,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    config.load()  # configures uvicorn's loggers; mask secrets on their handlers too
+    install_log_redaction()
+    server.run()
 
 
 def _has_uvloop() -> bool:

@@ -6,6 +6,7 @@ import json
 
 import sqlite_utils
 
+from storage import audit
 from storage.db import now_ms
 from storage.events import Event, record_event, refresh_request_statuses
 
@@ -141,8 +142,10 @@ def save_snippet(db: sqlite_utils.Database, name: str, text: str, operator: str)
             " created_by = excluded.created_by",
             [name, text, operator, now_ms()],
         )
+        audit.record(db, operator, "snippet.saved", target=name)
 
 
-def delete_snippet(db: sqlite_utils.Database, name: str) -> None:
+def delete_snippet(db: sqlite_utils.Database, name: str, operator: str | None) -> None:
     with db.atomic():
-        db.execute("DELETE FROM reply_snippets WHERE name = ?", [name])
+        if db.execute("DELETE FROM reply_snippets WHERE name = ?", [name]).rowcount:
+            audit.record(db, operator, "snippet.deleted", target=name)

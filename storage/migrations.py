@@ -165,3 +165,32 @@ def m004_case_templates(db):
         )
         """
     )
+
+
+@migrations()
+def m005_operators_and_audit_log(db):
+    db.execute(
+        """
+        CREATE TABLE operators (
+            name          TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,           -- argon2id
+            created_at    INTEGER NOT NULL,
+            created_by    TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE audit_log (
+            id       INTEGER PRIMARY KEY AUTOINCREMENT,
+            at       INTEGER NOT NULL,
+            operator TEXT,
+            action   TEXT NOT NULL,   -- case.sent answer.sent template.saved export.made ...
+            case_id  TEXT,
+            target   TEXT,            -- what the action was about (submission, template, ...)
+            detail   TEXT             -- JSON
+        )
+        """
+    )
+    db.execute("CREATE INDEX audit_log_case ON audit_log (case_id, at)")
+    db.execute("CREATE INDEX audit_log_at ON audit_log (at)")

@@ -6,6 +6,7 @@ import json
 
 import sqlite_utils
 
+from storage import audit
 from storage.db import now_ms
 
 
@@ -27,8 +28,12 @@ def save_template(db: sqlite_utils.Database, name: str, body: dict, operator: st
             " created_by = excluded.created_by, updated_at = excluded.updated_at",
             [name, json.dumps(body, ensure_ascii=False), operator, now, now],
         )
+        audit.record(db, operator, "template.saved", target=name)
 
 
-def delete_template(db: sqlite_utils.Database, name: str) -> bool:
+def delete_template(db: sqlite_utils.Database, name: str, operator: str | None) -> bool:
     with db.atomic():
-        return db.execute("DELETE FROM case_templates WHERE name = ?", [name]).rowcount == 1
+        deleted = db.execute("DELETE FROM case_templates WHERE name = ?", [name]).rowcount == 1
+        if deleted:
+            audit.record(db, operator, "template.deleted", target=name)
+    return deleted

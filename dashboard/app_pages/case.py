@@ -13,6 +13,8 @@ from dashboard.format import event_summary, next_action, pretty_json, when
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from offload_console.case_form import body_for_duplicate
+from offload_console.redact import redact
+from storage.audit import list_audit
 from storage.inbox import case_questions
 from storage.views import CaseFilter, case_events, case_submission, get_case, list_cases
 
@@ -248,4 +250,22 @@ for number, e in enumerate(events, start=1):
     # The label is ours alone: an event type comes from outside and labels render markdown.
     with st.expander(f"Raw event {number} · {e['source']} · {when(e['received_at'], tz)}"):
         st.text(e["event_type"])
-        st.code(pretty_json(e["payload"]), language="json")
+        st.code(redact(pretty_json(e["payload"])), language="json")
+
+actions = list_audit(db, case_id=case["case_id"], limit=200)
+if actions:
+    st.subheader("Who did what")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "when": when(a["at"], tz),
+                    "operator": a["operator"] or "",
+                    "action": a["action"],
+                    "detail": redact(a["detail"] or ""),
+                }
+                for a in actions
+            ]
+        ),
+        hide_index=True,
+    )

@@ -7,8 +7,15 @@ import tempfile
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_db
-from offload_console.export import cell, date_range_ms, header, iso_utc, write_csv
+from dashboard.data import get_db, operator
+from offload_console.export import (
+    cell,
+    date_range_ms,
+    header,
+    iso_utc,
+    record_export,
+    write_csv,
+)
 from storage.export import (
     CASE_COLUMNS,
     TIME_COLUMNS,
@@ -107,6 +114,7 @@ if st.button("Prepare CSV", type="primary", disabled=total == 0 or not columns, 
             ),
         )
     ss["ex_file"] = (spool.name, rows)
+    record_export(db, operator(), flt, rows, via="dashboard")
 if "ex_file" in ss:
     path, rows = ss["ex_file"]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")

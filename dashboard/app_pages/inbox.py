@@ -237,7 +237,7 @@ with st.expander("Saved replies"):
         c1, c2 = st.columns([5, 1])
         c1.text(f"{snippet['name']}: {snippet['text']}")
         if c2.button("Delete", key=f"del_snippet_{snippet['name']}"):
-            delete_snippet(db, snippet["name"])
+            delete_snippet(db, snippet["name"], operator())
             st.rerun()
     with st.form("new_snippet", clear_on_submit=True):
         name = st.text_input("Name")

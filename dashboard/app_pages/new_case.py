@@ -20,6 +20,7 @@ from offload_console.case_form import (
     submission_id_for,
 )
 from offload_console.outbox import submit_case
+from offload_console.redact import redact
 from offload_console.schema_tools import example_for_schema, schema_from_table, table_from_schema
 from offload_console.templates import W9_TEMPLATE
 from sandbox.engine import SCENARIOS
@@ -48,7 +49,6 @@ if "nc_ver" not in ss:
     load_form(
         {
             "channel": "EMAIL",
-            "clientWebhookUrl": settings.public_webhook_url(),
             "maxAttempts": 3,
             "followUpDelayHours": 72,
         }
@@ -83,7 +83,7 @@ with st.expander("Templates", icon=":material/bookmarks:"):
         ss["nc_load"] = W9_TEMPLATE if choice == BUILT_IN else saved[choice]["body"]
         st.rerun()
     if choice in saved and t1.button("Delete this template", key="nc_template_delete"):
-        delete_template(db, choice)
+        delete_template(db, choice, operator())
         st.rerun()
     name = t2.text_input("Save the form as", key="nc_template_name", placeholder="Template name")
     if t2.button("Save template", key="nc_template_save"):
@@ -243,7 +243,8 @@ d1, d2 = st.columns(2)
 d1.text_input(
     "Webhook URL (clientWebhookUrl)",
     key="nc_webhook_url",
-    help="Where Offload reports back: the console's own sidecar by default.",
+    placeholder="empty: the console's own webhook (its secret path is filled in when sending)",
+    help="Where Offload reports back. Leave it empty for this console's sidecar.",
 )
 if is_sandbox_mode():
     d2.selectbox(
@@ -290,8 +291,13 @@ if ss.get("nc_show_errors") and errors:
         st.error(f"{FIELD_LABELS.get(field, field)}: {message}", icon=":material/error:")
 
 with st.expander("Preview: the exact request"):
-    st.code(json.dumps(body, indent=2, ensure_ascii=False), language="json")
-    st.code(curl_for(body, get_client().base_url), language="bash")
+    shown = {
+        **body,
+        "clientWebhookUrl": body.get("clientWebhookUrl") or settings.public_webhook_url(),
+    }
+    st.code(redact(json.dumps(shown, indent=2, ensure_ascii=False)), language="json")
+    st.code(redact(curl_for(shown, get_client().base_url)), language="bash")
+    st.caption("Secrets (the API key, the webhook token) show as •••.")
 
 
 def send() -> None:

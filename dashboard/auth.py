@@ -1,0 +1,136 @@
+"""Sign-in: OIDC with an allow-list, else local accounts, else (loopback only) a name.
+
+``gate()`` runs before any page: a session that has not signed in sees the sign-in form and
+nothing else (the script stops there)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.data import get_db
+from offload_console.accounts import (
+    allowed_emails,
+    check_password,
+    is_allowed,
+    sign_in_setup,
+)
+from sidecar.server import is_loopback
+from storage import audit
+
+ss = st.session_state
+
+
+def _secrets() -> dict:
+    try:
+        return st.secrets.to_dict()
+    except Exception:  # noqa: BLE001 - no secrets.toml at all
+        return {}
+
+
+def _oidc_user() -> dict:
+    """The signed-in OIDC user's claims ({} when signed out)."""
+    try:
+        return st.user.to_dict() if st.user.is_logged_in else {}
+    except Exception:  # noqa: BLE001 - auth not configured
+        return {}
+
+
+def operator() -> str | None:
+    """Who is acting in this session."""
+    if ss.get("auth_mode") in ("oidc", "local"):
+        return ss.get("auth_operator")
+    name = (ss.get("operator_name") or "").strip()
+    return name or None
+
+
+def gate() -> None:
+    db = get_db()
+    secrets = _secrets()
+    setup = sign_in_setup(db, secrets)
+    if setup.oidc:
+        ss["auth_mode"] = "oidc"
+        _oidc_gate(secrets)
+    elif setup.local_accounts:
+        ss["auth_mode"] = "local"
+        _local_gate(db)
+    else:
+        ss["auth_mode"] = "unprotected"
+        _unprotected_gate()
+
+
+def _stop_with_title() -> None:
+    st.title("Offload console")
+
+
+def _oidc_gate(secrets: dict) -> None:
+    claims = _oidc_user()
+    if not claims:
+        _stop_with_title()
+        st.write("Sign in with your organisation's account to continue.")
+        st.button("Sign in", type="primary", on_click=st.login, key="auth_login")
+        st.stop()
+    email = claims.get("email")
+    if not is_allowed(email, allowed_emails(secrets)):
+        _stop_with_title()
+        st.error(
+            "This account is not on the console's list of operators. Ask an "
+            "administrator to add it to OFFLOAD_CONSOLE_ALLOWED_EMAILS."
+        )
+        st.text(str(email or "(the provider sent no e-mail)"))
+        st.button("Sign out", on_click=st.logout, key="auth_logout")
+        st.stop()
+    ss["auth_operator"] = email
+    with st.sidebar:
+        st.caption("Signed in as")
+        st.text(email)
+        st.button("Sign out", on_click=st.logout, key="auth_logout")
+
+
+def _sign_out() -> None:
+    audit.record(get_db(), ss.get("auth_operator"), "operator.signed_out")
+    ss.pop("auth_operator", None)
+
+
+def _local_gate(db) -> None:
+    if not ss.get("auth_operator"):
+        _stop_with_title()
+        with st.form("sign_in"):
+            name = st.text_input("Name", key="auth_name")
+            password = st.text_input("Password", type="password", key="auth_password")
+            submitted = st.form_submit_button("Sign in", type="primary")
+        if submitted:
+            if check_password(db, name, password):
+                ss["auth_operator"] = name.strip()
+                audit.record(db, name.strip(), "operator.signed_in")
+                st.rerun()
+            audit.record(db, None, "operator.sign_in_refused", target=name.strip()[:100])
+            st.error("Wrong name or password.")
+        st.stop()
+    with st.sidebar:
+        st.caption("Signed in as")
+        st.text(ss["auth_operator"])
+        st.button("Sign out", on_click=_sign_out, key="auth_logout")
+
+
+def _unprotected_gate() -> None:
+    address = str(st.get_option("server.address") or "127.0.0.1")
+    if not is_loopback(address):
+        _stop_with_title()
+        st.error(
+            "This console is reachable beyond this machine but has no sign-in. Add "
+            "operators with `offload-console operators add NAME`, or configure OIDC "
+            "([auth] in .streamlit/secrets.toml), then restart it."
+        )
+        st.stop()
+    with st.sidebar:
+        st.text_input(
+            "Your name",
+            key="operator_name",
+            persist_state="session",
+            help="Recorded with every answer and case you send.",
+            placeholder="e.g. Avery",
+        )
+        st.caption(
+            "Unprotected: no sign-in is configured, so anyone who can open this page "
+            "can act. It listens on 127.0.0.1 only."
+        )

@@ -1,0 +1,113 @@
+"""Who may act: local accounts (argon2id), the OIDC allow-list, and what sign-in is set up.
+
+No Streamlit here: the dashboard's sign-in (``dashboard/auth.py``) and the CLI both use it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from storage import audit
+from storage.operators import (
+    count_operators,
+    get_password_hash,
+    remove_operator,
+    update_hash,
+    upsert_operator,
+)
+
+_hasher = PasswordHasher()
+MIN_PASSWORD = 10
+# Verifying against this keeps a wrong name as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("offload-console-no-such-operator")
+
+
+def add_operator(db: sqlite_utils.Database, name: str, password: str, by: str | None) -> bool:
+    name = name.strip()
+    if not name:
+        raise ValueError("an operator needs a name")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+    new = upsert_operator(db, name, _hasher.hash(password), by)
+    audit.record(db, by, "operator.added" if new else "operator.password_changed", target=name)
+    return new
+
+
+def delete_operator(db: sqlite_utils.Database, name: str, by: str | None) -> bool:
+    removed = remove_operator(db, name)
+    if removed:
+        audit.record(db, by, "operator.removed", target=name)
+    return removed
+
+
+def check_password(db: sqlite_utils.Database, name: str, password: str) -> bool:
+    stored = get_password_hash(db, name.strip())
+    try:
+        _hasher.verify(stored or _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    if stored is None:
+        return False
+    if _hasher.check_needs_rehash(stored):
+        update_hash(db, name.strip(), _hasher.hash(password))
+    return True
+
+
+def allowed_emails(secrets: dict | None = None) -> set[str]:
+    """``OFFLOAD_CONSOLE_ALLOWED_EMAILS`` (comma-separated) and ``[console] allowed_emails``
+    in secrets.toml, lower-cased."""
+    emails = set()
+    raw = os.environ.get("OFFLOAD_CONSOLE_ALLOWED_EMAILS", "")
+    emails |= {e.strip().lower() for e in raw.split(",") if e.strip()}
+    console = (secrets or {}).get("console") or {}
+    for email in console.get("allowed_emails") or []:
+        emails.add(str(email).strip().lower())
+    return emails
+
+
+def is_allowed(email: str | None, allowed: set[str]) -> bool:
+    return bool(email) and email.strip().lower() in allowed
+
+
+def read_secrets_file(base: Path | None = None) -> dict:
+    """The secrets Streamlit would read: ./.streamlit/secrets.toml, then ~/.streamlit/."""
+    merged: dict = {}
+    for path in (
+        Path.home() / ".streamlit" / "secrets.toml",
+        (base or Path.cwd()) / ".streamlit" / "secrets.toml",
+    ):
+        if path.exists():
+            try:
+                merged.update(tomllib.loads(path.read_text()))
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+    return merged
+
+
+@dataclass(frozen=True)
+class SignInSetup:
+    oidc: bool
+    local_accounts: int
+
+    @property
+    def protected(self) -> bool:
+        return self.oidc or self.local_accounts > 0
+
+    def describe(self) -> str:
+        if self.oidc:
+            return "OIDC sign-in ([auth] in .streamlit/secrets.toml) with an e-mail allow-list"
+        if self.local_accounts:
+            return f"local accounts ({self.local_accounts})"
+        return "no sign-in"
+
+
+def sign_in_setup(db: sqlite_utils.Database, secrets: dict | None = None) -> SignInSetup:
+    secrets = read_secrets_file() if secrets is None else secrets
+    return SignInSetup(oidc=bool(secrets.get("auth")), local_accounts=count_operators(db))

@@ -1,0 +1,61 @@
+"""The audit trail: who did what, when. Written by every operator action."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import now_ms
+
+
+def record(
+    db: sqlite_utils.Database,
+    operator: str | None,
+    action: str,
+    *,
+    case_id: str | None = None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    with db.atomic():
+        db.execute(
+            "INSERT INTO audit_log (at, operator, action, case_id, target, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                now_ms(),
+                operator,
+                action,
+                case_id,
+                target,
+                json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+            ],
+        )
+
+
+def list_audit(
+    db: sqlite_utils.Database,
+    *,
+    action: str | None = None,
+    operator: str | None = None,
+    case_id: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict]:
+    clauses, params = [], []
+    for column, value in (("action", action), ("operator", operator), ("case_id", case_id)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return list(
+        db.query(
+            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    )
+
+
+def audit_actions(db: sqlite_utils.Database) -> list[str]:
+    return [r[0] for r in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1")]
