@@ -112,6 +112,10 @@ def test_second_click_after_success_sends_nothing(db):
     again = send_answer(db, client, "r1", "Avery", "yes")
     assert (again.ok, again.kind, offload.posts) == (False, "taken", 1)
     assert "Already answered by Avery" in again.message
+    from storage.audit import list_audit
+
+    audited = [(r["operator"], r["action"], r["case_id"]) for r in reversed(list_audit(db))]
+    assert audited == [("Avery", "answer.sent", "c1"), ("Avery", "answer.not_sent", "c1")]
 
 
 def test_empty_answer_is_refused_without_a_call(db):

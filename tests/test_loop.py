@@ -95,6 +95,8 @@ def test_seed_flow_end_to_end(stack, db_path):
     with client_for(sandbox) as client:
         result = submit_case(db, client, body, actor="alice")
         assert result.status == "SENT"
+        audit_row = next(db.query("SELECT * FROM audit_log WHERE action = 'case.sent'"))
+        assert (audit_row["operator"], audit_row["case_id"]) == ("alice", result.case_id)
         row = case_row(db_path, result.case_id)  # there before any webhook
         assert row["client_reference_id"] == "vendor_2048"
         assert json.loads(row["request"])["metadata"]["consoleSubmissionId"] == result.submission_id

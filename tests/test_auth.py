@@ -1,0 +1,259 @@
+"""Sign-in, the audit trail, and secrets that never show."""
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import storage
+from offload_console.accounts import add_operator, check_password, delete_operator
+from storage.audit import list_audit
+from storage.events import parse_envelope, record_event
+from tests.helpers import ROOT, ServerProcess, dumps, free_port, input_needed, wait_until
+
+APP = str(ROOT / "dashboard" / "app.py")
+CANARY_KEY = "sk_live_CANARY_KEY_31337"
+CANARY_TOKEN = "tok_CANARY_TOKEN_424242"
+QUESTION = "Should we accept the vendor's Monday deadline?"
+
+
+def cli(*args, stdin="", env=None):
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "offload_console.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def app_db(db_path, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    monkeypatch.setenv("OFFLOAD_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("OFFLOAD_WEBHOOK_TOKEN", CANARY_TOKEN)
+    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    db = storage.open_db(db_path)
+    env = input_needed("c1", "r1", 1000, QUESTION)
+    with db.atomic():
+        record_event(db, parse_envelope(env, json.dumps(env)), 1)
+    return db
+
+
+def everything(at) -> str:
+    parts = [
+        str(e.value)
+        for kind in (
+            "markdown",
+            "caption",
+            "text",
+            "code",
+            "error",
+            "warning",
+            "info",
+            "success",
+            "title",
+            "subheader",
+        )
+        for e in getattr(at, kind)
+    ]
+    parts += [df.value.to_string() for df in at.dataframe]
+    parts += [str(w.value) for w in at.text_input] + [str(w.value) for w in at.text_area]
+    return "\n".join(parts)
+
+
+def test_password_hashing_and_rules(db):
+    assert add_operator(db, "avery", "correct horse battery", by="admin")
+    assert check_password(db, "avery", "correct horse battery")
+    assert not check_password(db, "avery", "wrong password!!")
+    assert not check_password(db, "nobody", "correct horse battery")
+    stored = db["operators"].get("avery")["password_hash"]
+    assert stored.startswith("$argon2id$") and "correct" not in stored
+    with pytest.raises(ValueError, match="at least"):
+        add_operator(db, "blake", "short", by="admin")
+    assert delete_operator(db, "avery", by="admin")
+    actions = [r["action"] for r in list_audit(db)]
+    assert actions == ["operator.removed", "operator.added"]
+
+
+def test_operators_cli_add_list_remove(db_path):
+    assert (
+        cli(
+            "operators",
+            "add",
+            "avery",
+            "--password-stdin",
+            "--db",
+            db_path,
+            stdin="long enough password\n",
+        ).returncode
+        == 0
+    )
+    assert cli("operators", "list", "--db", db_path).stdout.split() == ["avery"]
+    short = cli("operators", "add", "blake", "--password-stdin", "--db", db_path, stdin="x\n")
+    assert short.returncode == 2 and "at least" in short.stderr
+    assert cli("operators", "remove", "avery", "--db", db_path).returncode == 0
+    assert cli("operators", "remove", "avery", "--db", db_path).returncode == 1
+
+
+def test_signed_out_session_sees_no_data_and_wrong_password_is_refused(app_db):
+    add_operator(app_db, "avery", "correct horse battery", by="admin")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert QUESTION not in everything(at)
+    assert "Inbox" not in everything(at)
+    at.text_input(key="auth_name").input("avery")
+    at.text_input(key="auth_password").input("not the password")
+    at.button[0].click().run()
+    assert "Wrong name or password." in everything(at)
+    assert QUESTION not in everything(at)
+    at.text_input(key="auth_password").input("correct horse battery")
+    at.button[0].click().run()
+    assert not at.exception
+    assert QUESTION in everything(at)
+    actions = [r["action"] for r in list_audit(app_db)]
+    assert "operator.signed_in" in actions and "operator.sign_in_refused" in actions
+
+
+def test_oidc_email_not_on_the_allow_list_is_refused(app_db, monkeypatch):
+    import dashboard.auth as auth
+
+    monkeypatch.setattr(auth, "_oidc_user", lambda: {"email": "eve@evil.example"})
+    monkeypatch.setenv("OFFLOAD_CONSOLE_ALLOWED_EMAILS", "avery@customer.example")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "id",
+        "client_secret": "s",
+        "server_metadata_url": "https://idp.example/.well-known/openid",
+    }
+    at.run()
+    assert not at.exception
+    text = everything(at)
+    assert "not on the console's list of operators" in text and QUESTION not in text
+    monkeypatch.setattr(auth, "_oidc_user", lambda: {"email": "Avery@Customer.example"})
+    at.run()
+    assert QUESTION in everything(at)
+
+
+def test_oidc_signed_out_sees_only_the_sign_in_button(app_db, monkeypatch):
+    import dashboard.auth as auth
+
+    monkeypatch.setattr(auth, "_oidc_user", lambda: {})
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.secrets["auth"] = {"client_id": "id"}
+    at.run()
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert QUESTION not in everything(at)
+
+
+def test_dashboard_refuses_non_loopback_without_sign_in(db_path):
+    out = cli("dashboard", "--host", "0.0.0.0", "--port", str(free_port()), "--db", db_path)
+    assert out.returncode == 2
+    assert "operators add" in out.stderr and "[auth]" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "app_pages/inbox.py",
+        "app_pages/cases.py",
+        "app_pages/case.py",
+        "app_pages/new_case.py",
+        "app_pages/export.py",
+        "app_pages/audit.py",
+        "app_pages/health.py",
+    ],
+)
+def test_canary_secrets_appear_on_no_page(app_db, page):
+    from offload_client import OffloadClient
+    from offload_console.outbox import submit_case
+
+    with OffloadClient("http://127.0.0.1:9", CANARY_KEY) as client:  # fails: audit + error
+        submit_case(app_db, client, {"channel": "EMAIL"}, actor="avery")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["operator_name"] = "avery"
+    at.query_params["case"] = "c1"
+    at.run()
+    at.switch_page(page)
+    at.query_params["case"] = "c1"
+    at.run()
+    assert not at.exception, at.exception
+    if page == "app_pages/new_case.py":
+        at.button(key="nc_template_load").click().run()
+        at.button(key="nc_send").click().run()  # fails to connect: an error is shown
+        assert "Offload did not create the case" in everything(at)
+    text = everything(at)
+    assert CANARY_KEY not in text and CANARY_TOKEN not in text
+
+
+def test_canary_secrets_appear_in_no_log_line(db_path):
+    env = {
+        "OFFLOAD_API_KEY": CANARY_KEY,
+        "OFFLOAD_WEBHOOK_TOKEN": CANARY_TOKEN,
+        "OFFLOAD_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "OFFLOAD_RECONCILE_EVERY_S": "0.2",
+    }
+    server = ServerProcess(["sidecar", "--db", db_path, "--log-level", "debug"], env=env)
+    server.start(free_port())
+    try:
+        ok = httpx.post(
+            f"{server.url}/webhooks/offload/{CANARY_TOKEN}",
+            content=dumps(input_needed("c9", "r9", 5)),
+        )
+        assert ok.status_code == 200
+        httpx.post(f"{server.url}/webhooks/offload/{CANARY_TOKEN}", content=b"{bad")
+        httpx.post(f"{server.url}/webhooks/offload/wrong", content=b"{}")
+        wait_until(lambda: "reconciler" in server.output(), timeout=30, message="reconciler ran")
+    finally:
+        server.stop()
+    output = server.output()
+    assert "delivery event_id=evt_c9" in output
+    assert CANARY_KEY not in output and CANARY_TOKEN not in output
+    create = cli("create", "-", "--db", db_path, stdin=json.dumps({"channel": "EMAIL"}), env=env)
+    assert create.returncode == 1
+    assert CANARY_KEY not in create.stderr + create.stdout
+
+
+def test_every_action_is_audited(db_path, tmp_path):
+    from offload_console.export import record_export
+    from storage.export import ExportFilter
+    from storage.inbox import delete_snippet, save_snippet
+    from storage.templates import delete_template, save_template
+
+    db = storage.open_db(db_path)
+    save_template(db, "t", {"channel": "EMAIL"}, "avery")
+    delete_template(db, "t", "avery")
+    save_snippet(db, "s", "Yes.", "avery")
+    delete_snippet(db, "s", "avery")
+    record_export(db, "avery", ExportFilter(statuses=["COMPLETED"]), 3, via="dashboard")
+    assert (
+        cli(
+            "export",
+            "--db",
+            db_path,
+            "--out",
+            str(tmp_path / "x.csv"),
+            env={"OFFLOAD_CONSOLE_OPERATOR": "blake"},
+        ).returncode
+        == 0
+    )
+    rows = list_audit(db)
+    assert [(r["operator"], r["action"]) for r in reversed(rows)] == [
+        ("avery", "template.saved"),
+        ("avery", "template.deleted"),
+        ("avery", "snippet.saved"),
+        ("avery", "snippet.deleted"),
+        ("avery", "export.made"),
+        ("blake", "export.made"),
+    ]
+    assert json.loads(rows[1]["detail"])["filters"]["statuses"] == ["COMPLETED"]
