@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from storage.db import now_ms
+
 STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
 LIST_COLUMNS = (
     "case_id, status, client_reference_id, counterparty_name, counterparty_address,"
@@ -24,6 +26,15 @@ class CaseFilter:
     text: str = ""
     needs_attention: bool = False
 
+    def only_status(self) -> bool:
+        """No filter but status: counts come from the kept per-status table."""
+        return (
+            self.created_from_ms is None
+            and self.created_to_ms is None
+            and not self.text.strip()
+            and not self.needs_attention
+        )
+
     def where(self, include_status: bool = True) -> tuple[str, list]:
         clauses, params = [], []
         if include_status and self.statuses:
@@ -36,7 +47,14 @@ class CaseFilter:
             clauses.append("created_at < ?")
             params.append(self.created_to_ms)
         text = self.text.strip()
-        if text:
+        if len(text) >= 3:
+            # The trigram index finds substrings of 3+ characters without a scan.
+            clauses.append(
+                "(rowid IN (SELECT rowid FROM cases_search WHERE cases_search MATCH ?)"
+                " OR case_id = ?)"
+            )
+            params += ['"' + text.replace('"', '""') + '"', text]
+        elif text:
             like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             clauses.append(
                 "(client_reference_id LIKE ? ESCAPE '\\' OR counterparty_name LIKE ? ESCAPE '\\'"
@@ -61,13 +79,25 @@ def list_cases(db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offs
             [*params, limit, offset],
         )
     )
-    total = db.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
+    if flt.only_status():
+        counts = _kept_counts(db)
+        total = sum(n for s, n in counts.items() if not flt.statuses or s in flt.statuses)
+    else:
+        total = db.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
     return rows, total
 
 
+def _kept_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Per-status counts the triggers keep in ``case_status_counts`` (no scan)."""
+    return dict(db.execute("SELECT status, cases FROM case_status_counts").fetchall())
+
+
 def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
-    where, params = flt.where(include_status=False)
     counts = dict.fromkeys(STATUSES, 0)
+    if flt.only_status():
+        counts.update(_kept_counts(db))
+        return {s: n for s, n in counts.items() if n or s in STATUSES}
+    where, params = flt.where(include_status=False)
     for status, n in db.execute(
         f"SELECT status, count(*) FROM cases{where} GROUP BY status", params
     ).fetchall():
@@ -75,28 +105,39 @@ def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
     return counts
 
 
-def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
-    """Cases created per UTC day by outcome, for the newest ``days`` days that have any."""
+DAY_MS = 86_400_000
+
+
+def _recent(flt: CaseFilter, days: int) -> tuple[str, list]:
+    """The filter's WHERE, limited to cases created in the last ``days`` days (the charts'
+    window: it keeps their cost flat however much history there is)."""
     where, params = flt.where()
+    since = now_ms() - days * DAY_MS
+    return (where + " AND" if where else " WHERE") + " created_at >= ?", [*params, since]
+
+
+def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
+    """Cases created per UTC day by outcome, over the last ``days`` days."""
+    where, params = _recent(flt, days)
     return list(
         db.query(
             "SELECT date(created_at / 1000, 'unixepoch') AS day,"
             " CASE WHEN status IN ('COMPLETED', 'FAILED') THEN status ELSE 'OPEN' END AS outcome,"
-            f" count(*) AS cases FROM cases{where} GROUP BY day, outcome"
-            " ORDER BY day DESC LIMIT ?",
-            [*params, days * 3],
+            f" count(*) AS cases FROM cases{where} GROUP BY day, outcome ORDER BY day",
+            params,
         )
     )
 
 
-def completion_hours(db: sqlite_utils.Database, flt: CaseFilter) -> list[dict]:
-    """How long completed cases took, bucketed in hours (0-1, 1-2, 2-4, ... doubling)."""
-    where, params = flt.where()
-    where = (where + " AND" if where else " WHERE") + " status = 'COMPLETED'"
+def completion_hours(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
+    """How long completed cases created in the last ``days`` days took, in whole hours
+    (10 and more together)."""
+    where, params = _recent(flt, days)
     return list(
         db.query(
             "SELECT CAST(min(10, max(0, ((updated_at - created_at) / 3600000.0))) AS INTEGER)"
-            f" AS hours, count(*) AS cases FROM cases{where} GROUP BY hours ORDER BY hours",
+            f" AS hours, count(*) AS cases FROM cases{where} AND status = 'COMPLETED'"
+            " GROUP BY hours ORDER BY hours",
             params,
         )
     )

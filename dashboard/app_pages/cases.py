@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+from dataclasses import astuple
 
 import pandas as pd
 import streamlit as st
@@ -13,6 +14,7 @@ from storage.views import (
     CaseFilter,
     cases_per_day,
     completion_hours,
+    database_path,
     list_cases,
     status_counts,
     unknown_submissions,
@@ -39,6 +41,14 @@ attention = c4.toggle(
 
 def day_ms(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def charts(_db, db_path: str, fields: tuple) -> tuple[list, list]:
+    """The two charts (last 60 days), recomputed at most once a minute per database and
+    filter: they are the only parts of this page whose cost grows with history."""
+    current = CaseFilter(list(fields[0]), *fields[1:])
+    return cases_per_day(_db, current), completion_hours(_db, current)
 
 
 flt = CaseFilter(statuses=list(statuses), text=text, needs_attention=attention)
@@ -115,7 +125,7 @@ if unknown:
 
 tab1, tab2 = st.tabs(["Cases per day", "Time to completion"])
 with tab1:
-    per_day = pd.DataFrame(cases_per_day(db, flt))
+    per_day = pd.DataFrame(charts(db, database_path(db), astuple(flt))[0])
     if per_day.empty:
         st.caption("No data yet.")
     else:
@@ -123,7 +133,7 @@ with tab1:
             per_day.pivot_table(index="day", columns="outcome", values="cases", fill_value=0)
         )
 with tab2:
-    hours = pd.DataFrame(completion_hours(db, flt))
+    hours = pd.DataFrame(charts(db, database_path(db), astuple(flt))[1])
     if hours.empty:
         st.caption("No completed cases yet.")
     else:
