@@ -184,7 +184,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--db", help="database to ingest into (default: a new temp file)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="instead: ingest into an empty database and into a copy of one with N cases "
+        "(bench/generate.py), and print the ratio (target: the large one within 1.2x)",
+    )
     args = parser.parse_args()
+    if args.scale:
+        scale(args)
+        return
     tmp = tempfile.mkdtemp(prefix="bench-sidecar-")
     db_path = args.db or os.path.join(tmp, "bench.db")
     proc, url = start_server(db_path)
@@ -211,6 +221,33 @@ def main() -> None:
         f"({writer['deliveries'] / max(writer['batches'], 1):.1f} per fsync)"
     )
     print(f"events stored: {health['counts']['events']}")
+
+
+def scale(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.generate import ensure
+
+    source = ensure(str(ROOT / "bench" / "out" / f"cases-{args.scale}.db"), args.scale)
+    tmp = tempfile.mkdtemp(prefix="bench-sidecar-scale-")
+    large = os.path.join(tmp, "large.db")
+    shutil.copyfile(source, large)
+    results = {}
+    for name, db_path in (("empty", os.path.join(tmp, "empty.db")), ("large", large)):
+        proc, url = start_server(db_path)
+        try:
+            load(url + "/webhooks/offload", 2, args.connections, f"warm{name}")
+            results[name] = load(
+                url + "/webhooks/offload", args.seconds, args.connections, f"{name}{os.getpid()}"
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    print(f"{'database':<26}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, label in (("empty", "empty"), ("large", f"{args.scale:,} cases")):
+        r = results[name]
+        print(f"{label:<26}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}")
+    slower = results["empty"]["rps"] / results["large"]["rps"]
+    print(f"time per event, large/empty: {slower:.2f}  (target <= 1.2)")
 
 
 if __name__ == "__main__":

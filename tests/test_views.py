@@ -1,0 +1,72 @@
+"""The Cases page's queries: kept counts, trigram search, filters, paging."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import storage
+from storage.events import parse_envelope, record_event
+from storage.views import CaseFilter, list_cases, status_counts
+from tests.helpers import input_needed, webhook
+
+
+def add(db, envelope):
+    with db.atomic():
+        record_event(db, parse_envelope(envelope, json.dumps(envelope)), 1)
+
+
+def scanned_counts(db):
+    return dict(db.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall())
+
+
+def test_kept_counts_follow_inserts_updates_and_deletes(db):
+    add(db, input_needed("c1", "r1", 100))
+    add(db, input_needed("c2", "r2", 100))
+    add(db, webhook("c1", "case.completed", 200))
+    kept = {k: v for k, v in status_counts(db, CaseFilter()).items() if v}
+    assert kept == scanned_counts(db) == {"INPUT_NEEDED": 1, "COMPLETED": 1}
+    db.execute("DELETE FROM cases WHERE case_id = 'c2'")
+    assert status_counts(db, CaseFilter())["INPUT_NEEDED"] == 0
+    rows, total = list_cases(db, CaseFilter(statuses=["COMPLETED"]))
+    assert total == 1 and [r["case_id"] for r in rows] == ["c1"]
+
+
+def test_search_finds_substrings_case_insensitively(db):
+    add(db, webhook("c1", "case.completed", 1, clientReferenceId="vendor_2048"))
+    add(db, webhook("c2", "case.completed", 2, clientReferenceId="vendor_20480"))
+    add(db, webhook("c3", "case.completed", 3, clientReferenceId="other"))
+    db.execute("UPDATE cases SET counterparty_company = 'Northstar Supplies' WHERE case_id='c3'")
+
+    def found(text):
+        return sorted(r["case_id"] for r in list_cases(db, CaseFilter(text=text))[0])
+
+    assert found("dor_2048") == ["c1", "c2"]
+    assert found("NORTHSTAR") == ["c3"]  # the update re-indexed the row
+    assert found("c2") == ["c2"]  # under three characters: LIKE, and the exact id
+    assert found('say "hi"') == []
+    assert list_cases(db, CaseFilter(text="vendor"))[1] == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["case.completed", "case.failed", "case.input_needed"]),
+            st.integers(min_value=0, max_value=5),
+            st.integers(min_value=1, max_value=50),
+        ),
+        max_size=25,
+    )
+)
+def test_kept_counts_always_equal_a_scan(events):
+    db = storage.open_db(":memory:")
+    for kind, case, at in events:
+        envelope = (
+            input_needed(f"c{case}", f"r{case}-{at}", at)
+            if kind == "case.input_needed"
+            else webhook(f"c{case}", kind, at)
+        )
+        add(db, envelope)
+    kept = {k: v for k, v in status_counts(db, CaseFilter()).items() if v}
+    assert kept == scanned_counts(db)
