@@ -138,3 +138,41 @@ SANDBOX_KEY = "test-sandbox-key"
 
 def sandbox_env(url: str) -> dict:
     return {"OFFLOAD_BASE_URL": url, "OFFLOAD_API_KEY": SANDBOX_KEY}
+
+
+def launch_up(tmp_path: Path, *, seed_demo: str = "no", extra_env: dict | None = None):
+    """Start ``offload-console up`` in sandbox mode on free ports; return (process, ports, env,
+    log path). The caller stops it (SIGTERM) in a finally."""
+    ports = {name: free_port() for name in ("sidecar", "sandbox", "dashboard")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OFFLOAD_BASE_URL", "OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
+    }
+    env.update({"OFFLOAD_CONSOLE_DB": str(tmp_path / "console.db"), **(extra_env or {})})
+    log = tmp_path / "up.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "offload_console.cli",
+                "up",
+                "--sidecar-port",
+                str(ports["sidecar"]),
+                "--sandbox-port",
+                str(ports["sandbox"]),
+                "--dashboard-port",
+                str(ports["dashboard"]),
+                "--hour-seconds",
+                "0.01",
+                "--seed-demo",
+                seed_demo,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+        )
+    return proc, ports, env, log

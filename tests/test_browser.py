@@ -1,7 +1,6 @@
 """The console in a real browser (Playwright + Debian's Chromium) against the real stack."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 import storage
 from storage.events import parse_envelope, record_event
 from tests.browser import ARGS, CHROMIUM, commit_text, needs_chromium, wait_ready
-from tests.helpers import ROOT, ServerProcess, free_port, input_needed, wait_until
+from tests.helpers import ROOT, ServerProcess, free_port, input_needed, launch_up, wait_until
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 HOSTILE = (
@@ -34,65 +33,34 @@ def browser():
 @pytest.fixture
 def stack(tmp_path):
     """`offload-console up` in sandbox mode on free ports."""
-    ports = {name: free_port() for name in ("sidecar", "sandbox", "dashboard")}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OFFLOAD_BASE_URL", "OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
-    }
-    env.update(
-        {"OFFLOAD_CONSOLE_DB": str(tmp_path / "console.db"), "OFFLOAD_RECONCILE_EVERY_S": "2"}
-    )
-    log = open(tmp_path / "up.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "up",
-            "--sidecar-port",
-            str(ports["sidecar"]),
-            "--sandbox-port",
-            str(ports["sandbox"]),
-            "--dashboard-port",
-            str(ports["dashboard"]),
-            "--hour-seconds",
-            "0.01",
-            "--seed-demo",
-            "no",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
-    wait_until(
-        lambda: "is up" in (tmp_path / "up.log").read_text() or proc.poll() is not None,
-        timeout=90,
-        interval=0.2,
-        message="up started",
-    )
-    assert proc.poll() is None, (tmp_path / "up.log").read_text()
-    cli_env = {
-        **env,
-        "OFFLOAD_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
-        "OFFLOAD_API_KEY": "sandbox-local-key",
-        "OFFLOAD_PUBLIC_WEBHOOK_URL": f"http://127.0.0.1:{ports['sidecar']}/webhooks/offload",
-    }
-    yield {
-        "ports": ports,
-        "env": cli_env,
-        "dashboard": f"http://127.0.0.1:{ports['dashboard']}",
-        "log": tmp_path / "up.log",
-        "tmp": tmp_path,
-    }
-    proc.send_signal(signal.SIGTERM)
+    proc, ports, env, log_path = launch_up(tmp_path, extra_env={"OFFLOAD_RECONCILE_EVERY_S": "2"})
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        wait_until(
+            lambda: "is up" in log_path.read_text() or proc.poll() is not None,
+            timeout=90,
+            interval=0.2,
+            message="up started",
+        )
+        assert proc.poll() is None, log_path.read_text()
+        cli_env = {
+            **env,
+            "OFFLOAD_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
+            "OFFLOAD_API_KEY": "sandbox-local-key",
+            "OFFLOAD_PUBLIC_WEBHOOK_URL": f"http://127.0.0.1:{ports['sidecar']}/webhooks/offload",
+        }
+        yield {
+            "ports": ports,
+            "env": cli_env,
+            "log": log_path,
+            "tmp": tmp_path,
+            "dashboard": f"http://127.0.0.1:{ports['dashboard']}",
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def create_case(stack, scenario: str) -> str:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from offload_console.cli import build_parser
-from tests.helpers import ROOT, free_port, wait_until
+from tests.helpers import ROOT, launch_up, wait_until
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
@@ -57,38 +57,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_up_runs_everything_restarts_the_sidecar_and_stops_cleanly(tmp_path):
-    ports = {name: free_port() for name in ("sidecar", "sandbox", "dashboard")}
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OFFLOAD_BASE_URL", "OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
-    }
-    env["OFFLOAD_CONSOLE_DB"] = str(tmp_path / "console.db")
-    log = tmp_path / "up.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "offload_console.cli",
-                "up",
-                "--sidecar-port",
-                str(ports["sidecar"]),
-                "--sandbox-port",
-                str(ports["sandbox"]),
-                "--dashboard-port",
-                str(ports["dashboard"]),
-                "--hour-seconds",
-                "0.01",
-                "--seed-demo",
-                "yes",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-        )
+    proc, ports, _env, log = launch_up(tmp_path, seed_demo="yes")
     try:
         wait_until(
             lambda: "Seeded" in log.read_text() or proc.poll() is not None,

@@ -89,22 +89,29 @@ def test_answer_needs_an_operator_name(env_db):
     assert "Enter your name" in markdown(at)
 
 
-def test_answer_is_sent_once_and_leaves_the_inbox(sandbox, db_path, monkeypatch):
+def case_waiting_for_an_answer(sandbox, db_path, monkeypatch):
+    """An input_needed case sent through the outbox, its question synced into the inbox."""
     monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
     db = storage.open_db(db_path)
     with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
         body = {**W9_TEMPLATE, "metadata": {"sandboxScenario": "input_needed"}}
         case_id = submit_case(db, client, body, actor="t").case_id
-        wait_until(
-            lambda: (
-                sync(db, client)
-                and db.execute(
-                    "SELECT count(*) FROM input_requests WHERE status='PENDING'"
+
+        def synced():
+            sync(db, client)
+            return (
+                db.execute(
+                    "SELECT count(*) FROM input_requests WHERE status = 'PENDING'"
                 ).fetchone()[0]
                 == 1
-            ),
-            message="question synced",
-        )
+            )
+
+        wait_until(synced, message="question synced into the inbox")
+    return db, case_id
+
+
+def test_answer_is_sent_once_and_leaves_the_inbox(sandbox, db_path, monkeypatch):
+    db, case_id = case_waiting_for_an_answer(sandbox, db_path, monkeypatch)
     request_id = db.execute("SELECT input_request_id FROM input_requests").fetchone()[0]
     at = run_app(operator_name="Avery")
     at.text_area(key=f"answer_{request_id}").input("Yes, next Monday is acceptable.")
@@ -125,20 +132,8 @@ def test_answer_is_sent_once_and_leaves_the_inbox(sandbox, db_path, monkeypatch)
 
 
 def test_conflict_is_explained_and_the_case_refreshed(sandbox, db_path, monkeypatch):
-    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
-    db = storage.open_db(db_path)
+    db, case_id = case_waiting_for_an_answer(sandbox, db_path, monkeypatch)
     with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
-        body = {**W9_TEMPLATE, "metadata": {"sandboxScenario": "input_needed"}}
-        case_id = submit_case(db, client, body, actor="t").case_id
-        wait_until(
-            lambda: (
-                sync(db, client)
-                and db.execute(
-                    "SELECT count(*) FROM input_requests WHERE status='PENDING'"
-                ).fetchone()[0]
-                == 1
-            )
-        )
         request_id = db.execute("SELECT input_request_id FROM input_requests").fetchone()[0]
         at = run_app(operator_name="Avery")
         client.provide_input(case_id, request_id, "Answered from elsewhere")  # someone else
