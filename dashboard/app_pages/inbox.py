@@ -20,7 +20,7 @@ from storage.inbox import (
     save_snippet,
 )
 
-PAGE_SIZE = 20
+PAGE_SIZE = 10
 db = get_db()
 tz = operator_tz()
 
