@@ -230,7 +230,14 @@ def test_empty_form_shows_each_problem_and_sends_nothing(sandbox, db_path):
     text = errors_of(at)
     assert "Objective: Say what the case should achieve." in text
     assert "Counterparty address" in text and "Sender name" in text
+    at_field = [e.value for e in at.error]
+    assert "Say what the case should achieve." in at_field  # at the field itself
     assert storage.open_db(db_path)["submissions"].count == 0
+    at.text_input(key="nc_objective").input("Collect a W-9").run()
+    assert "Say what the case should achieve." not in [e.value for e in at.error]
+    at.text_input(key="nc_cp_address").input("not-an-email")
+    at.button(key="nc_send").click().run()  # typed and clicked in one go: the click sees it
+    assert "This is not an e-mail address (name@example.com)." in [e.value for e in at.error]
 
 
 def test_template_load_send_twice_makes_one_case_then_save_and_delete(sandbox, db_path):

@@ -63,9 +63,29 @@ st.caption(
 )
 
 
-def field_error(errors: dict, field: str) -> None:
-    if ss.get("nc_show_errors") and errors.get(field):
-        st.error(errors[field], icon=":material/error:")
+def form_state() -> dict:
+    """The form as the widgets hold it (their values are in session state before they draw)."""
+    form = {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
+    form["result_schema"] = ss["nc_schema"] if ss.get("nc_has_schema") else None
+    if not is_sandbox_mode():
+        form["scenario"] = None
+    return form
+
+
+def current_problems() -> dict[str, str]:
+    problems = build_body(form_state())[1]
+    if ss.get("nc_schema_json_error"):
+        problems["result_schema"] = ss["nc_schema_json_error"]
+    return problems
+
+
+# After a Send with problems, each message shows at its field.
+shown_problems = current_problems() if ss.get("nc_show_errors") else {}
+
+
+def field_error(field: str, where=st) -> None:
+    if shown_problems.get(field):
+        where.error(shown_problems[field], icon=":material/error:")
 
 
 def rows_of(frame) -> list[dict]:
@@ -109,10 +129,13 @@ c1.text_input(
 c2.radio("Channel", ["EMAIL", "SMS"], key="nc_channel", horizontal=True)
 c3.number_input("Follow-ups (maxAttempts)", min_value=0, step=1, key="nc_max_attempts")
 c4.number_input("Hours between follow-ups", min_value=1, step=1, key="nc_follow_up_delay_hours")
+field_error("max_attempts", c3)
+field_error("follow_up_delay_hours", c4)
 if ss["nc_channel"] == "SMS":
     st.info("Offload accepts SMS cases but works only EMAIL today.")
 
 st.text_input("Objective", key="nc_objective", placeholder="Collect a signed W-9 from the vendor")
+field_error("objective")
 st.radio(
     "Knowledge the agent may use",
     ["table", "text"],
@@ -134,6 +157,7 @@ if ss["nc_knowledge_mode"] == "table":
     ss["nc_knowledge_rows"] = rows_of(knowledge_frame)
 else:
     st.text_area("Knowledge (free text)", key="nc_knowledge_text")
+field_error("knowledge")
 
 st.subheader("Counterparty")
 p1, p2, p3, p4 = st.columns(4)
@@ -147,6 +171,9 @@ p4.selectbox(
     key="nc_cp_timezone",
     placeholder="Search, e.g. America/Los_Angeles",
 )
+field_error("cp_address", p1)
+field_error("cp_name", p2)
+field_error("cp_timezone", p4)
 with st.expander("Custom data (text values only)"):
     custom_frame = st.data_editor(
         pd.DataFrame(ss["nc_cp_custom"] or [], columns=["key", "value"]),
@@ -159,6 +186,7 @@ with st.expander("Custom data (text values only)"):
         },
     )
     ss["nc_cp_custom"] = rows_of(custom_frame)
+field_error("cp_custom")
 
 st.subheader("Writing as")
 s1, s2, s3, s4 = st.columns(4)
@@ -166,6 +194,7 @@ s1.text_input("Sender name", key="nc_sp_name", placeholder="Avery")
 s2.text_input("Role", key="nc_sp_role", placeholder="Accounts Payable")
 s3.text_input("Company", key="nc_sp_company", placeholder="Offload Customer Inc.")
 s4.text_input("Tone", key="nc_sp_tone", placeholder="friendly, concise")
+field_error("sp_name", s1)
 st.text_area(
     "Constraints (one per line)",
     key="nc_constraints",
@@ -236,6 +265,7 @@ if ss["nc_has_schema"]:
             st.error(ss["nc_schema_json_error"])
     st.caption("What will come back, for example:")
     st.code(json.dumps(example_for_schema(ss["nc_schema"]), indent=2), language="json")
+field_error("result_schema")
 
 # -- delivery and metadata ---------------------------------------------------------------
 st.subheader("Delivery")
@@ -246,6 +276,7 @@ d1.text_input(
     placeholder="empty: the console's own webhook (its secret path is filled in when sending)",
     help="Where Offload reports back. Leave it empty for this console's sidecar.",
 )
+field_error("webhook_url", d1)
 if is_sandbox_mode():
     d2.selectbox(
         "Sandbox scenario",
@@ -261,14 +292,11 @@ st.text_area(
     height=80,
     placeholder='{"team": "AP"}',
 )
+field_error("metadata")
 
-form = {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
-form["result_schema"] = ss["nc_schema"] if ss["nc_has_schema"] else None
-if not is_sandbox_mode():
-    form["scenario"] = None
-body, errors = build_body(form)
-if ss.get("nc_schema_json_error"):
-    errors["result_schema"] = ss["nc_schema_json_error"]
+form = form_state()
+body, _ = build_body(form)
+errors = current_problems()
 
 FIELD_LABELS = {
     "objective": "Objective",
@@ -286,7 +314,7 @@ FIELD_LABELS = {
     "channel": "Channel",
 }
 if ss.get("nc_show_errors") and errors:
-    st.error("Fix these before sending:")
+    st.error("Nothing was sent. Fix these (each is also shown at its field):")
     for field, message in errors.items():
         st.error(f"{FIELD_LABELS.get(field, field)}: {message}", icon=":material/error:")
 
@@ -301,11 +329,13 @@ with st.expander("Preview: the exact request"):
 
 
 def send() -> None:
-    fresh, problems = build_body(form)
-    if problems or ss.get("nc_schema_json_error"):
+    """Button callback: it runs before the next script run, with every widget's latest value."""
+    fresh, _ = build_body(form_state())
+    if current_problems():
         ss["nc_show_errors"] = True
         ss["nc_result"] = None
         return
+    ss["nc_show_errors"] = False
     # The same form sending the same body again is the same submission: a double click makes
     # one case. A refused send (nothing created) may be retried as a new submission.
     result = submit_case(
