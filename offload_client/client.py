@@ -72,11 +72,13 @@ class OffloadClient:
         backoff_cap: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
         max_connections: int = 20,
+        get_attempts: int = MAX_GET_ATTEMPTS,
     ):
         self.base_url = base_url.rstrip("/")
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._sleep = sleep
+        self._get_attempts = max(1, min(get_attempts, MAX_GET_ATTEMPTS))
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"x-api-key": api_key, "accept": "application/json"},
@@ -150,13 +152,13 @@ class OffloadClient:
             try:
                 response = self._http.get(path, params=params)
             except httpx.TransportError as exc:
-                if attempt >= MAX_GET_ATTEMPTS:
+                if attempt >= self._get_attempts:
                     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                         raise OffloadConnectError("GET", path, type(exc).__name__) from None
                     raise OffloadUnknownOutcome("GET", path, type(exc).__name__) from None
                 self._sleep(self._backoff(attempt, None))
                 continue
-            if response.status_code in RETRYABLE_STATUS and attempt < MAX_GET_ATTEMPTS:
+            if response.status_code in RETRYABLE_STATUS and attempt < self._get_attempts:
                 self._sleep(self._backoff(attempt, _retry_after(response)))
                 continue
             return self._parse(response, "GET", path)

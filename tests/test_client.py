@@ -203,3 +203,16 @@ def test_unreachable_host_is_a_connect_error_not_unknown():
     with pytest.raises(OffloadConnectError) as info:
         client.create_case({})
     assert KEY not in str(info.value) and KEY not in repr(client)
+
+
+def test_a_single_attempt_client_does_not_retry():
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        return httpx.Response(503, text="busy")
+
+    client, sleeps = make(handler, get_attempts=1)
+    with pytest.raises(OffloadAPIError):
+        client.get_case("c1")
+    assert (len(calls), sleeps) == (1, [])

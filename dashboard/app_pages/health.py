@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.data import get_client, get_db, operator_tz
 from dashboard.format import duration, when
-from offload_client import OffloadAPIError, OffloadError, is_sandbox_mode
+from offload_client import OffloadAPIError, OffloadError, client_from_env, is_sandbox_mode
 from offload_console import settings
 from storage import now_ms
 from storage.deliveries import health_summary
@@ -37,7 +37,8 @@ def check_offload() -> tuple[bool, str]:
     """Ask for a case that cannot exist: 404 CASE_NOT_FOUND proves Offload is reachable and
     the key accepted, without touching a real case."""
     try:
-        get_client().get_case("console-health-check")
+        with client_from_env(get_attempts=1, timeout=httpx.Timeout(3.0, connect=2.0)) as probe:
+            probe.get_case("console-health-check")  # one quick try: Health must not hang
         return True, "reachable"
     except OffloadAPIError as exc:
         if exc.code == "CASE_NOT_FOUND":
