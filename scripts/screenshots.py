@@ -87,6 +87,17 @@ def main() -> None:
             page.wait_for_selector(READY)
             page.wait_for_timeout(1000)
             page.screenshot(path=f"{args.out}/cases.png")
+            page.goto(base + "/new")
+            page.wait_for_selector(READY)
+            page.get_by_text("Templates", exact=True).click()
+            page.locator(".st-key-nc_template_load button").click()
+            page.wait_for_timeout(500)
+            page.wait_for_selector(READY)
+            page.get_by_text("Templates", exact=True).click()  # fold it again
+            page.set_viewport_size({"width": 1400, "height": 1100})
+            page.get_by_role("heading", name="Writing as").scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            page.screenshot(path=f"{args.out}/new_case.png")
             print("screenshots written to", args.out)
             browser.close()
     finally:
