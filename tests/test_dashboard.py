@@ -234,3 +234,39 @@ def test_health_never_shows_the_api_key(env_db):
     assert "sk_CANARY_do_not_show_9f2" not in everything
     table = at.dataframe[0].value
     assert "PROBLEM" in list(table["state"])  # nothing listens at OFFLOAD_BASE_URL
+
+
+def test_cases_charts_drawn_when_asked(env_db):
+    for i in range(3):
+        add(env_db, webhook(f"n{i}", "case.completed", storage.now_ms() - i * 3_600_000))
+    at = run_app()
+    at.switch_page("app_pages/cases.py").run()
+    assert "Cases created per day" not in markdown(at)
+    at.toggle(key="cases_charts").set_value(True).run()
+    assert not at.exception, at.exception
+    assert "Cases created per day, by outcome" in markdown(at)
+
+    def kinds(node):
+        yield getattr(node, "type", None)
+        for child in getattr(node, "children", {}).values():
+            yield from kinds(child)
+
+    assert list(kinds(at.main)).count("vega_lite_chart") == 2
+
+
+def test_bulk_answer_previews_each_question_then_tries_each_once(env_db):
+    add(env_db, input_needed("c1", "r1", 1000, "First?"))
+    add(env_db, input_needed("c2", "r2", 2000, "Second?"))
+    at = run_app(operator_name="Avery")
+    at.toggle(key="inbox_bulk_open").set_value(True).run()
+    at.session_state["bulk_pick"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.text_area(key="bulk_answer").input("Yes to both.").run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "First?" in shown and "Second?" in shown and shown.count("→ Yes to both.") == 2
+    at.button(key="bulk_send").click().run()  # Offload is unreachable in this fixture
+    results = at.dataframe[-1].value
+    assert list(results["request"]) == ["r1", "r2"] and not results["sent"].any()
+    assert all("Could not reach Offload" in m for m in results["what happened"])
+    rows = {r["input_request_id"]: r for r in env_db["input_requests"].rows}
+    assert all(r["status"] == "PENDING" and r["claimed_by"] is None for r in rows.values())

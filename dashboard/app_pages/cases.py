@@ -123,19 +123,27 @@ if unknown:
         hide_index=True,
     )
 
-tab1, tab2 = st.tabs(["Cases per day", "Time to completion"])
-with tab1:
-    per_day = pd.DataFrame(charts(db, database_path(db), astuple(flt))[0])
-    if per_day.empty:
-        st.caption("No data yet.")
-    else:
-        st.bar_chart(
-            per_day.pivot_table(index="day", columns="outcome", values="cases", fill_value=0)
-        )
-with tab2:
-    hours = pd.DataFrame(charts(db, database_path(db), astuple(flt))[1])
-    if hours.empty:
-        st.caption("No completed cases yet.")
-    else:
-        hours["hours"] = hours["hours"].map(lambda h: f"{h}-{h + 1} h" if h < 10 else "10 h +")
-        st.bar_chart(hours.set_index("hours"))
+# The charts cover the last 60 days. They are drawn when asked for: the chart library is the
+# heaviest part of this page to load in the browser.
+if st.toggle(
+    "Charts: cases per day by outcome, time to completion (last 60 days)", key="cases_charts"
+):
+    per_day_rows, hours_rows = charts(db, database_path(db), astuple(flt))
+    left, right = st.columns(2)
+    with left:
+        st.caption("Cases created per day, by outcome")
+        per_day = pd.DataFrame(per_day_rows)
+        if per_day.empty:
+            st.caption("No cases in the last 60 days.")
+        else:
+            st.bar_chart(
+                per_day.pivot_table(index="day", columns="outcome", values="cases", fill_value=0)
+            )
+    with right:
+        st.caption("Completed cases by hours from creation to completion")
+        hours = pd.DataFrame(hours_rows)
+        if hours.empty:
+            st.caption("No completed cases in the last 60 days.")
+        else:
+            hours["hours"] = hours["hours"].map(lambda h: f"{h}-{h + 1} h" if h < 10 else "10 h +")
+            st.bar_chart(hours.set_index("hours"))

@@ -190,7 +190,8 @@ if operator() is None:
 inbox()
 
 
-with st.expander("Answer several similar questions at once"):
+# Drawn only when asked for: a table of every pending question is heavy to load.
+if st.toggle("Answer several similar questions at once", key="inbox_bulk_open"):
     rows = pending_requests(db, 200, 0)
     if not rows:
         st.caption("Nothing waiting.")
@@ -232,7 +233,7 @@ with st.expander("Answer several similar questions at once"):
                     )
                 st.dataframe(pd.DataFrame(results), hide_index=True)
 
-with st.expander("Saved replies"):
+if st.toggle("Saved replies", key="inbox_snippets_open"):
     for snippet in list_snippets(db):
         c1, c2 = st.columns([5, 1])
         c1.text(f"{snippet['name']}: {snippet['text']}")
