@@ -12,7 +12,15 @@ import storage
 from offload_console.accounts import add_operator, check_password, delete_operator
 from storage.audit import list_audit
 from storage.events import parse_envelope, record_event
-from tests.helpers import ROOT, ServerProcess, dumps, free_port, input_needed, wait_until
+from tests.helpers import (
+    ROOT,
+    ServerProcess,
+    dumps,
+    free_port,
+    input_needed,
+    wait_until,
+    webhook,
+)
 
 APP = str(ROOT / "dashboard" / "app.py")
 CANARY_KEY = "sk_live_CANARY_KEY_31337"
@@ -180,6 +188,14 @@ def test_canary_secrets_appear_on_no_page(app_db, page):
 
     with OffloadClient("http://127.0.0.1:9", CANARY_KEY) as client:  # fails: audit + error
         submit_case(app_db, client, {"channel": "EMAIL"}, actor="avery")
+    leaky = webhook(
+        "c1",
+        "case.unheard_of",
+        2000,
+        note=f"http://console/webhooks/offload/{CANARY_TOKEN} {CANARY_KEY}",
+    )
+    with app_db.atomic():  # a payload that carries both secrets: the timeline must mask them
+        record_event(app_db, parse_envelope(leaky, json.dumps(leaky)), 1)
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["operator_name"] = "avery"
     at.query_params["case"] = "c1"
@@ -188,6 +204,9 @@ def test_canary_secrets_appear_on_no_page(app_db, page):
     at.query_params["case"] = "c1"
     at.run()
     assert not at.exception, at.exception
+    if page == "app_pages/case.py":
+        at.toggle(key="timeline_raw").set_value(True).run()  # the raw JSON, redacted
+        assert any("/webhooks/offload/•••" in c.value for c in at.code)
     if page == "app_pages/new_case.py":
         at.button(key="nc_template_load").click().run()
         at.button(key="nc_send").click().run()  # fails to connect: an error is shown

@@ -246,11 +246,12 @@ st.dataframe(
     ),
     hide_index=True,
 )
-for number, e in enumerate(events, start=1):
-    # The label is ours alone: an event type comes from outside and labels render markdown.
-    with st.expander(f"Raw event {number} · {e['source']} · {when(e['received_at'], tz)}"):
-        st.text(e["event_type"])
-        st.code(redact(pretty_json(e["payload"])), language="json")
+if st.toggle("Show each event's raw JSON", key="timeline_raw"):
+    for number, e in enumerate(events, start=1):
+        # The label is ours alone: an event type comes from outside and labels render markdown.
+        with st.expander(f"Raw event {number} · {e['source']} · {when(e['received_at'], tz)}"):
+            st.text(e["event_type"])
+            st.code(redact(pretty_json(e["payload"])), language="json")
 
 actions = list_audit(db, case_id=case["case_id"], limit=200)
 if actions:

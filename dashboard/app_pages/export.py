@@ -3,6 +3,7 @@
 import datetime as dt
 import itertools
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -101,6 +102,8 @@ else:
 
 if st.button("Prepare CSV", type="primary", disabled=total == 0 or not columns, key="ex_prepare"):
     bar = st.progress(0.0, text="Writing…")
+    if "ex_file" in ss:  # one prepared file per session: drop the previous one
+        Path(ss.pop("ex_file")[0]).unlink(missing_ok=True)
     spool = tempfile.NamedTemporaryFile(prefix="offload-export-", suffix=".csv", delete=False)
     with spool:
         rows = write_csv(
