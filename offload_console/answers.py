@@ -20,7 +20,7 @@ from offload_client import (
     OffloadError,
 )
 from storage import audit
-from storage.cases import record_poll
+from storage.cases import poll_target, record_poll
 from storage.inbox import claim_request, get_request, record_answer, release_claim
 
 CONFLICT_WORDS = {
@@ -46,19 +46,8 @@ class AnswerOutcome:
 def refresh_case(db: sqlite_utils.Database, client: OffloadClient, case_id: str) -> bool:
     """GET the case now and record what it shows; True if that changed anything."""
     state = client.get_case(case_id)
-    row = next(
-        iter(
-            db.query(
-                "SELECT case_id, status, updated_at, input_request_id, input_request_status"
-                " FROM cases WHERE case_id = ?",
-                [case_id],
-            )
-        ),
-        None,
-    )
-    if row is None:
-        return False
-    return record_poll(db, row, state.raw)
+    row = poll_target(db, case_id)
+    return False if row is None else record_poll(db, row, state.raw)
 
 
 def send_answer(

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import sqlite_utils
 
 from storage import audit
+from storage.db import read_snapshot
 from storage.export import (
     CASE_COLUMNS,
     TIME_COLUMNS,
@@ -79,11 +80,7 @@ def write_csv(
     Two passes (result columns, then rows) inside one read transaction, so both see the same
     snapshot while the sidecar keeps writing."""
     columns = list(columns or CASE_COLUMNS)
-    conn = db.conn
-    own_transaction = not conn.in_transaction
-    if own_transaction:
-        conn.execute("BEGIN")
-    try:
+    with read_snapshot(db):
         total = count_cases(db, flt)
         keys = export_result_keys(db, flt) if include_results else []
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
@@ -105,9 +102,6 @@ def write_csv(
         if progress:
             progress(written, total)
         return written
-    finally:
-        if own_transaction and conn.in_transaction:
-            conn.execute("COMMIT")
 
 
 def csv_bytes(db: sqlite_utils.Database, flt: ExportFilter, **kwargs) -> bytes:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import storage
+from storage.db import checkpoint, manual_checkpoints, write_transaction
 from storage.deliveries import record_rejection
 from storage.events import Event, record_event
 
@@ -61,7 +62,7 @@ class GroupCommitWriter:
             timeout = min(storage.db.busy_timeout_ms(), DEFAULT_WRITE_BUSY_TIMEOUT_MS)
         self._db = storage.open_db(self.db_path, busy_timeout=timeout)
         if self.db_path != ":memory:":
-            self._db.conn.execute("PRAGMA wal_autocheckpoint=0")
+            manual_checkpoints(self._db)
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_loop, name="wal-checkpoint", daemon=True
             )
@@ -113,18 +114,11 @@ class GroupCommitWriter:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        conn = self._db.conn
         results: list[Any] = []
         error: BaseException | None = None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(self._db):
                 results = [apply(self._db) for apply, _ in batch]
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             log.warning("write of %d deliveries failed: %s", len(batch), exc)
             error = DatabaseBusy(str(exc))
@@ -142,12 +136,8 @@ class GroupCommitWriter:
                 future.set_exception(error)
 
     def _checkpoint_loop(self) -> None:
-        conn = sqlite3.connect(self.db_path, timeout=1)
-        try:
-            while not self._stopping.wait(CHECKPOINT_EVERY_S):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:
-                    log.debug("checkpoint skipped: %s", exc)
-        finally:
-            conn.close()
+        while not self._stopping.wait(CHECKPOINT_EVERY_S):
+            try:
+                checkpoint(self.db_path)
+            except sqlite3.Error as exc:
+                log.debug("checkpoint skipped: %s", exc)

@@ -9,6 +9,8 @@ import sqlite_utils
 from storage.db import now_ms
 from storage.events import Event, record_event
 
+_POLL_COLUMNS = "case_id, status, updated_at, input_request_id, input_request_status"
+
 
 def cases_to_poll(db: sqlite_utils.Database, recent_ms: int = 10 * 60 * 1000) -> list[dict]:
     """Every non-terminal case, and terminal ones that changed recently and have not been
@@ -16,11 +18,8 @@ def cases_to_poll(db: sqlite_utils.Database, recent_ms: int = 10 * 60 * 1000) ->
     since = now_ms() - recent_ms
     return list(
         db.query(
-            "SELECT case_id, status, updated_at, input_request_id, input_request_status"
-            " FROM cases WHERE status NOT IN ('COMPLETED', 'FAILED')"
-            " UNION ALL"
-            " SELECT case_id, status, updated_at, input_request_id, input_request_status"
-            " FROM cases WHERE status IN ('COMPLETED', 'FAILED') AND last_event_at >= ?"
+            f"SELECT {_POLL_COLUMNS} FROM cases WHERE status NOT IN ('COMPLETED', 'FAILED')"
+            f" UNION ALL SELECT {_POLL_COLUMNS} FROM cases WHERE status IN ('COMPLETED', 'FAILED') AND last_event_at >= ?"
             " AND (last_polled_at IS NULL OR last_polled_at < last_event_at)",
             [since],
         )
@@ -119,3 +118,9 @@ def finish_reconciler_run(
             [now_ms(), polled, changed, len(errors), errors[0][:500] if errors else None, run_id],
         )
         db.execute("DELETE FROM reconciler_runs WHERE id <= ?", [run_id - 1000])
+
+
+def poll_target(db: sqlite_utils.Database, case_id: str) -> dict | None:
+    """What :func:`record_poll` compares a GET against, for one case."""
+    rows = list(db.query(f"SELECT {_POLL_COLUMNS} FROM cases WHERE case_id = ?", [case_id]))
+    return rows[0] if rows else None

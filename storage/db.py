@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -75,3 +76,46 @@ def apply_migrations(db: sqlite_utils.Database) -> None:
         db.conn.execute("ROLLBACK")
         raise
     db.conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database):
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error): take the write lock up
+    front, so a busy database fails here rather than halfway through."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read_snapshot(db: sqlite_utils.Database):
+    """Every query inside sees one snapshot (WAL), whatever commits meanwhile."""
+    conn = db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def manual_checkpoints(db: sqlite_utils.Database) -> None:
+    """This connection's commits no longer run WAL checkpoints; call :func:`checkpoint`."""
+    db.conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def checkpoint(path: str) -> None:
+    """A passive WAL checkpoint on a connection of its own (never blocks writers)."""
+    conn = sqlite3.connect(path, timeout=1)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        conn.close()

@@ -163,3 +163,13 @@ def export_result_keys(db: sqlite_utils.Database, flt: ExportFilter) -> list[str
         params,
     )
     return result_keys({"result": r[0], "result_schema": r[1]} for r in cursor)
+
+
+def result_statuses(db: sqlite_utils.Database) -> list[str]:
+    """Every result status seen, for the Export page's filter."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT result_status FROM cases WHERE result_status IS NOT NULL ORDER BY 1"
+        )
+    ]

@@ -24,6 +24,7 @@ from storage.export import (
     count_cases,
     iter_cases,
     result_keys,
+    result_statuses,
     row_result,
 )
 from storage.views import STATUSES
@@ -42,16 +43,7 @@ statuses = c1.multiselect("Status", STATUSES, key="ex_status")
 created = c2.date_input("Created between", value=(), key="ex_created", format="YYYY-MM-DD")
 completed = c3.date_input("Completed between", value=(), key="ex_completed", format="YYYY-MM-DD")
 c4, c5, c6 = st.columns(3)
-result_statuses = c4.multiselect(
-    "Result status",
-    [
-        r[0]
-        for r in db.execute(
-            "SELECT DISTINCT result_status FROM cases WHERE result_status IS NOT NULL ORDER BY 1"
-        ).fetchall()
-    ],
-    key="ex_result_status",
-)
+chosen_results = c4.multiselect("Result status", result_statuses(db), key="ex_result_status")
 objective = c5.text_input("Objective contains", key="ex_objective")
 reference = c6.text_input("Client reference contains", key="ex_reference")
 
@@ -66,7 +58,7 @@ def bounds(value) -> tuple[int | None, int | None]:
 
 flt = ExportFilter(
     statuses=list(statuses),
-    result_statuses=list(result_statuses),
+    result_statuses=list(chosen_results),
     objective=objective,
     client_reference=reference,
 )

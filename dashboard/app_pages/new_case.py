@@ -88,6 +88,24 @@ def field_error(field: str, where=st) -> None:
         where.error(shown_problems[field], icon=":material/error:")
 
 
+def key_value_editor(field: str) -> None:
+    """A key/value table for the form field ``field`` (a list of {key, value} rows). The
+    editor's key carries the form version, so loading a template starts it afresh."""
+    # The editor applies its edits to the data it was first given: keep that base fixed.
+    base = ss.setdefault(f"nc_{field}_base_{ss['nc_ver']}", list(ss[f"nc_{field}"] or []))
+    frame = st.data_editor(
+        pd.DataFrame(base, columns=["key", "value"]),
+        num_rows="dynamic",
+        key=f"nc_{field}_editor_{ss['nc_ver']}",
+        hide_index=True,
+        column_config={
+            "key": st.column_config.TextColumn(required=True),
+            "value": st.column_config.TextColumn(),
+        },
+    )
+    ss[f"nc_{field}"] = rows_of(frame)
+
+
 def rows_of(frame) -> list[dict]:
     return [r for r in frame.to_dict("records") if any(str(v or "").strip() for v in r.values())]
 
@@ -144,17 +162,7 @@ st.radio(
     format_func={"table": "Key/value table", "text": "Free text"}.get,
 )
 if ss["nc_knowledge_mode"] == "table":
-    knowledge_frame = st.data_editor(
-        pd.DataFrame(ss["nc_knowledge_rows"] or [], columns=["key", "value"]),
-        num_rows="dynamic",
-        key=f"nc_knowledge_editor_{ver}",
-        hide_index=True,
-        column_config={
-            "key": st.column_config.TextColumn(required=True),
-            "value": st.column_config.TextColumn(),
-        },
-    )
-    ss["nc_knowledge_rows"] = rows_of(knowledge_frame)
+    key_value_editor("knowledge_rows")
 else:
     st.text_area("Knowledge (free text)", key="nc_knowledge_text")
 field_error("knowledge")
@@ -175,17 +183,7 @@ field_error("cp_address", p1)
 field_error("cp_name", p2)
 field_error("cp_timezone", p4)
 with st.expander("Custom data (text values only)"):
-    custom_frame = st.data_editor(
-        pd.DataFrame(ss["nc_cp_custom"] or [], columns=["key", "value"]),
-        num_rows="dynamic",
-        key=f"nc_custom_editor_{ver}",
-        hide_index=True,
-        column_config={
-            "key": st.column_config.TextColumn(required=True),
-            "value": st.column_config.TextColumn(),
-        },
-    )
-    ss["nc_cp_custom"] = rows_of(custom_frame)
+    key_value_editor("cp_custom")
 field_error("cp_custom")
 
 st.subheader("Writing as")
