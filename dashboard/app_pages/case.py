@@ -78,7 +78,13 @@ cols = st.columns(4)
 cols[0].metric("Status", case["status"])
 cols[1].metric("Result", case["result_status"] or "—")
 cols[2].metric("Messages sent", f"{used} of {follow_ups + 1}" if follow_ups is not None else used)
-cols[3].metric("Attempts left", max(0, follow_ups + 1 - used) if follow_ups is not None else "?")
+if case["state_rank"] == 1:
+    left = "— (finished)"
+elif follow_ups is None:
+    left = "?"
+else:
+    left = max(0, follow_ups + 1 - used)
+cols[3].metric("Attempts left", left)
 header = {
     "Case id": case["case_id"],
     "Client reference": case["client_reference_id"] or "",
