@@ -18,6 +18,7 @@ from pathlib import Path
 import storage
 from storage.events import Event, record_event
 from storage.inbox import record_answer
+from storage.views import refresh_search_index
 
 SCHEMA = {
     "type": "object",
@@ -217,6 +218,7 @@ def generate(db_path: str, cases: int, seed: int = 7) -> None:
                         ),
                         t,
                     )
+    refresh_search_index(db)
     db.execute("PRAGMA optimize")
     print(f"generated {cases} cases in {time.perf_counter() - start:.1f} s into {db_path}")
 

@@ -11,6 +11,7 @@ import sqlite_utils
 
 from offload_client import OffloadClient, OffloadError
 from storage.cases import cases_to_poll, finish_reconciler_run, record_poll, start_reconciler_run
+from storage.views import refresh_search_index
 
 log = logging.getLogger("offload_console.reconciler")
 
@@ -57,6 +58,7 @@ def sync(
             if record_poll(db, row, state.raw):
                 report.changed += 1
                 log.info("reconciler repaired case %s: now %s", row["case_id"], state.status)
+    refresh_search_index(db)  # keeps the Cases page's search index close behind the webhooks
     report.seconds = time.perf_counter() - started
     finish_reconciler_run(db, run_id, report.polled, report.changed, report.errors)
     if report.errors:

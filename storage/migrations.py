@@ -260,3 +260,30 @@ def m006_scale_indexes_counts_and_search(db):
         f" VALUES ('delete', OLD.rowid, {old_values});"
         f" INSERT INTO cases_search (rowid, {columns}) VALUES (NEW.rowid, {new_values}); END"
     )
+
+
+@migrations()
+def m007_search_index_off_the_ingest_path(db):
+    """Indexing a case for search in the same transaction as its webhook doubled the sidecar's
+    cost per new case (an FTS5 insert per row). Now the triggers only note which cases changed
+    (``search_pending``); ``storage.views.refresh_search_index`` indexes them in bulk, before a
+    search and on every reconciler pass."""
+    for trigger in ("cases_search_insert", "cases_search_update", "cases_search_delete"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute("DROP TABLE IF EXISTS cases_search")
+    columns = ", ".join(SEARCH_COLUMNS)
+    db.execute(f"CREATE VIRTUAL TABLE cases_search USING fts5({columns}, tokenize='trigram')")
+    db.execute(f"INSERT INTO cases_search (rowid, {columns}) SELECT rowid, {columns} FROM cases")
+    db.execute("CREATE TABLE search_pending (case_rowid INTEGER PRIMARY KEY)")
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in SEARCH_COLUMNS)
+    note = "INSERT OR IGNORE INTO search_pending (case_rowid) VALUES ({}.rowid);"
+    db.execute(
+        f"CREATE TRIGGER cases_search_insert AFTER INSERT ON cases BEGIN {note.format('NEW')} END"
+    )
+    db.execute(
+        f"CREATE TRIGGER cases_search_update AFTER UPDATE ON cases WHEN {changed}"
+        f" BEGIN {note.format('NEW')} END"
+    )
+    db.execute(
+        f"CREATE TRIGGER cases_search_delete AFTER DELETE ON cases BEGIN {note.format('OLD')} END"
+    )

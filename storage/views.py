@@ -35,6 +35,9 @@ class CaseFilter:
             and not self.needs_attention
         )
 
+    def uses_search_index(self) -> bool:
+        return len(self.text.strip()) >= 3
+
     def where(self, include_status: bool = True) -> tuple[str, list]:
         clauses, params = [], []
         if include_status and self.statuses:
@@ -71,6 +74,8 @@ class CaseFilter:
 
 def list_cases(db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offset: int = 0):
     """One page of cases, newest first, and the total matching."""
+    if flt.uses_search_index():
+        refresh_search_index(db)
     where, params = flt.where()
     rows = list(
         db.query(
@@ -94,6 +99,8 @@ def _kept_counts(db: sqlite_utils.Database) -> dict[str, int]:
 
 def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
+    if flt.uses_search_index():
+        refresh_search_index(db)
     if flt.only_status():
         counts.update(_kept_counts(db))
         return {s: n for s, n in counts.items() if n or s in STATUSES}
@@ -108,9 +115,11 @@ def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
 DAY_MS = 86_400_000
 
 
-def _recent(flt: CaseFilter, days: int) -> tuple[str, list]:
+def _recent(db: sqlite_utils.Database, flt: CaseFilter, days: int) -> tuple[str, list]:
     """The filter's WHERE, limited to cases created in the last ``days`` days (the charts'
     window: it keeps their cost flat however much history there is)."""
+    if flt.uses_search_index():
+        refresh_search_index(db)
     where, params = flt.where()
     since = now_ms() - days * DAY_MS
     return (where + " AND" if where else " WHERE") + " created_at >= ?", [*params, since]
@@ -118,7 +127,7 @@ def _recent(flt: CaseFilter, days: int) -> tuple[str, list]:
 
 def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
     """Cases created per UTC day by outcome, over the last ``days`` days."""
-    where, params = _recent(flt, days)
+    where, params = _recent(db, flt, days)
     return list(
         db.query(
             "SELECT date(created_at / 1000, 'unixepoch') AS day,"
@@ -132,7 +141,7 @@ def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) ->
 def completion_hours(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
     """How long completed cases created in the last ``days`` days took, in whole hours
     (10 and more together)."""
-    where, params = _recent(flt, days)
+    where, params = _recent(db, flt, days)
     return list(
         db.query(
             "SELECT CAST(min(10, max(0, ((updated_at - created_at) / 3600000.0))) AS INTEGER)"
@@ -197,3 +206,24 @@ def database_file_size(db: sqlite_utils.Database) -> int | None:
 
 def database_path(db: sqlite_utils.Database) -> str:
     return db.execute("PRAGMA database_list").fetchone()[2] or ":memory:"
+
+
+def refresh_search_index(db: sqlite_utils.Database) -> int:
+    """Index the cases that changed since the last refresh (noted by triggers); return how
+    many. Bulk FTS5 work here is far cheaper than one insert per webhook."""
+    from storage.migrations import SEARCH_COLUMNS
+
+    if not db.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone():
+        return 0
+    columns = ", ".join(SEARCH_COLUMNS)
+    with db.atomic():
+        pending = db.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+        db.execute(
+            "DELETE FROM cases_search WHERE rowid IN (SELECT case_rowid FROM search_pending)"
+        )
+        db.execute(
+            f"INSERT INTO cases_search (rowid, {columns}) SELECT rowid, {columns} FROM cases"
+            " WHERE rowid IN (SELECT case_rowid FROM search_pending)"
+        )
+        db.execute("DELETE FROM search_pending")
+    return pending

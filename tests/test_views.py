@@ -70,3 +70,15 @@ def test_kept_counts_always_equal_a_scan(events):
         add(db, envelope)
     kept = {k: v for k, v in status_counts(db, CaseFilter()).items() if v}
     assert kept == scanned_counts(db)
+
+
+def test_ingest_only_notes_cases_for_the_search_index(db):
+    from storage.views import refresh_search_index
+
+    add(db, webhook("c1", "case.completed", 1, clientReferenceId="vendor_9"))
+    assert db.execute("SELECT count(*) FROM cases_search").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM search_pending").fetchone()[0] == 1
+    assert refresh_search_index(db) == 1
+    assert refresh_search_index(db) == 0
+    db.execute("UPDATE cases SET objective = 'Collect a W-9' WHERE case_id = 'c1'")
+    assert [r["case_id"] for r in list_cases(db, CaseFilter(text="a w-9"))[0]] == ["c1"]
