@@ -174,6 +174,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import os
+    from pathlib import Path
 
     from offload_console.accounts import allowed_emails, read_secrets_file, sign_in_setup
     from offload_console.supervisor import dashboard_command
@@ -192,7 +193,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    os.execvp(sys.executable, dashboard_command(args.port, args.host, args.db))
+    if args.db:
+        os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(args.db).resolve())
+    os.execvp(sys.executable, dashboard_command(args.port, args.host))
     return 0
 
 

@@ -19,11 +19,10 @@ from offload_console import settings
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
 
 
-def dashboard_command(port: int, host: str, db: str | None = None) -> list[str]:
+def dashboard_command(port: int, host: str) -> list[str]:
+    """The Streamlit command line for the dashboard (the database comes by environment)."""
     import dashboard
 
-    if db:
-        os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(db).resolve())
     app = Path(dashboard.__file__).resolve().parent / "app.py"
     return [
         sys.executable,

@@ -72,24 +72,30 @@ class CaseFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def list_cases(db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offset: int = 0):
-    """One page of cases, newest first, and the total matching."""
+def list_page(
+    db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offset: int = 0
+) -> list[dict]:
+    """One page of matching cases, newest first."""
     if flt.uses_search_index():
         refresh_search_index(db)
     where, params = flt.where()
-    rows = list(
+    return list(
         db.query(
             f"SELECT {LIST_COLUMNS} FROM cases{where} ORDER BY created_at DESC, case_id"
             " LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
     )
-    if flt.only_status():
-        counts = _kept_counts(db)
-        total = sum(n for s, n in counts.items() if not flt.statuses or s in flt.statuses)
-    else:
-        total = db.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
-    return rows, total
+
+
+def total_of(counts: dict[str, int], flt: CaseFilter) -> int:
+    """How many cases match, from :func:`status_counts` (which ignores the status filter)."""
+    return sum(n for status, n in counts.items() if not flt.statuses or status in flt.statuses)
+
+
+def list_cases(db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offset: int = 0):
+    """One page of cases, newest first, and the total matching."""
+    return list_page(db, flt, limit, offset), total_of(status_counts(db, flt), flt)
 
 
 def _kept_counts(db: sqlite_utils.Database) -> dict[str, int]:

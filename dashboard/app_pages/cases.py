@@ -15,8 +15,9 @@ from storage.views import (
     cases_per_day,
     completion_hours,
     database_path,
-    list_cases,
+    list_page,
     status_counts,
+    total_of,
     unknown_submissions,
 )
 
@@ -60,7 +61,7 @@ counts = status_counts(db, flt)
 for column, (status, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
     column.metric(status.replace("_", " ").title(), f"{n:,}")
 
-rows, total = list_cases(db, flt, limit=1, offset=0)
+total = total_of(counts, flt)
 pages = max(1, math.ceil(total / PAGE_SIZE))
 page = (
     st.number_input(
@@ -69,7 +70,7 @@ page = (
     if pages > 1
     else 1
 )
-rows, total = list_cases(db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+rows = list_page(db, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 
 if not rows:
     st.info("No cases match these filters.")
