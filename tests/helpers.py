@@ -176,3 +176,32 @@ def launch_up(tmp_path: Path, *, seed_demo: str = "no", extra_env: dict | None =
             stdin=subprocess.DEVNULL,
         )
     return proc, ports, env, log
+
+
+def run_cli(*args, stdin=None, env=None, base_env=None, binary=False, timeout=60):
+    """``python -m offload_console.cli ARGS`` from the repo, output captured. ``env`` adds to
+    ``base_env`` (default: this process's environment)."""
+    environment = dict(os.environ if base_env is None else base_env)
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "offload_console.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=not binary,
+        cwd=ROOT,
+        timeout=timeout,
+        env=environment,
+    )
+
+
+def store(db, envelope: dict, *, source: str = "webhook", received_at: int = 1) -> bool:
+    """Store one event envelope the way the sidecar does; True if it was new."""
+    import dataclasses
+
+    from storage.events import parse_envelope, record_event
+
+    event = parse_envelope(envelope, json.dumps(envelope))
+    if source != "webhook":
+        event = dataclasses.replace(event, source=source)
+    with db.atomic():
+        return record_event(db, event, received_at)

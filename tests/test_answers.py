@@ -1,6 +1,5 @@
 """Answering: one POST /input per question, whatever two operators do at once."""
 
-import json
 import threading
 
 import httpx
@@ -9,14 +8,11 @@ import pytest
 import storage
 from offload_client import OffloadClient
 from offload_console.answers import send_answer
-from storage.events import parse_envelope, record_event
-from tests.helpers import input_needed
+from tests.helpers import input_needed, store
 
 
 def seed(db, case_id="c1", request_id="r1"):
-    env = input_needed(case_id, request_id, 1000)
-    with db.atomic():
-        record_event(db, parse_envelope(env, json.dumps(env)), 1)
+    store(db, input_needed(case_id, request_id, 1000))
 
 
 class Offload:

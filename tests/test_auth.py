@@ -1,8 +1,6 @@
 """Sign-in, the audit trail, and secrets that never show."""
 
 import json
-import subprocess
-import sys
 
 import httpx
 import pytest
@@ -18,6 +16,7 @@ from tests.helpers import (
     dumps,
     free_port,
     input_needed,
+    run_cli,
     wait_until,
     webhook,
 )
@@ -29,17 +28,7 @@ QUESTION = "Should we accept the vendor's Monday deadline?"
 
 
 def cli(*args, stdin="", env=None):
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "offload_console.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
+    return run_cli(*args, stdin=stdin, env=env)
 
 
 @pytest.fixture

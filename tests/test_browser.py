@@ -3,7 +3,6 @@
 import json
 import signal
 import subprocess
-import sys
 
 import httpx
 import pytest
@@ -11,7 +10,14 @@ import pytest
 import storage
 from storage.events import parse_envelope, record_event
 from tests.browser import ARGS, CHROMIUM, commit_text, needs_chromium, wait_ready
-from tests.helpers import ROOT, ServerProcess, free_port, input_needed, launch_up, wait_until
+from tests.helpers import (
+    ServerProcess,
+    free_port,
+    input_needed,
+    launch_up,
+    run_cli,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 HOSTILE = (
@@ -68,22 +74,7 @@ def create_case(stack, scenario: str) -> str:
     from offload_console.templates import W9_TEMPLATE
 
     case_file.write_text(json.dumps(W9_TEMPLATE))
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "create",
-            str(case_file),
-            "--scenario",
-            scenario,
-        ],
-        env=stack["env"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = run_cli("create", str(case_file), "--scenario", scenario, base_env=stack["env"])
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 

@@ -4,13 +4,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
 
 import httpx
 import pytest
 
 from offload_console.cli import build_parser
-from tests.helpers import ROOT, launch_up, wait_until
+from tests.helpers import launch_up, run_cli, wait_until
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
@@ -21,33 +20,13 @@ def test_the_documented_commands_exist():
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_an_example(command):
-    out = subprocess.run(
-        [sys.executable, "-m", "offload_console.cli", command, "--help"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=30,
-    )
+    out = run_cli(command, "--help", timeout=30)
     assert out.returncode == 0
     assert "Example:" in out.stdout and "offload-console" in out.stdout
 
 
 def test_create_reports_a_missing_file_clearly(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "create",
-            str(tmp_path / "nope.json"),
-            "--db",
-            str(tmp_path / "c.db"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=30,
-    )
+    out = run_cli("create", str(tmp_path / "nope.json"), "--db", str(tmp_path / "c.db"))
     assert out.returncode == 2 and "cannot read" in out.stderr
 
 

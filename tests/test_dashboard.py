@@ -10,13 +10,13 @@ from offload_client import OffloadClient
 from offload_console.outbox import submit_case
 from offload_console.templates import W9_TEMPLATE
 from reconciler import sync
-from storage.events import parse_envelope, record_event
 from tests.helpers import (
     ROOT,
     SANDBOX_KEY,
     ServerProcess,
     free_port,
     input_needed,
+    store,
     wait_until,
     webhook,
 )
@@ -28,8 +28,7 @@ HOSTILE = (
 
 
 def add(db, envelope):
-    with db.atomic():
-        record_event(db, parse_envelope(envelope, json.dumps(envelope)), storage.now_ms())
+    store(db, envelope, received_at=storage.now_ms())
 
 
 @pytest.fixture

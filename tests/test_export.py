@@ -3,8 +3,6 @@
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,9 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 import storage
 from offload_console.export import FORMULA_START, PLAIN_NUMBER, csv_bytes, iso_utc
-from storage.events import parse_envelope, record_event
 from storage.export import ExportFilter
-from tests.helpers import ROOT, webhook
+from tests.helpers import ROOT, run_cli, store, webhook
 
 AWKWARD = [
     {"taxId": '=HYPERLINK("http://evil","x")', "note": "+1 555", "total": -12.5},
@@ -38,8 +35,7 @@ SCHEMA = {
 
 
 def add(db, envelope):
-    with db.atomic():
-        record_event(db, parse_envelope(envelope, json.dumps(envelope)), 1)
+    store(db, envelope)
 
 
 @pytest.fixture
@@ -146,40 +142,9 @@ def test_no_exported_cell_can_start_a_formula(values, key):
 
 def test_cli_and_page_write_the_same_bytes(seeded, db_path, monkeypatch, tmp_path):
     out = tmp_path / "cli.csv"
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "export",
-            "--db",
-            db_path,
-            "--status",
-            "COMPLETED",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    cli = run_cli("export", "--db", db_path, "--status", "COMPLETED", "--out", str(out))
     assert cli.returncode == 0, cli.stderr
-    stdout = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "export",
-            "--db",
-            db_path,
-            "--status",
-            "COMPLETED",
-        ],
-        capture_output=True,
-        cwd=ROOT,
-        timeout=60,
-    ).stdout
+    stdout = run_cli("export", "--db", db_path, "--status", "COMPLETED", binary=True).stdout
     monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
     at.run()
@@ -195,22 +160,7 @@ def test_cli_and_page_write_the_same_bytes(seeded, db_path, monkeypatch, tmp_pat
 
 
 def test_cli_rejects_bad_dates(db_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "export",
-            "--db",
-            db_path,
-            "--since",
-            "yesterday",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    out = run_cli("export", "--db", db_path, "--since", "yesterday")
     assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
 
 

@@ -1,8 +1,6 @@
 """The whole loop over real HTTP: outbox → sandbox → webhooks → sidecar → SQLite → reconciler."""
 
 import json
-import subprocess
-import sys
 
 import httpx
 import jsonschema
@@ -16,10 +14,10 @@ from offload_console.templates import W9_TEMPLATE, w9_case
 from reconciler import sync
 from sandbox.engine import SCENARIOS
 from tests.helpers import (
-    ROOT,
     SANDBOX_KEY,
     ServerProcess,
     free_port,
+    run_cli,
     sandbox_env,
     wait_until,
 )
@@ -142,26 +140,10 @@ def test_every_scenario_through_the_cli_reaches_its_end(stack, db_path, tmp_path
         "OFFLOAD_CONSOLE_DB": db_path,
         "OFFLOAD_PUBLIC_WEBHOOK_URL": f"{sidecar.url}/webhooks/offload",
     }
-    import os
 
     case_ids = {}
     for scenario in SCENARIOS:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "offload_console.cli",
-                "create",
-                str(case_file),
-                "--scenario",
-                scenario,
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **env},
-            cwd=ROOT,
-            timeout=60,
-        )
+        out = run_cli("create", str(case_file), "--scenario", scenario, env=env)
         assert out.returncode == 0, out.stderr
         case_ids[scenario] = out.stdout.strip()
     with client_for(sandbox) as client:

@@ -8,16 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import storage
-from storage.events import Event, parse_envelope, record_event
-from tests.helpers import input_needed, webhook
+from storage.events import parse_envelope
+from tests.helpers import input_needed, store, webhook
 
 
 def apply(db, envelope, source="webhook", received_at=1):
-    event = parse_envelope(envelope, json.dumps(envelope))
-    if source != "webhook":
-        event = Event(**{**event.__dict__, "source": source})
-    with db.atomic():
-        return record_event(db, event, received_at)
+    return store(db, envelope, source=source, received_at=received_at)
 
 
 def case_row(db, case_id):

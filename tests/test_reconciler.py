@@ -1,17 +1,12 @@
 """Recording polls: news becomes a poll event; stale or repeated polls record nothing."""
 
-import json
-
 from storage.cases import cases_to_poll, record_poll
 from storage.events import Event, record_event
-from tests.helpers import input_needed
+from tests.helpers import input_needed, store
 
 
 def apply_webhook(db, envelope):
-    from storage.events import parse_envelope
-
-    with db.atomic():
-        record_event(db, parse_envelope(envelope, json.dumps(envelope)), 1)
+    store(db, envelope)
 
 
 def known(db, case_id):

@@ -3,8 +3,6 @@
 import json
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +13,7 @@ import sqlite_utils
 
 import storage
 from storage.deliveries import REJECTED_KEEP, record_rejection
-from tests.helpers import ROOT, ServerProcess, dumps, free_port, input_needed, webhook
+from tests.helpers import ServerProcess, dumps, free_port, input_needed, run_cli, webhook
 
 SEED_INPUT_NEEDED = {
     "event_id": "evt_case_123_case_input_needed_1774131900000",
@@ -215,24 +213,16 @@ def test_token_path_is_the_only_webhook_path(db_path):
 
 
 def test_refuses_non_loopback_without_token(db_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "sidecar",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(free_port()),
-            "--db",
-            db_path,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    result = run_cli(
+        "sidecar",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+        "--db",
+        db_path,
+        base_env={"PATH": "/usr/bin:/bin", "OFFLOAD_WEBHOOK_TOKEN": ""},
         timeout=30,
-        env={"PATH": "/usr/bin:/bin", "OFFLOAD_WEBHOOK_TOKEN": ""},
     )
     assert result.returncode != 0
     assert "OFFLOAD_WEBHOOK_TOKEN" in result.stderr
