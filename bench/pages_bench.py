@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -87,14 +86,8 @@ def apptest_times(db_path: str | None, runs: int) -> dict[str, float]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(script: str, db_path: str | None) -> tuple[subprocess.Popen, str]:
-    import httpx
+    from bench.common import free_port, wait_healthy
 
     port = free_port()
     env = {**os.environ, "OFFLOAD_BASE_URL": "http://127.0.0.1:9"}
@@ -120,15 +113,8 @@ def serve(script: str, db_path: str | None) -> tuple[subprocess.Popen, str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/_stcore/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"streamlit did not start for {script}")
+    wait_healthy(proc, url + "/_stcore/health")
+    return proc, url
 
 
 def browser_times(db_path: str | None, runs: int) -> dict[str, float]:
