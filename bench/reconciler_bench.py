@@ -38,6 +38,7 @@ def main() -> None:
     from offload_console.outbox import submit_case
     from offload_console.templates import W9_TEMPLATE
     from reconciler import sync
+    from storage.cases import cases_to_poll
 
     port = free_port()
     sandbox = subprocess.Popen(
@@ -70,7 +71,7 @@ def main() -> None:
             for _ in range(args.cases):
                 submit_case(db, client, W9_TEMPLATE, actor="bench")
             print(f"created {args.cases} open cases in {time.perf_counter() - started:.1f} s")
-            ids = [r[0] for r in db.execute("SELECT case_id FROM cases")]
+            ids = [row["case_id"] for row in cases_to_poll(db)]  # every case is open
 
             def direct() -> float:
                 t = time.perf_counter()
