@@ -244,7 +244,16 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
             row["created_at"] = event.effective_state_ts
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", list(row.values()))
+        cursor = conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", list(row.values()))
+        # What the dropped insert triggers did (migration m008): count it, note it for search.
+        conn.execute(
+            "INSERT INTO case_status_counts (status, cases) VALUES (?, 1)"
+            " ON CONFLICT (status) DO UPDATE SET cases = cases + 1",
+            (row["status"],),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO search_pending (case_rowid) VALUES (?)", (cursor.lastrowid,)
+        )
     else:
         rank, updated_at, state_event_id, state_source = current
         old_key = state_key(rank, updated_at or 0, state_source or "poll", state_event_id or "")

@@ -1,6 +1,8 @@
 """The webhook sidecar over real HTTP on loopback."""
 
 import json
+import os
+import signal
 import socket
 import sqlite3
 import threading
@@ -13,7 +15,15 @@ import sqlite_utils
 
 import storage
 from storage.deliveries import REJECTED_KEEP, record_rejection
-from tests.helpers import ServerProcess, dumps, free_port, input_needed, run_cli, webhook
+from tests.helpers import (
+    ServerProcess,
+    dumps,
+    free_port,
+    input_needed,
+    run_cli,
+    wait_until,
+    webhook,
+)
 
 SEED_INPUT_NEEDED = {
     "event_id": "evt_case_123_case_input_needed_1774131900000",
@@ -248,6 +258,26 @@ def test_locked_database_gives_503_with_retry_after_then_recovers(db_path):
         server.stop()
 
 
+def test_store_process_death_gives_503_then_a_new_one_takes_over(sidecar):
+    store_pid = httpx.get(sidecar.url + "/healthz").json()["writer"]["store_process"]
+    os.kill(store_pid, signal.SIGKILL)
+    statuses = []
+
+    def stored_again():
+        r = post(sidecar, webhook("after-crash", "case.completed", 5))
+        statuses.append(r.status_code)
+        if r.status_code == 503:
+            assert r.headers["retry-after"]
+        return r.status_code == 200
+
+    wait_until(stored_again, message=f"statuses {statuses}")
+    assert set(statuses) <= {200, 503}
+    writer = httpx.get(sidecar.url + "/healthz").json()["writer"]
+    assert writer["store_restarts"] == 1
+    assert writer["store_process"] not in (None, store_pid)
+    assert read_db(sidecar)["cases"].get("after-crash")["status"] == "COMPLETED"
+
+
 def test_idle_connections_do_not_block_a_real_request(sidecar):
     idle = [socket.create_connection(("127.0.0.1", sidecar.port)) for _ in range(200)]
     try:
@@ -258,19 +288,33 @@ def test_idle_connections_do_not_block_a_real_request(sidecar):
             s.close()
 
 
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(4096):  # each recv waits up to the socket's 10 s timeout
+        received += chunk
+    return received
+
+
 def test_idle_and_slow_connections_are_closed(db_path):
     server = ServerProcess(
         ["sidecar", "--db", db_path],
-        env={"OFFLOAD_CONSOLE_HEAD_TIMEOUT_S": "0.5", "OFFLOAD_WEBHOOK_TOKEN": ""},
+        env={"OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S": "0.5", "OFFLOAD_WEBHOOK_TOKEN": ""},
     )
     server.start(free_port())
     try:
         silent = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        slow = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        slow.sendall(b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\n")
-        assert silent.recv(100) == b""  # closed by the server (recv waits up to 10 s)
-        assert slow.recv(100) == b""
-        silent.close()
-        slow.close()
+        slow_head = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow_head.sendall(b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\n")
+        slow_body = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow_body.sendall(
+            b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+        )
+        assert _read_until_closed(silent) == b""  # nothing begun: just closed
+        assert _read_until_closed(slow_head).startswith(b"HTTP/1.1 408 ")
+        assert _read_until_closed(slow_body).startswith(b"HTTP/1.1 408 ")
+        for sock in (silent, slow_head, slow_body):
+            sock.close()
+        # A request that arrives in time is not cut off, and the server still answers.
+        assert post(server, SEED_INPUT_NEEDED).status_code == 200
     finally:
         server.stop()

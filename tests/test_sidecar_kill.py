@@ -1,6 +1,7 @@
 """kill -9 under load: every event that got a 2xx survives, and the database stays sound."""
 
 import itertools
+import os
 import threading
 import time
 
@@ -8,9 +9,20 @@ import httpx
 import pytest
 import sqlite_utils
 
-from tests.helpers import ServerProcess, dumps, free_port, webhook
+from tests.helpers import ServerProcess, dumps, free_port, wait_until, webhook
 
 pytestmark = pytest.mark.slow
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # our child only if the test started it; otherwise reaped by init
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True
 
 
 def test_sigkill_under_load_loses_no_acknowledged_event(db_path):
@@ -50,7 +62,10 @@ def test_sigkill_under_load_loses_no_acknowledged_event(db_path):
                         break
                 time.sleep(0.01)
             assert len(acked) >= target, server.output()
+            store_pid = httpx.get(server.url + "/healthz").json()["writer"]["store_process"]
             server.kill()  # SIGKILL, mid-stream
+            # Its store process sees the socket close and exits: no orphan keeps writing.
+            wait_until(lambda pid=store_pid: not _alive(pid), message="store process lingered")
             server = ServerProcess(["sidecar", "--db", db_path], env=env).start(port)
     finally:
         stop.set()

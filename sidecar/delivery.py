@@ -1,0 +1,36 @@
+"""What a webhook body must be: UTF-8 JSON holding an Offload event envelope."""
+
+from __future__ import annotations
+
+import json
+
+from storage.events import Event, InvalidEvent, parse_envelope
+
+
+class Refused(Exception):
+    """A delivery the sidecar answers with a 4xx; ``reason`` says why in plain words."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def parse_delivery(body: bytes) -> Event:
+    """The event in ``body``; :class:`Refused` (400 or 422) if there is none."""
+    if not body.strip():
+        raise Refused(400, "empty body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not UTF-8") from None
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise Refused(400, "JSON nested too deeply") from None
+    except ValueError as exc:
+        raise Refused(400, f"body is not JSON: {exc.msg} at position {exc.pos}") from None
+    try:
+        return parse_envelope(obj, text)
+    except InvalidEvent as exc:
+        raise Refused(422, str(exc)) from None

@@ -1,0 +1,223 @@
+"""The sidecar's store process: parses, stores and projects deliveries, one commit per batch.
+
+    python -m sidecar.store_worker FD DB_PATH BUSY_TIMEOUT_MS
+
+Started by :class:`sidecar.writer.GroupCommitWriter`, which talks to it over the socket ``FD``
+in frames (4-byte big-endian length, then a pickle). The first frame out says ``ready`` (the
+database is open and migrated). Then, for every batch the server sends, one frame back with a
+result per item, written only after the batch's ``COMMIT`` has returned (``synchronous=FULL``:
+the batch is on disk). It exits when the server closes the socket, or dies with it.
+
+Why a process of its own: parsing, projecting and the commit's fsync take as long as the HTTP
+request itself, and in the server's process they would hold the event loop (sqlite3 calls
+retake the GIL, so a thread does not help). Here they run on the other core while the server
+keeps answering requests, and each batch holds whatever arrived during the previous commit.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import pickle
+import signal
+import socket
+import sqlite3
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+import storage
+from sidecar.delivery import Refused, parse_delivery
+from storage.db import checkpoint, manual_checkpoints, write_transaction
+from storage.deliveries import record_rejection
+from storage.events import record_event
+
+log = logging.getLogger("offload_console.sidecar")
+
+HEADER = struct.Struct(">I")
+CHECKPOINT_EVERY_S = 1.0
+RECV_BYTES = 1 << 20
+MAX_MERGED_FRAMES = 64  # bounds one transaction when the server runs far ahead
+
+# Items the server sends, and results sent back (one per item, same order):
+#   ("delivery", body: bytes, received_at: int, remote_addr: str | None)
+#       -> (status, detail, event_id, event_type, case_id)
+# A reply frame is (results, Stats.as_tuple()).
+#          status 200: detail "stored" or "duplicate"; 400/422: detail is the reason;
+#          503: the batch could not be committed, detail is the error.
+#   ("rejection", fields: dict)  a refusal the server made itself, for the record -> None
+
+
+def frame(obj: Any) -> bytes:
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(payload)) + payload
+
+
+class Stats:
+    """What the store process has done, sent with every reply (the sidecar's /healthz)."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.deliveries = 0
+        self.busy_s = 0.0  # parsing, storing, projecting and committing
+        self.commit_s = 0.0  # of which in COMMIT (the fsync)
+
+    def as_tuple(self) -> tuple:
+        return (self.commits, self.deliveries, self.busy_s, self.commit_s)
+
+
+def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tuple | None]:
+    """Store one batch in one transaction; the results to send back, item by item."""
+    started = time.perf_counter()
+    committing = started
+    results: list[tuple | None] = [None] * len(items)
+    work: list[tuple[int, Any, int]] = []  # (index, event or rejection fields, received_at)
+    for index, item in enumerate(items):
+        if item[0] == "rejection":
+            work.append((index, item[1], 0))
+            continue
+        _, body, received_at, remote_addr = item
+        try:
+            work.append((index, parse_delivery(body), received_at))
+        except Refused as refused:
+            results[index] = (refused.status, refused.reason, None, None, None)
+            fields = {
+                "received_at": received_at,
+                "remote_addr": remote_addr,
+                "status_code": refused.status,
+                "reason": refused.reason,
+                "body": body,
+            }
+            work.append((index, fields, 0))
+    try:
+        with write_transaction(db):
+            for index, what, received_at in work:
+                if isinstance(what, dict):
+                    record_rejection(db, **what)
+                else:
+                    new = record_event(db, what, received_at)
+                    outcome = "stored" if new else "duplicate"
+                    results[index] = (200, outcome, what.event_id, what.event_type, what.case_id)
+            committing = time.perf_counter()
+    except sqlite3.Error as exc:
+        log.warning("write of %d deliveries failed: %s", len(items), exc)
+        for index, what, _ in work:
+            if not isinstance(what, dict):
+                results[index] = (503, str(exc), what.event_id, what.event_type, what.case_id)
+    if stats is not None:
+        finished = time.perf_counter()
+        stats.commits += 1
+        stats.deliveries += len(items)
+        stats.busy_s += finished - started
+        stats.commit_s += finished - committing
+    return results
+
+
+def serve(sock: socket.socket, db_path: str, busy_timeout_ms: int) -> None:
+    db = storage.open_db(db_path, busy_timeout=busy_timeout_ms)
+    stopping = threading.Event()
+    checkpointer = None
+    if db_path != ":memory:":
+        # WAL checkpoints (several fsyncs each) run beside the batches, not inside one.
+        manual_checkpoints(db)
+        checkpointer = threading.Thread(
+            target=_checkpoint_loop, args=(db_path, stopping), name="wal-checkpoint", daemon=True
+        )
+        checkpointer.start()
+    incoming = FrameReader(sock)
+    stats = Stats()
+    gc.freeze()  # modules and schema live as long as the process: no full collections of them
+    sock.sendall(frame(("ready", os.getpid())))
+    try:
+        while (batches := incoming.read_available()) is not None:
+            # Everything that queued up during the previous commit shares this one.
+            results = store_batch(db, [item for batch in batches for item in batch], stats)
+            replies = []
+            for batch in batches:
+                replies.append(frame((results[: len(batch)], stats.as_tuple())))
+                del results[: len(batch)]
+            sock.sendall(b"".join(replies))
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the server is gone
+    finally:
+        stopping.set()
+        if checkpointer is not None:
+            checkpointer.join(timeout=10)
+        db.conn.close()
+
+
+class FrameReader:
+    """Frames from a socket: wait for at least one, then take every one already arrived."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buffer = bytearray()
+        self.eof = False
+
+    def read_available(self) -> list | None:
+        """The batches that have arrived (waiting for one); None once the socket is closed."""
+        batches = self._parse()
+        while not batches:
+            if self.eof:
+                return None
+            self._receive(blocking=True)
+            batches = self._parse()
+        while not self.eof and len(batches) < MAX_MERGED_FRAMES:
+            if not self._receive(blocking=False):
+                break
+            batches += self._parse()
+        return batches
+
+    def _receive(self, *, blocking: bool) -> bool:
+        try:
+            chunk = self.sock.recv(RECV_BYTES, 0 if blocking else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            self.eof = True
+            return False
+        self.buffer += chunk
+        return True
+
+    def _parse(self) -> list:
+        batches, offset = [], 0
+        while len(self.buffer) - offset >= HEADER.size:
+            (size,) = HEADER.unpack_from(self.buffer, offset)
+            end = offset + HEADER.size + size
+            if len(self.buffer) < end:
+                break
+            batches.append(pickle.loads(self.buffer[offset + HEADER.size : end]))
+            offset = end
+        del self.buffer[:offset]
+        return batches
+
+
+def _checkpoint_loop(db_path: str, stopping: threading.Event) -> None:
+    while not stopping.wait(CHECKPOINT_EVERY_S):
+        try:
+            checkpoint(db_path)
+        except sqlite3.Error as exc:
+            log.debug("checkpoint skipped: %s", exc)
+
+
+def main(argv: list[str]) -> int:
+    fd, db_path, busy_timeout_ms = int(argv[0]), argv[1], int(argv[2])
+    # Ctrl-C reaches the whole process group; the server stops this process by closing the
+    # socket once every delivery it accepted has been answered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=os.environ.get("OFFLOAD_CONSOLE_WORKER_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s[store]: %(message)s",
+    )
+    from offload_console.redact import install_log_redaction
+
+    install_log_redaction()
+    serve(socket.socket(fileno=fd), db_path, busy_timeout_ms)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
