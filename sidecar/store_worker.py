@@ -33,7 +33,7 @@ import storage
 from sidecar.delivery import Refused, parse_delivery
 from storage.db import checkpoint, manual_checkpoints, write_transaction
 from storage.deliveries import record_rejection
-from storage.events import record_event
+from storage.events import Event, record_events
 
 log = logging.getLogger("offload_console.sidecar")
 
@@ -74,39 +74,40 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
     started = time.perf_counter()
     committing = started
     results: list[tuple | None] = [None] * len(items)
-    work: list[tuple[int, Any, int]] = []  # (index, event or rejection fields, received_at)
+    events: list[tuple[int, Event, int]] = []  # (index, event, received_at)
+    rejections: list[dict] = []
     for index, item in enumerate(items):
         if item[0] == "rejection":
-            work.append((index, item[1], 0))
+            rejections.append(item[1])
             continue
         _, body, received_at, remote_addr = item
         try:
-            work.append((index, parse_delivery(body), received_at))
+            events.append((index, parse_delivery(body), received_at))
         except Refused as refused:
             results[index] = (refused.status, refused.reason, None, None, None)
-            fields = {
-                "received_at": received_at,
-                "remote_addr": remote_addr,
-                "status_code": refused.status,
-                "reason": refused.reason,
-                "body": body,
-            }
-            work.append((index, fields, 0))
+            rejections.append(
+                {
+                    "received_at": received_at,
+                    "remote_addr": remote_addr,
+                    "status_code": refused.status,
+                    "reason": refused.reason,
+                    "body": body,
+                }
+            )
     try:
         with write_transaction(db):
-            for index, what, received_at in work:
-                if isinstance(what, dict):
-                    record_rejection(db, **what)
-                else:
-                    new = record_event(db, what, received_at)
-                    outcome = "stored" if new else "duplicate"
-                    results[index] = (200, outcome, what.event_id, what.event_type, what.case_id)
+            for fields in rejections:
+                record_rejection(db, **fields)
+            new = record_events(db, [(event, received_at) for _, event, received_at in events])
             committing = time.perf_counter()
     except sqlite3.Error as exc:
         log.warning("write of %d deliveries failed: %s", len(items), exc)
-        for index, what, _ in work:
-            if not isinstance(what, dict):
-                results[index] = (503, str(exc), what.event_id, what.event_type, what.case_id)
+        for index, event, _ in events:
+            results[index] = (503, str(exc), event.event_id, event.event_type, event.case_id)
+    else:
+        for (index, event, _), is_new in zip(events, new, strict=True):
+            outcome = "stored" if is_new else "duplicate"
+            results[index] = (200, outcome, event.event_id, event.event_type, event.case_id)
     if stats is not None:
         finished = time.perf_counter()
         stats.commits += 1

@@ -59,6 +59,9 @@ def open_db(
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # Savepoint and statement journals in memory, not a temp file created and unlinked per
+    # transaction (measured: a file open/unlink/close in most of the sidecar's commits).
+    conn.execute("PRAGMA temp_store=MEMORY")
     db = sqlite_utils.Database(conn, execute_plugins=False)
     apply_migrations(db)
     return db

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,31 +98,122 @@ def state_key(rank: int, state_ts: int, source: str, event_id: str) -> tuple:
     return (rank, state_ts, SOURCE_RANK.get(source, 0), event_id)
 
 
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (event_id, case_id, event_type, timestamp, state_ts,"
+    " received_at, source, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_IN_CHUNK = 500  # bound parameters per "IN (...)" query
+
+
+def _event_row(event: Event, received_at: int) -> tuple:
+    return (
+        event.event_id,
+        event.case_id,
+        event.event_type,
+        event.timestamp,
+        event.effective_state_ts,
+        received_at,
+        event.source,
+        event.actor,
+        event.payload,
+    )
+
+
 def record_event(db: sqlite_utils.Database, event: Event, received_at: int) -> bool:
     """Store ``event`` and apply it; return False if its event_id was already stored.
 
     Must run inside a transaction the caller commits. The row is stored before projecting, so
     a projection bug never loses the raw event: it is kept, with ``projection_error`` set.
     """
-    cursor = db.conn.execute(
-        "INSERT OR IGNORE INTO events (event_id, case_id, event_type, timestamp, state_ts,"
-        " received_at, source, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            event.event_id,
-            event.case_id,
-            event.event_type,
-            event.timestamp,
-            event.effective_state_ts,
-            received_at,
-            event.source,
-            event.actor,
-            event.payload,
-        ),
-    )
+    cursor = db.conn.execute(_INSERT_EVENT, _event_row(event, received_at))
     if cursor.rowcount == 0:
         return False
-    if event.event_type not in KNOWN_TYPES:
-        return True  # stored for later; Offload may add types we do not understand yet
+    if event.event_type in KNOWN_TYPES:  # others are stored for later: Offload may add types
+        _project_guarded(db, event, received_at)
+    return True
+
+
+def record_events(db: sqlite_utils.Database, batch: list[tuple[Event, int]]) -> list[bool]:
+    """:func:`record_event` for a batch of ``(event, received_at)``, in a few statements.
+
+    Ends in exactly the state that recording them one by one, in this order, would: events
+    are stored with one ``executemany``, cases that are new and named once in the batch are
+    inserted together, and every other event is applied one by one. Must run inside a
+    transaction the caller commits. Returns, per item, whether its event_id was new.
+    """
+    conn = db.conn
+    seen = _stored_ids(conn, "events", "event_id", {event.event_id for event, _ in batch})
+    fresh: list[tuple[Event, int]] = []
+    new_flags = []
+    for event, received_at in batch:
+        new = event.event_id not in seen
+        new_flags.append(new)
+        if new:
+            seen.add(event.event_id)
+            fresh.append((event, received_at))
+    conn.executemany(_INSERT_EVENT, [_event_row(e, r) for e, r in fresh])
+    known = [(e, r) for e, r in fresh if e.event_type in KNOWN_TYPES]
+    if not known:
+        return new_flags
+    conn.execute("SAVEPOINT project_batch")
+    try:
+        _project_batch(db, known)
+    except Exception:  # noqa: BLE001 - redo one by one, keeping each error with its event
+        conn.execute("ROLLBACK TO SAVEPOINT project_batch")
+        for event, received_at in known:
+            _project_guarded(db, event, received_at)
+    conn.execute("RELEASE SAVEPOINT project_batch")
+    return new_flags
+
+
+def _stored_ids(conn, table: str, column: str, ids: set[str]) -> set[str]:
+    """Which of ``ids`` are already in ``table``."""
+    found: set[str] = set()
+    ordered = list(ids)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", chunk)
+        found.update(row[0] for row in rows)
+    return found
+
+
+def _project_batch(db: sqlite_utils.Database, known: list[tuple[Event, int]]) -> None:
+    """Insert the batch's plain new cases together; apply every other event one by one."""
+    conn = db.conn
+    named = Counter(event.case_id for event, _ in known)
+    existing = _stored_ids(conn, "cases", "case_id", set(named))
+    rows = []
+    for event, received_at in known:
+        if (
+            named[event.case_id] == 1
+            and event.case_id not in existing
+            and _event_input_request(event) is None
+            and not _submission_id(event.data)
+        ):
+            rows.append(_new_case_row(event, received_at))
+        else:
+            _project(db, event, received_at)
+    if not rows:
+        return
+    columns = list(rows[0])
+    conn.executemany(
+        f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [list(row.values()) for row in rows],
+    )
+    for status, count in Counter(row["status"] for row in rows).items():
+        _bump_count(conn, status, count)
+    case_ids = [row["case_id"] for row in rows]
+    for start in range(0, len(case_ids), _IN_CHUNK):
+        chunk = case_ids[start : start + _IN_CHUNK]
+        conn.execute(
+            "INSERT OR IGNORE INTO search_pending (case_rowid) SELECT rowid FROM cases"
+            f" WHERE case_id IN ({', '.join('?' for _ in chunk)})",
+            chunk,
+        )
+
+
+def _project_guarded(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
     db.conn.execute("SAVEPOINT project_event")
     try:
         _project(db, event, received_at)
@@ -132,7 +224,24 @@ def record_event(db: sqlite_utils.Database, event: Event, received_at: int) -> b
             (f"{type(exc).__name__}: {exc}"[:500], event.event_id),
         )
     db.conn.execute("RELEASE SAVEPOINT project_event")
-    return True
+
+
+def _bump_count(conn, status: str, delta: int) -> None:
+    """What the insert trigger dropped in migration m008 did: keep ``case_status_counts``."""
+    conn.execute(
+        "INSERT INTO case_status_counts (status, cases) VALUES (?, ?)"
+        " ON CONFLICT (status) DO UPDATE SET cases = cases + excluded.cases",
+        (status, delta),
+    )
+
+
+def _new_case_row(event: Event, received_at: int) -> dict[str, Any]:
+    row = {"case_id": event.case_id, **_event_descriptive(event), **_event_state(event)}
+    row["first_seen_at"] = received_at
+    row["last_event_at"] = received_at
+    if row["created_at"] is None:
+        row["created_at"] = event.effective_state_ts
+    return row
 
 
 def _json_or_none(value: Any) -> str | None:
@@ -228,8 +337,6 @@ def _event_input_request(event: Event) -> dict[str, Any] | None:
 
 def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
     conn = db.conn
-    state = _event_state(event)
-    descriptive = _event_descriptive(event)
     current = conn.execute(
         "SELECT state_rank, updated_at, state_event_id,"
         " (SELECT source FROM events WHERE event_id = cases.state_event_id) AS state_source"
@@ -237,24 +344,18 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
         (event.case_id,),
     ).fetchone()
     if current is None:
-        row = {"case_id": event.case_id, **descriptive, **state}
-        row["first_seen_at"] = received_at
-        row["last_event_at"] = received_at
-        if row["created_at"] is None:
-            row["created_at"] = event.effective_state_ts
+        row = _new_case_row(event, received_at)
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         cursor = conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", list(row.values()))
-        # What the dropped insert triggers did (migration m008): count it, note it for search.
-        conn.execute(
-            "INSERT INTO case_status_counts (status, cases) VALUES (?, 1)"
-            " ON CONFLICT (status) DO UPDATE SET cases = cases + 1",
-            (row["status"],),
-        )
+        # What the insert triggers dropped in migration m008 did: count it, note it for search.
+        _bump_count(conn, row["status"], 1)
         conn.execute(
             "INSERT OR IGNORE INTO search_pending (case_rowid) VALUES (?)", (cursor.lastrowid,)
         )
     else:
+        state = _event_state(event)
+        descriptive = _event_descriptive(event)
         rank, updated_at, state_event_id, state_source = current
         old_key = state_key(rank, updated_at or 0, state_source or "poll", state_event_id or "")
         new_key = state_key(state["state_rank"], state["updated_at"], event.source, event.event_id)
@@ -276,12 +377,13 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
             f"UPDATE cases SET {', '.join(sets)} WHERE case_id = ?",
             [*values, event.case_id],
         )
-    if descriptive.get("submission_id"):
+    submission_id = _submission_id(event.data)
+    if submission_id:
         # A webhook echoing our submission id settles a submission whose outcome was unknown.
         conn.execute(
             "UPDATE submissions SET status = 'SENT', case_id = ?, updated_at = ?"
             " WHERE submission_id = ? AND status IN ('PENDING', 'UNKNOWN')",
-            (event.case_id, received_at, descriptive["submission_id"]),
+            (event.case_id, received_at, submission_id),
         )
     request = _event_input_request(event)
     if request is None and current is None:

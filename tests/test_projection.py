@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import storage
-from storage.events import parse_envelope
+from storage.events import parse_envelope, record_event, record_events
+from storage.submissions import create_submission, mark_outcome
 from tests.helpers import input_needed, store, webhook
 
 
@@ -249,3 +250,75 @@ def test_parse_envelope_rejects_wrong_shapes(envelope, problem):
 
     with pytest.raises(InvalidEvent, match=problem):
         parse_envelope(envelope, "{}")
+
+
+def _events(envelopes):
+    return [parse_envelope(env, json.dumps(env)) for env in envelopes]
+
+
+many_cases = st.lists(
+    st.tuples(
+        st.sampled_from(["case.completed", "case.failed", "case.input_needed", "case.weird"]),
+        st.integers(min_value=0, max_value=6),  # case
+        st.integers(min_value=1, max_value=40),  # updatedAt
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(many_cases, st.data())
+def test_a_batch_ends_where_one_by_one_does(steps, data):
+    envelopes = []
+    for kind, case, at in steps:
+        if kind == "case.input_needed":
+            envelopes.append(input_needed(f"c{case}", f"r{case}-{at}", at))
+        elif case == 5:  # a case the console launched: its submission gets settled
+            envelopes.append(webhook(f"c{case}", kind, at, metadata={"consoleSubmissionId": "s"}))
+        else:
+            envelopes.append(webhook(f"c{case}", kind, at, clientReferenceId=f"v{case}"))
+    envelopes += data.draw(st.lists(st.sampled_from(envelopes), max_size=5))  # duplicates
+    events = _events(envelopes)
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(events) - 1)), max_size=4)))
+    one, batched = storage.open_db(":memory:"), storage.open_db(":memory:")
+    for db in (one, batched):
+        create_submission(db, "s", {"goal": {}}, None)
+        mark_outcome(db, "s", "UNKNOWN")
+    with one.atomic():
+        expected = [record_event(one, event, 7) for event in events]
+    flags = []
+    for start, end in zip([0, *cuts], [*cuts, len(events)], strict=True):
+        with batched.atomic():
+            flags += record_events(batched, [(event, 7) for event in events[start:end]])
+    assert flags == expected
+    assert snapshot(batched) == snapshot(one)
+    counts = "SELECT status, cases FROM case_status_counts WHERE cases != 0 ORDER BY status"
+    assert batched.execute(counts).fetchall() == one.execute(counts).fetchall()
+    submission = "SELECT status, case_id FROM submissions"
+    assert batched.execute(submission).fetchall() == one.execute(submission).fetchall()
+    pending = "SELECT count(*) FROM search_pending"
+    assert batched.execute(pending).fetchone() == one.execute(pending).fetchone()
+    one.conn.close()
+    batched.conn.close()
+
+
+def test_a_failing_projection_in_a_batch_keeps_every_event_and_the_others_applied(db, monkeypatch):
+    import storage.events as events_module
+
+    real = events_module._new_case_row
+
+    def broken(event, received_at):
+        if event.case_id == "bad":
+            raise ValueError("boom")
+        return real(event, received_at)
+
+    monkeypatch.setattr(events_module, "_new_case_row", broken)
+    batch = _events([webhook("good", "case.completed", 5), webhook("bad", "case.completed", 6)])
+    with db.atomic():
+        assert record_events(db, [(event, 1) for event in batch]) == [True, True]
+    assert db["events"].count == 2
+    assert db["cases"].get("good")["status"] == "COMPLETED"
+    assert [r["case_id"] for r in db.query("SELECT case_id FROM cases")] == ["good"]
+    error = db["events"].get(batch[1].event_id)["projection_error"]
+    assert error == "ValueError: boom"
