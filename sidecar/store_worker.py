@@ -206,9 +206,11 @@ def _checkpoint_loop(db_path: str, stopping: threading.Event) -> None:
 
 def main(argv: list[str]) -> int:
     fd, db_path, busy_timeout_ms = int(argv[0]), argv[1], int(argv[2])
-    # Ctrl-C reaches the whole process group; the server stops this process by closing the
-    # socket once every delivery it accepted has been answered.
+    # Ctrl-C, or a service manager's SIGTERM, may reach the whole process group. The server
+    # stops this process by closing the socket once every delivery it accepted has been
+    # answered (or by dying, which closes it too): only then does it exit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=os.environ.get("OFFLOAD_CONSOLE_WORKER_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s[store]: %(message)s",

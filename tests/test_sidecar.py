@@ -278,6 +278,48 @@ def test_store_process_death_gives_503_then_a_new_one_takes_over(sidecar):
     assert read_db(sidecar)["cases"].get("after-crash")["status"] == "COMPLETED"
 
 
+def test_store_process_outlives_a_stray_sigterm(sidecar):
+    store_pid = httpx.get(sidecar.url + "/healthz").json()["writer"]["store_process"]
+    os.kill(store_pid, signal.SIGTERM)  # only the sidecar, by closing the socket, stops it
+    assert post(sidecar, webhook("after-sigterm", "case.completed", 5)).status_code == 200
+    writer = httpx.get(sidecar.url + "/healthz").json()["writer"]
+    assert (writer["store_process"], writer["store_restarts"]) == (store_pid, 0)
+
+
+def test_sigterm_to_the_process_group_answers_every_delivery_then_stops(db_path):
+    server = ServerProcess(["sidecar", "--db", db_path], env={"OFFLOAD_WEBHOOK_TOKEN": ""})
+    server.start(free_port())
+    store_pid = httpx.get(server.url + "/healthz").json()["writer"]["store_process"]
+    with ThreadPoolExecutor(16) as pool:
+        posts = [
+            pool.submit(post, server, webhook(f"t{i}", "case.completed", i)) for i in range(400)
+        ]
+        wait_until(lambda: any(p.done() for p in posts))
+        os.killpg(server.proc.pid, signal.SIGTERM)  # like a service manager stopping the group
+        outcomes = []
+        for p in posts:
+            try:
+                outcomes.append(p.result().status_code)
+            except httpx.HTTPError:
+                outcomes.append("not accepted")  # the listening socket had closed
+    # uvicorn shuts down gracefully, then re-raises the signal: exit status -SIGTERM.
+    assert server.proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    assert "Finished server process" in server.output()
+    wait_until(lambda: not _alive(store_pid), message="store process outlived the sidecar")
+    assert set(outcomes) <= {200, "not accepted"}  # none cut off with a 503
+    stored = {r[0] for r in sqlite3.connect(db_path).execute("SELECT case_id FROM cases")}
+    acked = {f"t{i}" for i, code in enumerate(outcomes) if code == 200}
+    assert acked <= stored and acked
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_idle_connections_do_not_block_a_real_request(sidecar):
     idle = [socket.create_connection(("127.0.0.1", sidecar.port)) for _ in range(200)]
     try:
