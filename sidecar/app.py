@@ -166,6 +166,9 @@ def create_app(
             "busy_s": round(busy_s, 3),
             "commit_ms_mean": round(commit_s / commits * 1000, 3) if commits else None,
         }
+        if writer.worker_pid is None:  # deliveries get 503 until a new one is up
+            status["ok"] = False
+            code = 503
         return JSONResponse(status, status_code=code)
 
     async def noop(request: Request) -> Response:

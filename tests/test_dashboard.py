@@ -1,7 +1,10 @@
 """The dashboard pages in AppTest: what an operator sees and what their clicks do."""
 
 import json
+import os
+import signal
 
+import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -14,6 +17,7 @@ from tests.helpers import (
     ROOT,
     SANDBOX_KEY,
     ServerProcess,
+    dumps,
     free_port,
     input_needed,
     store,
@@ -233,6 +237,30 @@ def test_health_never_shows_the_api_key(env_db):
     assert "sk_CANARY_do_not_show_9f2" not in everything
     table = at.dataframe[0].value
     assert "PROBLEM" in list(table["state"])  # nothing listens at OFFLOAD_BASE_URL
+
+
+def test_health_shows_the_sidecars_store_process_and_its_restarts(env_db, sidecar, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_CONSOLE_SIDECAR_PORT", str(sidecar.port))
+    assert httpx.post(
+        sidecar.url + "/webhooks/offload", content=dumps(webhook("h1", "case.completed", 1))
+    ).is_success
+
+    def sidecar_row():
+        at = run_app()
+        at.switch_page("app_pages/health.py").run()
+        assert not at.exception, at.exception
+        table = at.dataframe[0].value
+        row = table[table.iloc[:, 0] == "Webhook sidecar"].iloc[0]
+        return row["state"], row.iloc[2]
+
+    store_pid = httpx.get(sidecar.url + "/healthz").json()["writer"]["store_process"]
+    state, detail = sidecar_row()
+    assert state == "ok"
+    assert f"store process {store_pid}" in detail and "1 deliveries in 1 commits" in detail
+    os.kill(store_pid, signal.SIGKILL)
+    wait_until(lambda: httpx.get(sidecar.url + "/healthz").json()["writer"]["store_restarts"])
+    state, detail = sidecar_row()
+    assert "restarted 1 times" in detail or "restarting" in detail
 
 
 def test_cases_charts_drawn_when_asked(env_db):

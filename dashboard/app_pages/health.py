@@ -28,9 +28,25 @@ def check_sidecar() -> tuple[bool, str]:
     url = f"http://127.0.0.1:{settings.sidecar_port()}/healthz"
     try:
         response = httpx.get(url, timeout=2)
-        return response.status_code == 200, f"{url} answered {response.status_code}"
     except httpx.HTTPError as exc:
         return False, f"{url} did not answer ({type(exc).__name__})"
+    try:
+        writer = response.json().get("writer") or {}
+    except ValueError:
+        writer = {}
+    text = f"{url} answered {response.status_code}"
+    if writer.get("store_process") is None and writer:
+        text += "; its store process is restarting: webhooks get 503 until it is back"
+    elif writer:
+        text += f"; store process {writer['store_process']}"
+        if writer.get("store_restarts"):
+            text += f" (restarted {writer['store_restarts']} times: see the sidecar's log)"
+        if writer.get("commits"):
+            text += (
+                f", {writer['deliveries']} deliveries in {writer['commits']} commits"
+                f" (COMMIT {writer['commit_ms_mean']} ms on average)"
+            )
+    return response.status_code == 200, text
 
 
 def check_offload() -> tuple[bool, str]:
