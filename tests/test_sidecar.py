@@ -20,6 +20,7 @@ from tests.helpers import (
     dumps,
     free_port,
     input_needed,
+    process_alive,
     run_cli,
     wait_until,
     webhook,
@@ -305,19 +306,11 @@ def test_sigterm_to_the_process_group_answers_every_delivery_then_stops(db_path)
     # uvicorn shuts down gracefully, then re-raises the signal: exit status -SIGTERM.
     assert server.proc.wait(timeout=15) in (0, -signal.SIGTERM)
     assert "Finished server process" in server.output()
-    wait_until(lambda: not _alive(store_pid), message="store process outlived the sidecar")
+    wait_until(lambda: not process_alive(store_pid), message="store process outlived the sidecar")
     assert set(outcomes) <= {200, "not accepted"}  # none cut off with a 503
     stored = {r[0] for r in sqlite3.connect(db_path).execute("SELECT case_id FROM cases")}
     acked = {f"t{i}" for i, code in enumerate(outcomes) if code == 200}
     assert acked <= stored and acked
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_idle_connections_do_not_block_a_real_request(sidecar):

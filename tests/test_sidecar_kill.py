@@ -1,7 +1,6 @@
 """kill -9 under load: every event that got a 2xx survives, and the database stays sound."""
 
 import itertools
-import os
 import threading
 import time
 
@@ -9,20 +8,9 @@ import httpx
 import pytest
 import sqlite_utils
 
-from tests.helpers import ServerProcess, dumps, free_port, wait_until, webhook
+from tests.helpers import ServerProcess, dumps, free_port, process_alive, wait_until, webhook
 
 pytestmark = pytest.mark.slow
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # our child only if the test started it; otherwise reaped by init
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
 
 
 def test_sigkill_under_load_loses_no_acknowledged_event(db_path):
@@ -65,7 +53,9 @@ def test_sigkill_under_load_loses_no_acknowledged_event(db_path):
             store_pid = httpx.get(server.url + "/healthz").json()["writer"]["store_process"]
             server.kill()  # SIGKILL, mid-stream
             # Its store process sees the socket close and exits: no orphan keeps writing.
-            wait_until(lambda pid=store_pid: not _alive(pid), message="store process lingered")
+            wait_until(
+                lambda pid=store_pid: not process_alive(pid), message="store process lingered"
+            )
             server = ServerProcess(["sidecar", "--db", db_path], env=env).start(port)
     finally:
         stop.set()
