@@ -94,6 +94,12 @@ def main() -> None:
             page.get_by_role("heading", name="Writing as").scroll_into_view_if_needed()
             page.wait_for_timeout(500)
             page.screenshot(path=f"{args.out}/new_case.png")
+            page.set_viewport_size({"width": 1400, "height": 900})
+            page.goto(base + "/health")
+            page.wait_for_selector(READY)
+            page.locator("[data-testid=stDataFrame]").first.wait_for()
+            page.wait_for_timeout(500)
+            page.screenshot(path=f"{args.out}/health.png")
             print("screenshots written to", args.out)
             browser.close()
     finally:

@@ -34,19 +34,20 @@ def check_sidecar() -> tuple[bool, str]:
         writer = response.json().get("writer") or {}
     except ValueError:
         writer = {}
-    text = f"{url} answered {response.status_code}"
-    if writer.get("store_process") is None and writer:
-        text += "; its store process is restarting: webhooks get 503 until it is back"
-    elif writer:
-        text += f"; store process {writer['store_process']}"
-        if writer.get("store_restarts"):
-            text += f" (restarted {writer['store_restarts']} times: see the sidecar's log)"
-        if writer.get("commits"):
-            text += (
-                f", {writer['deliveries']} deliveries in {writer['commits']} commits"
-                f" (COMMIT {writer['commit_ms_mean']} ms on average)"
-            )
-    return response.status_code == 200, text
+    if response.status_code != 200 or not writer:
+        text = f"{url} answered {response.status_code}"
+        if writer and writer.get("store_process") is None:
+            text += "; its store process is restarting: webhooks get 503 until it is back"
+        return False, text
+    text = f"store process {writer['store_process']}"
+    if writer.get("store_restarts"):
+        text += f", restarted {writer['store_restarts']} times (see the sidecar's log)"
+    if writer.get("commits"):
+        text += (
+            f" · {writer['deliveries']} deliveries in {writer['commits']} commits,"
+            f" {writer['commit_ms_mean']} ms each"
+        )
+    return True, text
 
 
 def check_offload() -> tuple[bool, str]:
@@ -103,6 +104,11 @@ def health() -> None:
         pd.DataFrame(rows, columns=["part", "state", "detail"]),
         hide_index=True,
         width="stretch",
+        column_config={
+            "part": st.column_config.TextColumn(width="small"),
+            "state": st.column_config.TextColumn(width="small"),
+            "detail": st.column_config.TextColumn(width="large"),
+        },
     )
     if run and run["error_sample"]:
         st.caption("Last reconciler error:")
