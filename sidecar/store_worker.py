@@ -45,10 +45,10 @@ MAX_MERGED_FRAMES = 64  # bounds one transaction when the server runs far ahead
 # Items the server sends, and results sent back (one per item, same order):
 #   ("delivery", body: bytes, received_at: int, remote_addr: str | None)
 #       -> (status, detail, event_id, event_type, case_id)
-# A reply frame is (results, Stats.as_tuple()).
 #          status 200: detail "stored" or "duplicate"; 400/422: detail is the reason;
 #          503: the batch could not be committed, detail is the error.
 #   ("rejection", fields: dict)  a refusal the server made itself, for the record -> None
+# A reply frame is (results, Stats.as_tuple()).
 
 
 def frame(obj: Any) -> bytes:
@@ -100,8 +100,11 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
                 record_rejection(db, **fields)
             new = record_events(db, [(event, received_at) for _, event, received_at in events])
             committing = time.perf_counter()
-    except sqlite3.Error as exc:
-        log.warning("write of %d deliveries failed: %s", len(items), exc)
+    except Exception as exc:  # noqa: BLE001 - rolled back; answer 503, keep serving
+        if isinstance(exc, sqlite3.Error):
+            log.warning("write of %d deliveries failed: %s", len(items), exc)
+        else:
+            log.exception("unexpected error writing %d deliveries", len(items))
         for index, event, _ in events:
             results[index] = (503, str(exc), event.event_id, event.event_type, event.case_id)
     else:

@@ -353,3 +353,22 @@ def test_idle_and_slow_connections_are_closed(db_path):
         assert post(server, SEED_INPUT_NEEDED).status_code == 200
     finally:
         server.stop()
+
+
+def test_store_batch_survives_an_unexpected_error(monkeypatch):
+    import sidecar.store_worker as worker
+
+    db = storage.open_db(":memory:")
+    items = [("delivery", dumps(webhook(f"u{i}", "case.completed", i)), 1, None) for i in (1, 2)]
+    items.append(("delivery", b"not json", 1, None))
+
+    def broken(db, batch):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(worker, "record_events", broken)
+    results = worker.store_batch(db, items)
+    assert [r[0] for r in results] == [503, 503, 400]  # the refusal still gets its 4xx
+    assert db["events"].count == 0 and db["rejected_deliveries"].count == 0  # rolled back
+    monkeypatch.undo()
+    assert [r[0] for r in worker.store_batch(db, items)] == [200, 200, 400]
+    assert db["events"].count == 2
