@@ -22,7 +22,9 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 def cmd_sidecar(args: argparse.Namespace) -> int:
     import asyncio
+    import sqlite3
 
+    import storage
     from reconciler.loop import reconcile_forever
     from sidecar.app import create_app
     from sidecar.server import RefuseToStart, check_bind, serve
@@ -35,6 +37,13 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
         print(f"offload-console sidecar: {exc}", file=sys.stderr)
         return 2
     db_path = db_path_from_env(args.db)
+    try:  # migrations here, and a plain message instead of the store process's traceback
+        storage.open_db(db_path).conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        print(
+            f"offload-console sidecar: cannot open the database {db_path}: {exc}", file=sys.stderr
+        )
+        return 2
     every = settings.reconcile_every_s() if args.reconcile_every is None else args.reconcile_every
     background: list[asyncio.Task] = []
 

@@ -223,6 +223,16 @@ def test_token_path_is_the_only_webhook_path(db_path):
         server.stop()
 
 
+def test_unopenable_database_is_a_plain_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli(
+        "sidecar", "--port", str(free_port()), "--db", str(blocker / "x.db"), timeout=30
+    )
+    assert result.returncode == 2
+    assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_refuses_non_loopback_without_token(db_path):
     result = run_cli(
         "sidecar",
