@@ -127,7 +127,9 @@ def create_app(
             )
         except DatabaseBusy as exc:
             log.warning(
-                "delivery not stored outcome=busy ms=%.1f error=%s",
+                "delivery event_id=%s type=%s outcome=busy ms=%.1f error=%s",
+                exc.event_id,
+                exc.event_type,
                 (time.perf_counter() - started) * 1000,
                 exc,
             )

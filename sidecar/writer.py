@@ -37,7 +37,13 @@ RESTART_DELAY_S = 1.0
 
 
 class DatabaseBusy(Exception):
-    """The delivery could not be committed (database locked, store process gone): a 503."""
+    """The delivery could not be committed (database locked, store process gone): a 503.
+    ``event_id`` and ``event_type`` are set when the store process had parsed it."""
+
+    def __init__(self, message: str, event_id: str | None = None, event_type: str | None = None):
+        super().__init__(message)
+        self.event_id = event_id
+        self.event_type = event_type
 
 
 class GroupCommitWriter:
@@ -123,7 +129,7 @@ class GroupCommitWriter:
         self._enqueue(("delivery", body, received_at, remote_addr), future)
         result = await future
         if result[0] == 503:
-            raise DatabaseBusy(result[1])
+            raise DatabaseBusy(result[1], event_id=result[2], event_type=result[3])
         return result
 
     def note_rejection(self, **fields: Any) -> None:

@@ -265,6 +265,8 @@ def test_locked_database_gives_503_with_retry_after_then_recovers(db_path):
         blocker.close()
         assert post(server, SEED_INPUT_NEEDED).status_code == 200
         assert sqlite_utils.Database(db_path)["events"].count == 1
+        busy = [line for line in server.output().splitlines() if "outcome=busy" in line]
+        assert len(busy) == 1 and f"event_id={SEED_INPUT_NEEDED['event_id']}" in busy[0]
     finally:
         server.stop()
 
