@@ -33,7 +33,7 @@ async def _read_body(request: Request) -> bytes:
         if not declared.isdigit():
             raise Refused(400, "Content-Length is not a number")
         if int(declared) > MAX_BODY:
-            raise Refused(413, f"body of {declared} bytes is over the 1 MiB limit")
+            raise Refused(413, f"body of {declared} bytes is over the 1 MiB limit", int(declared))
         return await request.body()
     chunks: list[bytes] = []  # chunked: count as it comes
     size = 0
@@ -76,17 +76,17 @@ def create_app(
             await writer.stop()
             read_db_holder["db"].conn.close()
 
-    def refuse(request: Request, started: float, status: int, reason: str, body: bytes, size=None):
+    def refuse(request: Request, started: float, refused: Refused, body: bytes) -> Response:
         """A refusal decided here (before the body reached the store process): record it."""
         writer.note_rejection(
             received_at=storage.now_ms(),
             remote_addr=request.client.host if request.client else None,
-            status_code=status,
-            reason=reason,
+            status_code=refused.status,
+            reason=refused.reason,
             body=body,
-            body_size=size,
+            body_size=refused.body_size,
         )
-        return refused_response(started, status, reason)
+        return refused_response(started, refused.status, refused.reason)
 
     def refused_response(started: float, status: int, reason: str) -> Response:
         log.info(
@@ -112,12 +112,7 @@ def create_app(
         try:
             body = await _read_body(request)
         except Refused as refused:
-            size = (
-                int(request.headers["content-length"])
-                if refused.status == 413 and request.headers.get("content-length", "").isdigit()
-                else None
-            )
-            return refuse(request, started, refused.status, refused.reason, body, size)
+            return refuse(request, started, refused, body)
         except ClientDisconnect:
             return Response(status_code=400)
         remote = request.client.host if request.client else None

@@ -8,12 +8,14 @@ from storage.events import Event, InvalidEvent, parse_envelope
 
 
 class Refused(Exception):
-    """A delivery the sidecar answers with a 4xx; ``reason`` says why in plain words."""
+    """A delivery the sidecar answers with a 4xx; ``reason`` says why in plain words.
+    ``body_size`` is the declared size of a body refused unread."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, body_size: int | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.body_size = body_size
 
 
 def parse_delivery(body: bytes) -> Event:

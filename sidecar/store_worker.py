@@ -1,6 +1,6 @@
 """The sidecar's store process: parses, stores and projects deliveries, one commit per batch.
 
-    python -m sidecar.store_worker FD DB_PATH BUSY_TIMEOUT_MS
+    python -m sidecar.store_worker FD DB_PATH BUSY_TIMEOUT_MS LOG_LEVEL
 
 Started by :class:`sidecar.writer.GroupCommitWriter`, which talks to it over the socket ``FD``
 in frames (4-byte big-endian length, then a pickle). The first frame out says ``ready`` (the
@@ -54,6 +54,20 @@ MAX_MERGED_FRAMES = 64  # bounds one transaction when the server runs far ahead
 def frame(obj: Any) -> bytes:
     payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     return HEADER.pack(len(payload)) + payload
+
+
+def take_frames(buffer: bytearray) -> list:
+    """Remove every whole frame from the front of ``buffer``; their messages, in order."""
+    messages, offset = [], 0
+    while len(buffer) - offset >= HEADER.size:
+        (size,) = HEADER.unpack_from(buffer, offset)
+        end = offset + HEADER.size + size
+        if len(buffer) < end:
+            break
+        messages.append(pickle.loads(buffer[offset + HEADER.size : end]))
+        offset = end
+    del buffer[:offset]
+    return messages
 
 
 class Stats:
@@ -123,14 +137,12 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
 def serve(sock: socket.socket, db_path: str, busy_timeout_ms: int) -> None:
     db = storage.open_db(db_path, busy_timeout=busy_timeout_ms)
     stopping = threading.Event()
-    checkpointer = None
-    if db_path != ":memory:":
-        # WAL checkpoints (several fsyncs each) run beside the batches, not inside one.
-        manual_checkpoints(db)
-        checkpointer = threading.Thread(
-            target=_checkpoint_loop, args=(db_path, stopping), name="wal-checkpoint", daemon=True
-        )
-        checkpointer.start()
+    # WAL checkpoints (several fsyncs each) run beside the batches, not inside one.
+    manual_checkpoints(db)
+    checkpointer = threading.Thread(
+        target=_checkpoint_loop, args=(db_path, stopping), name="wal-checkpoint", daemon=True
+    )
+    checkpointer.start()
     incoming = FrameReader(sock)
     stats = Stats()
     gc.freeze()  # modules and schema live as long as the process: no full collections of them
@@ -148,8 +160,7 @@ def serve(sock: socket.socket, db_path: str, busy_timeout_ms: int) -> None:
         return  # the server is gone
     finally:
         stopping.set()
-        if checkpointer is not None:
-            checkpointer.join(timeout=10)
+        checkpointer.join(timeout=10)
         db.conn.close()
 
 
@@ -163,16 +174,16 @@ class FrameReader:
 
     def read_available(self) -> list | None:
         """The batches that have arrived (waiting for one); None once the socket is closed."""
-        batches = self._parse()
+        batches = take_frames(self.buffer)
         while not batches:
             if self.eof:
                 return None
             self._receive(blocking=True)
-            batches = self._parse()
+            batches = take_frames(self.buffer)
         while not self.eof and len(batches) < MAX_MERGED_FRAMES:
             if not self._receive(blocking=False):
                 break
-            batches += self._parse()
+            batches += take_frames(self.buffer)
         return batches
 
     def _receive(self, *, blocking: bool) -> bool:
@@ -186,18 +197,6 @@ class FrameReader:
         self.buffer += chunk
         return True
 
-    def _parse(self) -> list:
-        batches, offset = [], 0
-        while len(self.buffer) - offset >= HEADER.size:
-            (size,) = HEADER.unpack_from(self.buffer, offset)
-            end = offset + HEADER.size + size
-            if len(self.buffer) < end:
-                break
-            batches.append(pickle.loads(self.buffer[offset + HEADER.size : end]))
-            offset = end
-        del self.buffer[:offset]
-        return batches
-
 
 def _checkpoint_loop(db_path: str, stopping: threading.Event) -> None:
     while not stopping.wait(CHECKPOINT_EVERY_S):
@@ -208,14 +207,14 @@ def _checkpoint_loop(db_path: str, stopping: threading.Event) -> None:
 
 
 def main(argv: list[str]) -> int:
-    fd, db_path, busy_timeout_ms = int(argv[0]), argv[1], int(argv[2])
+    fd, db_path, busy_timeout_ms, log_level = int(argv[0]), argv[1], int(argv[2]), int(argv[3])
     # Ctrl-C, or a service manager's SIGTERM, may reach the whole process group. The server
     # stops this process by closing the socket once every delivery it accepted has been
     # answered (or by dying, which closes it too): only then does it exit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
-        level=os.environ.get("OFFLOAD_CONSOLE_WORKER_LOG_LEVEL", "WARNING").upper(),
+        level=log_level,  # the sidecar's
         format="%(asctime)s %(levelname)s %(name)s[store]: %(message)s",
     )
     from offload_console.redact import install_log_redaction

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import pickle
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import storage
-from sidecar.store_worker import HEADER, frame
+from sidecar.store_worker import frame, take_frames
 
 log = logging.getLogger("offload_console.sidecar")
 
@@ -52,7 +51,8 @@ class GroupCommitWriter:
         self.busy_timeout_ms = busy_timeout_ms
         self._pending: list[tuple[tuple, asyncio.Future | None]] = []
         self._in_flight: deque[list[tuple[tuple, asyncio.Future | None]]] = deque()
-        self._idle: asyncio.Event | None = None  # set while nothing is pending or in flight
+        self._idle = asyncio.Event()  # set while nothing is pending or in flight
+        self._idle.set()
         self._send_scheduled = False
         self._proc: subprocess.Popen | None = None
         self._link: _StoreLink | None = None
@@ -68,9 +68,6 @@ class GroupCommitWriter:
     async def start(self) -> None:
         """Start the store process and wait until its database is open and migrated."""
         loop = asyncio.get_running_loop()
-        if self._idle is None:
-            self._idle = asyncio.Event()
-            self._idle.set()
         timeout = self.busy_timeout_ms
         if timeout is None:
             timeout = storage.db.busy_timeout_ms()
@@ -82,8 +79,9 @@ class GroupCommitWriter:
                     "-m",
                     "sidecar.store_worker",
                     str(theirs.fileno()),
-                    self.db_path if self.db_path == ":memory:" else os.path.abspath(self.db_path),
+                    os.path.abspath(self.db_path),
                     str(timeout),
+                    str(log.getEffectiveLevel()),
                 ],
                 pass_fds=(theirs.fileno(),),
                 env={**os.environ, "PYTHONPATH": _pythonpath()},
@@ -109,7 +107,7 @@ class GroupCommitWriter:
     async def stop(self) -> None:
         """Answer every delivery already accepted, then let the store process finish."""
         self._stopping = True
-        if self._link is not None and self._idle is not None:
+        if self._link is not None:
             await self._idle.wait()
         if self._restart_task is not None:
             self._restart_task.cancel()
@@ -193,8 +191,7 @@ class GroupCommitWriter:
         for _, future in batch:
             if future is not None and not future.done():
                 future.set_exception(error)
-        if self._idle is not None:
-            self._idle.set()
+        self._idle.set()
 
     def _reap(self) -> int | None:
         if self._proc is None:
@@ -221,19 +218,11 @@ class _StoreLink(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        offset = 0
-        while len(self.buffer) - offset >= HEADER.size:
-            (size,) = HEADER.unpack_from(self.buffer, offset)
-            end = offset + HEADER.size + size
-            if len(self.buffer) < end:
-                break
-            message = pickle.loads(self.buffer[offset + HEADER.size : end])
-            offset = end
+        for message in take_frames(self.buffer):
             if not self.ready.done():
                 self.ready.set_result(message)  # ("ready", pid)
             else:
                 self.writer._on_results(message)
-        del self.buffer[:offset]
 
     def connection_lost(self, exc) -> None:  # type: ignore[override]
         if not self.ready.done():
