@@ -10,13 +10,12 @@ results shaped by the W-9 schema, times spread over the last 400 days.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from pathlib import Path
 
 import storage
-from storage.events import Event, record_event
+from storage.events import local_event, record_event
 from storage.inbox import record_answer
 from storage.views import refresh_search_index
 
@@ -50,18 +49,8 @@ DAY = 86_400_000
 def event(case_id, kind, ts, data, source="webhook", actor=None, event_id=None):
     data = {"caseId": case_id, **data}
     eid = event_id or f"evt_{case_id}_{kind.replace('.', '_')}_{ts}"
-    envelope = {"event_id": eid, "event_type": kind, "timestamp": ts, "data": data}
-    return Event(
-        eid,
-        kind,
-        ts,
-        case_id,
-        data,
-        json.dumps(envelope),
-        source,
-        0 if kind == "case.created" else ts,
-        actor,
-    )
+    state_ts = 0 if kind == "case.created" else ts
+    return local_event(case_id, eid, kind, ts, data, source=source, state_ts=state_ts, actor=actor)
 
 
 def generate(db_path: str, cases: int, seed: int = 7) -> None:

@@ -4,9 +4,7 @@
 """
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port  # noqa: E402
+from tests.helpers import launch_up  # noqa: E402
 
 
 def main() -> None:
@@ -27,31 +25,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="shots-"))
-    ports = {n: free_port() for n in ("sidecar", "sandbox", "dashboard")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFLOAD_")}
-    env["OFFLOAD_CONSOLE_DB"] = str(tmp / "console.db")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "offload_console.cli",
-            "up",
-            "--sidecar-port",
-            str(ports["sidecar"]),
-            "--sandbox-port",
-            str(ports["sandbox"]),
-            "--dashboard-port",
-            str(ports["dashboard"]),
-            "--hour-seconds",
-            "0.05",
-            "--seed-demo",
-            "yes",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, ports, _env, _log = launch_up(tmp, seed_demo="yes", hour_seconds=0.05)
     base = f"http://127.0.0.1:{ports['dashboard']}"
     try:
         deadline = time.monotonic() + 120

@@ -7,7 +7,7 @@ import json
 import sqlite_utils
 
 from storage.db import now_ms
-from storage.events import Event, record_event
+from storage.events import local_event, record_event
 
 _POLL_COLUMNS = "case_id, status, updated_at, input_request_id, input_request_status"
 
@@ -48,26 +48,17 @@ def record_poll(db: sqlite_utils.Database, known: dict, data: dict) -> bool:
     news = poll_is_news(known, data)
     with db.atomic():
         if news:
-            envelope = {
-                "event_id": f"poll_{known['case_id']}_{updated}",
-                "event_type": "case.polled",
-                "timestamp": updated,
-                "data": data,
-            }
-            record_event(
-                db,
-                Event(
-                    event_id=envelope["event_id"],
-                    event_type="case.polled",
-                    timestamp=updated,
-                    case_id=known["case_id"],
-                    data=data,
-                    payload=json.dumps(envelope, ensure_ascii=False),
-                    source="poll",
-                    state_ts=updated,
-                ),
-                now,
+            case_id = known["case_id"]
+            event = local_event(
+                case_id,
+                f"poll_{case_id}_{updated}",
+                "case.polled",
+                updated,
+                data,
+                source="poll",
+                state_ts=updated,
             )
+            record_event(db, event, now)
         goal = data.get("goal") if isinstance(data.get("goal"), dict) else {}
         counterparty = (
             data.get("counterparty") if isinstance(data.get("counterparty"), dict) else {}

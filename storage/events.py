@@ -61,6 +61,38 @@ class Event:
         return self.timestamp
 
 
+def local_event(
+    case_id: str,
+    event_id: str,
+    event_type: str,
+    timestamp: int,
+    data: dict[str, Any],
+    *,
+    source: str,
+    state_ts: int,
+    actor: str | None = None,
+) -> Event:
+    """An event the console makes itself (a poll, a console action), stored like a webhook:
+    its payload is the envelope Offload would have sent."""
+    envelope = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "timestamp": timestamp,
+        "data": data,
+    }
+    return Event(
+        event_id=event_id,
+        event_type=event_type,
+        timestamp=timestamp,
+        case_id=case_id,
+        data=data,
+        payload=json.dumps(envelope, ensure_ascii=False),
+        source=source,
+        state_ts=state_ts,
+        actor=actor,
+    )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import sqlite_utils
 
 from storage import audit
 from storage.db import now_ms
-from storage.events import Event, record_event, refresh_request_statuses
+from storage.events import local_event, record_event, refresh_request_statuses
 
 CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be taken over
 
@@ -93,11 +91,12 @@ def record_answer(
     gets a ``console.answered`` event saying who answered what and when."""
     now = now_ms()
     request = get_request(db, request_id)
-    payload = {
-        "event_id": f"console_answer_{request_id}",
-        "event_type": "console.answered",
-        "timestamp": now,
-        "data": {
+    event = local_event(
+        request["case_id"],
+        f"console_answer_{request_id}",
+        "console.answered",
+        now,
+        {
             "caseId": request["case_id"],
             "inputRequestId": request_id,
             "question": request["question"],
@@ -105,28 +104,17 @@ def record_answer(
             "answeredBy": operator,
             "note": note,
         },
-    }
+        source="console",
+        state_ts=now,
+        actor=operator,
+    )
     with db.atomic():
         db.execute(
             "UPDATE input_requests SET answer = ?, answered_by = ?, answered_at = ?,"
             " claimed_by = ?, claimed_at = coalesce(claimed_at, ?) WHERE input_request_id = ?",
             [answer, operator, now, operator, now, request_id],
         )
-        record_event(
-            db,
-            Event(
-                event_id=payload["event_id"],
-                event_type="console.answered",
-                timestamp=now,
-                case_id=request["case_id"],
-                data=payload["data"],
-                payload=json.dumps(payload, ensure_ascii=False),
-                source="console",
-                state_ts=now,
-                actor=operator,
-            ),
-            now,
-        )
+        record_event(db, event, now)
         refresh_request_statuses(db, request["case_id"])
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import now_ms
-from storage.events import Event, record_event
+from storage.events import local_event, record_event
 
 
 def get_submission(db: sqlite_utils.Database, submission_id: str) -> dict | None:
@@ -56,19 +56,12 @@ def mark_sent(
             if key in request
         },
     }
-    envelope = {
-        "event_id": f"console_created_{case_id}",
-        "event_type": "case.created",
-        "timestamp": now,
-        "data": data,
-    }
-    event = Event(
-        event_id=envelope["event_id"],
-        event_type="case.created",
-        timestamp=now,
-        case_id=case_id,
-        data=data,
-        payload=json.dumps(envelope, ensure_ascii=False),
+    event = local_event(
+        case_id,
+        f"console_created_{case_id}",
+        "case.created",
+        now,
+        data,
         source="console",
         state_ts=0,  # any state Offload reports wins over "we sent it"
         actor=actor,

@@ -149,7 +149,13 @@ def sandbox_env(url: str) -> dict:
     return {"OFFLOAD_BASE_URL": url, "OFFLOAD_API_KEY": SANDBOX_KEY}
 
 
-def launch_up(tmp_path: Path, *, seed_demo: str = "no", extra_env: dict | None = None):
+def launch_up(
+    tmp_path: Path,
+    *,
+    seed_demo: str = "no",
+    extra_env: dict | None = None,
+    hour_seconds: float = 0.01,
+):
     """Start ``offload-console up`` in sandbox mode on free ports; return (process, ports, env,
     log path). The caller stops it (SIGTERM) in a finally."""
     ports = {name: free_port() for name in ("sidecar", "sandbox", "dashboard")}
@@ -174,7 +180,7 @@ def launch_up(tmp_path: Path, *, seed_demo: str = "no", extra_env: dict | None =
                 "--dashboard-port",
                 str(ports["dashboard"]),
                 "--hour-seconds",
-                "0.01",
+                str(hour_seconds),
                 "--seed-demo",
                 seed_demo,
             ],
