@@ -11,6 +11,7 @@ st.set_page_config(page_title="Offload console", page_icon=":material/inbox:", l
 gate()  # signed-out sessions stop here, having seen only the sign-in
 
 pending = pending_count(get_db())
+st.session_state["nav_pending"] = pending  # the Inbox reruns the app when it changes
 pages = [
     # The default page lives at "/", whatever url_path would say.
     st.Page(

@@ -5,6 +5,9 @@ nothing else (the script stops there)."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote, unquote
+
 import streamlit as st
 
 from dashboard.data import get_db
@@ -103,13 +106,43 @@ def _local_gate(db) -> None:
                 ss["auth_operator"] = name.strip()
                 audit.record(db, name.strip(), "operator.signed_in")
                 st.rerun()
-            audit.record(db, None, "operator.sign_in_refused", target=name.strip()[:100])
+            audit.record(
+                db, "(not signed in)", "operator.sign_in_refused", target=name.strip()[:100]
+            )
             st.error("Wrong name or password.")
         st.stop()
     with st.sidebar:
         st.caption("Signed in as")
         st.text(ss["auth_operator"])
         st.button("Sign out", on_click=_sign_out, key="auth_logout")
+
+
+NAME_COOKIE = "offload_console_operator"
+
+
+def remembered_name(cookies) -> str | None:
+    """The operator name this browser remembered (a cookie set when it was typed)."""
+    raw = (cookies or {}).get(NAME_COOKIE)
+    name = unquote(raw).strip() if raw else ""
+    return name[:100] or None
+
+
+def name_cookie_script(name: str | None) -> str:
+    """A script that makes this browser remember ``name`` for a year (or forget it). The
+    value is percent-encoded, so nothing typed can leave the string."""
+    value = json.dumps(quote(name or "", safe=""))
+    age = 365 * 24 * 3600 if name else 0
+    return (
+        f"<script>document.cookie = {NAME_COOKIE!r} + '=' + {value} + "
+        f"'; path=/; max-age={age}; SameSite=Strict';</script>"
+    )
+
+
+def _context_cookies() -> dict:
+    try:
+        return dict(st.context.cookies)
+    except Exception:  # noqa: BLE001 - no browser (AppTest)
+        return {}
 
 
 def _unprotected_gate() -> None:
@@ -122,14 +155,21 @@ def _unprotected_gate() -> None:
             "([auth] in .streamlit/secrets.toml), then restart it."
         )
         st.stop()
+    # The name survives reloads and new tabs: the browser keeps it in a cookie.
+    cookie_name = remembered_name(_context_cookies())
+    if "operator_name" not in ss and cookie_name:
+        ss["operator_name"] = cookie_name
     with st.sidebar:
         st.text_input(
             "Your name",
             key="operator_name",
-            persist_state="session",
-            help="Recorded with every answer and case you send.",
+            help="Recorded with every answer and case you send. This browser remembers it.",
             placeholder="e.g. Avery",
         )
+        name = operator()
+        if name != ss.get("_name_cookie", cookie_name):
+            st.html(name_cookie_script(name), unsafe_allow_javascript=True)
+            ss["_name_cookie"] = name
         st.caption(
             "Unprotected: no sign-in is configured, so anyone who can open this page "
             "can act. It listens on 127.0.0.1 only."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import streamlit as st
 
 import storage
@@ -20,6 +22,12 @@ def get_client():
     if "_client" not in st.session_state:
         st.session_state["_client"] = client_from_env()
     return st.session_state["_client"]
+
+
+def session_token() -> str:
+    """This browser session's own id: a claim on a question belongs to it (not to a name), so
+    one operator in two tabs cannot send two answers."""
+    return st.session_state.setdefault("_session_token", secrets.token_hex(16))
 
 
 def operator() -> str | None:

@@ -18,12 +18,13 @@ def zone(name: str | None) -> dt.tzinfo:
         return dt.UTC
 
 
-def when(ms: int | None, tz_name: str | None) -> str:
-    """``2026-11-28 10:04 PST`` in the given zone; empty for no time."""
+def when(ms: int | None, tz_name: str | None, *, seconds: bool = False) -> str:
+    """``2026-11-28 10:04 PST`` in the given zone; empty for no time. ``seconds=True`` gives
+    ``10:04:37``: the timeline needs them to follow a fast case."""
     if ms is None:
         return ""
     moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(zone(tz_name))
-    return moment.strftime("%Y-%m-%d %H:%M %Z")
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def local_now(tz_name: str | None, now: dt.datetime | None = None) -> str:
@@ -51,6 +52,23 @@ def duration(ms: int) -> str:
     return "just now"
 
 
+def gap(ms: int | None) -> str:
+    """The time between two events, to the second: ``+4 s``, ``+2 min 05 s``, ``+3 h 10 min``."""
+    if ms is None:
+        return ""
+    seconds = max(0, round(ms / 1000))
+    if seconds < 60:
+        return f"+{seconds} s"
+    if seconds < 3600:
+        return f"+{seconds // 60} min {seconds % 60:02d} s"
+    return "+" + duration(seconds * 1000)
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 row``, ``2 rows``, ``1,204 rows``."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
 def next_action(ms: int | None, tz_name: str | None) -> str:
     if ms is None or ms >= NOTHING_SCHEDULED:
         return "none scheduled"
@@ -64,6 +82,29 @@ def attempts(used: int | None, max_follow_ups: int | None) -> str:
         return f"{used} sent"
     total = max_follow_ups + 1
     return f"{used} of {total} sent, {max(0, total - used)} left"
+
+
+def counterparty_line(name: str | None, address: str | None, company: str | None) -> str:
+    """``Maya Chen <ap@northstar.example> (Northstar LLC)``; empty parts left out."""
+    return " ".join(
+        filter(
+            None, [name, f"<{address}>" if address else None, f"({company})" if company else None]
+        )
+    )
+
+
+def case_line(row: dict) -> str:
+    """Which case a question belongs to, in one line: reference · counterparty · objective."""
+    counterparty = counterparty_line(
+        row.get("counterparty_name"), row.get("counterparty_address"), None
+    )
+    return " · ".join(
+        [
+            row.get("client_reference_id") or "(no reference)",
+            counterparty or "(no counterparty)",
+            row.get("objective") or "(no objective)",
+        ]
+    )
 
 
 def json_list(text: str | None) -> list:

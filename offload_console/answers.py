@@ -9,6 +9,7 @@ outcome is unknown is settled by reading the case back.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -56,9 +57,13 @@ def send_answer(
     request_id: str,
     operator: str,
     text: str,
+    *,
+    session: str | None = None,
 ) -> AnswerOutcome:
-    """Send an operator's answer once; every attempt that got past an empty box is audited."""
-    outcome = _send_answer(db, client, request_id, operator, text)
+    """Send an operator's answer once; every attempt that got past an empty box is audited.
+    ``session`` identifies the browser session (tab) acting: a claim belongs to it, so one
+    operator in two tabs sends one answer. Without one, each call is a session of its own."""
+    outcome = _send_answer(db, client, request_id, operator, text, session or secrets.token_hex(16))
     if outcome.kind != "empty":
         request = get_request(db, request_id)
         audit.record(
@@ -78,11 +83,12 @@ def _send_answer(
     request_id: str,
     operator: str,
     text: str,
+    session: str,
 ) -> AnswerOutcome:
     answer = (text or "").strip()
     if not answer:
         return AnswerOutcome(False, "empty", "Type an answer before sending.")
-    claim = claim_request(db, request_id, operator)
+    claim = claim_request(db, request_id, operator, session)
     request = claim["request"]
     if request is None:
         return AnswerOutcome(
@@ -104,6 +110,13 @@ def _send_answer(
                 "nothing was sent.",
                 keep_text=False,
             )
+        if request["claimed_by"] == operator:
+            return AnswerOutcome(
+                False,
+                "taken",
+                "You are answering this question in another tab or window; nothing was sent "
+                "from this one.",
+            )
         return AnswerOutcome(
             False,
             "taken",
@@ -114,7 +127,7 @@ def _send_answer(
         client.provide_input(case_id, request_id, answer)
     except OffloadAPIError as exc:
         if exc.status == 409:
-            release_claim(db, request_id, operator)
+            release_claim(db, request_id, session)
             _try_refresh(db, client, case_id)
             words = CONFLICT_WORDS.get(exc.code, "Offload refused the answer")
             return AnswerOutcome(
@@ -125,8 +138,8 @@ def _send_answer(
                 detail=f"{exc.code}: {exc.message}",
             )
         if exc.ambiguous:
-            return _settle_unknown(db, client, request_id, case_id, operator, answer, exc)
-        release_claim(db, request_id, operator)
+            return _settle_unknown(db, client, request_id, case_id, operator, session, answer, exc)
+        release_claim(db, request_id, session)
         return AnswerOutcome(
             False,
             "error",
@@ -134,7 +147,7 @@ def _send_answer(
             detail=f"{exc.code}: {exc.message}",
         )
     except OffloadConnectError as exc:
-        release_claim(db, request_id, operator)
+        release_claim(db, request_id, session)
         return AnswerOutcome(
             False,
             "unreachable",
@@ -143,7 +156,7 @@ def _send_answer(
             detail=str(exc),
         )
     except OffloadError as exc:
-        return _settle_unknown(db, client, request_id, case_id, operator, answer, exc)
+        return _settle_unknown(db, client, request_id, case_id, operator, session, answer, exc)
     record_answer(db, request_id, operator, answer)
     return AnswerOutcome(True, "sent", "Answer sent. Offload resumes the case.", keep_text=False)
 
@@ -155,7 +168,9 @@ def _try_refresh(db, client, case_id) -> None:
         pass  # the reconciler will catch up
 
 
-def _settle_unknown(db, client, request_id, case_id, operator, answer, exc) -> AnswerOutcome:
+def _settle_unknown(
+    db, client, request_id, case_id, operator, session, answer, exc
+) -> AnswerOutcome:
     """The answer may or may not have reached Offload: read the case back to find out."""
     try:
         state = client.get_case(case_id)
@@ -175,7 +190,7 @@ def _settle_unknown(db, client, request_id, case_id, operator, answer, exc) -> A
         and pending.status == "PENDING"
         and state.status == "INPUT_NEEDED"
     ):
-        release_claim(db, request_id, operator)
+        release_claim(db, request_id, session)
         return AnswerOutcome(
             False,
             "unknown",

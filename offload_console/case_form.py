@@ -24,8 +24,8 @@ TIMEZONES = sorted(available_timezones())
 DEFAULTS: dict[str, Any] = {
     "client_reference_id": "",
     "channel": "EMAIL",
-    "max_attempts": 3,
-    "follow_up_delay_hours": 72,
+    "max_attempts": "3",
+    "follow_up_delay_hours": "72",
     "objective": "",
     "knowledge_mode": "table",
     "knowledge_rows": [],
@@ -64,6 +64,20 @@ def _rows_to_map(rows: list[dict]) -> tuple[dict[str, str], list[str]]:
     return out, problems
 
 
+def whole_number(value: Any) -> int | None:
+    """``value`` as a whole number if it is exactly one (``"3"``, ``3``, ``3.0``), else None:
+    ``"2.5"``, ``"-"``, ``"3 days"`` and ``True`` are not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", value):
+        return int(value)
+    return None
+
+
 def build_body(form: dict) -> tuple[dict, dict[str, str]]:
     """The POST /cases body the form describes, and its problems by field."""
     f = {**DEFAULTS, **form}
@@ -77,15 +91,15 @@ def build_body(form: dict) -> tuple[dict, dict[str, str]]:
         ("maxAttempts", "max_attempts", 0),
         ("followUpDelayHours", "follow_up_delay_hours", 1),
     ):
-        value = f[field]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            errors[field] = (
-                "A whole number, 0 or more."
+        value = whole_number(f[field])
+        if value is None or value < minimum:
+            shown = str(f[field]).strip()
+            wanted = (
+                "A whole number, 0 or more"
                 if minimum == 0
-                else "A whole number of hours, 1 or more."
+                else "A whole number of hours, 1 or more"
             )
+            errors[field] = f"{wanted}; {shown!r} is not." if shown else f"{wanted}."
         else:
             body[key] = value
     goal: dict[str, Any] = {"objective": str(f["objective"]).strip()}
@@ -173,8 +187,8 @@ def form_from_body(body: dict) -> dict:
         **DEFAULTS,
         "client_reference_id": body.get("clientReferenceId", "") or "",
         "channel": body.get("channel", "EMAIL"),
-        "max_attempts": body.get("maxAttempts", 3),
-        "follow_up_delay_hours": body.get("followUpDelayHours", 72),
+        "max_attempts": _shown(body.get("maxAttempts", 3)),
+        "follow_up_delay_hours": _shown(body.get("followUpDelayHours", 72)),
         "objective": goal.get("objective", "") or "",
         "knowledge_mode": "text" if isinstance(knowledge, str) else "table",
         "knowledge_rows": [
@@ -197,6 +211,10 @@ def form_from_body(body: dict) -> dict:
         "webhook_url": body.get("clientWebhookUrl", "") or "",
         "scenario": scenario,
     }
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def curl_for(body: dict, base_url: str) -> str:
@@ -267,6 +285,9 @@ def plan_batch(template: dict, raw_csv: bytes) -> dict:
         return plan
     for row in rows:
         body = fill(template, {k: (v or "") for k, v in row.items() if k is not None})
+        for key in ("maxAttempts", "followUpDelayHours"):  # a CSV fills numbers as text
+            if isinstance(body.get(key), str) and whole_number(body[key]) is not None:
+                body[key] = whole_number(body[key])
         problems = build_body(form_from_body(body))[1]
         unfilled = placeholders(body)
         if unfilled:

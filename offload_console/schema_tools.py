@@ -3,7 +3,9 @@ New case page's preview), and the field table ⇄ schema conversion of the schem
 
 from __future__ import annotations
 
+import copy
 import datetime
+import json
 from typing import Any
 
 
@@ -60,79 +62,202 @@ def _example_string(schema: dict, name: str) -> str:
 
 
 # -- the schema editor's field table ----------------------------------------------------
+#
+# The JSON the operator typed IS the schema. The table shows one row per top-level property
+# and changes only what the operator edits in it: each edit of a row sets only that row's
+# shown keys (type, description, enum, its place in ``required``, its name); every other key
+# stays exactly as it was. A property the table cannot show exactly (a type list, a typo'd
+# type, non-text allowed values, composition keywords, $ref, ...) is a locked row: shown,
+# never coerced, edited in the JSON only.
 
 FIELD_TYPES = ("string", "number", "integer", "boolean", "array", "object")
-TABLE_COLUMNS = ("name", "type", "description", "required", "allowed values")
-_TABLE_KEYS = {"type", "description", "enum"}
+TABLE_COLUMNS = ("name", "type", "description", "required", "allowed values", "edit in JSON")
+# Keywords whose meaning a table edit of type/enum could silently change.
+_LOCKING_KEYWORDS = (
+    "$ref",
+    "$dynamicRef",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "const",
+)
 
 
-def table_from_schema(schema: dict | None) -> list[dict]:
-    """One row per top-level property. Whatever a row cannot show (nested properties,
-    formats, patterns, items) stays in the schema and is kept when the table is edited."""
-    schema = schema if isinstance(schema, dict) else {}
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = set(schema.get("required") or [])
+def _properties(schema: dict) -> dict:
+    properties = schema.get("properties")
+    return properties if isinstance(properties, dict) else {}
+
+
+def table_problem(schema: Any) -> str | None:
+    """Why the table cannot edit this schema's properties at all (None when it can)."""
+    if not isinstance(schema, dict):
+        return "the schema is not a JSON object"
+    if "type" in schema and schema["type"] != "object":
+        return 'the schema\'s top-level type is not "object"'
+    if "properties" in schema and not isinstance(schema["properties"], dict):
+        return '"properties" is not an object'
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return '"required" is not a list of names'
+    return None
+
+
+def row_lock(sub: Any) -> str | None:
+    """Why one property cannot be edited in the table (None when it can)."""
+    if not isinstance(sub, dict):
+        return "not an object schema"
+    kind = sub.get("type")
+    if "type" in sub and kind not in FIELD_TYPES:
+        return f"type {json.dumps(kind, ensure_ascii=False)}"
+    if "description" in sub and not isinstance(sub["description"], str):
+        return "description is not text"
+    if "enum" in sub:
+        enum = sub["enum"]
+        if not isinstance(enum, list) or not enum:
+            return "enum is not a list of values"
+        if not all(isinstance(v, str) for v in enum):
+            return "allowed values that are not text"
+    for keyword in _LOCKING_KEYWORDS:
+        if keyword in sub:
+            return keyword
+    return None
+
+
+def table_from_schema(schema: Any) -> list[dict]:
+    """One row per top-level property; ``edit in JSON`` says why a row is locked, and
+    ``more in JSON`` lists the keys only the JSON shows (kept by every table edit)."""
+    if not isinstance(schema, dict):
+        return []
+    whole = table_problem(schema)
+    required = schema.get("required") if isinstance(schema.get("required"), list) else []
     rows = []
-    for name, sub in properties.items():
-        sub = sub if isinstance(sub, dict) else {}
-        kind = sub.get("type") if sub.get("type") in FIELD_TYPES else "string"
-        enum = sub.get("enum") if isinstance(sub.get("enum"), list) else []
+    for name, sub in _properties(schema).items():
+        lock = whole or row_lock(sub)
+        sub_dict = sub if isinstance(sub, dict) else {}
         rows.append(
             {
                 "name": name,
-                "type": kind,
-                "description": sub.get("description", "") or "",
+                "type": None if lock else sub_dict.get("type"),
+                "description": "" if lock else sub_dict.get("description", ""),
                 "required": name in required,
-                "allowed values": ", ".join(map(str, enum)),
-                "more in JSON": ", ".join(sorted(k for k in sub if k not in _TABLE_KEYS)),
+                "allowed values": [] if lock else list(sub_dict.get("enum") or []),
+                "edit in JSON": lock or "",
+                "more in JSON": ", ".join(
+                    sorted(k for k in sub_dict if k not in ("type", "description", "enum"))
+                ),
             }
         )
     return rows
 
 
-def schema_from_table(rows: list[dict], previous: dict | None = None) -> dict:
-    """The JSON Schema the table describes, keeping each property's extra keys (and the
-    schema's own extra keys) from ``previous``."""
-    previous = previous if isinstance(previous, dict) else {}
-    old_props = previous.get("properties") if isinstance(previous.get("properties"), dict) else {}
-    schema = {k: v for k, v in previous.items() if k not in ("type", "properties", "required")}
-    schema["type"] = "object"
-    properties: dict[str, Any] = {}
-    required = []
-    for row in rows:
-        name = str(row.get("name") or "").strip()
-        if not name:
+def _clean_values(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):  # a pasted list cell
+        value = [value]
+    return [str(v) for v in value if str(v) != ""]
+
+
+def _set_row_keys(prop: dict, change: dict, notes: list[str], name: str) -> None:
+    if "type" in change:
+        if change["type"] in FIELD_TYPES:
+            prop["type"] = change["type"]
+        elif change["type"] in (None, ""):
+            prop.pop("type", None)
+        else:
+            notes.append(f"{name}: {change['type']!r} is not a type the table knows")
+    if "description" in change:
+        text = str(change["description"] or "")
+        if text.strip():
+            prop["description"] = text
+        else:
+            prop.pop("description", None)
+    if "allowed values" in change:
+        values = _clean_values(change["allowed values"])
+        if values:
+            prop["enum"] = values
+        else:
+            prop.pop("enum", None)
+
+
+def apply_table_edits(schema: dict, rows: list[dict], edits: dict | None) -> tuple[dict, list[str]]:
+    """The schema after the table edits ``edits`` (a data editor's state: ``edited_rows``,
+    ``added_rows``, ``deleted_rows``, positions in ``rows``) made to ``rows``, the table
+    ``table_from_schema(schema)`` drew. Returns (schema, notes): each note is an edit that was
+    refused (a locked row, a clashing name) and left the schema as it was."""
+    edits = edits or {}
+    result = copy.deepcopy(schema) if isinstance(schema, dict) else {}
+    notes: list[str] = []
+    if not (edits.get("edited_rows") or edits.get("added_rows") or edits.get("deleted_rows")):
+        return result, notes
+    whole = table_problem(result)
+    if whole:
+        return result, [f"The table cannot change this schema ({whole}): edit the JSON."]
+    properties = dict(_properties(result))
+    required = list(result.get("required", []))
+    order = list(properties)
+    renames: dict[str, str] = {}
+    deleted = set()
+    for index in sorted(int(i) for i in edits.get("deleted_rows") or []):
+        if 0 <= index < len(rows):
+            deleted.add(rows[index]["name"])
+    for index, change in sorted(
+        ((int(i), c) for i, c in (edits.get("edited_rows") or {}).items()), key=lambda t: t[0]
+    ):
+        if not (0 <= index < len(rows)) or rows[index]["name"] in deleted or not change:
             continue
-        kind = row.get("type") if row.get("type") in FIELD_TYPES else "string"
-        old = old_props.get(name) if isinstance(old_props.get(name), dict) else {}
-        prop = {k: v for k, v in old.items() if k not in _TABLE_KEYS}
-        prop["type"] = kind
-        description = str(row.get("description") or "").strip()
-        if description:
-            prop["description"] = description
-        allowed = [v.strip() for v in str(row.get("allowed values") or "").split(",") if v.strip()]
-        if allowed:
-            prop["enum"] = [_typed(v, kind) for v in allowed]
+        name = rows[index]["name"]
+        shown = {k: v for k, v in change.items() if k in TABLE_COLUMNS}
+        if rows[index]["edit in JSON"]:
+            notes.append(f"{name} can only be changed in the JSON ({rows[index]['edit in JSON']}).")
+            continue
+        prop = dict(properties[name])
+        _set_row_keys(prop, shown, notes, name)
         properties[name] = prop
-        if row.get("required"):
-            required.append(name)
-    schema["properties"] = properties
-    if required:
-        schema["required"] = required
-    return schema
-
-
-def _typed(value: str, kind: str) -> Any:
-    try:
-        if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value)
-    except ValueError:
-        return value
-    if kind == "boolean":
-        return value.lower() in ("true", "yes", "1")
-    return value
+        if "required" in shown:
+            if shown["required"] and name not in required:
+                required.append(name)
+            elif not shown["required"]:
+                required = [r for r in required if r != name]
+        if "name" in shown:
+            new_name = str(shown["name"] or "").strip()
+            if not new_name:
+                notes.append(f"{name}: a field needs a name (delete the row to remove it).")
+            elif new_name != name and (new_name in properties or new_name in renames.values()):
+                notes.append(f"{name}: there is already a field called {new_name}.")
+            elif new_name != name:
+                renames[name] = new_name
+    for name in deleted:
+        properties.pop(name, None)
+        required = [r for r in required if r != name]
+    new_properties = {}
+    for name in order:
+        if name in properties:
+            new_properties[renames.get(name, name)] = properties[name]
+    required = [renames.get(r, r) for r in required]
+    for added in edits.get("added_rows") or []:
+        new_name = str(added.get("name") or "").strip()
+        if not new_name:
+            if any(str(v or "").strip() for k, v in added.items() if k != "required"):
+                notes.append("A new field needs a name.")
+            continue
+        if new_name in new_properties:
+            notes.append(f"There is already a field called {new_name}.")
+            continue
+        prop: dict[str, Any] = {}
+        _set_row_keys(prop, {**added, "type": added.get("type") or "string"}, notes, new_name)
+        new_properties[new_name] = prop
+        if added.get("required") and new_name not in required:
+            required.append(new_name)
+    if "properties" in result or new_properties:
+        result["properties"] = new_properties
+    if "required" in result or required:
+        result["required"] = required
+    return result, notes
 
 
 def schema_problems(schema: Any) -> list[str]:

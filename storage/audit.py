@@ -19,6 +19,9 @@ def record(
     target: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    """Every audited action names who did it: an empty ``operator`` is refused."""
+    if not (operator or "").strip():
+        raise ValueError(f"audit: {action} without an operator")
     with db.atomic():
         db.execute(
             "INSERT INTO audit_log (at, operator, action, case_id, target, detail)"

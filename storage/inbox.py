@@ -10,14 +10,15 @@ from storage.events import local_event, record_event, refresh_request_statuses
 
 CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be taken over
 
-_PENDING_SELECT = """
+_REQUEST_SELECT = """
 SELECT r.input_request_id, r.case_id, r.question, r.requested_at, r.claimed_by, r.claimed_at,
+       r.claim_token, r.status, r.answered_by, r.answered_at,
        c.objective, c.client_reference_id, c.counterparty_name, c.counterparty_address,
        c.counterparty_company, c.counterparty_timezone, c.attempt_count, c.max_attempts,
        c.constraints, c.status AS case_status
 FROM input_requests r JOIN cases c ON c.case_id = r.case_id
-WHERE r.status = 'PENDING'
 """
+_PENDING_SELECT = _REQUEST_SELECT + " WHERE r.status = 'PENDING'"
 
 
 def pending_count(db: sqlite_utils.Database) -> int:
@@ -44,6 +45,19 @@ def pending_by_ids(db: sqlite_utils.Database, request_ids: list[str]) -> list[di
     )
 
 
+def requests_by_ids(db: sqlite_utils.Database, request_ids: list[str]) -> dict[str, dict]:
+    """The requests (whatever their status) with their cases, by id."""
+    marks = ",".join("?" for _ in request_ids)
+    rows = db.query(_REQUEST_SELECT + f" WHERE r.input_request_id IN ({marks})", request_ids)
+    return {row["input_request_id"]: row for row in rows}
+
+
+def pending_for_case(db: sqlite_utils.Database, case_id: str) -> dict | None:
+    """The case's PENDING question with its case (None when it waits on none)."""
+    rows = list(db.query(_PENDING_SELECT + " AND r.case_id = ?", [case_id]))
+    return rows[0] if rows else None
+
+
 def get_request(db: sqlite_utils.Database, request_id: str) -> dict | None:
     rows = list(db.query("SELECT * FROM input_requests WHERE input_request_id = ?", [request_id]))
     return rows[0] if rows else None
@@ -60,27 +74,28 @@ def case_questions(db: sqlite_utils.Database, case_id: str) -> list[dict]:
     )
 
 
-def claim_request(db: sqlite_utils.Database, request_id: str, operator: str) -> dict:
-    """Take the request for ``operator`` if it is still PENDING and nobody else holds a fresh
-    claim. One UPDATE with the condition in its WHERE: two operators cannot both win.
+def claim_request(db: sqlite_utils.Database, request_id: str, operator: str, token: str) -> dict:
+    """Take the request for ``operator``'s browser session ``token`` if it is still PENDING
+    and no other session holds a fresh claim. One UPDATE with the condition in its WHERE: two
+    sessions (two operators, or one operator in two tabs) cannot both win.
     Returns ``{"claimed": bool, "request": row}``."""
     now = now_ms()
     with db.atomic():
         cursor = db.execute(
-            "UPDATE input_requests SET claimed_by = ?, claimed_at = ?"
+            "UPDATE input_requests SET claimed_by = ?, claimed_at = ?, claim_token = ?"
             " WHERE input_request_id = ? AND status = 'PENDING' AND answered_at IS NULL"
-            " AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?)",
-            [operator, now, request_id, operator, now - CLAIM_STALE_MS],
+            " AND (claim_token IS NULL OR claim_token = ? OR claimed_at < ?)",
+            [operator, now, token, request_id, token, now - CLAIM_STALE_MS],
         )
     return {"claimed": cursor.rowcount == 1, "request": get_request(db, request_id)}
 
 
-def release_claim(db: sqlite_utils.Database, request_id: str, operator: str) -> None:
+def release_claim(db: sqlite_utils.Database, request_id: str, token: str) -> None:
     with db.atomic():
         db.execute(
-            "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL"
-            " WHERE input_request_id = ? AND claimed_by = ? AND answered_at IS NULL",
-            [request_id, operator],
+            "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL, claim_token = NULL"
+            " WHERE input_request_id = ? AND claim_token = ? AND answered_at IS NULL",
+            [request_id, token],
         )
 
 

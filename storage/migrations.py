@@ -298,3 +298,10 @@ def m008_case_inserts_without_triggers(db):
     stay, so edits made by hand are still counted and re-indexed."""
     db.execute("DROP TRIGGER IF EXISTS cases_count_insert")
     db.execute("DROP TRIGGER IF EXISTS cases_search_insert")
+
+
+@migrations()
+def m009_claims_belong_to_a_browser_session(db):
+    """A claim is held by one browser session (``claim_token``), not by a name: the same
+    operator in two tabs must not send two answers."""
+    db.execute("ALTER TABLE input_requests ADD COLUMN claim_token TEXT")

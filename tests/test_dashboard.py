@@ -13,6 +13,7 @@ from offload_client import OffloadClient
 from offload_console.outbox import submit_case
 from offload_console.templates import W9_TEMPLATE
 from reconciler import sync
+from storage.inbox import record_answer
 from tests.helpers import (
     ROOT,
     SANDBOX_KEY,
@@ -162,7 +163,7 @@ def test_claimed_request_shows_who_is_answering(env_db):
     from storage.inbox import claim_request
 
     add(env_db, input_needed("c1", "r1", 1000))
-    assert claim_request(env_db, "r1", "Blake")["claimed"]
+    assert claim_request(env_db, "r1", "Blake", "blakes-tab")["claimed"]
     at = run_app(operator_name="Avery")
     assert "Blake" in texts(at)
     at.text_area(key="answer_r1").input("Mine")
@@ -281,19 +282,111 @@ def test_cases_charts_drawn_when_asked(env_db):
     assert list(kinds(at.main)).count("vega_lite_chart") == 2
 
 
-def test_bulk_answer_previews_each_question_then_tries_each_once(env_db):
+class FakeOffload:
+    """Offload behind httpx.MockTransport: accepts every answer, remembers each POST."""
+
+    def __init__(self):
+        self.answers: list[dict] = []
+
+    def __call__(self, request):
+        if request.method == "POST":
+            body = json.loads(request.content)
+            self.answers.append({"path": request.url.path, **body})
+            return httpx.Response(
+                202, json={"ok": True, "data": {"accepted": True, **body, "caseId": "x"}}
+            )
+        return httpx.Response(500, json={"ok": False, "error": {"code": "X", "message": "no"}})
+
+    def client(self) -> OffloadClient:
+        return OffloadClient(
+            "http://offload.test", "k", transport=httpx.MockTransport(self), get_attempts=1
+        )
+
+
+def four_same_questions(db):
+    for n in range(1, 5):
+        add(
+            db,
+            webhook(
+                f"c{n}",
+                "case.input_needed",
+                1000 * n,
+                clientReferenceId=f"vendor-{n}",
+                attemptCount=1,
+                inputRequest="Is the new date fine?",
+                inputRequestId=f"r{n}",
+                inputRequestStatus="PENDING",
+                inputRequestedAt=1000 * n,
+            ),
+        )
+
+
+def test_bulk_answer_ticks_follow_the_question_not_the_row(env_db):
+    """Defect 1: tick the 1st and 2nd of 4; another operator answers the oldest; send: only
+    the 2nd gets the answer, and the dropped 1st is named."""
+    four_same_questions(env_db)
+    offload = FakeOffload()
+    at = run_app(operator_name="Avery", _client=offload.client())
+    at.toggle(key="inbox_bulk_open").set_value(True).run()
+    at.checkbox(key="bulk_pick_r1").check().run()
+    at.checkbox(key="bulk_pick_r2").check().run()
+    assert at.session_state["bulk_ticked"] == ["r1", "r2"]
+    record_answer(env_db, "r1", "Blake", "Blake's answer")  # between the tick and the send
+    at.text_area(key="bulk_answer").input("Yes, fine.").run()
+    assert not at.exception, at.exception
+    shown = " ".join(texts(at))
+    assert "vendor-1" in shown and "already answered by Blake" in shown
+    assert "Dropped from your selection" in markdown(at)
+    preview = [t for t in texts(at) if t.startswith("vendor-")]
+    assert "vendor-2 · (no counterparty) · (no objective)" in preview
+    at.button(key="bulk_send").click().run()
+    assert not at.exception, at.exception
+    assert [a["inputRequestId"] for a in offload.answers] == ["r2"]
+    rows = {r["input_request_id"]: r for r in env_db["input_requests"].rows}
+    assert (rows["r1"]["answered_by"], rows["r1"]["answer"]) == ("Blake", "Blake's answer")
+    assert rows["r2"]["status"] == "ANSWERED" and rows["r2"]["answered_by"] == "Avery"
+    assert rows["r3"]["status"] == rows["r4"]["status"] == "PENDING"
+
+
+def test_bulk_send_clears_the_selection_names_each_case_and_never_crashes(env_db):
+    """Defect 2: after a bulk send the answered questions leave the list, the selection
+    clears, the results name each case, and nothing can be sent twice."""
+    four_same_questions(env_db)
+    offload = FakeOffload()
+    at = run_app(operator_name="Avery", _client=offload.client())
+    at.toggle(key="inbox_bulk_open").set_value(True).run()
+    for request_id in ("r3", "r4"):
+        at.checkbox(key=f"bulk_pick_{request_id}").check().run()
+    at.text_area(key="bulk_answer").input("Yes.").run()
+    at.button(key="bulk_send").click().run()
+    assert not at.exception, at.exception
+    results = at.dataframe[-1].value
+    assert [c.split(" · ")[0] for c in results["case"]] == ["vendor-3", "vendor-4"]
+    assert results["sent"].all()
+    assert at.session_state["bulk_ticked"] == []
+    assert [c.key for c in at.checkbox] == ["bulk_pick_r1", "bulk_pick_r2"]
+    assert not any(c.value for c in at.checkbox)
+    assert "bulk_send" not in [b.key for b in at.button]
+    at.run()  # a rerun (a reload of the fragment, a second click) sends nothing more
+    assert not at.exception, at.exception
+    assert len(offload.answers) == 2
+
+
+def test_bulk_answer_tries_each_once_and_keeps_the_text_when_offload_is_unreachable(env_db):
     add(env_db, input_needed("c1", "r1", 1000, "First?"))
     add(env_db, input_needed("c2", "r2", 2000, "Second?"))
     at = run_app(operator_name="Avery")
     at.toggle(key="inbox_bulk_open").set_value(True).run()
-    at.session_state["bulk_pick"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.checkbox(key="bulk_pick_r1").check().run()
+    at.checkbox(key="bulk_pick_r2").check().run()
     at.text_area(key="bulk_answer").input("Yes to both.").run()
     assert not at.exception, at.exception
     shown = texts(at)
-    assert "First?" in shown and "Second?" in shown and shown.count("→ Yes to both.") == 2
+    assert "Q: First?\nA: Yes to both." in shown and "Q: Second?\nA: Yes to both." in shown
     at.button(key="bulk_send").click().run()  # Offload is unreachable in this fixture
     results = at.dataframe[-1].value
-    assert list(results["request"]) == ["r1", "r2"] and not results["sent"].any()
+    assert list(results["question"]) == ["First?", "Second?"] and not results["sent"].any()
     assert all("Could not reach Offload" in m for m in results["what happened"])
+    assert at.text_area(key="bulk_answer").value == "Yes to both."
     rows = {r["input_request_id"]: r for r in env_db["input_requests"].rows}
     assert all(r["status"] == "PENDING" and r["claimed_by"] is None for r in rows.values())

@@ -147,6 +147,7 @@ def test_cli_and_page_write_the_same_bytes(seeded, db_path, monkeypatch, tmp_pat
     stdout = run_cli("export", "--db", db_path, "--status", "COMPLETED", binary=True).stdout
     monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
+    at.session_state["operator_name"] = "Avery"
     at.run()
     at.switch_page("app_pages/export.py").run()
     at.multiselect(key="ex_status").select("COMPLETED").run()

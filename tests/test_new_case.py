@@ -23,8 +23,8 @@ from offload_console.case_form import (
 )
 from offload_console.outbox import submit_case
 from offload_console.schema_tools import (
+    apply_table_edits,
     example_for_schema,
-    schema_from_table,
     schema_problems,
     table_from_schema,
 )
@@ -96,29 +96,62 @@ def test_sms_takes_any_address_and_scenario_goes_to_metadata():
     assert body["metadata"] == {"team": "AP", "sandboxScenario": "input_needed"}
 
 
-def test_schema_table_keeps_what_it_cannot_show():
+def test_schema_table_edit_changes_only_the_edited_rows_shown_keys():
     rows = table_from_schema(NESTED)
     assert [r["name"] for r in rows] == ["signedW9Received", "taxId", "address", "kind"]
     assert rows[2]["more in JSON"] == "properties, required"
-    assert schema_from_table(rows, NESTED) == NESTED
-    rows[1]["required"] = True
-    rows[3]["allowed values"] = "LLC, S corp"
-    rows.append(
-        {
-            "name": "documentUrl",
-            "type": "string",
-            "description": "",
-            "required": False,
-            "allowed values": "",
-        }
-    )
-    edited = schema_from_table(rows, NESTED)
-    assert edited["properties"]["taxId"]["pattern"] == "^[0-9]{2}-[0-9]{7}$"
-    assert edited["required"] == ["signedW9Received", "taxId", "address"]
-    assert edited["properties"]["kind"]["enum"] == ["LLC", "S corp"]
+    edits = {
+        "edited_rows": {1: {"required": True}, 3: {"allowed values": ["LLC", "S corp, Inc."]}},
+        "added_rows": [{"name": "documentUrl", "type": "string"}],
+        "deleted_rows": [],
+    }
+    edited, notes = apply_table_edits(NESTED, rows, edits)
+    assert notes == []
+    assert edited["properties"]["taxId"] == NESTED["properties"]["taxId"]
+    assert edited["required"] == ["signedW9Received", "address", "taxId"]
+    assert edited["properties"]["kind"]["enum"] == ["LLC", "S corp, Inc."]  # comma kept whole
     assert edited["properties"]["documentUrl"] == {"type": "string"}
+    assert edited["properties"]["address"] == NESTED["properties"]["address"]
     assert edited["additionalProperties"] is False
     assert schema_problems(edited) == []
+    renamed, _ = apply_table_edits(NESTED, rows, {"edited_rows": {0: {"name": "gotW9"}}})
+    assert list(renamed["properties"]) == ["gotW9", "taxId", "address", "kind"]
+    assert renamed["required"] == ["gotW9", "address"]
+    dropped, _ = apply_table_edits(NESTED, rows, {"deleted_rows": [2]})
+    assert "address" not in dropped["properties"] and dropped["required"] == ["signedW9Received"]
+
+
+# What the issue found rewritten: each typed in the JSON must stay exactly as typed.
+TYPED_IN_JSON = [
+    {"type": "object", "properties": {"note": {"type": ["string", "null"]}}},
+    {"type": "object", "properties": {"level": {"type": "integer", "enum": [1, 2, 3]}}},
+    {"type": "object", "properties": {"name": {"type": "string", "enum": ["Acme, Inc.", "B"]}}},
+    {"type": "object", "properties": {"id": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}},
+    {"type": "object", "properties": {"x": {"type": "strin"}}},
+    {"type": "object", "properties": {"y": {"$ref": "#/$defs/y"}}, "$defs": {"y": {}}},
+    {"type": "object", "properties": {"z": {"description": "no type at all"}}},
+]
+
+
+@pytest.mark.parametrize("schema", TYPED_IN_JSON)
+def test_schema_typed_in_json_is_kept_exactly_until_a_row_is_edited(schema):
+    rows = table_from_schema(schema)
+    assert apply_table_edits(schema, rows, {})[0] == schema
+    assert apply_table_edits(schema, rows, {"edited_rows": {}, "added_rows": []})[0] == schema
+
+
+@pytest.mark.parametrize("schema", TYPED_IN_JSON[:2] + TYPED_IN_JSON[3:6])
+def test_schema_row_the_table_cannot_show_is_locked_not_coerced(schema):
+    rows = table_from_schema(schema)
+    assert rows[0]["edit in JSON"]
+    edited, notes = apply_table_edits(schema, rows, {"edited_rows": {0: {"type": "string"}}})
+    assert edited == schema
+    assert notes and "only be changed in the JSON" in notes[0]
+
+
+def test_schema_typo_reaches_the_meta_schema_check():
+    problems = schema_problems(TYPED_IN_JSON[4])
+    assert problems and problems[0].startswith("properties/x/type")
 
 
 def test_meta_schema_problems_say_where():
@@ -132,26 +165,86 @@ def test_example_result_satisfies_nested_schema():
     jsonschema.validate(example_for_schema(NESTED), NESTED)
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.text(min_size=1, max_size=10).filter(str.strip),
-            st.sampled_from(["string", "number", "integer", "boolean", "array", "object"]),
-            st.booleans(),
+SHOWN_KEYS = {"type", "description", "enum"}
+names = st.sampled_from(["a", "b", "taxId", "Acme, Inc.", "with space", "_x"])
+subschemas = st.recursive(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(
+                ["string", "number", "integer", "boolean", "array", "object", ["string", "null"]]
+            ),
+            "description": st.text(max_size=12),
+            "enum": st.lists(
+                st.one_of(st.text(max_size=8), st.integers(), st.booleans()),
+                min_size=1,
+                max_size=4,
+                unique_by=lambda v: (type(v), v),
+            ),
+            "format": st.sampled_from(["date", "email", "uri"]),
+            "pattern": st.sampled_from(["^[0-9]+$", "^a"]),
+            "minimum": st.integers(0, 5),
+        },
+    ),
+    lambda children: st.one_of(
+        st.fixed_dictionaries({"anyOf": st.lists(children, min_size=1, max_size=2)}),
+        st.fixed_dictionaries(
+            {"type": st.just("object"), "properties": st.dictionaries(names, children, max_size=2)}
         ),
-        max_size=6,
-        unique_by=lambda t: t[0].strip(),
-    )
+    ),
+    max_leaves=4,
 )
-def test_table_to_schema_to_table_is_stable(fields):
-    rows = [
-        {"name": n, "type": t, "description": "", "required": r, "allowed values": ""}
-        for n, t, r in fields
-    ]
-    schema = schema_from_table(rows)
+schemas = st.builds(
+    lambda props, required, extra: {
+        "type": "object",
+        "properties": props,
+        **({"required": [n for n in props if n in required]} if required else {}),
+        **extra,
+    },
+    st.dictionaries(names, subschemas, max_size=5),
+    st.sets(names, max_size=3),
+    st.fixed_dictionaries({}, optional={"additionalProperties": st.booleans()}),
+)
+
+
+@given(schemas)
+def test_schema_json_to_table_to_json_without_edit_is_equal(schema):
     assert schema_problems(schema) == []
-    again = schema_from_table(table_from_schema(schema), schema)
-    assert again == schema
+    assert apply_table_edits(schema, table_from_schema(schema), {})[0] == schema
+
+
+@given(
+    schemas,
+    st.data(),
+)
+def test_schema_one_row_edit_changes_only_that_rows_shown_keys(schema, data):
+    rows = table_from_schema(schema)
+    open_rows = [i for i, r in enumerate(rows) if not r["edit in JSON"]]
+    if not open_rows:
+        return
+    index = data.draw(st.sampled_from(open_rows))
+    column, value = data.draw(
+        st.one_of(
+            st.tuples(st.just("type"), st.sampled_from(["string", "integer", "object"])),
+            st.tuples(st.just("description"), st.text(min_size=1, max_size=8)),
+            st.tuples(st.just("allowed values"), st.lists(st.text(min_size=1), max_size=3)),
+            st.tuples(st.just("required"), st.booleans()),
+        )
+    )
+    edited, notes = apply_table_edits(schema, rows, {"edited_rows": {index: {column: value}}})
+    assert notes == []
+    name = rows[index]["name"]
+    for other, sub in schema["properties"].items():
+        if other != name:
+            assert edited["properties"][other] == sub
+    before = {k: v for k, v in schema["properties"][name].items() if k not in SHOWN_KEYS}
+    after = {k: v for k, v in edited["properties"][name].items() if k not in SHOWN_KEYS}
+    assert after == before
+    assert {k: v for k, v in edited.items() if k not in ("properties", "required")} == {
+        k: v for k, v in schema.items() if k not in ("properties", "required")
+    }
+    others = [r for r in schema.get("required", []) if r != name]
+    assert [r for r in edited.get("required", []) if r != name] == others
 
 
 def test_curl_masks_the_key():

@@ -8,14 +8,15 @@ import jsonschema
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_client, get_db, operator_tz
-from dashboard.format import event_summary, next_action, pretty_json, when
+from dashboard.answer_box import answer_box, show_departed_outcomes
+from dashboard.data import get_client, get_db, operator, operator_tz
+from dashboard.format import counterparty_line, event_summary, gap, next_action, pretty_json, when
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from offload_console.case_form import body_for_duplicate
 from offload_console.redact import redact
 from storage.audit import list_audit
-from storage.inbox import case_questions
+from storage.inbox import case_questions, list_snippets, pending_for_case
 from storage.views import CaseFilter, case_events, case_submission, get_case, list_cases
 
 db = get_db()
@@ -74,9 +75,11 @@ def flatten(value, prefix=""):
 # -- header ------------------------------------------------------------------------------
 counterparty_tz = case["counterparty_timezone"]
 used, follow_ups = case["attempt_count"] or 0, case["max_attempts"]
+KNOWN_STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
 cols = st.columns(4)
-cols[0].metric("Status", case["status"])
-cols[1].metric("Result", case["result_status"] or "—")
+# Metric values render markdown: only our own words go there; Offload's strings go in tables.
+cols[0].metric("Status", case["status"] if case["status"] in KNOWN_STATUSES else "other")
+cols[1].metric("Result", "yes" if case["result"] else "—")
 cols[2].metric("Messages sent", f"{used} of {follow_ups + 1}" if follow_ups is not None else used)
 if case["state_rank"] == 1:
     left = "— (finished)"
@@ -88,29 +91,40 @@ cols[3].metric("Attempts left", left)
 header = {
     "Case id": case["case_id"],
     "Client reference": case["client_reference_id"] or "",
+    "Status": case["status"],
+    "Result status": case["result_status"] or "",
     "Objective": case["objective"] or "",
-    "Counterparty": " ".join(
-        filter(
-            None,
-            [
-                case["counterparty_name"],
-                f"<{case['counterparty_address']}>" if case["counterparty_address"] else None,
-                case["counterparty_company"],
-            ],
-        )
+    "Counterparty": counterparty_line(
+        case["counterparty_name"], case["counterparty_address"], case["counterparty_company"]
     ),
     "Counterparty time zone": counterparty_tz or "unknown",
     "Next follow-up": next_action(case["next_action_at"], tz),
-    "Created": when(case["created_at"], tz),
-    "Last update from Offload": when(case["updated_at"], tz),
-    "Last polled": when(case["last_polled_at"], tz) or "never",
+    "Created": when(case["created_at"], tz, seconds=True),
+    "Last update from Offload": when(case["updated_at"], tz, seconds=True),
+    "Last polled": when(case["last_polled_at"], tz, seconds=True) or "never",
 }
 submission = case_submission(db, case["case_id"])
 if submission:
     header["Sent by"] = (
         f"{submission['created_by'] or 'unknown'} at {when(submission['created_at'], tz)}"
     )
-st.dataframe(pd.DataFrame({"": list(header), "value": list(header.values())}), hide_index=True)
+st.dataframe(
+    pd.DataFrame({"": list(header), "value": list(header.values())}),
+    hide_index=True,
+    column_config={"": st.column_config.TextColumn(width="medium")},
+)
+
+# -- the question waiting on an operator, answered here as in the Inbox ------------------
+waiting = pending_for_case(db, case["case_id"])
+show_departed_outcomes({waiting["input_request_id"]} if waiting else set())
+if waiting:
+    with st.container(border=True, key="case_answer"):
+        st.subheader("Waiting on your answer")
+        st.caption(f"Asked {when(waiting['requested_at'], tz, seconds=True)}")
+        st.text(waiting["question"] or "(Offload sent no question text)")
+        if operator() is None:
+            st.warning("Enter your name in the sidebar to answer.")
+        answer_box(waiting, list_snippets(db))
 
 b1, b2, b3, _ = st.columns([1, 1, 1, 2])
 if b3.button("Duplicate this case", key="duplicate_case", icon=":material/content_copy:"):
@@ -171,22 +185,15 @@ if case["failure_reason"]:
 questions = case_questions(db, case["case_id"])
 if questions:
     st.subheader("Questions and answers")
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "asked": when(q["requested_at"], tz),
-                    "question": q["question"],
-                    "status": q["status"],
-                    "answer": q["answer"] or "",
-                    "answered by": q["answered_by"] or "",
-                    "answered": when(q["answered_at"], tz),
-                }
-                for q in questions
-            ]
-        ),
-        hide_index=True,
-    )
+    for q in questions:
+        with st.container(border=True):
+            st.caption(f"{when(q['requested_at'], tz, seconds=True)} · {q['status'].lower()}")
+            st.text(f"Q: {q['question'] or ''}")
+            if q["answer"]:
+                st.text(
+                    f"A: {q['answer']}\n   by {q['answered_by']}, "
+                    f"{when(q['answered_at'], tz, seconds=True)}"
+                )
 
 # -- attachments -------------------------------------------------------------------------
 events = case_events(db, case["case_id"])
@@ -223,34 +230,36 @@ if attachments:
 
 # -- timeline ----------------------------------------------------------------------------
 st.subheader("Timeline")
-st.caption(f"Times in your zone ({tz}); the counterparty's local time beside.")
+st.caption(
+    f"Times in your zone ({tz}) to the second, the time since the event before, and the "
+    "counterparty's local time."
+)
+
+
+def event_time(e: dict) -> int:
+    return e["received_at"] if e["source"] == "console" else (e["state_ts"] or e["timestamp"])
+
+
+timeline_rows = []
+previous = None
+for e in events:
+    moment = event_time(e)
+    timeline_rows.append(
+        {
+            "when": when(moment, tz, seconds=True),
+            "after": gap(moment - previous) if previous is not None else "",
+            "their time": when(moment, counterparty_tz, seconds=True) if counterparty_tz else "",
+            "what": event_summary(e),
+            "source": e["source"] + (f" ({e['actor']})" if e["actor"] else ""),
+            "event": e["event_type"],
+            "received": when(e["received_at"], tz, seconds=True),
+        }
+    )
+    previous = moment
 st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "when": when(
-                    e["received_at"]
-                    if e["source"] == "console"
-                    else (e["state_ts"] or e["timestamp"]),
-                    tz,
-                ),
-                "their time": when(
-                    e["received_at"]
-                    if e["source"] == "console"
-                    else (e["state_ts"] or e["timestamp"]),
-                    counterparty_tz,
-                )
-                if counterparty_tz
-                else "",
-                "what": event_summary(e),
-                "source": e["source"] + (f" ({e['actor']})" if e["actor"] else ""),
-                "event": e["event_type"],
-                "received": when(e["received_at"], tz),
-            }
-            for e in events
-        ]
-    ),
+    pd.DataFrame(timeline_rows),
     hide_index=True,
+    column_config={"what": st.column_config.TextColumn(width="large")},
 )
 if st.toggle("Show each event's raw JSON", key="timeline_raw"):
     for number, e in enumerate(events, start=1):
@@ -266,7 +275,7 @@ if actions:
         pd.DataFrame(
             [
                 {
-                    "when": when(a["at"], tz),
+                    "when": when(a["at"], tz, seconds=True),
                     "operator": a["operator"] or "",
                     "action": a["action"],
                     "detail": redact(a["detail"] or ""),

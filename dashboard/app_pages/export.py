@@ -92,7 +92,14 @@ if preview_rows:
 else:
     st.info("No cases match these filters.")
 
-if st.button("Prepare CSV", type="primary", disabled=total == 0 or not columns, key="ex_prepare"):
+if operator() is None:
+    st.warning("Enter your name in the sidebar first: every export is recorded with who made it.")
+if st.button(
+    "Prepare CSV",
+    type="primary",
+    disabled=total == 0 or not columns or operator() is None,
+    key="ex_prepare",
+):
     bar = st.progress(0.0, text="Writing…")
     if "ex_file" in ss:  # one prepared file per session: drop the previous one
         Path(ss.pop("ex_file")[0]).unlink(missing_ok=True)

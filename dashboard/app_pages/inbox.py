@@ -5,62 +5,38 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_client, get_db, operator, operator_tz
-from dashboard.format import attempts, duration, json_list, local_now, when
+from dashboard.answer_box import answer_box, show_departed_outcomes
+from dashboard.data import get_client, get_db, operator, operator_tz, session_token
+from dashboard.format import (
+    attempts,
+    case_line,
+    counterparty_line,
+    duration,
+    json_list,
+    local_now,
+    plural,
+    when,
+)
 from offload_console.answers import send_answer
 from storage import now_ms
 from storage.inbox import (
-    CLAIM_STALE_MS,
     case_questions,
     delete_snippet,
     list_snippets,
-    pending_by_ids,
     pending_count,
     pending_requests,
+    requests_by_ids,
     save_snippet,
 )
 
 PAGE_SIZE = 10
+BULK_LIMIT = 100
 db = get_db()
 tz = operator_tz()
+ss = st.session_state
 
 st.title("Inbox")
 st.caption("Questions Offload's agent cannot answer alone. Each answer goes to Offload once.")
-
-
-def answer_key(request_id: str) -> str:
-    return f"answer_{request_id}"
-
-
-def send(request_id: str) -> None:
-    """Button callback: runs before the rerun, so the outcome and a cleared box show at once."""
-    me = operator()
-    outcome = send_answer(
-        db, get_client(), request_id, me, st.session_state.get(answer_key(request_id), "")
-    )
-    st.session_state[f"outcome_{request_id}"] = outcome
-    if not outcome.keep_text:
-        st.session_state[answer_key(request_id)] = ""
-
-
-def insert_snippet(request_id: str) -> None:
-    chosen = st.session_state.get(f"snippet_{request_id}")
-    texts = {s["name"]: s["text"] for s in list_snippets(db)}
-    if chosen in texts:
-        current = st.session_state.get(answer_key(request_id), "")
-        st.session_state[answer_key(request_id)] = (current + "\n" + texts[chosen]).strip()
-    st.session_state[f"snippet_{request_id}"] = None
-
-
-def show_outcome(outcome) -> None:
-    if outcome.ok:
-        st.success(outcome.message)
-    elif outcome.kind in ("taken", "closed", "empty"):
-        st.warning(outcome.message)
-    else:
-        st.error(outcome.message)
-    if outcome.detail:
-        st.code(outcome.detail, language=None, wrap_lines=True)
 
 
 def render_request(row: dict, snippets: list[dict]) -> None:
@@ -79,37 +55,20 @@ def render_request(row: dict, snippets: list[dict]) -> None:
             ]
             if earlier:
                 with st.expander(f"Earlier questions on this case ({len(earlier)})"):
-                    st.dataframe(
-                        pd.DataFrame(
-                            [
-                                {
-                                    "asked": when(q["requested_at"], tz),
-                                    "question": q["question"],
-                                    "answer": q["answer"] or "",
-                                    "answered by": q["answered_by"] or "",
-                                    "status": q["status"],
-                                }
-                                for q in earlier
-                            ]
-                        ),
-                        hide_index=True,
-                    )
+                    for q in earlier:
+                        st.text(
+                            f"{when(q['requested_at'], tz)} · {q['status']}\n"
+                            f"Q: {q['question']}\n"
+                            f"A: {q['answer'] or '(none)'}"
+                            + (f" ({q['answered_by']})" if q["answered_by"] else "")
+                        )
         with right:
             facts = {
                 "Objective": row["objective"] or "",
-                "Counterparty": " ".join(
-                    filter(
-                        None,
-                        [
-                            row["counterparty_name"],
-                            f"<{row['counterparty_address']}>"
-                            if row["counterparty_address"]
-                            else None,
-                            f"({row['counterparty_company']})"
-                            if row["counterparty_company"]
-                            else None,
-                        ],
-                    )
+                "Counterparty": counterparty_line(
+                    row["counterparty_name"],
+                    row["counterparty_address"],
+                    row["counterparty_company"],
                 ),
                 "Their local time": local_now(row["counterparty_timezone"]),
                 "Attempts": attempts(row["attempt_count"], row["max_attempts"]),
@@ -123,59 +82,20 @@ def render_request(row: dict, snippets: list[dict]) -> None:
                 query_params={"case": row["case_id"]},
                 icon=":material/timeline:",
             )
-        claimed_by = row["claimed_by"]
-        if (
-            claimed_by
-            and claimed_by != operator()
-            and (row["claimed_at"] or 0) > now - CLAIM_STALE_MS
-        ):
-            st.warning("Another operator is answering this question:")
-            st.text(claimed_by)
-        st.text_area(
-            "Your answer",
-            key=answer_key(request_id),
-            height=90,
-            placeholder="Type the answer Offload should pass on",
-        )
-        cols = st.columns([1, 2, 3])
-        cols[0].button(
-            "Send answer",
-            key=f"send_{request_id}",
-            type="primary",
-            on_click=send,
-            args=(request_id,),
-            disabled=operator() is None,
-            help=None if operator() else "Enter your name in the sidebar first.",
-        )
-        if snippets:
-            cols[1].selectbox(
-                "Insert saved reply",
-                [s["name"] for s in snippets],
-                index=None,
-                key=f"snippet_{request_id}",
-                on_change=insert_snippet,
-                args=(request_id,),
-                label_visibility="collapsed",
-                placeholder="Insert saved reply…",
-            )
-        outcome = st.session_state.get(f"outcome_{request_id}")
-        if outcome is not None:
-            show_outcome(outcome)
+        answer_box(row, snippets)
 
 
 @st.fragment(run_every="10s")
 def inbox() -> None:
     total = pending_count(db)
+    if total != ss.get("nav_pending", total):
+        st.rerun(scope="app")  # the navigation's "Inbox (N)" is drawn outside this fragment
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = 1
     if pages > 1:
         page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key="inbox_page")
     rows = pending_requests(db, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    shown = {row["input_request_id"] for row in rows}
-    # What happened to questions that have left the inbox since the operator acted on them.
-    for key in [k for k in st.session_state if str(k).startswith("outcome_")]:
-        if key.removeprefix("outcome_") not in shown:
-            show_outcome(st.session_state.pop(key))
+    show_departed_outcomes({row["input_request_id"] for row in rows})
     if total == 0:
         st.info("No questions are waiting. New ones appear here on their own.")
         return
@@ -185,67 +105,138 @@ def inbox() -> None:
         render_request(row, snippets)
 
 
+# -- one answer to several questions -----------------------------------------------------
+# Ticks follow the question (its input request id), never a row position: the list below
+# changes whenever anyone answers.
+
+
+def ticked() -> list[str]:
+    return ss.setdefault("bulk_ticked", [])
+
+
+def toggle(request_id: str) -> None:
+    chosen = [r for r in ticked() if r != request_id]
+    if ss.get(f"bulk_pick_{request_id}"):
+        chosen.append(request_id)
+    ss["bulk_ticked"] = chosen
+
+
+def why_not_pending(row: dict | None) -> str:
+    if row is None:
+        return "no longer in the console"
+    if row["answered_by"]:
+        return f"already answered by {row['answered_by']}"
+    return "closed (the case moved on or asked a newer question)"
+
+
+def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
+    """Send ``text`` to exactly the questions the preview showed, each once; any that left
+    the inbox since is not sent, and the results say so."""
+    me = operator()
+    rows = requests_by_ids(db, list(request_ids))
+    results = []
+    for request_id in request_ids:
+        row = rows.get(request_id)
+        if row is None or row["status"] != "PENDING":
+            sent, message = False, f"Not sent: {why_not_pending(row)}."
+        else:
+            outcome = send_answer(db, get_client(), request_id, me, text, session=session_token())
+            sent, message = outcome.ok, outcome.message
+        results.append(
+            {
+                "case": case_line(row) if row else request_id,
+                "question": (row or {}).get("question") or "",
+                "sent": sent,
+                "what happened": message,
+            }
+        )
+    ss["bulk_results"] = results
+    ss["bulk_ticked"] = []
+    for request_id in request_ids:
+        ss.pop(f"bulk_pick_{request_id}", None)
+    if all(r["sent"] for r in results):
+        ss["bulk_answer"] = ""
+
+
+def bulk_answer() -> None:
+    results = ss.pop("bulk_results", None)
+    if results:
+        sent = sum(r["sent"] for r in results)
+        st.success(f"Sent to {plural(sent, 'question')} of {len(results)}.")
+        st.dataframe(pd.DataFrame(results), hide_index=True)
+    rows = pending_requests(db, BULK_LIMIT, 0)
+    pending = {r["input_request_id"]: r for r in rows}
+    # Questions ticked earlier that have left the inbox since: dropped, and said so.
+    gone = [r for r in ticked() if r not in pending]
+    if gone:
+        left = requests_by_ids(db, gone)
+        st.warning(f"Dropped from your selection: {plural(len(gone), 'question')} left the inbox.")
+        for request_id in gone:
+            row = left.get(request_id)
+            st.text(f"{case_line(row) if row else request_id}: {why_not_pending(row)}")
+        ss["bulk_ticked"] = [r for r in ticked() if r in pending]
+    if not rows:
+        st.caption("Nothing waiting.")
+        return
+    if len(rows) == BULK_LIMIT:
+        st.caption(f"The {BULK_LIMIT} oldest questions.")
+    for row in rows:
+        request_id = row["input_request_id"]
+        ss[f"bulk_pick_{request_id}"] = request_id in ticked()
+        c1, c2 = st.columns([1, 24], vertical_alignment="center")
+        c1.checkbox(
+            "Select",
+            key=f"bulk_pick_{request_id}",
+            on_change=toggle,
+            args=(request_id,),
+            label_visibility="collapsed",
+        )
+        c2.text(f"{case_line(row)}\n  {row['question']}")
+    text = st.text_area("One answer for every selected question", key="bulk_answer")
+    chosen = [r for r in ticked() if r in pending]
+    if not chosen:
+        st.caption("Tick the questions this answer is for.")
+        return
+    if not text.strip():
+        st.caption("Type the answer to see what each case will get.")
+        return
+    st.caption(f"Preview: {plural(len(chosen), 'case')}, each question and the answer it gets.")
+    for request_id in chosen:
+        row = pending[request_id]
+        with st.container(border=True):
+            st.text(case_line(row))
+            st.text(f"Q: {row['question']}\nA: {text.strip()}")
+    st.button(
+        f"Send to {plural(len(chosen), 'question')}",
+        key="bulk_send",
+        type="primary",
+        on_click=bulk_send,
+        args=(tuple(chosen), text),
+        disabled=operator() is None,
+    )
+
+
 if operator() is None:
     st.warning("Enter your name in the sidebar to answer questions.")
 inbox()
 
-
 # Drawn only when asked for: a table of every pending question is heavy to load.
 if st.toggle("Answer several similar questions at once", key="inbox_bulk_open"):
-    rows = pending_requests(db, 200, 0)
-    if not rows:
-        st.caption("Nothing waiting.")
-    else:
-        table = pd.DataFrame(
-            [
-                {
-                    "question": r["question"],
-                    "counterparty": r["counterparty_name"],
-                    "reference": r["client_reference_id"],
-                    "request": r["input_request_id"],
-                }
-                for r in rows
-            ]
-        )
-        picked = st.dataframe(
-            table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="bulk_pick"
-        )
-        chosen = [rows[i]["input_request_id"] for i in picked.selection.rows]
-        text = st.text_area("One answer for every selected question", key="bulk_answer")
-        if chosen and text.strip():
-            st.caption("Preview: each question and the answer it will get.")
-            for r in pending_by_ids(db, chosen):
-                with st.container(border=True):
-                    st.text(r["question"])
-                    st.text("→ " + text.strip())
-            if st.button(
-                f"Send to {len(chosen)} questions", disabled=operator() is None, key="bulk_send"
-            ):
-                results = []
-                for request_id in chosen:
-                    outcome = send_answer(db, get_client(), request_id, operator(), text)
-                    results.append(
-                        {
-                            "request": request_id,
-                            "sent": outcome.ok,
-                            "what happened": outcome.message,
-                        }
-                    )
-                st.dataframe(pd.DataFrame(results), hide_index=True)
+    bulk_answer()
 
 if st.toggle("Saved replies", key="inbox_snippets_open"):
     for snippet in list_snippets(db):
         c1, c2 = st.columns([5, 1])
         c1.text(f"{snippet['name']}: {snippet['text']}")
-        if c2.button("Delete", key=f"del_snippet_{snippet['name']}"):
+        if c2.button("Delete", key=f"del_snippet_{snippet['name']}", disabled=operator() is None):
             delete_snippet(db, snippet["name"], operator())
             st.rerun()
     with st.form("new_snippet", clear_on_submit=True):
         name = st.text_input("Name")
         body = st.text_area("Reply text")
-        if st.form_submit_button("Save reply"):
+        if st.form_submit_button("Save reply", disabled=operator() is None):
             if name.strip() and body.strip():
-                save_snippet(db, name.strip(), body.strip(), operator() or "unknown")
+                save_snippet(db, name.strip(), body.strip(), operator())
                 st.rerun()
             else:
                 st.error("A saved reply needs a name and a text.")

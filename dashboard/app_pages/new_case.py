@@ -1,5 +1,6 @@
 """New case: every field Offload takes, a result-schema editor, templates, and launch-many."""
 
+import copy
 import json
 import secrets
 
@@ -21,7 +22,13 @@ from offload_console.case_form import (
 )
 from offload_console.outbox import submit_case
 from offload_console.redact import redact
-from offload_console.schema_tools import example_for_schema, schema_from_table, table_from_schema
+from offload_console.schema_tools import (
+    FIELD_TYPES,
+    TABLE_COLUMNS,
+    apply_table_edits,
+    example_for_schema,
+    table_from_schema,
+)
 from offload_console.templates import W9_TEMPLATE
 from sandbox.engine import SCENARIOS
 from storage.templates import delete_template, list_templates, save_template
@@ -38,7 +45,7 @@ def load_form(body: dict) -> None:
         ss[f"nc_{field}"] = value
     ss["nc_has_schema"] = form["result_schema"] is not None
     ss["nc_schema"] = form["result_schema"] or {"type": "object", "properties": {}}
-    ss["nc_schema_json"] = json.dumps(ss["nc_schema"], indent=2)
+    ss["nc_schema_json"] = json.dumps(ss["nc_schema"], indent=2, ensure_ascii=False)
     ss["nc_ver"] = ss.get("nc_ver", 0) + 1
     ss["nc_show_errors"] = False
 
@@ -120,11 +127,13 @@ with st.expander("Templates", icon=":material/bookmarks:"):
     if t1.button("Load into the form", key="nc_template_load"):
         ss["nc_load"] = W9_TEMPLATE if choice == BUILT_IN else saved[choice]["body"]
         st.rerun()
-    if choice in saved and t1.button("Delete this template", key="nc_template_delete"):
+    if choice in saved and t1.button(
+        "Delete this template", key="nc_template_delete", disabled=operator() is None
+    ):
         delete_template(db, choice, operator())
         st.rerun()
     name = t2.text_input("Save the form as", key="nc_template_name", placeholder="Template name")
-    if t2.button("Save template", key="nc_template_save"):
+    if t2.button("Save template", key="nc_template_save", disabled=operator() is None):
         body, _ = build_body(
             {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
             | {"result_schema": ss["nc_schema"] if ss.get("nc_has_schema") else None}
@@ -145,8 +154,12 @@ c1.text_input(
     "Client reference (your own id)", key="nc_client_reference_id", placeholder="vendor_2048"
 )
 c2.radio("Channel", ["EMAIL", "SMS"], key="nc_channel", horizontal=True)
-c3.number_input("Follow-ups (maxAttempts)", min_value=0, step=1, key="nc_max_attempts")
-c4.number_input("Hours between follow-ups", min_value=1, step=1, key="nc_follow_up_delay_hours")
+# Text, not number inputs: a number input shows what was typed while keeping its last valid
+# value; here the form holds exactly what is shown and says when it is not allowed.
+c3.text_input("Follow-ups (maxAttempts)", key="nc_max_attempts", help="A whole number, 0 or more")
+c4.text_input(
+    "Hours between follow-ups", key="nc_follow_up_delay_hours", help="A whole number, 1 or more"
+)
 field_error("max_attempts", c3)
 field_error("follow_up_delay_hours", c4)
 if ss["nc_channel"] == "SMS":
@@ -219,44 +232,48 @@ if ss["nc_has_schema"]:
         ss["nc_schema"] = parsed
         ss["nc_ver"] += 1  # the table starts again from the new schema
 
+    # The editor's edits are positions in the table it was first given: keep that base (and
+    # the schema it came from) fixed for this version of the form.
     base_key = f"nc_schema_base_{ver}"
-    ss.setdefault(base_key, table_from_schema(ss["nc_schema"]))
+    ss.setdefault(base_key, copy.deepcopy(ss["nc_schema"]))
+    base_rows = table_from_schema(ss[base_key])
+    editor_key = f"nc_schema_table_{ver}"
     left, right = st.columns([3, 2])
     with left:
         st.caption(
-            "Fields. Nested objects, formats and patterns: edit the JSON; the table keeps them."
+            "Fields. A table edit changes only that field's shown keys; formats, patterns and "
+            "nested objects stay as the JSON has them. Rows marked *edit in JSON* are locked."
         )
-        table = st.data_editor(
-            pd.DataFrame(
-                ss[base_key],
-                columns=[
-                    "name",
-                    "type",
-                    "description",
-                    "required",
-                    "allowed values",
-                    "more in JSON",
-                ],
-            ),
+        st.data_editor(
+            pd.DataFrame(base_rows, columns=[*TABLE_COLUMNS, "more in JSON"]),
             num_rows="dynamic",
-            key=f"nc_schema_table_{ver}",
+            key=editor_key,
             hide_index=True,
             column_config={
                 "name": st.column_config.TextColumn(required=True),
-                "type": st.column_config.SelectboxColumn(
-                    options=["string", "number", "integer", "boolean", "array", "object"],
-                    required=True,
-                    default="string",
-                ),
+                "type": st.column_config.SelectboxColumn(options=FIELD_TYPES, default="string"),
                 "required": st.column_config.CheckboxColumn(default=False),
-                "allowed values": st.column_config.TextColumn(help="Comma-separated"),
+                "allowed values": st.column_config.ListColumn(
+                    help="Text values only; each value is kept whole, commas included"
+                ),
+                "edit in JSON": st.column_config.TextColumn(disabled=True),
                 "more in JSON": st.column_config.TextColumn(disabled=True),
             },
         )
-        from_table = schema_from_table(table.to_dict("records"), ss["nc_schema"])
+        from_table, refused = apply_table_edits(ss[base_key], base_rows, ss.get(editor_key))
+        if refused:
+            # Show the table as the schema really is: start it again from the schema.
+            ss["nc_schema_refused"] = refused
+            ss["nc_schema"] = from_table
+            ss["nc_schema_json"] = json.dumps(from_table, indent=2, ensure_ascii=False)
+            ss["nc_ver"] += 1
+            st.rerun()
         if from_table != ss["nc_schema"]:
             ss["nc_schema"] = from_table
-            ss["nc_schema_json"] = json.dumps(from_table, indent=2)
+            ss["nc_schema_json"] = json.dumps(from_table, indent=2, ensure_ascii=False)
+        for note in ss.pop("nc_schema_refused", []):
+            st.warning("Not changed (the JSON is as before):")
+            st.text(note)
     with right:
         st.text_area("JSON Schema", key="nc_schema_json", height=260, on_change=json_changed)
         if ss.get("nc_schema_json_error"):

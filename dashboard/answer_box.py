@@ -1,0 +1,105 @@
+"""The answer box: one pending question's answer field and Send button, the same on the Inbox
+and on the case timeline (the same claim, the same exactly-once send)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.data import get_client, get_db, operator, session_token
+from offload_console.answers import AnswerOutcome, send_answer
+from storage import now_ms
+from storage.inbox import CLAIM_STALE_MS, list_snippets
+
+ss = st.session_state
+
+
+def answer_key(request_id: str) -> str:
+    return f"answer_{request_id}"
+
+
+def _send(request_id: str) -> None:
+    """Button callback: runs before the rerun, so the outcome and a cleared box show at once."""
+    outcome = send_answer(
+        get_db(),
+        get_client(),
+        request_id,
+        operator(),
+        ss.get(answer_key(request_id), ""),
+        session=session_token(),
+    )
+    ss[f"outcome_{request_id}"] = outcome
+    if not outcome.keep_text:
+        ss[answer_key(request_id)] = ""
+
+
+def _insert_snippet(request_id: str) -> None:
+    chosen = ss.get(f"snippet_{request_id}")
+    texts = {s["name"]: s["text"] for s in list_snippets(get_db())}
+    if chosen in texts:
+        current = ss.get(answer_key(request_id), "")
+        ss[answer_key(request_id)] = (current + "\n" + texts[chosen]).strip()
+    ss[f"snippet_{request_id}"] = None
+
+
+def show_outcome(outcome: AnswerOutcome) -> None:
+    if outcome.ok:
+        st.success(outcome.message)
+    elif outcome.kind in ("taken", "closed", "empty"):
+        st.warning(outcome.message)
+    else:
+        st.error(outcome.message)
+    if outcome.detail:
+        st.code(outcome.detail, language=None, wrap_lines=True)
+
+
+def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
+    """``row``: a pending request with its case (``storage.inbox`` selects)."""
+    request_id = row["input_request_id"]
+    held_elsewhere = (
+        row["claim_token"]
+        and row["claim_token"] != session_token()
+        and (row["claimed_at"] or 0) > now_ms() - CLAIM_STALE_MS
+    )
+    if held_elsewhere:
+        if row["claimed_by"] == operator():
+            st.warning("You are answering this question in another tab or window.")
+        else:
+            st.warning("Another operator is answering this question:")
+            st.text(row["claimed_by"])
+    st.text_area(
+        "Your answer",
+        key=answer_key(request_id),
+        height=90,
+        placeholder="Type the answer Offload should pass on",
+    )
+    cols = st.columns([1, 2, 3])
+    cols[0].button(
+        "Send answer",
+        key=f"send_{request_id}",
+        type="primary",
+        on_click=_send,
+        args=(request_id,),
+        disabled=operator() is None,
+        help=None if operator() else "Enter your name in the sidebar first.",
+    )
+    if snippets:
+        cols[1].selectbox(
+            "Insert saved reply",
+            [s["name"] for s in snippets],
+            index=None,
+            key=f"snippet_{request_id}",
+            on_change=_insert_snippet,
+            args=(request_id,),
+            label_visibility="collapsed",
+            placeholder="Insert saved reply…",
+        )
+    outcome = ss.get(f"outcome_{request_id}")
+    if outcome is not None:
+        show_outcome(outcome)
+
+
+def show_departed_outcomes(shown: set[str]) -> None:
+    """What happened to questions that left the page since the operator acted on them."""
+    for key in [k for k in ss if str(k).startswith("outcome_")]:
+        if key.removeprefix("outcome_") not in shown:
+            show_outcome(ss.pop(key))
