@@ -47,6 +47,26 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# What each form field is called on the page (problems are keyed by field).
+FIELD_LABELS = {
+    "client_reference_id": "Client reference",
+    "objective": "Objective",
+    "knowledge": "Knowledge",
+    "cp_address": "Counterparty address",
+    "cp_name": "Counterparty name",
+    "cp_timezone": "Time zone",
+    "cp_custom": "Custom data",
+    "sp_name": "Sender name",
+    "max_attempts": "Follow-ups",
+    "follow_up_delay_hours": "Hours between follow-ups",
+    "metadata": "Metadata",
+    "result_schema": "Result schema",
+    "webhook_url": "Webhook URL",
+    "channel": "Channel",
+    "placeholders": "Placeholders",
+}
+
+
 def _rows_to_map(rows: list[dict]) -> tuple[dict[str, str], list[str]]:
     out: dict[str, str] = {}
     problems = []

@@ -9,7 +9,13 @@ from offload_console import __version__, settings
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Shows a default only when there is one to show and the help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -294,9 +300,21 @@ def build_parser() -> argparse.ArgumentParser:
         "offload-console up",
     )
     _add_db(p)
-    p.add_argument("--sidecar-port", type=int, default=settings.sidecar_port())
-    p.add_argument("--sandbox-port", type=int, default=settings.DEFAULT_SANDBOX_PORT)
-    p.add_argument("--dashboard-port", type=int, default=settings.DEFAULT_DASHBOARD_PORT)
+    p.add_argument(
+        "--sidecar-port", type=int, default=settings.sidecar_port(), help="the sidecar's port"
+    )
+    p.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=settings.DEFAULT_SANDBOX_PORT,
+        help="the sandbox's port (sandbox mode only)",
+    )
+    p.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=settings.DEFAULT_DASHBOARD_PORT,
+        help="the dashboard's port",
+    )
     p.add_argument(
         "--hour-seconds",
         type=float,

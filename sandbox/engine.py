@@ -30,9 +30,17 @@ log = logging.getLogger("offload_console.sandbox")
 
 NOTHING_SCHEDULED = 253402300799999
 SCENARIOS = ("complete", "input_needed", "two_questions", "max_retries", "bounced", "rejected")
+# (what the counterparty wrote, the question the agent then asks the customer)
 QUESTIONS = (
-    "The vendor asked whether they can send the W-9 next Monday. Should I accept that timeline?",
-    "They ask which legal entity name should appear on the form. Which one should I give them?",
+    (
+        "Could we send the W-9 next Monday instead?",
+        "The vendor asked whether they can send the W-9 next Monday. Should I accept that "
+        "timeline?",
+    ),
+    (
+        "Which legal entity name should appear on the form?",
+        "They ask which legal entity name should appear on the form. Which one should I give them?",
+    ),
 )
 
 
@@ -307,8 +315,8 @@ class Engine:
         self._fail(case, "BOUNCED", f"Delivery to {case.body['counterparty']['address']} failed.")
 
     def _ask(self, case: SandboxCase) -> None:
-        question = QUESTIONS[case.questions_asked % len(QUESTIONS)]
-        self._say(case, False, question.replace("The vendor asked", "Could we"))
+        said, question = QUESTIONS[case.questions_asked % len(QUESTIONS)]
+        self._say(case, False, said)
         case.questions_asked += 1
         case.status = "INPUT_NEEDED"
         self._touch(case)

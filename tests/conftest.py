@@ -27,3 +27,31 @@ def sidecar(db_path):
     server.db_path = db_path
     yield server
     server.stop()
+
+
+# The ports a console the user is running listens on: no test may talk to them.
+USERS_PORTS = (8787, 8788, 8501)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def users_ports_untouched():
+    """Fails the run if anything (a test, a server it started, a webhook a sandbox sent)
+    connected to 8787, 8788 or 8501 while the tests ran."""
+    from tests.helpers import PortGuard
+
+    guards = [PortGuard(port) for port in USERS_PORTS]
+    yield guards
+    for guard in guards:
+        guard.close()
+    touched = {g.port: g.connections for g in guards if g.connections}
+    assert not touched, f"tests connected to a running console's ports: {touched}"
+
+
+@pytest.fixture(autouse=True)
+def sidecar_port_of_nobody(monkeypatch):
+    """Pages and commands that look for the local sidecar (Health, the default webhook URL)
+    look on a free port nobody listens on, unless a test points them at its own."""
+    import os
+
+    if not os.environ.get("OFFLOAD_CONSOLE_SIDECAR_PORT"):
+        monkeypatch.setenv("OFFLOAD_CONSOLE_SIDECAR_PORT", str(free_port()))

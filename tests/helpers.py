@@ -220,3 +220,52 @@ def store(db, envelope: dict, *, source: str = "webhook", received_at: int = 1) 
         event = dataclasses.replace(event, source=source)
     with db.atomic():
         return record_event(db, event, received_at)
+
+
+class PortGuard:
+    """Listens on a port the tests must never use and remembers every connection to it.
+    A port already taken (a console the user is running) cannot be guarded and is skipped."""
+
+    def __init__(self, port: int):
+        import threading
+
+        self.port = port
+        self.connections: list[str] = []
+        self.sock = socket.socket()
+        try:
+            self.sock.bind(("127.0.0.1", port))
+        except OSError:
+            self.sock.close()
+            self.sock = None
+            return
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def active(self) -> bool:
+        return self.sock is not None
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(0.5)
+                try:
+                    first = conn.recv(200).split(b"\r\n", 1)[0].decode(errors="replace")
+                except OSError:
+                    first = ""
+            self.connections.append(first or "(connected, sent nothing)")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self._stop.set()
+            self.thread.join(timeout=2)
+            self.sock.close()

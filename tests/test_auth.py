@@ -265,3 +265,18 @@ def test_every_action_is_audited(db_path, tmp_path):
         ("blake", "export.made"),
     ]
     assert json.loads(rows[1]["detail"])["filters"]["statuses"] == ["COMPLETED"]
+
+
+def test_operator_name_cookie_round_trips_any_name():
+    from urllib.parse import quote
+
+    from dashboard.auth import NAME_COOKIE, name_cookie_script, remembered_name
+
+    for name in ("Avery", "José Ñ", "a'b\"c</script><b>", "x; path=/; domain=evil"):
+        script = name_cookie_script(name)
+        assert "</script>" not in script.removesuffix("</script>")  # nothing typed leaves it
+        value = quote(name, safe="")
+        assert f'"{value}"' in script and "max-age=31536000" in script
+        assert remembered_name({NAME_COOKIE: value}) == name
+    assert "max-age=0" in name_cookie_script(None)
+    assert remembered_name({}) is None and remembered_name({NAME_COOKIE: "%20"}) is None

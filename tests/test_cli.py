@@ -87,3 +87,111 @@ def test_up_runs_everything_restarts_the_sidecar_and_stops_cleanly(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def help_examples(command: str) -> list[str]:
+    out = run_cli(command, "--help", timeout=30).stdout
+    lines = out.split("Example:", 1)[1].splitlines()
+    return [line.split("  #")[0].strip() for line in lines if "offload-console" in line]
+
+
+# Servers run until stopped: the example is started on free ports and must become healthy.
+SERVER_HEALTH = {
+    "sidecar": "/healthz",
+    "sandbox": "/healthz",
+    "dashboard": "/_stcore/health",
+    "up": "/_stcore/health",
+}
+
+
+@pytest.fixture(scope="module")
+def example_sandbox():
+    from tests.helpers import SANDBOX_KEY, ServerProcess, free_port
+
+    server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "0.01"])
+    server.start(free_port())
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_example_runs(command, tmp_path, example_sandbox):
+    """Each ``--help`` example, as printed, run from the repository (servers on free ports,
+    against a sandbox the test started, into a temporary database)."""
+    import shlex
+    import sys
+
+    from tests.helpers import ROOT, SANDBOX_KEY, free_port
+
+    examples = help_examples(command)
+    assert examples, f"{command} --help shows no example"
+    bin_dir = os.path.dirname(sys.executable)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "OFFLOAD_CONSOLE_DB": str(tmp_path / "console.db"),
+        "OFFLOAD_BASE_URL": example_sandbox.url,
+        "OFFLOAD_API_KEY": SANDBOX_KEY,
+        "OFFLOAD_CONSOLE_MODE": "sandbox",
+        "OFFLOAD_PUBLIC_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/webhooks/offload",
+    }
+    for example in examples:
+        words = shlex.split(example.split("offload-console", 1)[1])
+        prefix = example.split("offload-console", 1)[0]
+        if command in SERVER_HEALTH:
+            port = free_port()
+            words = [str(port) if w in ("8787", "8788", "8501") else w for w in words]
+            if command == "up":
+                env.pop("OFFLOAD_BASE_URL")
+                words += [
+                    "--sidecar-port",
+                    str(free_port()),
+                    "--sandbox-port",
+                    str(free_port()),
+                    "--dashboard-port",
+                    str(port),
+                    "--seed-demo",
+                    "no",
+                ]
+            elif "--port" not in words:
+                words += ["--port", str(port)]
+            line = prefix + "offload-console " + shlex.join(words)
+            proc = subprocess.Popen(
+                ["bash", "-c", f"exec env {line}"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            try:
+                url = f"http://127.0.0.1:{port}{SERVER_HEALTH[command]}"
+
+                def healthy(url=url, proc=proc):
+                    assert proc.poll() is None, proc.stdout.read().decode()
+                    try:
+                        return httpx.get(url, timeout=1).status_code == 200
+                    except httpx.HTTPError:
+                        return False
+
+                wait_until(healthy, timeout=60, interval=0.2, message=f"{line} healthy")
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+        else:
+            out = subprocess.run(
+                ["bash", "-c", example],
+                cwd=ROOT,
+                env=env,
+                input="a-long-enough-password\na-long-enough-password\n",
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert out.returncode == 0, f"{example}\n{out.stdout}\n{out.stderr}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_never_says_default_none(command):
+    out = run_cli(command, "--help", timeout=30).stdout
+    assert "(default: None)" not in out and "(default: False)" not in out

@@ -46,8 +46,13 @@ def env_db(db_path, monkeypatch):
 
 @pytest.fixture
 def sandbox(monkeypatch):
+    """A sandbox whose webhooks go nowhere (a free port nobody listens on; these tests sync
+    by polling), never to a running console."""
     server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "0.01"])
     server.start(free_port())
+    monkeypatch.setenv(
+        "OFFLOAD_PUBLIC_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/webhooks/offload"
+    )
     monkeypatch.setenv("OFFLOAD_BASE_URL", server.url)
     monkeypatch.setenv("OFFLOAD_API_KEY", SANDBOX_KEY)
     yield server
@@ -390,3 +395,99 @@ def test_bulk_answer_tries_each_once_and_keeps_the_text_when_offload_is_unreacha
     assert at.text_area(key="bulk_answer").value == "Yes to both."
     rows = {r["input_request_id"]: r for r in env_db["input_requests"].rows}
     assert all(r["status"] == "PENDING" and r["claimed_by"] is None for r in rows.values())
+
+
+def open_case(case_id: str, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page("app_pages/case.py")
+    at.query_params["case"] = case_id
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_timeline_answers_its_waiting_question_with_the_same_claim(env_db):
+    """Defect 9: an INPUT_NEEDED case's timeline has the Inbox's answer box: one send."""
+    four_same_questions(env_db)
+    offload = FakeOffload()
+    at = open_case("c2", operator_name="Avery", _client=offload.client())
+    assert "Is the new date fine?" in texts(at)
+    at.text_area(key="answer_r2").input("Yes, from the timeline.").run()
+    at.button(key="send_r2").click().run()
+    assert not at.exception, at.exception
+    assert "Answer sent" in markdown(at)
+    assert offload.answers == [
+        {
+            "path": "/cases/c2/input",
+            "inputRequestId": "r2",
+            "providedContext": "Yes, from the timeline.",
+        }
+    ]
+    assert "send_r2" not in [b.key for b in at.button]  # nothing left to answer here
+    again = open_case("c2", operator_name="Blake", _client=offload.client())
+    assert "send_r2" not in [b.key for b in again.button]
+    assert env_db["input_requests"].get("r2")["answered_by"] == "Avery"
+
+
+def test_one_operator_in_two_tabs_sends_one_answer(env_db):
+    """A claim belongs to a browser session: Avery's second tab is told, nothing is sent."""
+    four_same_questions(env_db)
+    offload = FakeOffload()
+    tabs = [
+        run_app(operator_name="Avery", _client=offload.client(), _session_token=f"tab-{n}")
+        for n in (1, 2)
+    ]
+    from storage.inbox import claim_request
+
+    assert claim_request(env_db, "r1", "Avery", "tab-1")["claimed"]  # tab 1 is sending
+    tabs[1].text_area(key="answer_r1").input("From tab 2").run()
+    tabs[1].button(key="send_r1").click().run()
+    assert "in another tab or window" in markdown(tabs[1])
+    assert offload.answers == []
+
+
+def test_timeline_times_have_seconds_and_gaps(env_db):
+    add(env_db, input_needed("c1", "r1", 1_764_000_000_000))
+    add(env_db, webhook("c1", "case.completed", 1_764_000_004_000))
+    at = open_case("c1")
+    timeline = next(d.value for d in at.dataframe if "after" in d.value.columns)
+    assert list(timeline["after"]) == ["", "+4 s"]
+    assert all(len(w.split(" ")[1]) == 8 for w in timeline["when"])  # HH:MM:SS
+
+
+def test_every_audited_action_names_its_operator(env_db):
+    from storage import audit
+
+    with pytest.raises(ValueError):
+        audit.record(env_db, "", "export.written")
+    with pytest.raises(ValueError):
+        audit.record(env_db, None, "export.written")
+    at = run_app()  # no name typed yet: nothing that is audited can be done
+    at.switch_page("app_pages/export.py").run()
+    assert at.button(key="ex_prepare").disabled
+
+
+@pytest.mark.parametrize("answers", [False, True])
+def test_health_probe_failure_gives_health_advice_not_resend_advice(env_db, monkeypatch, answers):
+    """Defect 8: a probe that times out (a host that accepts and never answers) or cannot
+    connect says what to check, not the advice meant for resending a case."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete, and nothing ever answers
+    if answers:
+        monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    try:
+        at = run_app()
+        at.switch_page("app_pages/health.py").run()
+    finally:
+        silent.close()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "part" in d.value.columns)
+    shown = " ".join(table["detail"])
+    assert ("no answer within 3 s" if answers else "not reachable") in shown
+    assert "resend" not in shown.lower()

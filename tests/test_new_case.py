@@ -299,6 +299,10 @@ def sandbox(db_path, monkeypatch):
     monkeypatch.setenv("OFFLOAD_API_KEY", SANDBOX_KEY)
     monkeypatch.setenv("OFFLOAD_CONSOLE_MODE", "sandbox")
     monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    # Its webhooks go nowhere (a free port nobody listens on), never to a running console.
+    monkeypatch.setenv(
+        "OFFLOAD_PUBLIC_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/webhooks/offload"
+    )
     yield server
     server.stop()
 
@@ -438,3 +442,75 @@ def test_added_knowledge_row_stays_single_across_reruns(sandbox):
     at.run()
     at.run()
     assert at.session_state["nc_knowledge_rows"] == [{"key": "vendorName", "value": "Northstar"}]
+
+
+@pytest.mark.parametrize(
+    "field, typed, message",
+    [
+        ("nc_max_attempts", "-2", "A whole number, 0 or more; '-2' is not."),
+        ("nc_follow_up_delay_hours", "2.5", "A whole number of hours, 1 or more; '2.5' is not."),
+        ("nc_follow_up_delay_hours", "0", "A whole number of hours, 1 or more; '0' is not."),
+    ],
+)
+def test_number_field_keeps_what_it_shows_and_says_what_is_wrong(
+    sandbox, db_path, field, typed, message
+):
+    """Defect 4: a value that is not allowed is an error at the field and in the list above
+    Send; the form never keeps another value than the one shown."""
+    at = open_page(operator_name="Avery", nc_load=W9_TEMPLATE)
+    at.text_input(key=field).input(typed).run()
+    assert at.text_input(key=field).value == typed
+    at.button(key="nc_send").click().run()
+    shown = [e.value for e in at.error]
+    assert message in shown  # at the field
+    assert any(e.endswith(message) and ": " in e for e in shown)  # in the list above Send
+    assert storage.open_db(db_path)["submissions"].count == 0
+
+
+def test_schema_typed_in_json_reaches_the_body_exactly(sandbox, db_path):
+    """Defect 3 through the page: the JSON typed is the schema sent; a locked row's table
+    edit is refused and said, the JSON unchanged."""
+    typed = {
+        "type": "object",
+        "properties": {
+            "note": {"type": ["string", "null"]},
+            "level": {"type": "integer", "enum": [1, 2, 3]},
+            "name": {"type": "string", "enum": ["Acme, Inc.", "Other"]},
+            "id": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        },
+        "required": ["note"],
+    }
+    at = open_page(operator_name="Avery", nc_load=W9_TEMPLATE)
+    at.text_area(key="nc_schema_json").input(json.dumps(typed)).run()
+    assert not at.exception, at.exception
+    assert at.session_state["nc_schema"] == typed
+    ver = at.session_state["nc_ver"]
+    at.session_state[f"nc_schema_table_{ver}"] = {
+        "edited_rows": {0: {"type": "string"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert at.session_state["nc_schema"] == typed
+    assert any("note can only be changed in the JSON" in t.value for t in at.text)
+    at.text_area(key="nc_schema_json").input(
+        json.dumps({**typed, "properties": {"x": {"type": "strin"}}})
+    ).run()
+    at.button(key="nc_send").click().run()
+    assert any("properties/x/type" in e.value for e in at.error)  # the typo is not coerced
+    assert storage.open_db(db_path)["submissions"].count == 0
+    at.text_area(key="nc_schema_json").input(json.dumps(typed)).run()
+    at.button(key="nc_send").click().run()
+    assert "Case created." in [s.value for s in at.success]
+    sent = json.loads(storage.open_db(db_path)["submissions"].rows.__next__()["request"])
+    assert sent["resultSchema"] == typed
+
+
+def test_placeholders_read_as_hints():
+    source = (ROOT / "dashboard" / "app_pages" / "new_case.py").read_text()
+    import re
+
+    for placeholder in re.findall(r'placeholder="([^"]*)"', source):
+        assert placeholder.startswith(("e.g.", "empty:", "Search", "complete (default)")), (
+            placeholder
+        )

@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_db, operator_tz
-from dashboard.format import when
+from dashboard.format import plural, pretty_json, when
+from offload_console.redact import redact
 from storage.audit import audit_actions, list_audit
 
 db = get_db()
@@ -23,11 +24,21 @@ rows = list_audit(
 if not rows:
     st.info("Nothing recorded for these filters.")
 else:
+
+    def picked() -> None:
+        """A click's row position is in the table as it was drawn: map it to that entry."""
+        shown = st.session_state.get("audit_shown_ids", [])
+        chosen = st.session_state["audit_table"].selection.rows
+        st.session_state["audit_selected_id"] = (
+            shown[chosen[0]] if chosen and chosen[0] < len(shown) else None
+        )
+
+    st.session_state["audit_shown_ids"] = [r["id"] for r in rows]
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "when": when(r["at"], tz),
+                    "when": when(r["at"], tz, seconds=True),
                     "operator": r["operator"] or "",
                     "action": r["action"],
                     "case": r["case_id"] or "",
@@ -38,5 +49,15 @@ else:
             ]
         ),
         hide_index=True,
+        on_select=picked,
+        selection_mode="single-row",
+        key="audit_table",
     )
-    st.caption(f"Newest {len(rows)} entries.")
+    st.caption(
+        f"Newest {plural(len(rows), 'entry', 'entries')}. Select a row to read its detail whole."
+    )
+    selected = st.session_state.get("audit_selected_id")
+    row = next((r for r in rows if r["id"] == selected), None)
+    if row is not None:
+        st.text(f"{row['action']} by {row['operator']} at {when(row['at'], tz, seconds=True)}")
+        st.code(redact(pretty_json(row["detail"])) or "(no detail)", language="json")

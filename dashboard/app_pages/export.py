@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_db, operator
+from dashboard.format import plural
 from offload_console.export import (
     cell,
     date_range_ms,
@@ -122,7 +123,7 @@ if "ex_file" in ss:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     with open(path, "rb") as handle:
         st.download_button(
-            f"Download {rows:,} rows",
+            f"Download {plural(rows, 'row')}",
             handle,
             file_name=f"offload-cases-{stamp}.csv",
             mime="text/csv",

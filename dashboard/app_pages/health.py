@@ -8,7 +8,14 @@ import streamlit as st
 
 from dashboard.data import get_client, get_db, operator_tz
 from dashboard.format import duration, when
-from offload_client import OffloadAPIError, OffloadError, client_from_env, is_sandbox_mode
+from offload_client import (
+    OffloadAPIError,
+    OffloadConnectError,
+    OffloadError,
+    OffloadUnknownOutcome,
+    client_from_env,
+    is_sandbox_mode,
+)
 from offload_console import settings
 from storage import now_ms
 from storage.deliveries import health_summary
@@ -61,8 +68,18 @@ def check_offload() -> tuple[bool, str]:
         if exc.code == "CASE_NOT_FOUND":
             return True, "reachable, API key accepted"
         return False, f"answered HTTP {exc.status} {exc.code}: {exc.advice}"
+    except OffloadUnknownOutcome:
+        return False, (
+            "no answer within 3 s: Offload is slow or unreachable. Check OFFLOAD_BASE_URL and "
+            "the network; this page asks again every 15 s."
+        )
+    except OffloadConnectError:
+        return False, (
+            "not reachable: nothing answered at OFFLOAD_BASE_URL. Check the address and the "
+            "network (in sandbox mode: is the sandbox running?)."
+        )
     except OffloadError as exc:
-        return False, f"not reachable: {exc.advice}"
+        return False, f"unexpected answer ({exc}). Check OFFLOAD_BASE_URL points at Offload."
 
 
 @st.fragment(run_every="15s")

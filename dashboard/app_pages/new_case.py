@@ -8,10 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_client, get_db, operator
+from dashboard.format import plural
 from offload_client import is_sandbox_mode
 from offload_console import settings
 from offload_console.case_form import (
     DEFAULTS,
+    FIELD_LABELS,
     TIMEZONES,
     build_body,
     curl_for,
@@ -132,7 +134,9 @@ with st.expander("Templates", icon=":material/bookmarks:"):
     ):
         delete_template(db, choice, operator())
         st.rerun()
-    name = t2.text_input("Save the form as", key="nc_template_name", placeholder="Template name")
+    name = t2.text_input(
+        "Save the form as", key="nc_template_name", placeholder="e.g. W-9, AP team"
+    )
     if t2.button("Save template", key="nc_template_save", disabled=operator() is None):
         body, _ = build_body(
             {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
@@ -151,7 +155,7 @@ with st.expander("Templates", icon=":material/bookmarks:"):
 st.subheader("Case")
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
 c1.text_input(
-    "Client reference (your own id)", key="nc_client_reference_id", placeholder="vendor_2048"
+    "Client reference (your own id)", key="nc_client_reference_id", placeholder="e.g. vendor_2048"
 )
 c2.radio("Channel", ["EMAIL", "SMS"], key="nc_channel", horizontal=True)
 # Text, not number inputs: a number input shows what was typed while keeping its last valid
@@ -165,7 +169,9 @@ field_error("follow_up_delay_hours", c4)
 if ss["nc_channel"] == "SMS":
     st.info("Offload accepts SMS cases but works only EMAIL today.")
 
-st.text_input("Objective", key="nc_objective", placeholder="Collect a signed W-9 from the vendor")
+st.text_input(
+    "Objective", key="nc_objective", placeholder="e.g. Collect a signed W-9 from the vendor"
+)
 field_error("objective")
 st.radio(
     "Knowledge the agent may use",
@@ -182,8 +188,8 @@ field_error("knowledge")
 
 st.subheader("Counterparty")
 p1, p2, p3, p4 = st.columns(4)
-p1.text_input("Address (e-mail)", key="nc_cp_address", placeholder="ap@northstar.example")
-p2.text_input("Name", key="nc_cp_name", placeholder="Maya Chen")
+p1.text_input("Address (e-mail)", key="nc_cp_address", placeholder="e.g. ap@northstar.example")
+p2.text_input("Name", key="nc_cp_name", placeholder="e.g. Maya Chen")
 p3.text_input("Company", key="nc_cp_company")
 p4.selectbox(
     "Time zone",
@@ -201,16 +207,16 @@ field_error("cp_custom")
 
 st.subheader("Writing as")
 s1, s2, s3, s4 = st.columns(4)
-s1.text_input("Sender name", key="nc_sp_name", placeholder="Avery")
-s2.text_input("Role", key="nc_sp_role", placeholder="Accounts Payable")
-s3.text_input("Company", key="nc_sp_company", placeholder="Offload Customer Inc.")
-s4.text_input("Tone", key="nc_sp_tone", placeholder="friendly, concise")
+s1.text_input("Sender name", key="nc_sp_name", placeholder="e.g. Avery")
+s2.text_input("Role", key="nc_sp_role", placeholder="e.g. Accounts Payable")
+s3.text_input("Company", key="nc_sp_company", placeholder="e.g. Offload Customer Inc.")
+s4.text_input("Tone", key="nc_sp_tone", placeholder="e.g. friendly, concise")
 field_error("sp_name", s1)
 st.text_area(
     "Constraints (one per line)",
     key="nc_constraints",
     height=80,
-    placeholder="Email only\nDo not mention legal action",
+    placeholder="e.g.\nEmail only\nDo not mention legal action",
 )
 
 # -- result schema -----------------------------------------------------------------------
@@ -305,7 +311,7 @@ st.text_area(
     "Metadata (a JSON object, echoed in webhooks)",
     key="nc_metadata",
     height=80,
-    placeholder='{"team": "AP"}',
+    placeholder='e.g. {"team": "AP"}',
 )
 field_error("metadata")
 
@@ -313,21 +319,6 @@ form = form_state()
 body, _ = build_body(form)
 errors = current_problems()
 
-FIELD_LABELS = {
-    "objective": "Objective",
-    "knowledge": "Knowledge",
-    "cp_address": "Counterparty address",
-    "cp_name": "Counterparty name",
-    "cp_timezone": "Time zone",
-    "cp_custom": "Custom data",
-    "sp_name": "Sender name",
-    "max_attempts": "Follow-ups",
-    "follow_up_delay_hours": "Hours between follow-ups",
-    "metadata": "Metadata",
-    "result_schema": "Result schema",
-    "webhook_url": "Webhook URL",
-    "channel": "Channel",
-}
 if ss.get("nc_show_errors") and errors:
     st.error("Nothing was sent. Fix these (each is also shown at its field):")
     for field, message in errors.items():
@@ -431,7 +422,7 @@ if upload is not None:
                     "reference": b.get("clientReferenceId", ""),
                     "counterparty": (b.get("counterparty") or {}).get("address", ""),
                     "objective": (b.get("goal") or {}).get("objective", ""),
-                    "problems": "; ".join(f"{k}: {v}" for k, v in p.items()),
+                    "problems": "; ".join(f"{FIELD_LABELS.get(k, k)}: {v}" for k, v in p.items()),
                 }
                 for i, (b, p) in enumerate(bodies)
             ]
@@ -439,9 +430,9 @@ if upload is not None:
         st.dataframe(preview, hide_index=True)
         bad = sum(1 for _, p in bodies if p)
         if bad:
-            st.warning(f"{bad} rows have problems and will be skipped.")
+            st.warning(f"{plural(bad, 'row')} with problems will be skipped.")
         if st.button(
-            f"Send {len(bodies) - bad} cases",
+            f"Send {plural(len(bodies) - bad, 'case')}",
             key="nc_batch_send",
             disabled=operator() is None or len(bodies) == bad,
         ):
