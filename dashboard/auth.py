@@ -167,9 +167,8 @@ def _unprotected_gate() -> None:
             placeholder="e.g. Avery",
         )
         name = operator()
-        if name != ss.get("_name_cookie", cookie_name):
+        if name or cookie_name:  # drawn on every run: a rerun may unmount it before it ran
             st.html(name_cookie_script(name), unsafe_allow_javascript=True)
-            ss["_name_cookie"] = name
         st.caption(
             "Unprotected: no sign-in is configured, so anyone who can open this page "
             "can act. It listens on 127.0.0.1 only."

@@ -117,6 +117,20 @@ def create_app(
         if not authorized(request):
             return unauthorized()
         engine.input_posts += 1
+        response = await _provide_input(request)
+        body = await json_body(request)
+        body = body if isinstance(body, dict) else {}
+        engine.answers_received.append(
+            {
+                "caseId": request.path_params["case_id"],
+                "inputRequestId": body.get("inputRequestId"),
+                "providedContext": body.get("providedContext"),
+                "status": response.status_code,
+            }
+        )
+        return response
+
+    async def _provide_input(request: Request) -> Response:
         case = find(request.path_params["case_id"])
         if case is None:
             return not_found(request.path_params["case_id"])
@@ -148,6 +162,12 @@ def create_app(
         engine.provide_input(case, context)
         return ok({"caseId": case.case_id, "inputRequestId": request_id, "accepted": True}, 202)
 
+    async def answers(request: Request) -> Response:
+        """Not Offload's API: every answer the sandbox was sent, for tests and curious users."""
+        if not authorized(request):
+            return unauthorized()
+        return JSONResponse({"ok": True, "data": engine.answers_received})
+
     async def healthz(request: Request) -> Response:
         return JSONResponse(
             {
@@ -169,6 +189,7 @@ def create_app(
         Route("/cases/{case_id}/input", provide_input, methods=["POST"]),
         Route("/files/{token}", download, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/_sandbox/answers", answers, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = engine

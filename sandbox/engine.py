@@ -131,6 +131,7 @@ class Engine:
         self._random = random.Random(seed)
         self.webhooks_sent = 0
         self.input_posts = 0  # POST /cases/{id}/input received, accepted or not (tests)
+        self.answers_received: list[dict] = []  # each of them, with the status it got
         self.webhooks_dropped = 0
         self.webhooks_failed = 0
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 
 import pytest
 
@@ -34,3 +37,42 @@ def commit_text(page, selector: str, value: str) -> None:
     field.press("Control+Enter" if "textarea" in selector else "Enter")
     page.wait_for_timeout(300)
     wait_ready(page)
+
+
+@contextlib.contextmanager
+def running_stack(tmp_path, reconcile_every_s: str = "2"):
+    """`offload-console up` in sandbox mode on free ports, stopped (SIGTERM) on exit."""
+    from tests.helpers import launch_up, wait_until
+
+    proc, ports, env, log_path = launch_up(
+        tmp_path, extra_env={"OFFLOAD_RECONCILE_EVERY_S": reconcile_every_s}
+    )
+    try:
+        wait_until(
+            lambda: "is up" in log_path.read_text() or proc.poll() is not None,
+            timeout=90,
+            interval=0.2,
+            message="up started",
+        )
+        assert proc.poll() is None, log_path.read_text()
+        cli_env = {
+            **env,
+            "OFFLOAD_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
+            "OFFLOAD_API_KEY": "sandbox-local-key",
+            "OFFLOAD_PUBLIC_WEBHOOK_URL": f"http://127.0.0.1:{ports['sidecar']}/webhooks/offload",
+        }
+        yield {
+            "ports": ports,
+            "env": cli_env,
+            "log": log_path,
+            "tmp": tmp_path,
+            "dashboard": f"http://127.0.0.1:{ports['dashboard']}",
+            "sandbox": f"http://127.0.0.1:{ports['sandbox']}",
+            "db": env["OFFLOAD_CONSOLE_DB"],
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,20 +1,17 @@
 """The console in a real browser (Playwright + Debian's Chromium) against the real stack."""
 
 import json
-import signal
-import subprocess
 
 import httpx
 import pytest
 
 import storage
 from storage.events import parse_envelope, record_event
-from tests.browser import ARGS, CHROMIUM, commit_text, needs_chromium, wait_ready
+from tests.browser import ARGS, CHROMIUM, commit_text, needs_chromium, running_stack, wait_ready
 from tests.helpers import (
     ServerProcess,
     free_port,
     input_needed,
-    launch_up,
     run_cli,
     wait_until,
 )
@@ -38,35 +35,8 @@ def browser():
 
 @pytest.fixture
 def stack(tmp_path):
-    """`offload-console up` in sandbox mode on free ports."""
-    proc, ports, env, log_path = launch_up(tmp_path, extra_env={"OFFLOAD_RECONCILE_EVERY_S": "2"})
-    try:
-        wait_until(
-            lambda: "is up" in log_path.read_text() or proc.poll() is not None,
-            timeout=90,
-            interval=0.2,
-            message="up started",
-        )
-        assert proc.poll() is None, log_path.read_text()
-        cli_env = {
-            **env,
-            "OFFLOAD_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
-            "OFFLOAD_API_KEY": "sandbox-local-key",
-            "OFFLOAD_PUBLIC_WEBHOOK_URL": f"http://127.0.0.1:{ports['sidecar']}/webhooks/offload",
-        }
-        yield {
-            "ports": ports,
-            "env": cli_env,
-            "log": log_path,
-            "tmp": tmp_path,
-            "dashboard": f"http://127.0.0.1:{ports['dashboard']}",
-        }
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_stack(tmp_path) as running:
+        yield running
 
 
 def create_case(stack, scenario: str) -> str:
