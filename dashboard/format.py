@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from storage.views import STATUSES
+
 NOTHING_SCHEDULED = 253402300799999
 
 
@@ -25,6 +27,31 @@ def when(ms: int | None, tz_name: str | None, *, seconds: bool = False) -> str:
         return ""
     moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(zone(tz_name))
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def short_when(ms: int | None, tz_name: str | None, now_ms: int | None = None) -> str:
+    """``11-28 10:04`` this year, ``2025-11-28`` before: for narrow table columns."""
+    if ms is None:
+        return ""
+    tz = zone(tz_name)
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(tz)
+    now = (
+        dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC) if now_ms else dt.datetime.now(dt.UTC)
+    ).astimezone(tz)
+    return moment.strftime("%m-%d %H:%M" if moment.year == now.year else "%Y-%m-%d")
+
+
+KNOWN_STATUSES = STATUSES  # the ones Offload documents
+
+
+def grouped_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Cases per status under our own labels: the documented statuses by name, every other
+    status (an open string from outside) summed as ``Other`` (shown only when non-zero)."""
+    shown = {s.replace("_", " ").title(): counts.get(s, 0) for s in KNOWN_STATUSES}
+    other = sum(n for s, n in counts.items() if s not in KNOWN_STATUSES)
+    if other:
+        shown["Other"] = other
+    return shown
 
 
 def local_now(tz_name: str | None, now: dt.datetime | None = None) -> str:

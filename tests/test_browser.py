@@ -84,7 +84,7 @@ def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):
     def completed():
         page.goto(timeline)
         wait_ready(page)
-        return "COMPLETED" in page.locator('[data-testid="stMetric"]').first.inner_text()
+        return "completed" in page.locator('[data-testid="stMetric"]').first.inner_text()
 
     wait_until(completed, timeout=40, interval=1, message="case completed on its timeline")
     page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)

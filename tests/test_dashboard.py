@@ -219,7 +219,7 @@ def test_case_timeline_header_events_and_result_check(env_db):
     at.run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Status"] == "COMPLETED"
+    assert metrics["Status"] == "completed"
     assert (metrics["Messages sent"], metrics["Attempts left"]) == ("2 of 4", "— (finished)")
     header = at.dataframe[0].value
     assert dict(zip(header.iloc[:, 0], header["value"], strict=True))["Next follow-up"] == (
@@ -230,7 +230,7 @@ def test_case_timeline_header_events_and_result_check(env_db):
     joined = " ".join(problems["problem"])
     assert "signedW9Received" in joined and "12 is not of type 'string'" in joined
     timeline = next(f for f in frames if "what" in f.columns)
-    assert list(timeline["event"]) == ["case.input_needed", "case.completed"]
+    assert [v.split(" · ")[1] for v in timeline["via"]] == ["case.input_needed", "case.completed"]
 
 
 def test_health_never_shows_the_api_key(env_db):
@@ -491,3 +491,17 @@ def test_health_probe_failure_gives_health_advice_not_resend_advice(env_db, monk
     shown = " ".join(table["detail"])
     assert ("no answer within 3 s" if answers else "not reachable") in shown
     assert "resend" not in shown.lower()
+
+
+def test_unknown_statuses_are_counted_under_other_never_as_labels(env_db):
+    for n in range(30):
+        add(env_db, webhook(f"c{n}", "case.failed", 1000 + n, status=f"**WEIRD_{n}**"))
+    add(env_db, webhook("c-ok", "case.completed", 5000))
+    at = run_app()
+    at.switch_page("app_pages/cases.py").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert list(metrics) == ["Created", "Running", "Input Needed", "Completed", "Failed", "Other"]
+    assert metrics["Other"] == "30" and metrics["Completed"] == "1"
+    at = open_case("c1")
+    assert {m.label: m.value for m in at.metric}["Status"] == "other"

@@ -10,7 +10,15 @@ import streamlit as st
 
 from dashboard.answer_box import answer_box, show_departed_outcomes
 from dashboard.data import get_client, get_db, operator, operator_tz
-from dashboard.format import counterparty_line, event_summary, gap, next_action, pretty_json, when
+from dashboard.format import (
+    KNOWN_STATUSES,
+    counterparty_line,
+    event_summary,
+    gap,
+    next_action,
+    pretty_json,
+    when,
+)
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from offload_console.case_form import body_for_duplicate
@@ -75,10 +83,12 @@ def flatten(value, prefix=""):
 # -- header ------------------------------------------------------------------------------
 counterparty_tz = case["counterparty_timezone"]
 used, follow_ups = case["attempt_count"] or 0, case["max_attempts"]
-KNOWN_STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
-cols = st.columns(4)
+cols = st.columns([3, 2, 2, 2])
 # Metric values render markdown: only our own words go there; Offload's strings go in tables.
-cols[0].metric("Status", case["status"] if case["status"] in KNOWN_STATUSES else "other")
+cols[0].metric(
+    "Status",
+    case["status"].replace("_", " ").lower() if case["status"] in KNOWN_STATUSES else "other",
+)
 cols[1].metric("Result", "yes" if case["result"] else "—")
 cols[2].metric("Messages sent", f"{used} of {follow_ups + 1}" if follow_ups is not None else used)
 if case["state_rank"] == 1:
@@ -111,6 +121,7 @@ if submission:
 st.dataframe(
     pd.DataFrame({"": list(header), "value": list(header.values())}),
     hide_index=True,
+    height=35 * (len(header) + 1) + 3,  # every fact at once, no scrolling inside the table
     column_config={"": st.column_config.TextColumn(width="medium")},
 )
 
@@ -250,21 +261,31 @@ for e in events:
             "after": gap(moment - previous) if previous is not None else "",
             "their time": when(moment, counterparty_tz, seconds=True) if counterparty_tz else "",
             "what": event_summary(e),
-            "source": e["source"] + (f" ({e['actor']})" if e["actor"] else ""),
-            "event": e["event_type"],
-            "received": when(e["received_at"], tz, seconds=True),
+            "via": e["source"]
+            + (f" ({e['actor']})" if e["actor"] else "")
+            + " · "
+            + e["event_type"],
         }
     )
     previous = moment
 st.dataframe(
     pd.DataFrame(timeline_rows),
     hide_index=True,
-    column_config={"what": st.column_config.TextColumn(width="large")},
+    column_config={
+        "when": st.column_config.TextColumn(width=170),
+        "after": st.column_config.TextColumn(width=85),
+        "their time": st.column_config.TextColumn(width=170),
+        "what": st.column_config.TextColumn(width=300),
+        "via": st.column_config.TextColumn(width=210),
+    },
 )
+st.caption("When each event was received, and its raw JSON: switch on the raw view.")
 if st.toggle("Show each event's raw JSON", key="timeline_raw"):
     for number, e in enumerate(events, start=1):
         # The label is ours alone: an event type comes from outside and labels render markdown.
-        with st.expander(f"Raw event {number} · {e['source']} · {when(e['received_at'], tz)}"):
+        with st.expander(
+            f"Raw event {number} · {e['source']} · received {when(e['received_at'], tz, seconds=True)}"
+        ):
             st.text(e["event_type"])
             st.code(redact(pretty_json(e["payload"])), language="json")
 

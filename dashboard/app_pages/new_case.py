@@ -244,7 +244,9 @@ if ss["nc_has_schema"]:
     ss.setdefault(base_key, copy.deepcopy(ss["nc_schema"]))
     base_rows = table_from_schema(ss[base_key])
     editor_key = f"nc_schema_table_{ver}"
-    left, right = st.columns([3, 2])
+    # The table and the JSON one above the other, each the page's full width: side by side
+    # the table's columns were cut off.
+    left, right = st.container(), st.container()
     with left:
         st.caption(
             "Fields. A table edit changes only that field's shown keys; formats, patterns and "
@@ -252,6 +254,15 @@ if ss["nc_has_schema"]:
         )
         st.data_editor(
             pd.DataFrame(base_rows, columns=[*TABLE_COLUMNS, "more in JSON"]),
+            column_order=[
+                "name",
+                "type",
+                "required",
+                "allowed values",
+                "description",
+                "edit in JSON",
+                "more in JSON",
+            ],
             num_rows="dynamic",
             key=editor_key,
             hide_index=True,
