@@ -28,6 +28,7 @@ from offload_client.errors import (
     OffloadUnknownOutcome,
 )
 from offload_client.models import AttachmentLink, CaseState, CreatedCase, InputAccepted
+from offload_client.text import storable
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8788"
 DEFAULT_SANDBOX_API_KEY = "sandbox-local-key"
@@ -182,8 +183,8 @@ class OffloadClient:
     @staticmethod
     def _parse(response: httpx.Response, method: str, path: str) -> dict:
         try:
-            body: Any = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body: Any = storable(response.json())[0]
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             body = None
         if response.is_success:
             if (

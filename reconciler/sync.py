@@ -55,12 +55,18 @@ def sync(
             except OffloadError as exc:
                 report.errors.append(f"{row['case_id']}: {exc}")
                 continue
-            if record_poll(db, row, state.raw):
+            try:
+                changed = record_poll(db, row, state.raw)
+            except Exception as exc:  # noqa: BLE001 - one bad case never stops the pass
+                log.exception("reconciler: case %r could not be recorded", row["case_id"])
+                report.errors.append(f"{row['case_id']}: could not record the poll: {exc!r}")
+                continue
+            if changed:
                 report.changed += 1
-                log.info("reconciler repaired case %s: now %s", row["case_id"], state.status)
+                log.info("reconciler repaired case %r: now %r", row["case_id"], state.status)
     refresh_search_index(db)  # keeps the Cases page's search index close behind the webhooks
     report.seconds = time.perf_counter() - started
     finish_reconciler_run(db, run_id, report.polled, report.changed, report.errors)
     if report.errors:
-        log.warning("reconciler: %s; first error: %s", report.summary(), report.errors[0])
+        log.warning("reconciler: %s; first error: %r", report.summary(), report.errors[0])
     return report

@@ -45,6 +45,22 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def not_stored_outcome(message: str) -> str:
+    """What a 503 was, in the log's words: ``busy``, ``disk_full``, ``store_restarting``,
+    ``stopping`` or ``not_stored``."""
+    lowered = message.lower()
+    for needle, outcome in (
+        ("locked", "busy"),
+        ("busy", "busy"),
+        ("full", "disk_full"),
+        ("store process", "store_restarting"),
+        ("stopping", "stopping"),
+    ):
+        if needle in lowered:
+            return outcome
+    return "not_stored"
+
+
 def create_app(
     db_path: str,
     *,
@@ -122,11 +138,12 @@ def create_app(
             )
         except DatabaseBusy as exc:
             log.warning(
-                "delivery event_id=%s type=%s outcome=busy ms=%.1f error=%s",
+                "delivery event_id=%r type=%r outcome=%s ms=%.1f error=%r",
                 exc.event_id,
                 exc.event_type,
+                not_stored_outcome(str(exc)),
                 (time.perf_counter() - started) * 1000,
-                exc,
+                str(exc),
             )
             return JSONResponse(
                 {"ok": False, "error": {"code": "BUSY", "message": "database busy, retry"}},
@@ -135,8 +152,8 @@ def create_app(
             )
         if status != 200:
             return refused_response(started, status, detail)
-        log.info(
-            "delivery event_id=%s type=%s case=%s outcome=%s ms=%.1f",
+        log.info(  # %r: outside values are escaped, so a newline cannot forge a log line
+            "delivery event_id=%r type=%r case=%r outcome=%s ms=%.1f",
             event_id,
             event_type,
             case_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from offload_client.text import storable
 from storage.events import Event, InvalidEvent, parse_envelope
 
 
@@ -32,6 +33,9 @@ def parse_delivery(body: bytes) -> Event:
         raise Refused(400, "JSON nested too deeply") from None
     except ValueError as exc:
         raise Refused(400, f"body is not JSON: {exc.msg} at position {exc.pos}") from None
+    obj, replaced = storable(obj)
+    if replaced:  # stored as it can be: each lone surrogate as U+FFFD, payload included
+        text = json.dumps(obj, ensure_ascii=False)
     try:
         return parse_envelope(obj, text)
     except InvalidEvent as exc:

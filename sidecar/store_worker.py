@@ -114,13 +114,15 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
                 record_rejection(db, **fields)
             new = record_events(db, [(event, received_at) for _, event, received_at in events])
             committing = time.perf_counter()
-    except Exception as exc:  # noqa: BLE001 - rolled back; answer 503, keep serving
-        if isinstance(exc, sqlite3.Error):
-            log.warning("write of %d deliveries failed: %s", len(items), exc)
+    except Exception as exc:  # noqa: BLE001 - rolled back: each delivery alone, below
+        _log_failure(exc, len(items))
+        if len(events) + len(rejections) <= 1:
+            for index, event, _ in events:
+                results[index] = _failed(exc, event)
         else:
-            log.exception("unexpected error writing %d deliveries", len(items))
-        for index, event, _ in events:
-            results[index] = (503, str(exc), event.event_id, event.event_type, event.case_id)
+            # A delivery's fate depends on its own body only: store each alone, so one that
+            # cannot be stored fails by itself and its neighbours are still acked.
+            _store_one_by_one(db, events, rejections, results)
     else:
         for (index, event, _), is_new in zip(events, new, strict=True):
             outcome = "stored" if is_new else "duplicate"
@@ -132,6 +134,44 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
         stats.busy_s += finished - started
         stats.commit_s += finished - committing
     return results
+
+
+def _log_failure(exc: Exception, count: int) -> None:
+    if isinstance(exc, sqlite3.Error):
+        log.warning("write of %d deliveries failed: %s", count, exc)
+    else:
+        log.error("unexpected error writing %d deliveries: %r", count, exc)
+
+
+def _failed(exc: Exception, event: Event) -> tuple:
+    """What a delivery that could not be stored is answered: 422 when its body itself cannot
+    be stored (text SQLite refuses, a number out of range), else 503 (database busy or full,
+    a bug: the same body may be stored later)."""
+    body_problem = isinstance(exc, UnicodeError | OverflowError | ValueError) and not isinstance(
+        exc, sqlite3.Error
+    )
+    status = 422 if body_problem else 503
+    reason = f"could not be stored: {exc!r}"[:300]
+    return (status, reason, event.event_id, event.event_type, event.case_id)
+
+
+def _store_one_by_one(db, events, rejections, results) -> None:
+    for fields in rejections:
+        try:
+            with write_transaction(db):
+                record_rejection(db, **fields)
+        except Exception as exc:  # noqa: BLE001 - a refusal's record is best effort
+            _log_failure(exc, 1)
+    for index, event, received_at in events:
+        try:
+            with write_transaction(db):
+                (is_new,) = record_events(db, [(event, received_at)])
+        except Exception as exc:  # noqa: BLE001 - this delivery alone fails
+            _log_failure(exc, 1)
+            results[index] = _failed(exc, event)
+        else:
+            outcome = "stored" if is_new else "duplicate"
+            results[index] = (200, outcome, event.event_id, event.event_type, event.case_id)
 
 
 def serve(sock: socket.socket, db_path: str, busy_timeout_ms: int) -> None:

@@ -83,3 +83,59 @@ def test_terminal_cases_are_polled_once_after_they_change(db):
     assert [r["case_id"] for r in cases_to_poll(db)] == ["c2"]
     record_poll(db, known(db, "c2"), {"caseId": "c2", "status": "COMPLETED", "updatedAt": 100})
     assert cases_to_poll(db) == []
+
+
+def _running(db, case_id: str, at: int) -> None:
+    from tests.helpers import webhook
+
+    store(db, webhook(case_id, "case.progress", at, status="RUNNING"))
+    store(db, input_needed(case_id, f"old-{case_id}", at))
+
+
+def test_poll_with_a_lone_surrogate_is_stored_and_one_bad_case_never_stops_the_pass(
+    db, monkeypatch
+):
+    """Issue 13, defect 2: text from GET /cases/{id} is made storable where it comes in, and
+    a case whose poll cannot be recorded is logged and counted while the pass goes on."""
+    import sys
+
+    import httpx
+
+    import reconciler  # noqa: F401 - loads reconciler.sync (the package exports its function)
+
+    sync_module = sys.modules["reconciler.sync"]
+    from offload_client import OffloadClient
+
+    for case_id in ("c-surrogate", "c-broken", "c-fine"):
+        _running(db, case_id, 100)
+    body = (
+        '{"ok": true, "data": {"caseId": "%s", "status": "INPUT_NEEDED", "updatedAt": 500,'
+        ' "inputRequest": {"id": "new-%s", "question": "Which entity\\ud800?",'
+        ' "status": "PENDING", "requestedAt": 500}}}'
+    )
+
+    def offload(request):
+        case_id = request.url.path.rsplit("/", 1)[1]
+        return httpx.Response(
+            200,
+            content=(body % (case_id, case_id)).encode(),
+            headers={"content-type": "application/json"},
+        )
+
+    client = OffloadClient("http://offload.test", "k", transport=httpx.MockTransport(offload))
+    real = sync_module.record_poll
+
+    def fragile(db, row, data):
+        if row["case_id"] == "c-broken":
+            raise RuntimeError("a bug in one case")
+        return real(db, row, data)
+
+    monkeypatch.setattr(sync_module, "record_poll", fragile)
+    report = sync_module.sync(db, client)
+    assert report.polled == 3 and report.changed == 2
+    assert len(report.errors) == 1 and "c-broken" in report.errors[0]
+    question = db["input_requests"].get("new-c-surrogate")
+    assert question["status"] == "PENDING" and question["question"] == "Which entity\ufffd?"
+    assert db["input_requests"].get("new-c-fine")["status"] == "PENDING"
+    run = db.execute("SELECT errors FROM reconciler_runs ORDER BY rowid DESC").fetchone()
+    assert run[0] == 1

@@ -380,7 +380,71 @@ def test_store_batch_survives_an_unexpected_error(monkeypatch):
     monkeypatch.setattr(worker, "record_events", broken)
     results = worker.store_batch(db, items)
     assert [r[0] for r in results] == [503, 503, 400]  # the refusal still gets its 4xx
-    assert db["events"].count == 0 and db["rejected_deliveries"].count == 0  # rolled back
+    assert db["events"].count == 0  # rolled back, then each tried alone (and failed alone)
     monkeypatch.undo()
     assert [r[0] for r in worker.store_batch(db, items)] == [200, 200, 400]
     assert db["events"].count == 2
+
+
+def test_one_delivery_that_cannot_be_stored_fails_alone(monkeypatch):
+    """Issue 13, defect 1 (defence in depth): whatever makes one delivery unstorable, its
+    neighbours in the same batch are stored and acked."""
+    import sidecar.store_worker as worker
+
+    db = storage.open_db(":memory:")
+    real = worker.record_events
+
+    def poisoned(db, batch):
+        if any(event.case_id == "poison" for event, _ in batch):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real(db, batch)
+
+    monkeypatch.setattr(worker, "record_events", poisoned)
+    items = [("delivery", dumps(webhook(f"ok{i}", "case.completed", i)), 1, None) for i in range(5)]
+    items.insert(2, ("delivery", dumps(webhook("poison", "case.completed", 9)), 1, None))
+    results = worker.store_batch(db, items)
+    assert [r[0] for r in results] == [200, 200, 422, 200, 200, 200]
+    assert db["events"].count == 5
+
+
+@pytest.mark.parametrize("where", ["event_id", "event_type", "caseId", "question"])
+def test_lone_surrogate_is_stored_replaced_and_neighbours_are_acked(sidecar, where):
+    """Issue 13, defects 1 and 2: a lone surrogate anywhere in a body never costs a
+    neighbour its ack; the body is stored with U+FFFD in its place and projected."""
+    envelope = input_needed("c-poison", "r-poison", 1000, "Question?")
+    text = json.dumps(envelope)
+    escaped = "\\ud800"
+    text = {
+        "event_id": text.replace('"evt_c-poison', f'"evt_c-poison{escaped}'),
+        "event_type": text.replace('"case.input_needed"', f'"case.input_needed{escaped}"'),
+        "caseId": text.replace('"c-poison"', f'"c-poison{escaped}"'),
+        "question": text.replace('"Question?"', f'"Question{escaped}?"'),
+    }[where]
+    assert "\\ud800" in text
+    bodies = [dumps(webhook(f"ok{i}", "case.completed", 1000 + i)) for i in range(30)]
+    bodies.insert(15, text.encode())
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(
+            pool.map(
+                lambda b: (
+                    httpx.post(
+                        f"{sidecar.url}/webhooks/offload",
+                        content=b,
+                        headers={"content-type": "application/json"},
+                    ).status_code
+                ),
+                bodies,
+            )
+        )
+    assert statuses == [200] * 31
+    db = storage.open_db(sidecar.db_path)
+    assert db["events"].count == 31
+    stored = [
+        r
+        for r in db["events"].rows
+        if "\ufffd" in r["event_id"] + r["event_type"] + r["case_id"] + r["payload"]
+    ]
+    assert len(stored) == 1
+    if where == "question":
+        request = db["input_requests"].get("r-poison")
+        assert request["status"] == "PENDING" and request["question"] == "Question\ufffd?"

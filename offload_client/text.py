@@ -1,0 +1,35 @@
+"""Offload's JSON made storable, once, where it comes in (the client's responses and the
+sidecar's webhooks): a lone UTF-16 surrogate (``"\\ud800"`` escaped in JSON) decodes to a code
+point that UTF-8, SQLite and Streamlit's protocol all refuse. Each one becomes U+FFFD."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(value: Any) -> tuple[Any, bool]:
+    """``value`` (decoded JSON) with every lone surrogate in its strings and keys replaced by
+    U+FFFD, and whether anything was replaced. (``json.loads`` joins valid pairs into one code
+    point, so any surrogate left is a lone one.)"""
+    if isinstance(value, str):
+        clean = _LONE_SURROGATE.sub(REPLACEMENT, value)
+        return clean, clean is not value and clean != value
+    if isinstance(value, dict):
+        changed = False
+        out = {}
+        for key, item in value.items():
+            clean_key, key_changed = storable(key)
+            clean_item, item_changed = storable(item)
+            out[clean_key] = clean_item
+            changed = changed or key_changed or item_changed
+        return (out, True) if changed else (value, False)
+    if isinstance(value, list):
+        cleaned = [storable(item) for item in value]
+        if any(changed for _, changed in cleaned):
+            return [item for item, _ in cleaned], True
+        return value, False
+    return value, False
