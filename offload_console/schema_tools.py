@@ -272,3 +272,86 @@ def schema_problems(schema: Any) -> list[str]:
         where = "/".join(map(str, exc.absolute_path))
         return [f"{where or '(top)'}: {exc.message}"]
     return []
+
+
+# -- checking outside data against a schema, with a bound ----------------------------------
+# A case's own resultSchema may hold a pattern that backtracks catastrophically (e.g.
+# ``^([a-zA-Z]+\s?)+$``) and the counterparty controls the value it runs on. Patterns run on
+# RE2 (linear time, no backtracking); a pattern RE2 cannot run (backreferences, lookaround)
+# is reported as unchecked instead of being run.
+
+
+def _re2_options():
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+def _compile_bounded(pattern: str):
+    """The RE2 form of ``pattern``, or None when RE2 cannot run it."""
+    import re2
+
+    try:
+        return re2.compile(pattern, options=_re2_options())
+    except (re2.error, TypeError, ValueError):
+        return None
+
+
+def _pattern(validator, pattern, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "string"):
+        return
+    compiled = _compile_bounded(pattern)
+    if compiled is None:
+        yield ValidationError(
+            f"not checked: the pattern {pattern!r} needs a backtracking regex engine, which "
+            "is not run on outside data"
+        )
+    elif not compiled.search(instance):
+        yield ValidationError(f"{instance[:200]!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator, pattern_properties, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        compiled = _compile_bounded(pattern)
+        if compiled is None:
+            yield ValidationError(
+                f"not checked: the property pattern {pattern!r} needs backtracking"
+            )
+            continue
+        for key, value in instance.items():
+            if compiled.search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def result_problems(result: Any, schema: Any) -> list[dict]:
+    """How ``result`` (from outside) fails its case's own ``schema``: ``[{where, problem}]``.
+    Patterns run with RE2, so no value can make this take long."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        return []
+    bounded = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        {"pattern": _pattern, "patternProperties": _pattern_properties},
+    )
+    try:
+        bounded.check_schema(schema)
+        validator = bounded(schema)
+        return [
+            {"where": "/".join(map(str, e.absolute_path)) or "(top)", "problem": e.message}
+            for e in validator.iter_errors(result)
+        ]
+    except jsonschema.SchemaError as exc:
+        return [
+            {"where": "(schema)", "problem": f"the case's resultSchema is invalid: {exc.message}"}
+        ]
+    except RecursionError:
+        return [{"where": "(top)", "problem": "not checked: the result is nested too deeply"}]

@@ -505,3 +505,40 @@ def test_unknown_statuses_are_counted_under_other_never_as_labels(env_db):
     assert metrics["Other"] == "30" and metrics["Completed"] == "1"
     at = open_case("c1")
     assert {m.label: m.value for m in at.metric}["Status"] == "other"
+
+
+CATASTROPHIC = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "pattern": "^([a-zA-Z]+\\s?)+$"}},
+}
+
+
+def test_result_check_cannot_be_frozen_by_a_catastrophic_pattern(env_db):
+    """Issue 13, defect 3: the case's own pattern runs on RE2 against the counterparty's
+    value: the page renders (AppTest's timeout is 30 s; backtracking took 56 s) and says
+    the value does not match."""
+    from offload_console.schema_tools import result_problems
+
+    value = "a" * 40 + "!"
+    problems = result_problems({"name": value}, CATASTROPHIC)
+    assert len(problems) == 1 and "does not match" in problems[0]["problem"]
+    backref = {"type": "object", "properties": {"x": {"type": "string", "pattern": "(a)\\1"}}}
+    (unchecked,) = result_problems({"x": "aa"}, backref)
+    assert unchecked["problem"].startswith("not checked")
+    add(
+        env_db,
+        webhook(
+            "c-redos",
+            "case.completed",
+            5000,
+            resultStatus="goal_achieved",
+            result={"name": value},
+        ),
+    )
+    env_db.execute(
+        "UPDATE cases SET result_schema = ? WHERE case_id = 'c-redos'", [json.dumps(CATASTROPHIC)]
+    )
+    env_db.conn.commit()
+    at = open_case("c-redos")
+    problems = next(d.value for d in at.dataframe if "problem" in d.value.columns)
+    assert "does not match" in " ".join(problems["problem"])

@@ -4,7 +4,6 @@ Deep link: ``/case?case=<caseId>``."""
 import json
 from urllib.parse import urlparse
 
-import jsonschema
 import pandas as pd
 import streamlit as st
 
@@ -23,6 +22,7 @@ from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from offload_console.case_form import body_for_duplicate
 from offload_console.redact import redact
+from offload_console.schema_tools import result_problems
 from storage.audit import list_audit
 from storage.inbox import case_questions, list_snippets, pending_for_case
 from storage.views import CaseFilter, case_events, case_submission, get_case, list_cases
@@ -51,22 +51,6 @@ if case is None:
                 query_params={"case": r["case_id"]},
             )
     st.stop()
-
-
-def result_checks(result, schema) -> list[dict]:
-    """Missing required fields and type mismatches of a result against its own schema."""
-    if not isinstance(schema, dict):
-        return []
-    try:
-        validator = jsonschema.Draft202012Validator(schema)
-        return [
-            {"where": "/".join(map(str, e.absolute_path)) or "(top)", "problem": e.message}
-            for e in validator.iter_errors(result)
-        ]
-    except jsonschema.SchemaError as exc:
-        return [
-            {"where": "(schema)", "problem": f"the case's resultSchema is invalid: {exc.message}"}
-        ]
 
 
 def flatten(value, prefix=""):
@@ -181,7 +165,7 @@ if result is None:
     st.caption("No result yet.")
 else:
     st.dataframe(pd.DataFrame(list(flatten(result)), columns=["field", "value"]), hide_index=True)
-    problems = result_checks(result, schema)
+    problems = result_problems(result, schema)
     if problems:
         st.warning(
             f"The result does not match this case's result schema ({len(problems)} problems)."
