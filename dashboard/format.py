@@ -42,6 +42,16 @@ def short_when(ms: int | None, tz_name: str | None, now_ms: int | None = None) -
 
 
 KNOWN_STATUSES = STATUSES  # the ones Offload documents
+# Our own words for values that come from outside or from the database: only these reach
+# labels and metrics (which render markdown).
+STATUS_WORDS = {s: s.replace("_", " ").lower() for s in STATUSES}
+REQUEST_STATUS_WORDS = {
+    "PENDING": "pending",
+    "ANSWERED": "answered",
+    "SUPERSEDED": "superseded",
+    "CLOSED": "closed",
+}
+SOURCE_WORDS = {"webhook": "webhook", "poll": "poll", "console": "console"}
 
 
 def grouped_counts(counts: dict[str, int]) -> dict[str, int]:

@@ -10,7 +10,9 @@ import streamlit as st
 from dashboard.answer_box import answer_box, show_departed_outcomes
 from dashboard.data import get_client, get_db, operator, operator_tz
 from dashboard.format import (
-    KNOWN_STATUSES,
+    REQUEST_STATUS_WORDS,
+    SOURCE_WORDS,
+    STATUS_WORDS,
     counterparty_line,
     event_summary,
     gap,
@@ -45,11 +47,11 @@ if case is None:
     if recent:
         st.caption("Recent cases:")
         for r in recent:
-            st.page_link(
-                "app_pages/case.py",
-                label=f"{r['case_id']} · {r['status']}",
-                query_params={"case": r["case_id"]},
-            )
+            # The label is ours alone (labels render markdown); the id and status beside it.
+            link, about = st.columns([1, 6], vertical_alignment="center")
+            with link:
+                st.page_link("app_pages/case.py", label="open", query_params={"case": r["case_id"]})
+            about.text(f"{r['case_id']} · {r['status']}")
     st.stop()
 
 
@@ -69,10 +71,7 @@ counterparty_tz = case["counterparty_timezone"]
 used, follow_ups = case["attempt_count"] or 0, case["max_attempts"]
 cols = st.columns([3, 2, 2, 2])
 # Metric values render markdown: only our own words go there; Offload's strings go in tables.
-cols[0].metric(
-    "Status",
-    case["status"].replace("_", " ").lower() if case["status"] in KNOWN_STATUSES else "other",
-)
+cols[0].metric("Status", STATUS_WORDS.get(case["status"], "other"))
 cols[1].metric("Result", "yes" if case["result"] else "—")
 cols[2].metric("Messages sent", f"{used} of {follow_ups + 1}" if follow_ups is not None else used)
 if case["state_rank"] == 1:
@@ -182,7 +181,8 @@ if questions:
     st.subheader("Questions and answers")
     for q in questions:
         with st.container(border=True):
-            st.caption(f"{when(q['requested_at'], tz, seconds=True)} · {q['status'].lower()}")
+            status_word = REQUEST_STATUS_WORDS.get(q["status"], "other")
+            st.caption(f"{when(q['requested_at'], tz, seconds=True)} · {status_word}")
             st.text(f"Q: {q['question'] or ''}")
             if q["answer"]:
                 st.text(
@@ -268,7 +268,8 @@ if st.toggle("Show each event's raw JSON", key="timeline_raw"):
     for number, e in enumerate(events, start=1):
         # The label is ours alone: an event type comes from outside and labels render markdown.
         with st.expander(
-            f"Raw event {number} · {e['source']} · received {when(e['received_at'], tz, seconds=True)}"
+            f"Raw event {number} · {SOURCE_WORDS.get(e['source'], 'other')} · received "
+            f"{when(e['received_at'], tz, seconds=True)}"
         ):
             st.text(e["event_type"])
             st.code(redact(pretty_json(e["payload"])), language="json")

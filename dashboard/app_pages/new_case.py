@@ -93,8 +93,9 @@ shown_problems = current_problems() if ss.get("nc_show_errors") else {}
 
 
 def field_error(field: str, where=st) -> None:
-    if shown_problems.get(field):
-        where.error(shown_problems[field], icon=":material/error:")
+    message = shown_problems.get(field)  # the console's words (with what the operator typed)
+    if message:
+        where.error(message, icon=":material/error:")
 
 
 def key_value_editor(field: str) -> None:
@@ -123,7 +124,8 @@ def rows_of(frame) -> list[dict]:
 saved = {t["name"]: t for t in list_templates(db)}
 with st.expander("Templates", icon=":material/bookmarks:"):
     if "nc_flash" in ss:
-        st.success(ss.pop("nc_flash"))
+        st.success("Template saved:")
+        st.text(ss.pop("nc_flash"))
     t1, t2 = st.columns(2)
     choice = t1.selectbox("Template", [BUILT_IN, *saved], key="nc_template_choice")
     if t1.button("Load into the form", key="nc_template_load"):
@@ -148,7 +150,7 @@ with st.expander("Templates", icon=":material/bookmarks:"):
             st.error("That name is the built-in template's.")
         else:
             save_template(db, name.strip(), body, operator())
-            ss["nc_flash"] = f"Template {name.strip()!r} saved."
+            ss["nc_flash"] = name.strip()
             st.rerun()
 
 # -- the form ----------------------------------------------------------------------------
@@ -294,7 +296,8 @@ if ss["nc_has_schema"]:
     with right:
         st.text_area("JSON Schema", key="nc_schema_json", height=260, on_change=json_changed)
         if ss.get("nc_schema_json_error"):
-            st.error(ss["nc_schema_json_error"])
+            st.error("The JSON is not a schema yet:")
+            st.code(ss["nc_schema_json_error"], language=None, wrap_lines=True)
     st.caption("What will come back, for example:")
     st.code(json.dumps(example_for_schema(ss["nc_schema"]), indent=2), language="json")
 field_error("result_schema")
@@ -391,10 +394,11 @@ if result is not None:
             st.button("Send this form as another case", key="nc_send_new", on_click=send_as_new)
         st.page_link(
             "app_pages/case.py",
-            label=f"Open case {result.case_id}",
+            label="Open the case",
             query_params={"case": result.case_id},
             icon=":material/timeline:",
         )
+        st.text(result.case_id)
     elif result.status == "FAILED":
         st.error("Offload did not create the case. The form is unchanged: fix it and send again.")
         if result.error is not None:
@@ -417,13 +421,16 @@ template_name = m1.selectbox("Template", [BUILT_IN, *saved], key="nc_batch_templ
 upload = m2.file_uploader("CSV file (UTF-8, header row)", type=["csv"], key="nc_batch_file")
 template = W9_TEMPLATE if template_name == BUILT_IN else saved[template_name]["body"]
 needed = sorted(placeholders(template))
-st.caption("Placeholders in this template: " + (", ".join(needed) if needed else "none"))
+st.caption("Placeholders in this template:")
+st.text(", ".join(needed) if needed else "none")
 if upload is not None:
     plan = plan_batch(template, upload.getvalue())
     if plan["error"]:
-        st.error(plan["error"])
+        st.error("Could not read the CSV:")
+        st.code(plan["error"], language=None, wrap_lines=True)
     elif plan["missing"]:
-        st.error("The CSV lacks columns for: " + ", ".join(plan["missing"]))
+        st.error("The CSV lacks columns for these placeholders:")
+        st.text(", ".join(plan["missing"]))
     elif plan["rows"]:
         bodies = plan["rows"]
         preview = pd.DataFrame(
