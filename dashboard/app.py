@@ -2,13 +2,11 @@
 
 import streamlit as st
 
-from dashboard.auth import gate
+from dashboard.auth import gate, may_see_pages
 from dashboard.data import get_db
 from storage.inbox import pending_count
 
 st.set_page_config(page_title="Offload console", page_icon=":material/inbox:", layout="wide")
-
-gate()  # signed-out sessions stop here, having seen only the sign-in
 
 pending = pending_count(get_db())
 st.session_state["nav_pending"] = pending  # the Inbox reruns the app when it changes
@@ -30,4 +28,8 @@ pages = [
         "app_pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="health"
     ),
 ]
-st.navigation(pages).run()
+# The page is resolved from the URL before the sign-in, so signing in at a deep link lands
+# on that page; the navigation stays hidden until then.
+page = st.navigation(pages, position="sidebar" if may_see_pages() else "hidden")
+gate()  # signed-out sessions stop here, having seen only the sign-in
+page.run()

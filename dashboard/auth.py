@@ -11,14 +11,17 @@ from urllib.parse import quote, unquote
 import streamlit as st
 
 from dashboard.data import get_db
+from dashboard.format import plural
 from offload_console.accounts import (
     allowed_emails,
     check_password,
     is_allowed,
+    password_fingerprint,
     sign_in_setup,
+    sign_in_wait_s,
 )
-from sidecar.server import is_loopback
-from storage import audit
+from offload_console.settings import is_loopback
+from storage import audit, now_ms
 
 ss = st.session_state
 
@@ -46,18 +49,32 @@ def operator() -> str | None:
     return name or None
 
 
+def sign_in_mode() -> str:
+    """``oidc``, ``local`` or ``unprotected``: what this run's sign-in is (kept in the
+    session for :func:`operator`)."""
+    setup = sign_in_setup(get_db(), _secrets())
+    mode = "oidc" if setup.oidc else "local" if setup.local_accounts else "unprotected"
+    ss["auth_mode"] = mode
+    return mode
+
+
+def may_see_pages() -> bool:
+    """Whether this session is signed in (or needs no sign-in): the navigation shows."""
+    mode = sign_in_mode()
+    if mode == "local":
+        return bool(ss.get("auth_operator"))
+    if mode == "oidc":
+        return bool(_oidc_user())
+    return True
+
+
 def gate() -> None:
-    db = get_db()
-    secrets = _secrets()
-    setup = sign_in_setup(db, secrets)
-    if setup.oidc:
-        ss["auth_mode"] = "oidc"
-        _oidc_gate(secrets)
-    elif setup.local_accounts:
-        ss["auth_mode"] = "local"
-        _local_gate(db)
+    mode = sign_in_mode()
+    if mode == "oidc":
+        _oidc_gate(_secrets())
+    elif mode == "local":
+        _local_gate(get_db())
     else:
-        ss["auth_mode"] = "unprotected"
         _unprotected_gate()
 
 
@@ -94,20 +111,56 @@ def _sign_out() -> None:
     ss.pop("auth_operator", None)
 
 
+def client_address() -> str:
+    """The browser's address as the server saw it (``local`` for this machine)."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser (AppTest)
+        return "local"
+    return ip if isinstance(ip, str) and ip else "local"
+
+
 def _local_gate(db) -> None:
+    signed_in = ss.get("auth_operator")
+    # An account removed, or its password changed, ends every session signed in with it.
+    if signed_in and password_fingerprint(db, signed_in) != ss.get("auth_fingerprint"):
+        audit.record(db, signed_in, "operator.session_ended", detail={"why": "account changed"})
+        for key in ("auth_operator", "auth_fingerprint"):
+            ss.pop(key, None)
+        ss["auth_ended"] = True
     if not ss.get("auth_operator"):
         _stop_with_title()
+        if ss.pop("auth_ended", False):
+            st.warning("Your account was removed or its password changed: sign in again.")
         with st.form("sign_in"):
             name = st.text_input("Name", key="auth_name")
             password = st.text_input("Password", type="password", key="auth_password")
             submitted = st.form_submit_button("Sign in", type="primary")
         if submitted:
+            name = name.strip()[:100]
+            client = client_address()
+            wait = sign_in_wait_s(db, name, client, now_ms())
+            if wait:
+                audit.record(
+                    db,
+                    "(not signed in)",
+                    "operator.sign_in_throttled",
+                    target=name,
+                    detail={"client": client, "wait_s": wait},
+                )
+                st.error(f"Too many wrong passwords: try again in {plural(wait, 'second')}.")
+                st.stop()
             if check_password(db, name, password):
-                ss["auth_operator"] = name.strip()
-                audit.record(db, name.strip(), "operator.signed_in")
+                ss["auth_operator"] = name
+                ss["auth_fingerprint"] = password_fingerprint(db, name)
+                audit.record(db, name, "operator.signed_in", detail={"client": client})
                 st.rerun()
             audit.record(
-                db, "(not signed in)", "operator.sign_in_refused", target=name.strip()[:100]
+                db,
+                "(not signed in)",
+                "operator.sign_in_refused",
+                target=name,
+                detail={"client": client},
             )
             st.error("Wrong name or password.")
         st.stop()
@@ -146,8 +199,11 @@ def _context_cookies() -> dict:
 
 
 def _unprotected_gate() -> None:
-    address = str(st.get_option("server.address") or "127.0.0.1")
-    if not is_loopback(address):
+    # The address the server really binds (unset binds every interface) and the address this
+    # browser connected from: both must be this machine.
+    address = st.get_option("server.address")
+    client = client_address()
+    if not is_loopback(address) or not (client == "local" or is_loopback(client)):
         _stop_with_title()
         st.error(
             "This console is reachable beyond this machine but has no sign-in. Add "

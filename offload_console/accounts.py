@@ -111,3 +111,38 @@ class SignInSetup:
 def sign_in_setup(db: sqlite_utils.Database, secrets: dict | None = None) -> SignInSetup:
     secrets = read_secrets_file() if secrets is None else secrets
     return SignInSetup(oidc=bool(secrets.get("auth")), local_accounts=count_operators(db))
+
+
+# -- sign-in back-off --------------------------------------------------------------------
+# After FREE_FAILURES wrong passwords for a name (since its last sign-in) or FREE_CLIENT
+# from one client, within WINDOW_MS, each further try waits 2, 4, 8 … seconds (at most
+# MAX_WAIT_S) after the last failure. Every refusal, and every try refused by the wait, is
+# audited.
+FREE_FAILURES = 5
+FREE_CLIENT = 20
+WINDOW_MS = 15 * 60 * 1000
+MAX_WAIT_S = 300
+
+
+def sign_in_wait_s(db: sqlite_utils.Database, name: str, client: str, now_ms: int) -> int:
+    """Seconds before ``name`` may try again from ``client`` (0: now)."""
+    from storage.audit import sign_in_failures
+
+    waits = []
+    for free, (count, last) in (
+        (FREE_FAILURES, sign_in_failures(db, since_ms=now_ms - WINDOW_MS, name=name.strip())),
+        (FREE_CLIENT, sign_in_failures(db, since_ms=now_ms - WINDOW_MS, client=client)),
+    ):
+        if count >= free and last is not None:
+            wait_ms = min(MAX_WAIT_S, 2 ** (count - free + 1)) * 1000
+            waits.append(max(0, last + wait_ms - now_ms))
+    return -(-max(waits, default=0) // 1000)
+
+
+def password_fingerprint(db: sqlite_utils.Database, name: str) -> str | None:
+    """What a signed-in session remembers of its account: changes when the password does,
+    None when the account is gone."""
+    import hashlib
+
+    stored = get_password_hash(db, name.strip())
+    return hashlib.sha256(stored.encode()).hexdigest() if stored else None

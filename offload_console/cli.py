@@ -192,8 +192,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from offload_console.accounts import allowed_emails, read_secrets_file, sign_in_setup
+    from offload_console.settings import is_loopback
     from offload_console.supervisor import dashboard_command
-    from sidecar.server import is_loopback
 
     if not is_loopback(args.host):
         secrets = read_secrets_file()

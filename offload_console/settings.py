@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 DEFAULT_SIDECAR_HOST = "127.0.0.1"
@@ -9,6 +10,17 @@ DEFAULT_SIDECAR_PORT = 8787
 DEFAULT_SANDBOX_PORT = 8788
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_RECONCILE_EVERY_S = 30.0
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (an address to bind, or a client's address) is this machine only.
+    An empty address binds every interface, so it is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _env(name: str) -> str | None:

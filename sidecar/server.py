@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 
 import uvicorn
 
 from offload_console.redact import install_log_redaction
+from offload_console.settings import is_loopback
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
@@ -83,15 +83,6 @@ _TIMEOUT_RESPONSE = (
     + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_TIMEOUT_BODY)
     + _TIMEOUT_BODY
 )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class RefuseToStart(SystemExit):

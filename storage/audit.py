@@ -62,3 +62,24 @@ def list_audit(
 
 def audit_actions(db: sqlite_utils.Database) -> list[str]:
     return [r[0] for r in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1")]
+
+
+def sign_in_failures(
+    db: sqlite_utils.Database, *, since_ms: int, name: str | None = None, client: str | None = None
+) -> tuple[int, int | None]:
+    """Refused sign-ins since ``since_ms`` for a name (since its last success) or from a
+    client: ``(count, time of the last one)``."""
+    if name is not None:
+        last_success = db.execute(
+            "SELECT max(at) FROM audit_log WHERE action = 'operator.signed_in' AND operator = ?",
+            [name],
+        ).fetchone()[0]
+        where, params = "target = ? AND at > ?", [name, max(since_ms, last_success or 0)]
+    else:
+        where, params = "json_extract(detail, '$.client') = ? AND at > ?", [client, since_ms]
+    count, last = db.execute(
+        f"SELECT count(*), max(at) FROM audit_log WHERE action = 'operator.sign_in_refused'"
+        f" AND {where}",
+        params,
+    ).fetchone()
+    return count, last

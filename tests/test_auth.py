@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 import storage
 from offload_console.accounts import add_operator, check_password, delete_operator
+from storage import audit
 from storage.audit import list_audit
 from storage.events import parse_envelope, record_event
 from tests.helpers import (
@@ -225,7 +226,7 @@ def test_canary_secrets_appear_in_no_log_line(db_path):
     finally:
         server.stop()
     output = server.output()
-    assert "delivery event_id=evt_c9" in output
+    assert "delivery event_id='evt_c9" in output
     assert CANARY_KEY not in output and CANARY_TOKEN not in output
     create = cli("create", "-", "--db", db_path, stdin=json.dumps({"channel": "EMAIL"}), env=env)
     assert create.returncode == 1
@@ -280,3 +281,106 @@ def test_operator_name_cookie_round_trips_any_name():
         assert remembered_name({NAME_COOKIE: value}) == name
     assert "max-age=0" in name_cookie_script(None)
     assert remembered_name({}) is None and remembered_name({NAME_COOKIE: "%20"}) is None
+
+
+def sign_in(at, name, password):
+    at.text_input(key="auth_name").input(name)
+    at.text_input(key="auth_password").input(password)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_removing_an_account_or_changing_its_password_ends_its_open_sessions(app_db):
+    """Issue 13, defect 6: each page run checks the account still exists with the password
+    it signed in with."""
+    add_operator(app_db, "avery", "correct horse battery", by="admin")
+    add_operator(app_db, "blake", "another long password", by="admin")
+    tabs = {
+        n: sign_in(AppTest.from_file(APP, default_timeout=30).run(), n, p)
+        for n, p in (("avery", "correct horse battery"), ("blake", "another long password"))
+    }
+    assert all(QUESTION in everything(at) for at in tabs.values())
+    delete_operator(app_db, "avery", by="admin")
+    add_operator(app_db, "blake", "a brand new password", by="admin")  # a new password
+    for at in tabs.values():
+        at.run()
+        assert QUESTION not in everything(at)
+        assert "sign in again" in everything(at)
+        assert not [b for b in at.button if (b.key or "").startswith("send_")]
+    ended = [r["operator"] for r in list_audit(app_db, action="operator.session_ended")]
+    assert sorted(ended) == ["avery", "blake"]
+
+
+def test_wrong_passwords_back_off_per_name_and_client(app_db):
+    """Issue 13, defect 7: after five wrong passwords the sixth try waits, even with the right
+    password; the waits are audited and end."""
+    from offload_console.accounts import FREE_FAILURES, sign_in_wait_s
+    from storage import now_ms
+
+    add_operator(app_db, "avery", "correct horse battery", by="admin")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    for _ in range(FREE_FAILURES):
+        sign_in(at, "avery", "wrong password!!")
+        assert "Wrong name or password." in everything(at)
+    sign_in(at, "avery", "correct horse battery")
+    assert "Too many wrong passwords: try again in 2 seconds." in everything(at)
+    assert QUESTION not in everything(at)
+    assert list_audit(app_db, action="operator.sign_in_throttled")
+    now = now_ms()
+    assert sign_in_wait_s(app_db, "avery", "local", now) == 2
+    assert sign_in_wait_s(app_db, "avery", "local", now + 2_500) == 0  # the wait ends
+    assert sign_in_wait_s(app_db, "blake", "203.0.113.9", now) == 0  # another name, client
+    for _ in range(20):  # one client trying many names is slowed too
+        audit.record(
+            app_db,
+            "(not signed in)",
+            "operator.sign_in_refused",
+            target="someone",
+            detail={"client": "203.0.113.9"},
+        )
+    assert sign_in_wait_s(app_db, "nobody-yet", "203.0.113.9", now_ms()) == 2
+
+
+@pytest.mark.parametrize(
+    "address, client, allowed",
+    [
+        ("127.0.0.1", "local", True),
+        (None, "local", False),  # `streamlit run` without the repo's config: every interface
+        ("0.0.0.0", "local", False),
+        ("127.0.0.1", "192.0.2.7", False),  # a proxy forwarded someone from elsewhere
+    ],
+)
+def test_unprotected_mode_checks_the_real_bind_address_and_the_client(
+    app_db, monkeypatch, address, client, allowed
+):
+    """Issue 13, defect 8."""
+    import dashboard.auth as auth
+
+    real_get_option = auth.st.get_option
+    monkeypatch.setattr(
+        auth.st,
+        "get_option",
+        lambda key: address if key == "server.address" else real_get_option(key),
+    )
+    monkeypatch.setattr(auth, "client_address", lambda: client)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert (QUESTION in everything(at)) is allowed
+    assert ("reachable beyond this machine" in everything(at)) is not allowed
+
+
+def test_signing_in_at_a_deep_link_lands_on_that_page(app_db):
+    """Issue 13, smaller: the page is resolved before the sign-in, so a link to a case's
+    timeline opens that timeline once signed in (it used to land on the Inbox)."""
+    add_operator(app_db, "avery", "correct horse battery", by="admin")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page("app_pages/case.py")
+    at.query_params["case"] = "c-secret"
+    at.run()
+    assert "Case timeline" not in everything(at)  # nothing but the sign-in yet
+    sign_in(at, "avery", "correct horse battery")
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Case timeline"]
+    assert at.text_input(key="timeline_case_input").value == "c-secret"

@@ -166,7 +166,7 @@ def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
     page.wait_for_selector("text=no second case", timeout=30_000)
     sandbox = f"http://127.0.0.1:{stack['ports']['sandbox']}/healthz"
     assert httpx.get(sandbox).json()["cases"] == 1
-    page.get_by_text("Open case").click()
+    page.get_by_text("Open the case").click()
     page.wait_for_url("**/case?case=*")
     wait_ready(page)
     page.wait_for_selector('[data-testid="stMetric"]')

@@ -189,7 +189,7 @@ def test_one_log_line_per_delivery_without_payload(sidecar):
     out = sidecar.output()
     lines = [line for line in out.splitlines() if "sidecar: delivery" in line]
     assert len(lines) == 2
-    assert "event_id=evt_clog_case_completed_9" in lines[0]
+    assert "event_id='evt_clog_case_completed_9'" in lines[0]
     assert "outcome=stored" in lines[0]
     assert "ms=" in lines[0]
     assert secret not in out
