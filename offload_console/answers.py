@@ -22,6 +22,7 @@ from offload_client import (
 )
 from storage import audit
 from storage.cases import poll_target, record_poll
+from storage.db import now_ms
 from storage.inbox import claim_request, get_request, record_answer, release_claim
 
 CONFLICT_WORDS = {
@@ -46,9 +47,10 @@ class AnswerOutcome:
 
 def refresh_case(db: sqlite_utils.Database, client: OffloadClient, case_id: str) -> bool:
     """GET the case now and record what it shows; True if that changed anything."""
+    fetched_at = now_ms()
     state = client.get_case(case_id)
     row = poll_target(db, case_id)
-    return False if row is None else record_poll(db, row, state.raw)
+    return False if row is None else record_poll(db, row, state.raw, fetched_at)
 
 
 def send_answer(

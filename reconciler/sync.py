@@ -11,6 +11,7 @@ import sqlite_utils
 
 from offload_client import OffloadClient, OffloadError
 from storage.cases import cases_to_poll, finish_reconciler_run, record_poll, start_reconciler_run
+from storage.db import now_ms
 from storage.views import refresh_search_index
 
 log = logging.getLogger("offload_console.reconciler")
@@ -45,6 +46,7 @@ def sync(
     report = SyncReport()
     run_id = start_reconciler_run(db)
     targets = cases_to_poll(db)
+    fetched_at = now_ms()  # every GET of this pass is sent after this
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = {pool.submit(client.get_case, row["case_id"]): row for row in targets}
         for future in as_completed(futures):
@@ -56,7 +58,7 @@ def sync(
                 report.errors.append(f"{row['case_id']}: {exc}")
                 continue
             try:
-                changed = record_poll(db, row, state.raw)
+                changed = record_poll(db, row, state.raw, fetched_at)
             except Exception as exc:  # noqa: BLE001 - one bad case never stops the pass
                 log.exception("reconciler: case %r could not be recorded", row["case_id"])
                 report.errors.append(f"{row['case_id']}: could not record the poll: {exc!r}")

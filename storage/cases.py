@@ -9,7 +9,7 @@ import sqlite_utils
 from storage.db import now_ms
 from storage.events import local_event, record_event
 
-_POLL_COLUMNS = "case_id, status, updated_at, input_request_id, input_request_status"
+_POLL_COLUMNS = "case_id, status, updated_at, input_request_id, input_request_status, last_event_at"
 
 
 def cases_to_poll(db: sqlite_utils.Database, recent_ms: int = 10 * 60 * 1000) -> list[dict]:
@@ -39,24 +39,52 @@ def poll_is_news(known: dict, data: dict) -> bool:
     return False
 
 
-def record_poll(db: sqlite_utils.Database, known: dict, data: dict) -> bool:
+def poll_disagrees(known: dict, data: dict) -> bool:
+    """Does a GET show another state than the one the console shows?"""
+    if data.get("status") != known["status"]:
+        return True
+    request = data.get("inputRequest")
+    return isinstance(request, dict) and request.get("id") != known["input_request_id"]
+
+
+def record_poll(
+    db: sqlite_utils.Database, known: dict, data: dict, fetched_at: int | None = None
+) -> bool:
     """Store what a GET showed. A new state becomes a ``case.polled`` event (source ``poll``)
     applied like a webhook; otherwise only ``last_polled_at`` and ``next_action_at`` move, and
-    missing descriptive fields are filled. Returns True when the poll repaired something."""
+    missing descriptive fields are filled. Returns True when the poll repaired something.
+
+    ``fetched_at``: when the GET was sent. A GET sent after the case's last stored event is
+    Offload's current truth: if it disagrees with the console (Offload's clock ran ahead and
+    was corrected, so its newer state carries an older ``updatedAt``), it is recorded to win,
+    one millisecond after the state it corrects. A terminal state is never undone."""
     now = now_ms()
     updated = data.get("updatedAt") if isinstance(data.get("updatedAt"), int) else now
     news = poll_is_news(known, data)
+    case_id = known["case_id"]
+    event_id, state_ts = f"poll_{case_id}_{updated}", updated
+    last_event = known.get("last_event_at")
+    if (
+        not news
+        and fetched_at is not None
+        and last_event is not None
+        and fetched_at > last_event
+        and known["status"] not in ("COMPLETED", "FAILED")
+        and poll_disagrees(known, data)
+    ):
+        news = True
+        state_ts = max(updated, (known["updated_at"] or 0) + 1)
+        event_id = f"poll_{case_id}_{updated}_current_{fetched_at}"
     with db.atomic():
         if news:
-            case_id = known["case_id"]
             event = local_event(
                 case_id,
-                f"poll_{case_id}_{updated}",
+                event_id,
                 "case.polled",
                 updated,
                 data,
                 source="poll",
-                state_ts=updated,
+                state_ts=state_ts,
             )
             record_event(db, event, now)
         goal = data.get("goal") if isinstance(data.get("goal"), dict) else {}

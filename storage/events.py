@@ -461,6 +461,11 @@ def refresh_request_statuses(db: sqlite_utils.Database, case_id: str) -> None:
     if not requests:
         return
     newest = max(requests, key=lambda r: (r[2] or 0, r[0]))[0]
+    # The request the case's state names is its current one, whatever the clocks said when
+    # each was asked (Offload's clock may have run ahead and been corrected).
+    known_ids = {r[0] for r in requests}
+    if status == "INPUT_NEEDED" and active_id in known_ids:
+        newest = active_id
     for request_id, old_status, _requested_at, answered_at in requests:
         if answered_at is not None:
             new_status = "ANSWERED"

@@ -125,10 +125,10 @@ def test_poll_with_a_lone_surrogate_is_stored_and_one_bad_case_never_stops_the_p
     client = OffloadClient("http://offload.test", "k", transport=httpx.MockTransport(offload))
     real = sync_module.record_poll
 
-    def fragile(db, row, data):
+    def fragile(db, row, data, fetched_at=None):
         if row["case_id"] == "c-broken":
             raise RuntimeError("a bug in one case")
-        return real(db, row, data)
+        return real(db, row, data, fetched_at)
 
     monkeypatch.setattr(sync_module, "record_poll", fragile)
     report = sync_module.sync(db, client)
@@ -139,3 +139,44 @@ def test_poll_with_a_lone_surrogate_is_stored_and_one_bad_case_never_stops_the_p
     assert db["input_requests"].get("new-c-fine")["status"] == "PENDING"
     run = db.execute("SELECT errors FROM reconciler_runs ORDER BY rowid DESC").fetchone()
     assert run[0] == 1
+
+
+def test_poll_after_the_last_event_is_the_truth_when_offloads_clock_stepped_back(db):
+    """Issue 13, defect 9: Offload's clock ran ahead (question r1 at 2000), then was corrected
+    (the real next question r2 at 1500). The webhook of r2 loses on updatedAt; a poll sent
+    after both were stored shows r2: the projection follows it."""
+    store(db, input_needed("c1", "r1", 2000, "Stale question?"), received_at=10)
+    store(db, input_needed("c1", "r2", 1500, "The real question?"), received_at=20)
+    statuses = {r["input_request_id"]: r["status"] for r in db["input_requests"].rows}
+    assert statuses == {"r1": "PENDING", "r2": "SUPERSEDED"}  # what the clock step did
+    current = {
+        "caseId": "c1",
+        "status": "INPUT_NEEDED",
+        "updatedAt": 1500,
+        "inputRequest": {
+            "id": "r2",
+            "question": "The real question?",
+            "status": "PENDING",
+            "requestedAt": 1500,
+        },
+    }
+    # A GET sent before the last event was stored proves nothing: not recorded.
+    assert record_poll(db, known(db, "c1"), current, fetched_at=5) is False
+    assert record_poll(db, known(db, "c1"), current, fetched_at=10**13) is True
+    statuses = {r["input_request_id"]: r["status"] for r in db["input_requests"].rows}
+    assert statuses == {"r1": "SUPERSEDED", "r2": "PENDING"}
+    assert db["cases"].get("c1")["input_request_id"] == "r2"
+    # Polling again with the same view changes nothing more.
+    assert record_poll(db, known(db, "c1"), current, fetched_at=10**13 + 1) is False
+
+
+def test_poll_never_undoes_a_terminal_state(db):
+    store(db, input_needed("c1", "r1", 1000), received_at=10)
+    from tests.helpers import webhook
+
+    store(db, webhook("c1", "case.completed", 2000), received_at=20)
+    from storage.cases import poll_target
+
+    running = {"caseId": "c1", "status": "RUNNING", "updatedAt": 1500}
+    assert record_poll(db, poll_target(db, "c1"), running, fetched_at=10**13) is False
+    assert db["cases"].get("c1")["status"] == "COMPLETED"
