@@ -25,6 +25,7 @@ from offload_client import (
     OffloadUnknownOutcome,
 )
 from offload_console import settings
+from offload_console.redact import MASK
 from storage import audit
 from storage.submissions import create_submission, get_submission, mark_outcome, mark_sent
 
@@ -57,6 +58,25 @@ def prepare_body(body: dict, submission_id: str) -> dict:
     return prepared
 
 
+def stored_form(prepared: dict) -> dict:
+    """The body as the database keeps it (``submissions.request``, ``cases.request``, the
+    ``case.created`` event): the webhook token in ``clientWebhookUrl`` masked, since users
+    open the database with Datasette. :func:`sending_form` puts it back for the POST."""
+    token = settings.webhook_token()
+    url = prepared.get("clientWebhookUrl")
+    if not token or not isinstance(url, str) or token not in url:
+        return prepared
+    return {**prepared, "clientWebhookUrl": url.replace(token, MASK)}
+
+
+def sending_form(stored: dict) -> dict:
+    token = settings.webhook_token()
+    url = stored.get("clientWebhookUrl")
+    if not token or not isinstance(url, str) or MASK not in url:
+        return stored
+    return {**stored, "clientWebhookUrl": url.replace(MASK, token)}
+
+
 def new_submission_id() -> str:
     return f"sub_{uuid.uuid4().hex}"
 
@@ -70,7 +90,7 @@ def submit_case(
     submission_id: str | None = None,
 ) -> SubmitResult:
     submission_id = submission_id or new_submission_id()
-    prepared = prepare_body(body, submission_id)
+    prepared = stored_form(prepare_body(body, submission_id))
     if not create_submission(db, submission_id, prepared, actor):
         existing = get_submission(db, submission_id)
         return SubmitResult(submission_id, existing["status"], existing["case_id"], duplicate=True)
@@ -93,7 +113,7 @@ def submit_case(
 
 def _send(db, client, prepared: dict, submission_id: str, actor: str | None) -> SubmitResult:
     try:
-        created = client.create_case(prepared)
+        created = client.create_case(sending_form(prepared))
     except OffloadAPIError as exc:
         status = "UNKNOWN" if exc.ambiguous else "FAILED"
         mark_outcome(

@@ -263,3 +263,37 @@ def test_offload_refusal_marks_submission_failed_with_code(stack, db_path):
     assert (row["error_status"], row["error_code"]) == (400, "INVALID_REQUEST")
     assert "channel" in row["error_message"]
     assert db["cases"].count == 0
+
+
+def test_webhook_token_is_never_stored_but_reaches_offload(db_path, monkeypatch):
+    """Issue 13, defect 10: the token is masked in submissions, cases and events; the POST
+    carries the real URL, so the sandbox's webhook reaches the sidecar's secret path."""
+    token = "t0k3n-" + "x" * 40
+    sidecar = ServerProcess(
+        ["sidecar", "--db", db_path, "--reconcile-every", "0"],
+        env={"OFFLOAD_WEBHOOK_TOKEN": token},
+    ).start(free_port())
+    sandbox = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "0.01"])
+    sandbox.start(free_port())
+    try:
+        monkeypatch.delenv("OFFLOAD_PUBLIC_WEBHOOK_URL", raising=False)
+        monkeypatch.setenv("OFFLOAD_WEBHOOK_TOKEN", token)
+        monkeypatch.setenv("OFFLOAD_CONSOLE_SIDECAR_PORT", str(sidecar.port))
+        db = storage.open_db(db_path)
+        with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
+            case_id = submit_case(db, client, W9_TEMPLATE, actor="t").case_id
+        wait_until(
+            lambda: db.execute(
+                "SELECT count(*) FROM events WHERE case_id = ? AND source = 'webhook'", [case_id]
+            ).fetchone()[0],
+            timeout=30,
+            message="the webhook reached the token path",
+        )
+        for table in ("submissions", "cases", "events", "audit_log"):
+            for row in db[table].rows:
+                assert token not in json.dumps(row), f"{table} holds the token"
+        sent = json.loads(next(db["submissions"].rows)["request"])
+        assert sent["clientWebhookUrl"].endswith("/webhooks/offload/•••")
+    finally:
+        sandbox.stop()
+        sidecar.stop()
