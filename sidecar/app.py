@@ -125,6 +125,14 @@ def create_app(
         ):
             return JSONResponse({"ok": False, "error": {"code": "NOT_FOUND"}}, status_code=404)
         body = b""
+        # Offload posts application/json. Requiring it makes a cross-origin page's "simple"
+        # POST (text/plain, a form) impossible: anything else needs a CORS preflight, which
+        # this server never grants.
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return refuse(
+                request, started, Refused(415, "Content-Type must be application/json"), body
+            )
         try:
             body = await _read_body(request)
         except Refused as refused:

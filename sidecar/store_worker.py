@@ -116,7 +116,8 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
             committing = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - rolled back: each delivery alone, below
         _log_failure(exc, len(items))
-        if len(events) + len(rejections) <= 1:
+        if len(events) + len(rejections) <= 1 or isinstance(exc, sqlite3.OperationalError):
+            # Busy, locked or full is the database's state, not a body's: all wait alike.
             for index, event, _ in events:
                 results[index] = _failed(exc, event)
         else:

@@ -220,7 +220,11 @@ def test_canary_secrets_appear_in_no_log_line(db_path):
             content=dumps(input_needed("c9", "r9", 5)),
         )
         assert ok.status_code == 200
-        httpx.post(f"{server.url}/webhooks/offload/{CANARY_TOKEN}", content=b"{bad")
+        httpx.post(
+            f"{server.url}/webhooks/offload/{CANARY_TOKEN}",
+            content=b"{bad",
+            headers={"content-type": "application/json"},
+        )
         httpx.post(f"{server.url}/webhooks/offload/wrong", content=b"{}")
         wait_until(lambda: "reconciler" in server.output(), timeout=30, message="reconciler ran")
     finally:

@@ -248,7 +248,9 @@ def test_health_never_shows_the_api_key(env_db):
 def test_health_shows_the_sidecars_store_process_and_its_restarts(env_db, sidecar, monkeypatch):
     monkeypatch.setenv("OFFLOAD_CONSOLE_SIDECAR_PORT", str(sidecar.port))
     assert httpx.post(
-        sidecar.url + "/webhooks/offload", content=dumps(webhook("h1", "case.completed", 1))
+        sidecar.url + "/webhooks/offload",
+        content=dumps(webhook("h1", "case.completed", 1)),
+        headers={"content-type": "application/json"},
     ).is_success
 
     def sidecar_row():

@@ -63,9 +63,13 @@ SEED_COMPLETED = {
 }
 
 
+JSON = {"content-type": "application/json"}
+
+
 def post(server, body, path="/webhooks/offload", **kw):
     content = body if isinstance(body, bytes) else dumps(body)
-    return httpx.post(server.url + path, content=content, timeout=10, **kw)
+    headers = {"content-type": "application/json", **kw.pop("headers", {})}
+    return httpx.post(server.url + path, content=content, timeout=10, headers=headers, **kw)
 
 
 def read_db(server):
@@ -103,7 +107,9 @@ def test_fifty_concurrent_posts_of_one_event_store_one_row(sidecar):
 
     def send(_):
         barrier.wait()
-        return httpx.post(sidecar.url + "/webhooks/offload", content=body, timeout=20).status_code
+        return httpx.post(
+            sidecar.url + "/webhooks/offload", content=body, timeout=20, headers=JSON
+        ).status_code
 
     with ThreadPoolExecutor(50) as pool:
         codes = list(pool.map(send, range(50)))
@@ -165,7 +171,7 @@ def test_oversized_chunked_body_is_refused(sidecar):
         for _ in range(20):
             yield b" " * 100_000
 
-    r = httpx.post(sidecar.url + "/webhooks/offload", content=chunks(), timeout=20)
+    r = httpx.post(sidecar.url + "/webhooks/offload", content=chunks(), timeout=20, headers=JSON)
     assert r.status_code == 413
 
 
@@ -266,7 +272,7 @@ def test_locked_database_gives_503_with_retry_after_then_recovers(db_path):
         assert post(server, SEED_INPUT_NEEDED).status_code == 200
         assert sqlite_utils.Database(db_path)["events"].count == 1
         busy = [line for line in server.output().splitlines() if "outcome=busy" in line]
-        assert len(busy) == 1 and f"event_id={SEED_INPUT_NEEDED['event_id']}" in busy[0]
+        assert len(busy) == 1 and f"event_id='{SEED_INPUT_NEEDED['event_id']}'" in busy[0]
     finally:
         server.stop()
 
@@ -354,7 +360,8 @@ def test_idle_and_slow_connections_are_closed(db_path):
         slow_head.sendall(b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\n")
         slow_body = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         slow_body.sendall(
-            b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+            b"POST /webhooks/offload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
         )
         assert _read_until_closed(silent) == b""  # nothing begun: just closed
         assert _read_until_closed(slow_head).startswith(b"HTTP/1.1 408 ")
@@ -448,3 +455,21 @@ def test_lone_surrogate_is_stored_replaced_and_neighbours_are_acked(sidecar, whe
     if where == "question":
         request = db["input_requests"].get("r-poison")
         assert request["status"] == "PENDING" and request["question"] == "Question\ufffd?"
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_only_application_json_is_accepted(sidecar, content_type):
+    """Issue 13, defect 11: a page on another origin can POST text/plain or a form without a
+    CORS preflight; the sidecar answers 415 and stores nothing, so no forged question."""
+    forged = dumps(input_needed("c-forged", "r-forged", 1, "Paste your Offload API key here"))
+    headers = {"content-type": content_type} if content_type else {}
+    r = httpx.post(sidecar.url + "/webhooks/offload", content=forged, headers=headers)
+    assert r.status_code == 415
+    db = read_db(sidecar)
+    wait_until(lambda: db["rejected_deliveries"].count, message="the refusal is recorded")
+    assert [r["status_code"] for r in db["rejected_deliveries"].rows] == [415]
+    assert db["events"].count == 0
+    ok = post(sidecar, forged, headers={"content-type": "application/json; charset=utf-8"})
+    assert ok.status_code == 200

@@ -27,7 +27,11 @@ def test_sigkill_under_load_loses_no_acknowledged_event(db_path):
                 i = next(counter)
                 event = webhook(f"k{n}-{i}", "case.completed", 1_000 + i, resultStatus="ok")
                 try:
-                    r = http.post(f"http://127.0.0.1:{port}/webhooks/offload", content=dumps(event))
+                    r = http.post(
+                        f"http://127.0.0.1:{port}/webhooks/offload",
+                        content=dumps(event),
+                        headers={"content-type": "application/json"},
+                    )
                 except httpx.HTTPError:
                     time.sleep(0.01)
                     continue
