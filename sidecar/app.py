@@ -20,7 +20,7 @@ from storage.deliveries import health_summary
 
 log = logging.getLogger("offload_console.sidecar")
 
-MAX_BODY = 1024 * 1024
+MAX_BODY = 256 * 1024  # Offload's events are a few KiB; every accepted body is stored whole
 RETRY_AFTER_S = "2"
 WEBHOOK_PATH = "/webhooks/offload"
 
@@ -33,14 +33,14 @@ async def _read_body(request: Request) -> bytes:
         if not declared.isdigit():
             raise Refused(400, "Content-Length is not a number")
         if int(declared) > MAX_BODY:
-            raise Refused(413, f"body of {declared} bytes is over the 1 MiB limit", int(declared))
+            raise Refused(413, f"body of {declared} bytes is over the 256 KiB limit", int(declared))
         return await request.body()
     chunks: list[bytes] = []  # chunked: count as it comes
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            raise Refused(413, "body is over the 1 MiB limit")
+            raise Refused(413, "body is over the 256 KiB limit")
         chunks.append(chunk)
     return b"".join(chunks)
 

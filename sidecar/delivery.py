@@ -33,7 +33,10 @@ def parse_delivery(body: bytes) -> Event:
         raise Refused(400, "JSON nested too deeply") from None
     except ValueError as exc:
         raise Refused(400, f"body is not JSON: {exc.msg} at position {exc.pos}") from None
-    obj, replaced = storable(obj)
+    try:
+        obj, replaced = storable(obj)
+    except RecursionError:
+        raise Refused(400, "JSON nested too deeply") from None
     if replaced:  # stored as it can be: each lone surrogate as U+FFFD, payload included
         text = json.dumps(obj, ensure_ascii=False)
     try:

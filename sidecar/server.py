@@ -89,10 +89,14 @@ class RefuseToStart(SystemExit):
     pass
 
 
+MIN_TOKEN_LENGTH = 32
+
+
 def check_bind(host: str, token: str | None) -> None:
-    if not is_loopback(host) and not token:
+    if not is_loopback(host) and len(token or "") < MIN_TOKEN_LENGTH:
         raise RefuseToStart(
-            f"refusing to listen on {host} without a secret webhook path: Offload cannot sign "
+            f"refusing to listen on {host} without a secret webhook path of at least "
+            f"{MIN_TOKEN_LENGTH} characters: Offload cannot sign "
             "its webhooks, so on a reachable address the URL itself must be unguessable. Set "
             "OFFLOAD_WEBHOOK_TOKEN to a long random string (e.g. `python -c 'import secrets; "
             "print(secrets.token_urlsafe(32))'`) and give Offload "

@@ -239,7 +239,9 @@ def test_unopenable_database_is_a_plain_error(tmp_path):
     assert "cannot open the database" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_refuses_non_loopback_without_token(db_path):
+@pytest.mark.parametrize("token", ["", "x", "a" * 31])
+def test_refuses_non_loopback_without_a_long_token(db_path, token):
+    """Issue 13: on a reachable address the token path must be at least 32 characters."""
     result = run_cli(
         "sidecar",
         "--host",
@@ -248,11 +250,26 @@ def test_refuses_non_loopback_without_token(db_path):
         str(free_port()),
         "--db",
         db_path,
-        base_env={"PATH": "/usr/bin:/bin", "OFFLOAD_WEBHOOK_TOKEN": ""},
+        base_env={"PATH": "/usr/bin:/bin", "OFFLOAD_WEBHOOK_TOKEN": token},
         timeout=30,
     )
     assert result.returncode != 0
-    assert "OFFLOAD_WEBHOOK_TOKEN" in result.stderr
+    assert "OFFLOAD_WEBHOOK_TOKEN" in result.stderr and "at least 32" in result.stderr
+
+
+def test_a_long_token_allows_a_public_bind():
+    from sidecar.server import check_bind
+
+    check_bind("0.0.0.0", "a" * 32)  # no refusal
+    check_bind("127.0.0.1", None)
+
+
+def test_bodies_over_256_kib_are_refused_and_smaller_ones_stored(sidecar):
+    padded = webhook("big", "case.completed", 1, note="x" * (200 * 1024))
+    assert post(sidecar, padded).status_code == 200
+    too_big = webhook("bigger", "case.completed", 1, note="x" * (256 * 1024))
+    r = post(sidecar, too_big)
+    assert r.status_code == 413 and "256 KiB" in r.text
 
 
 def test_locked_database_gives_503_with_retry_after_then_recovers(db_path):
