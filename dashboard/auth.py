@@ -20,6 +20,7 @@ from offload_console.accounts import (
     sign_in_setup,
     sign_in_wait_s,
 )
+from offload_console.export import drop_spool_file
 from offload_console.settings import is_loopback
 from storage import audit, now_ms
 
@@ -97,18 +98,28 @@ def _oidc_gate(secrets: dict) -> None:
             "administrator to add it to OFFLOAD_CONSOLE_ALLOWED_EMAILS."
         )
         st.text(str(email or "(the provider sent no e-mail)"))
-        st.button("Sign out", on_click=st.logout, key="auth_logout")
+        st.button("Sign out", on_click=_oidc_sign_out, key="auth_logout")
         st.stop()
     ss["auth_operator"] = email
     with st.sidebar:
         st.caption("Signed in as")
         st.text(email)
-        st.button("Sign out", on_click=st.logout, key="auth_logout")
+        st.button("Sign out", on_click=_oidc_sign_out, key="auth_logout")
+
+
+def _drop_session_files() -> None:
+    drop_spool_file(ss.pop("ex_file", (None,))[0])
 
 
 def _sign_out() -> None:
     audit.record(get_db(), ss.get("auth_operator"), "operator.signed_out")
     ss.pop("auth_operator", None)
+    _drop_session_files()
+
+
+def _oidc_sign_out() -> None:
+    _drop_session_files()
+    st.logout()
 
 
 def client_address() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from offload_console import __version__, settings
 
@@ -99,11 +100,20 @@ def _open(args):
     return storage.open_db(getattr(args, "db", None))
 
 
+def _adopt_running_up(args) -> None:
+    """Talk to the sandbox and sidecar of an `up` running for this database (sandbox mode)."""
+    from storage import db_path_from_env
+
+    settings.adopt_running_up(str(Path(db_path_from_env(getattr(args, "db", None))).resolve()))
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     import json
 
     from offload_client import client_from_env
     from offload_console.outbox import submit_case
+
+    _adopt_running_up(args)
 
     try:
         with open(args.case_file, encoding="utf-8") if args.case_file != "-" else sys.stdin as f:
@@ -134,6 +144,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from offload_client import client_from_env
     from reconciler import sync
 
+    _adopt_running_up(args)
     db = _open(args)
     with client_from_env() as client:
         report = sync(db, client, concurrency=args.concurrency)
@@ -210,6 +221,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             return 2
     if args.db:
         os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(args.db).resolve())
+    from offload_console.export import sweep_spool_files
+
+    sweep_spool_files()  # prepared exports a stopped dashboard left behind
     os.execvp(sys.executable, dashboard_command(args.port, args.host))
     return 0
 
@@ -255,6 +269,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from offload_client import client_from_env
     from offload_console.demo import seed_demo_cases
 
+    _adopt_running_up(args)
     db = _open(args)
     with client_from_env() as client:
         results = seed_demo_cases(db, client)

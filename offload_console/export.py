@@ -132,3 +132,46 @@ def record_export(
     audit.record(
         db, operator, "export.made", detail={"rows": rows, "via": via, "filters": flt.__dict__}
     )
+
+
+# -- the dashboard's prepared files --------------------------------------------------------
+# The Export page writes the CSV to a temporary file first (memory stays flat) and offers it
+# for download. Each file is deleted once downloaded, when its session signs out or prepares
+# another, and, for files left behind by a dashboard that stopped, when a dashboard starts.
+SPOOL_PREFIX = "offload-export-"
+SPOOL_MAX_AGE_S = 3600
+
+
+def spool_file():
+    import tempfile
+
+    return tempfile.NamedTemporaryFile(prefix=SPOOL_PREFIX, suffix=".csv", delete=False)
+
+
+def drop_spool_file(path: str | None) -> None:
+    import os
+
+    if path and os.path.basename(path).startswith(SPOOL_PREFIX):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def sweep_spool_files(older_than_s: float = SPOOL_MAX_AGE_S, now: float | None = None) -> int:
+    """Delete prepared files older than ``older_than_s`` (another dashboard's fresh ones
+    stay); returns how many went."""
+    import glob
+    import os
+    import tempfile
+
+    now = time.time() if now is None else now
+    gone = 0
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), SPOOL_PREFIX + "*.csv")):
+        try:
+            if now - os.path.getmtime(path) > older_than_s:
+                os.unlink(path)
+                gone += 1
+        except FileNotFoundError:
+            pass
+    return gone

@@ -47,6 +47,66 @@ def public_webhook_url() -> str:
     return f"http://127.0.0.1:{sidecar_port()}{path}"
 
 
+# -- what a running `offload-console up` uses --------------------------------------------
+# `up` writes ``up.json`` beside the database (its pid and its sandbox's and sidecar's ports)
+# and removes it when it stops; `create`, `sync` and `demo` with no OFFLOAD_BASE_URL then
+# talk to that sandbox and name that sidecar, whatever ports `up` was given.
+
+
+def run_file(db_path: str) -> str:
+    from pathlib import Path
+
+    return str(Path(db_path).with_name("up.json"))
+
+
+def write_run_file(db_path: str, *, sandbox_port: int | None, sidecar_port: int) -> None:
+    import json
+
+    data = {"pid": os.getpid(), "sandbox_port": sandbox_port, "sidecar_port": sidecar_port}
+    with open(run_file(db_path), "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+
+
+def remove_run_file(db_path: str) -> None:
+    try:
+        os.unlink(run_file(db_path))
+    except FileNotFoundError:
+        pass
+
+
+def running_up(db_path: str) -> dict | None:
+    """The run file of an `up` that is still running for this database, if any."""
+    import json
+
+    try:
+        with open(run_file(db_path), encoding="utf-8") as handle:
+            data = json.load(handle)
+        os.kill(int(data["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return data
+
+
+def adopt_running_up(db_path: str) -> bool:
+    """In sandbox mode (no OFFLOAD_BASE_URL), point this process at the sandbox and sidecar
+    of the `up` running for ``db_path``; True if there was one."""
+    if _env("OFFLOAD_BASE_URL"):
+        return False
+    up = running_up(db_path)
+    if not up:
+        return False
+    if up.get("sandbox_port"):
+        from offload_client import DEFAULT_SANDBOX_API_KEY
+
+        os.environ["OFFLOAD_BASE_URL"] = f"http://127.0.0.1:{int(up['sandbox_port'])}"
+        os.environ["OFFLOAD_CONSOLE_MODE"] = "sandbox"
+        if not _env("OFFLOAD_API_KEY"):  # the key `up` gave its sandbox
+            os.environ["OFFLOAD_API_KEY"] = DEFAULT_SANDBOX_API_KEY
+    if not _env("OFFLOAD_CONSOLE_SIDECAR_PORT"):
+        os.environ["OFFLOAD_CONSOLE_SIDECAR_PORT"] = str(int(up["sidecar_port"]))
+    return True
+
+
 def reconcile_every_s() -> float:
     raw = _env("OFFLOAD_RECONCILE_EVERY_S")
     return float(raw) if raw is not None else DEFAULT_RECONCILE_EVERY_S

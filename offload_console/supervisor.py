@@ -94,6 +94,9 @@ def run_up(args) -> int:
     db_path = str(Path(db_path_from_env(args.db)).resolve())
     first_start = not Path(db_path).exists()
     open_db(db_path).conn.close()  # migrations once, before the children race for it
+    from offload_console.export import sweep_spool_files
+
+    sweep_spool_files()  # prepared exports a stopped dashboard left behind
     sandbox = is_sandbox_mode()
     env = {
         **os.environ,
@@ -167,6 +170,9 @@ def run_up(args) -> int:
             _stop_all(children)
             return 0
 
+    settings.write_run_file(
+        db_path, sandbox_port=args.sandbox_port if sandbox else None, sidecar_port=args.sidecar_port
+    )
     print("\noffload-console is up:", flush=True)
     print(f"  dashboard  http://127.0.0.1:{args.dashboard_port}")
     hook = "/webhooks/offload/<token>" if settings.webhook_token() else "/webhooks/offload"
@@ -201,6 +207,7 @@ def run_up(args) -> int:
             child.restarts += 1
             child.start()
         stopping.wait(0.5)
+    settings.remove_run_file(db_path)
     _stop_all(children)
     print("up: stopped.", flush=True)
     return 0

@@ -1,5 +1,6 @@
 """The ``offload-console`` command: help everywhere, and ``up`` running the whole stack."""
 
+import json
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from offload_console.cli import build_parser
+from offload_console.templates import W9_TEMPLATE
 from tests.helpers import launch_up, run_cli, wait_until
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
@@ -56,6 +58,17 @@ def test_up_runs_everything_restarts_the_sidecar_and_stops_cleanly(tmp_path):
             message="demo cases in the database",
         )
         assert httpx.get(f"http://127.0.0.1:{ports['dashboard']}/_stcore/health").status_code == 200
+        # `create` with no OFFLOAD_BASE_URL finds the sandbox `up` really started (its run
+        # file beside the database), not the default port 8788.
+        case_file = tmp_path / "case.json"
+        case_file.write_text(json.dumps(W9_TEMPLATE))
+        created = run_cli("create", str(case_file), base_env=_env)
+        assert created.returncode == 0, created.stderr
+        wait_until(
+            lambda: httpx.get(sidecar).json()["counts"]["cases"] == 9,
+            timeout=30,
+            message="the created case's webhook reached up's sidecar",
+        )
         # Kill the sidecar: up reports it and starts a new one.
         sidecar_pid = next(
             p for p in _children(proc.pid) if "sidecar" in open(f"/proc/{p}/cmdline").read()
@@ -78,6 +91,7 @@ def test_up_runs_everything_restarts_the_sidecar_and_stops_cleanly(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert "up: stopped." in log.read_text()
+        assert not (tmp_path / "up.json").exists()  # the run file goes with up
         for pid in children:
             assert (
                 not os.path.exists(f"/proc/{pid}")

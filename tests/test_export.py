@@ -190,3 +190,33 @@ def test_grouped_key_pass_equals_reading_every_case(results):
         add(db, webhook(f"k{i}", "case.completed", 10 + i, result=result))
     flt = ExportFilter()
     assert export_result_keys(db, flt) == result_keys(iter_cases(db, flt))
+
+
+def test_prepared_files_go_on_sign_out_and_stale_ones_at_start(db_path, monkeypatch, tmp_path):
+    """Issue 13, smaller: the Export page's temporary CSV is deleted when its session signs
+    out (and once downloaded); files a stopped dashboard left behind go at the next start."""
+    import os
+
+    from offload_console.accounts import add_operator
+    from offload_console.export import SPOOL_PREFIX, spool_file, sweep_spool_files
+
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    db = storage.open_db(db_path)
+    store(db, webhook("c1", "case.completed", 1000, result={"a": 1}))
+    add_operator(db, "avery", "correct horse battery", by="admin")
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30).run()
+    at.text_input(key="auth_name").input("avery")
+    at.text_input(key="auth_password").input("correct horse battery")
+    at.button[0].click().run()
+    at.switch_page("app_pages/export.py").run()
+    at.button(key="ex_prepare").click().run()
+    path = at.session_state["ex_file"][0]
+    assert os.path.exists(path) and os.path.basename(path).startswith(SPOOL_PREFIX)
+    at.button(key="auth_logout").click().run()
+    assert not os.path.exists(path)
+    old, fresh = spool_file(), spool_file()
+    old.close(), fresh.close()
+    os.utime(old.name, (1, 1))  # left behind long ago
+    assert sweep_spool_files() >= 1
+    assert not os.path.exists(old.name) and os.path.exists(fresh.name)
+    os.unlink(fresh.name)

@@ -2,8 +2,6 @@
 
 import datetime as dt
 import itertools
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,9 +11,11 @@ from dashboard.format import plural
 from offload_console.export import (
     cell,
     date_range_ms,
+    drop_spool_file,
     header,
     iso_utc,
     record_export,
+    spool_file,
     write_csv,
 )
 from storage.export import (
@@ -103,8 +103,8 @@ if st.button(
 ):
     bar = st.progress(0.0, text="Writing…")
     if "ex_file" in ss:  # one prepared file per session: drop the previous one
-        Path(ss.pop("ex_file")[0]).unlink(missing_ok=True)
-    spool = tempfile.NamedTemporaryFile(prefix="offload-export-", suffix=".csv", delete=False)
+        drop_spool_file(ss.pop("ex_file")[0])
+    spool = spool_file()
     with spool:
         rows = write_csv(
             db,
@@ -118,6 +118,13 @@ if st.button(
         )
     ss["ex_file"] = (spool.name, rows)
     record_export(db, operator(), flt, rows, via="dashboard")
+
+
+def downloaded() -> None:
+    """The browser has the file: the copy on this machine goes."""
+    drop_spool_file(ss.pop("ex_file", (None,))[0])
+
+
 if "ex_file" in ss:
     path, rows = ss["ex_file"]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
@@ -129,4 +136,5 @@ if "ex_file" in ss:
             mime="text/csv",
             key="ex_download",
             icon=":material/download:",
+            on_click=downloaded,
         )
