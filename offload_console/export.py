@@ -24,6 +24,7 @@ from storage.export import (
     count_cases,
     export_result_keys,
     iter_cases,
+    result_cells,
     row_result,
 )
 
@@ -91,8 +92,7 @@ def write_csv(
         for row in iter_cases(db, flt):
             values = [iso_utc(row[c]) if is_time else cell(row[c]) for c, is_time in plan]
             if keys:
-                result = row_result(row)
-                values += [cell(result.get(k)) for k in keys]
+                values += [cell(v) for v in result_cells(row_result(row), keys)]
             writer.writerow(values)
             written += 1
             if progress and written % 1000 == 0:

@@ -130,10 +130,21 @@ def schema_keys(schema: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def result_keys(rows: Iterator[dict]) -> list[str]:
+# Result fields no resultSchema names get a column each up to this many; the rest of such
+# fields go, as JSON, into the one column OTHER_RESULT_KEY (one hostile result with 20,000
+# keys must not give every export 20,000 columns).
+MAX_UNDECLARED_COLUMNS = 100
+OTHER_RESULT_KEY = "_other"
+
+
+def result_keys(rows: Iterator[dict], max_undeclared: int = MAX_UNDECLARED_COLUMNS) -> list[str]:
     """The union of result fields over the exported cases: each case's resultSchema
-    properties and its actual result, flattened, in first-seen order."""
+    properties and its actual result, flattened, in first-seen order. Past
+    ``max_undeclared`` fields that no schema declares, the list ends with
+    :data:`OTHER_RESULT_KEY`."""
     seen: dict[str, None] = {}
+    undeclared = 0
+    overflow = False
     for row in rows:
         if row["result_schema"]:
             for key in _schema_keys_of_text(row["result_schema"]):
@@ -141,8 +152,26 @@ def result_keys(rows: Iterator[dict]) -> list[str]:
         result = _loads(row["result"])
         if result is not None:
             for key in flatten(result):
-                seen.setdefault(key)
-    return list(seen)
+                if key in seen:
+                    continue
+                if undeclared < max_undeclared:
+                    seen[key] = None
+                    undeclared += 1
+                else:
+                    overflow = True
+    keys = [k for k in seen if k != OTHER_RESULT_KEY]
+    return [*keys, OTHER_RESULT_KEY] if overflow else keys
+
+
+def result_cells(result: dict[str, Any], keys: list[str]) -> list[Any]:
+    """The row's values for ``keys``; under :data:`OTHER_RESULT_KEY`, every field without a
+    column of its own (as a JSON object), so nothing is lost."""
+    values = [result.get(k) for k in keys]
+    if keys and keys[-1] == OTHER_RESULT_KEY:
+        named = set(keys)
+        rest = {k: v for k, v in result.items() if k not in named}
+        values[-1] = rest or None
+    return values
 
 
 def row_result(row: dict) -> dict[str, Any]:

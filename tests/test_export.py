@@ -220,3 +220,21 @@ def test_prepared_files_go_on_sign_out_and_stale_ones_at_start(db_path, monkeypa
     assert sweep_spool_files() >= 1
     assert not os.path.exists(old.name) and os.path.exists(fresh.name)
     os.unlink(fresh.name)
+
+
+def test_a_result_with_thousands_of_keys_does_not_widen_every_export(db):
+    """Issue 13, smaller: one webhook with 20,000 result keys gave every export 20,037
+    columns. Undeclared fields get at most 100 columns; the rest travel as JSON in one."""
+    from storage.export import MAX_UNDECLARED_COLUMNS, OTHER_RESULT_KEY
+
+    store(db, webhook("wide", "case.completed", 1000, result={f"k{i}": i for i in range(20_000)}))
+    store(db, webhook("normal", "case.completed", 2000, result={"taxId": "12-3"}))
+    csv.field_size_limit(10_000_000)  # the JSON cell is large: that is the point
+    rows = list(csv.reader(io.StringIO(csv_bytes(db, ExportFilter()).decode())))
+    header = rows[0]
+    result_columns = [h for h in header if h.startswith("result.")]
+    assert len(result_columns) == MAX_UNDECLARED_COLUMNS + 1
+    assert result_columns[-1] == f"result.{OTHER_RESULT_KEY}"
+    wide = next(r for r in rows[1:] if "wide" in r)
+    rest = json.loads(wide[header.index(f"result.{OTHER_RESULT_KEY}")])
+    assert len(rest) == 20_000 - MAX_UNDECLARED_COLUMNS and rest["k19999"] == 19999

@@ -20,10 +20,13 @@ from offload_console.export import (
 )
 from storage.export import (
     CASE_COLUMNS,
+    MAX_UNDECLARED_COLUMNS,
+    OTHER_RESULT_KEY,
     TIME_COLUMNS,
     ExportFilter,
     count_cases,
     iter_cases,
+    result_cells,
     result_keys,
     result_statuses,
     row_result,
@@ -75,6 +78,11 @@ st.metric("Rows", f"{total:,}")
 preview_rows = list(itertools.islice(iter_cases(db, flt), 20))
 if preview_rows:
     keys = result_keys(iter(preview_rows)) if include_results else []
+    if keys and keys[-1] == OTHER_RESULT_KEY:
+        st.caption(
+            f"Results hold many fields no result schema names: the first {MAX_UNDECLARED_COLUMNS}"
+            f" get a column each, the rest go together as JSON in result.{OTHER_RESULT_KEY}."
+        )
     st.caption(
         "Preview: the first 20 rows as they will be written (result columns of these "
         "rows; the file has the union over every exported case)."
@@ -83,7 +91,7 @@ if preview_rows:
         pd.DataFrame(
             [
                 [iso_utc(r[c]) if c in TIME_COLUMNS else cell(r[c]) for c in columns]
-                + [cell(row_result(r).get(k)) for k in keys]
+                + [cell(v) for v in result_cells(row_result(r), keys)]
                 for r in preview_rows
             ],
             columns=header(columns, keys),
