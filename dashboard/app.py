@@ -1,12 +1,16 @@
 """The offload-console dashboard (Streamlit): ``offload-console dashboard``."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard.auth import gate, may_see_pages
 from dashboard.data import get_db
 from storage.inbox import pending_count
 
-st.set_page_config(page_title="Offload console", page_icon=":material/inbox:", layout="wide")
+# The icon is served by the dashboard itself (a Material icon would be fetched from Google).
+ICON = str(Path(__file__).with_name("icon.png"))
+st.set_page_config(page_title="Offload console", page_icon=ICON, layout="wide")
 
 pending = pending_count(get_db())
 st.session_state["nav_pending"] = pending  # the Inbox reruns the app when it changes

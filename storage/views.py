@@ -49,7 +49,7 @@ class CaseFilter:
         if self.created_to_ms is not None:
             clauses.append("created_at < ?")
             params.append(self.created_to_ms)
-        text = self.text.strip()
+        text = self.text.replace("\x00", "").strip()  # FTS5 reads NUL as the end of a query
         if len(text) >= 3:
             # The trigram index finds substrings of 3+ characters without a scan.
             clauses.append(

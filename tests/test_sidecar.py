@@ -490,3 +490,30 @@ def test_only_application_json_is_accepted(sidecar, content_type):
     assert db["events"].count == 0
     ok = post(sidecar, forged, headers={"content-type": "application/json; charset=utf-8"})
     assert ok.status_code == 200
+
+
+def test_a_newline_in_an_event_id_cannot_forge_a_log_line(sidecar):
+    """Issue 13, smaller: outside values are escaped in the log."""
+    forged = webhook("c-log", "case.completed", 1)
+    forged["event_id"] = "evt_x\n2026-11-30 00:00:00,000 INFO sidecar: delivery event_id=fake"
+    assert post(sidecar, forged).status_code == 200
+    wait_until(lambda: "evt_x" in sidecar.output(), message="logged")
+    lines = sidecar.output().splitlines()
+    assert not any(line.startswith("2026-11-30 00:00:00,000") for line in lines)
+    assert any("evt_x\\n2026" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "message, outcome",
+    [
+        ("could not be stored: OperationalError('database is locked')", "busy"),
+        ("could not be stored: OperationalError('database or disk is full')", "disk_full"),
+        ("the store process exited; retry", "store_restarting"),
+        ("the sidecar is stopping", "stopping"),
+        ("something else", "not_stored"),
+    ],
+)
+def test_a_delivery_not_stored_is_logged_as_what_happened(message, outcome):
+    from sidecar.app import not_stored_outcome
+
+    assert not_stored_outcome(message) == outcome
