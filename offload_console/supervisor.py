@@ -23,7 +23,8 @@ def dashboard_command(port: int, host: str) -> list[str]:
     """The Streamlit command line for the dashboard (the database comes by environment)."""
     import dashboard
 
-    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    # server.py wraps app.py in st.App with a guard (no /_stcore/metrics for anyone).
+    app = Path(dashboard.__file__).resolve().parent / "server.py"
     return [
         sys.executable,
         "-m",

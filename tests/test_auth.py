@@ -218,6 +218,7 @@ def test_canary_secrets_appear_in_no_log_line(db_path):
         ok = httpx.post(
             f"{server.url}/webhooks/offload/{CANARY_TOKEN}",
             content=dumps(input_needed("c9", "r9", 5)),
+            headers={"content-type": "application/json"},
         )
         assert ok.status_code == 200
         httpx.post(
@@ -388,3 +389,15 @@ def test_signing_in_at_a_deep_link_lands_on_that_page(app_db):
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Case timeline"]
     assert at.text_input(key="timeline_case_input").value == "c-secret"
+
+
+def test_streamlits_metrics_are_not_served(db_path):
+    """Issue 13, smaller: /_stcore/metrics answered anyone, before any sign-in."""
+    server = ServerProcess(["dashboard", "--db", db_path], health_path="/_stcore/health")
+    server.start(free_port())
+    try:
+        assert httpx.get(server.url + "/_stcore/metrics").status_code == 404
+        assert httpx.get(server.url + "/_stcore/health").status_code == 200
+        assert httpx.get(server.url + "/").status_code == 200
+    finally:
+        server.stop()

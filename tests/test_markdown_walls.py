@@ -80,7 +80,7 @@ def ours(node: ast.AST) -> bool:
     if isinstance(node, ast.BoolOp):
         return all(ours(v) for v in node.values)
     if isinstance(node, ast.Name):
-        return node.id in SAFE_NAMES
+        return node.id in SAFE_NAMES or node.id.isupper()  # or one of our module constants
     if isinstance(node, ast.Call):
         func = node.func
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
