@@ -55,3 +55,17 @@ def sidecar_port_of_nobody(monkeypatch):
 
     if not os.environ.get("OFFLOAD_CONSOLE_SIDECAR_PORT"):
         monkeypatch.setenv("OFFLOAD_CONSOLE_SIDECAR_PORT", str(free_port()))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright, one for the whole run (tests that use it are
+    marked ``needs_chromium`` and skipped without it)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

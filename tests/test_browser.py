@@ -7,7 +7,7 @@ import pytest
 
 import storage
 from storage.events import parse_envelope, record_event
-from tests.browser import ARGS, CHROMIUM, commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import commit_text, needs_chromium, running_stack, wait_ready
 from tests.helpers import (
     ServerProcess,
     free_port,
@@ -21,16 +21,6 @@ HOSTILE = (
     "**bold** <script>window.pwned=1</script> [click](javascript:alert(1)) "
     '<img src=x onerror="window.pwned=2">'
 )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from offload_client.text import storable
 from offload_console.export import csv_bytes
 from reconciler import sync
 from storage.export import ExportFilter
-from tests.browser import ARGS, CHROMIUM, needs_chromium, wait_ready
+from tests.browser import needs_chromium, wait_ready
 from tests.helpers import ROOT, ServerProcess, free_port, webhook
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -199,41 +199,37 @@ def test_the_value_is_stored_and_shown_only_as_text(walked, name, raw, monkeypat
 
 @pytest.mark.browser
 @needs_chromium
-def test_the_worst_values_render_as_nothing_but_text_in_chromium(walked):
-    from playwright.sync_api import sync_playwright
-
+def test_the_worst_values_render_as_nothing_but_text_in_chromium(walked, browser):
     server = ServerProcess(["dashboard", "--db", walked["db_path"]], health_path="/_stcore/health")
     server.start(free_port())
     outside = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 2000})
-            page.on(
-                "request",
-                lambda r: (
-                    outside.append(r.url)
-                    if not r.url.startswith(server.url) and not r.url.startswith("data:")
-                    else None
-                ),
-            )
-            for path in (
-                "/",
-                "/case?case=c-markdown-polled",
-                "/case?case=c-html-polled",
-                "/case?case=c-katex-polled",
-                "/cases",
-            ):
-                page.goto(server.url + path)
-                wait_ready(page)
-                page.wait_for_timeout(500)
-                main = page.locator('[data-testid="stMain"]')
-                assert page.locator('[data-testid="stException"]').count() == 0
-                assert main.locator("img[src*='evil']").count() == 0
-                assert main.locator("a[href*='evil']").count() == 0
-                assert main.locator(".katex").count() == 0
-                assert page.evaluate("window.pwned === undefined")
-            browser.close()
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        page.on(
+            "request",
+            lambda r: (
+                outside.append(r.url)
+                if not r.url.startswith(server.url) and not r.url.startswith("data:")
+                else None
+            ),
+        )
+        for path in (
+            "/",
+            "/case?case=c-markdown-polled",
+            "/case?case=c-html-polled",
+            "/case?case=c-katex-polled",
+            "/cases",
+        ):
+            page.goto(server.url + path)
+            wait_ready(page)
+            page.wait_for_timeout(500)
+            main = page.locator('[data-testid="stMain"]')
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert main.locator("img[src*='evil']").count() == 0
+            assert main.locator("a[href*='evil']").count() == 0
+            assert main.locator(".katex").count() == 0
+            assert page.evaluate("window.pwned === undefined")
+        page.close()
     finally:
         server.stop()
     assert outside == []

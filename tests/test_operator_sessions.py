@@ -12,20 +12,10 @@ import pytest
 
 import storage
 from offload_console.templates import W9_TEMPLATE
-from tests.browser import ARGS, CHROMIUM, commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import commit_text, needs_chromium, running_stack, wait_ready
 from tests.helpers import run_cli, wait_until
 
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
