@@ -252,3 +252,15 @@ def test_state_file_keeps_cases_across_a_restart(tmp_path):
         assert data["status"] == "RUNNING" and data["attemptCount"] == 1
         assert again.state.engine.run_next_step(case_id) == "reply"  # its step was rescheduled
         assert client.get(f"/cases/{case_id}", headers=H).json()["data"]["status"] == "INPUT_NEEDED"
+
+
+def test_transcript_reads_as_the_counterparty_wrote(api):
+    """Issue 12, smaller: the transcript said "Could we whether they can send…"."""
+    case_id = create(api, metadata={"sandboxScenario": "input_needed"})
+    api.engine.run_next_step(case_id)  # outreach
+    api.engine.run_next_step(case_id)  # the counterparty asks
+    thread = api.get(f"/cases/{case_id}?includeTranscript=true", headers=H).json()["data"][
+        "conversationThread"
+    ]
+    assert "Could we send the W-9 next Monday instead?" in thread
+    assert "Could we whether" not in thread

@@ -78,3 +78,20 @@ def test_ingest_only_notes_cases_for_the_search_index(db):
     assert refresh_search_index(db) == 0
     db.execute("UPDATE cases SET objective = 'Collect a W-9' WHERE case_id = 'c1'")
     assert [r["case_id"] for r in list_cases(db, CaseFilter(text="a w-9"))[0]] == ["c1"]
+
+
+def test_counts_and_labels_read_as_words():
+    from dashboard.format import gap, plural
+    from offload_console.case_form import FIELD_LABELS
+
+    assert [plural(1, "row"), plural(2, "row"), plural(1204, "entry", "entries")] == [
+        "1 row",
+        "2 rows",
+        "1,204 entries",
+    ]
+    assert [gap(4000), gap(125_000), gap(3 * 3600_000 + 600_000)] == [
+        "+4 s",
+        "+2 min 05 s",
+        "+3 h 10 min",
+    ]
+    assert FIELD_LABELS["cp_address"] == "Counterparty address"
