@@ -23,7 +23,13 @@ from offload_client import (
 from storage import audit
 from storage.cases import poll_target, record_poll
 from storage.db import now_ms
-from storage.inbox import claim_request, get_request, record_answer, release_claim
+from storage.inbox import (
+    CLAIM_STALE_MS,
+    claim_request,
+    get_request,
+    record_answer,
+    release_claim,
+)
 
 CONFLICT_WORDS = {
     "CASE_NOT_WAITING_FOR_INPUT": "the case is no longer waiting for input (it moved on)",
@@ -102,6 +108,18 @@ def _send_answer(
                 False,
                 "taken",
                 f"Already answered by {request['answered_by']}; nothing was sent.",
+                keep_text=False,
+            )
+        fresh_claim = request["claimed_by"] and (request["claimed_at"] or 0) > now_ms() - (
+            CLAIM_STALE_MS
+        )
+        if request["status"] != "PENDING" and fresh_claim:
+            # Sent by the claim's holder, and the case moved on before its answer was recorded.
+            return AnswerOutcome(
+                False,
+                "taken",
+                f"{request['claimed_by']} answered this question just now and the case moved "
+                "on; nothing was sent.",
                 keep_text=False,
             )
         if request["status"] != "PENDING":

@@ -149,3 +149,18 @@ def test_409_is_explained_in_plain_words(db):
     assert outcome.kind == "conflict"
     assert "already answered" in outcome.message and "INPUT_REQUEST_NOT_PENDING" in outcome.message
     assert db["input_requests"].get("r1")["status"] == "CLOSED"  # refreshed from GET
+
+
+def test_loser_is_told_who_answered_when_the_case_moved_on_first(db):
+    """The winner's answer went out and Offload's next webhook closed the question before the
+    winner recorded it: the loser is told who answered, not only that it is closed."""
+    from storage.inbox import claim_request
+
+    seed(db)
+    assert claim_request(db, "r1", "Blake", "blakes-tab")["claimed"]
+    with db.atomic():
+        db.execute("UPDATE input_requests SET status = 'CLOSED' WHERE input_request_id = 'r1'")
+    offload = Offload()
+    outcome = send_answer(db, offload.client(), "r1", "Avery", "yes", session="averys-tab")
+    assert not outcome.ok and offload.posts == 0
+    assert outcome.message.startswith("Blake answered this question just now")

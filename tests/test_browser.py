@@ -99,7 +99,10 @@ def test_two_operators_clicking_at_once_send_one_answer(browser, stack):
     assert httpx.get(sandbox).json()["input_posts"] == 1
     texts = " ".join(p.locator('[data-testid="stMain"]').inner_text() for p in pages)
     assert "Answer sent" in texts
-    assert "answering this question" in texts or "Already answered by" in texts
+    assert any(
+        told in texts
+        for told in ("answering this question", "Already answered by", "answered this question")
+    )
 
 
 def test_hostile_question_renders_as_literal_text(browser, tmp_path):
