@@ -9,6 +9,13 @@ from typing import Any
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
+# JSON text can only carry a surrogate as a \uD800-\uDFFF escape (UTF-8 cannot encode one).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def may_hold_surrogates(json_text: str) -> bool:
+    """Whether decoding ``json_text`` can give a surrogate at all (a cheap test first)."""
+    return _SURROGATE_ESCAPE.search(json_text) is not None
 
 
 def storable(value: Any) -> tuple[Any, bool]:

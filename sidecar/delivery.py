@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from offload_client.text import storable
+from offload_client.text import may_hold_surrogates, storable
 from storage.events import Event, InvalidEvent, parse_envelope
 
 
@@ -33,10 +33,12 @@ def parse_delivery(body: bytes) -> Event:
         raise Refused(400, "JSON nested too deeply") from None
     except ValueError as exc:
         raise Refused(400, f"body is not JSON: {exc.msg} at position {exc.pos}") from None
-    try:
-        obj, replaced = storable(obj)
-    except RecursionError:
-        raise Refused(400, "JSON nested too deeply") from None
+    replaced = False
+    if may_hold_surrogates(text):
+        try:
+            obj, replaced = storable(obj)
+        except RecursionError:
+            raise Refused(400, "JSON nested too deeply") from None
     if replaced:  # stored as it can be: each lone surrogate as U+FFFD, payload included
         text = json.dumps(obj, ensure_ascii=False)
     try:
