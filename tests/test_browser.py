@@ -166,3 +166,29 @@ def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
     db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
     case = next(db.query("SELECT * FROM cases"))
     assert json.loads(case["result_schema"]) == schema
+
+
+def test_audit_detail_is_read_whole_by_selecting_its_row(browser, tmp_path):
+    """Issue 12, defect 7: the Audit page's detail column is cut; selecting a row shows the
+    whole detail."""
+    from storage import audit
+
+    db_path = str(tmp_path / "audit.db")
+    db = storage.open_db(db_path)
+    long_detail = {"filters": {"status": ["COMPLETED"]}, "rows": 12, "note": "x" * 300}
+    audit.record(db, "Avery", "export.written", detail=long_detail)
+    server = ServerProcess(["dashboard", "--db", db_path], health_path="/_stcore/health")
+    server.start(free_port())
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url + "/audit")
+        wait_ready(page)
+        box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection cell
+        page.wait_for_selector('[data-testid="stCode"]', timeout=15_000)
+        wait_ready(page)
+        shown = json.loads(page.locator('[data-testid="stCode"]').first.inner_text())
+        assert shown == long_detail
+        page.close()
+    finally:
+        server.stop()
