@@ -7,8 +7,7 @@ import streamlit as st
 
 from dashboard.data import get_client, get_db, operator, session_token
 from offload_console.answers import AnswerOutcome, send_answer
-from storage import now_ms
-from storage.inbox import CLAIM_STALE_MS, list_snippets
+from storage.inbox import claim_is_fresh, list_snippets
 
 ss = st.session_state
 
@@ -55,12 +54,7 @@ def show_outcome(outcome: AnswerOutcome) -> None:
 def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
     """``row``: a pending request with its case (``storage.inbox`` selects)."""
     request_id = row["input_request_id"]
-    held_elsewhere = (
-        row["claim_token"]
-        and row["claim_token"] != session_token()
-        and (row["claimed_at"] or 0) > now_ms() - CLAIM_STALE_MS
-    )
-    if held_elsewhere:
+    if row["claim_token"] not in (None, session_token()) and claim_is_fresh(row):
         if row["claimed_by"] == operator():
             st.warning("You are answering this question in another tab or window.")
         else:

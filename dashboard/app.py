@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.auth import gate, may_see_pages
+from dashboard.auth import gate, may_see_pages, sign_in_mode
 from dashboard.data import get_db
 from storage.inbox import pending_count
 
@@ -34,6 +34,7 @@ pages = [
 ]
 # The page is resolved from the URL before the sign-in, so signing in at a deep link lands
 # on that page; the navigation stays hidden until then.
-page = st.navigation(pages, position="sidebar" if may_see_pages() else "hidden")
-gate()  # signed-out sessions stop here, having seen only the sign-in
+mode = sign_in_mode()
+page = st.navigation(pages, position="sidebar" if may_see_pages(mode) else "hidden")
+gate(mode)  # signed-out sessions stop here, having seen only the sign-in
 page.run()

@@ -59,9 +59,8 @@ def sign_in_mode() -> str:
     return mode
 
 
-def may_see_pages() -> bool:
+def may_see_pages(mode: str) -> bool:
     """Whether this session is signed in (or needs no sign-in): the navigation shows."""
-    mode = sign_in_mode()
     if mode == "local":
         return bool(ss.get("auth_operator"))
     if mode == "oidc":
@@ -69,8 +68,8 @@ def may_see_pages() -> bool:
     return True
 
 
-def gate() -> None:
-    mode = sign_in_mode()
+def gate(mode: str) -> None:
+    """``mode``: this run's :func:`sign_in_mode`."""
     if mode == "oidc":
         _oidc_gate(_secrets())
     elif mode == "local":

@@ -41,7 +41,6 @@ def short_when(ms: int | None, tz_name: str | None, now_ms: int | None = None) -
     return moment.strftime("%m-%d %H:%M" if moment.year == now.year else "%Y-%m-%d")
 
 
-KNOWN_STATUSES = STATUSES  # the ones Offload documents
 # Our own words for values that come from outside or from the database: only these reach
 # labels and metrics (which render markdown).
 STATUS_WORDS = {s: s.replace("_", " ").lower() for s in STATUSES}
@@ -57,8 +56,8 @@ SOURCE_WORDS = {"webhook": "webhook", "poll": "poll", "console": "console"}
 def grouped_counts(counts: dict[str, int]) -> dict[str, int]:
     """Cases per status under our own labels: the documented statuses by name, every other
     status (an open string from outside) summed as ``Other`` (shown only when non-zero)."""
-    shown = {s.replace("_", " ").title(): counts.get(s, 0) for s in KNOWN_STATUSES}
-    other = sum(n for s, n in counts.items() if s not in KNOWN_STATUSES)
+    shown = {s.replace("_", " ").title(): counts.get(s, 0) for s in STATUSES}
+    other = sum(n for s, n in counts.items() if s not in STATUSES)
     if other:
         shown["Other"] = other
     return shown

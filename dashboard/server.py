@@ -2,14 +2,17 @@
 
 Streamlit answers ``/_stcore/metrics`` (sessions, cache sizes) to anyone, before any sign-in,
 and 1.67 has no setting to turn it off; the console has no use for it, so this middleware
-answers 404 there. ``offload-console dashboard`` runs this file; ``streamlit run
-dashboard/app.py`` still works (without the guard)."""
+answers 404 there. ``offload-console dashboard`` (and so ``up``) runs this file; ``streamlit
+run dashboard/app.py`` still works (without the guard). Starting, it deletes the Export page's
+prepared files that a stopped dashboard left behind."""
 
 from pathlib import Path
 
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
+
+from offload_console.export import sweep_spool_files
 
 HIDDEN_PATHS = ("/_stcore/metrics",)
 
@@ -28,4 +31,5 @@ class HidePaths:
         await self.app(scope, receive, send)
 
 
+sweep_spool_files()
 app = st.App(str(Path(__file__).with_name("app.py")), middleware=[Middleware(HidePaths)])

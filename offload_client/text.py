@@ -24,7 +24,7 @@ def storable(value: Any) -> tuple[Any, bool]:
     point, so any surrogate left is a lone one.)"""
     if isinstance(value, str):
         clean = _LONE_SURROGATE.sub(REPLACEMENT, value)
-        return clean, clean is not value and clean != value
+        return clean, clean != value
     if isinstance(value, dict):
         changed = False
         out = {}

@@ -24,7 +24,7 @@ from storage import audit
 from storage.cases import poll_target, record_poll
 from storage.db import now_ms
 from storage.inbox import (
-    CLAIM_STALE_MS,
+    claim_is_fresh,
     claim_request,
     get_request,
     record_answer,
@@ -110,10 +110,7 @@ def _send_answer(
                 f"Already answered by {request['answered_by']}; nothing was sent.",
                 keep_text=False,
             )
-        fresh_claim = request["claimed_by"] and (request["claimed_at"] or 0) > now_ms() - (
-            CLAIM_STALE_MS
-        )
-        if request["status"] != "PENDING" and fresh_claim:
+        if request["status"] != "PENDING" and claim_is_fresh(request):
             # Sent by the claim's holder, and the case moved on before its answer was recorded.
             return AnswerOutcome(
                 False,

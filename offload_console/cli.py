@@ -221,9 +221,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             return 2
     if args.db:
         os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(args.db).resolve())
-    from offload_console.export import sweep_spool_files
-
-    sweep_spool_files()  # prepared exports a stopped dashboard left behind
     os.execvp(sys.executable, dashboard_command(args.port, args.host))
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import json
 from typing import Any
 
@@ -281,20 +282,15 @@ def schema_problems(schema: Any) -> list[str]:
 # is reported as unchecked instead of being run.
 
 
-def _re2_options():
-    import re2
-
-    options = re2.Options()
-    options.log_errors = False
-    return options
-
-
+@functools.lru_cache(maxsize=256)
 def _compile_bounded(pattern: str):
     """The RE2 form of ``pattern``, or None when RE2 cannot run it."""
     import re2
 
+    options = re2.Options()
+    options.log_errors = False
     try:
-        return re2.compile(pattern, options=_re2_options())
+        return re2.compile(pattern, options=options)
     except (re2.error, TypeError, ValueError):
         return None
 
@@ -331,6 +327,17 @@ def _pattern_properties(validator, pattern_properties, instance, schema):
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
+@functools.cache
+def _bounded_validator():
+    """Draft 2020-12 with ``pattern`` and ``patternProperties`` run on RE2."""
+    import jsonschema
+
+    return jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        {"pattern": _pattern, "patternProperties": _pattern_properties},
+    )
+
+
 def result_problems(result: Any, schema: Any) -> list[dict]:
     """How ``result`` (from outside) fails its case's own ``schema``: ``[{where, problem}]``.
     Patterns run with RE2, so no value can make this take long."""
@@ -338,10 +345,7 @@ def result_problems(result: Any, schema: Any) -> list[dict]:
 
     if not isinstance(schema, dict):
         return []
-    bounded = jsonschema.validators.extend(
-        jsonschema.Draft202012Validator,
-        {"pattern": _pattern, "patternProperties": _pattern_properties},
-    )
+    bounded = _bounded_validator()
     try:
         bounded.check_schema(schema)
         validator = bounded(schema)

@@ -95,9 +95,6 @@ def run_up(args) -> int:
     db_path = str(Path(db_path_from_env(args.db)).resolve())
     first_start = not Path(db_path).exists()
     open_db(db_path).conn.close()  # migrations once, before the children race for it
-    from offload_console.export import sweep_spool_files
-
-    sweep_spool_files()  # prepared exports a stopped dashboard left behind
     sandbox = is_sandbox_mode()
     env = {
         **os.environ,

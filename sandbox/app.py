@@ -117,24 +117,23 @@ def create_app(
         if not authorized(request):
             return unauthorized()
         engine.input_posts += 1
-        response = await _provide_input(request)
         body = await json_body(request)
-        body = body if isinstance(body, dict) else {}
+        response = _provide_input(request.path_params["case_id"], body)
+        received = body if isinstance(body, dict) else {}
         engine.answers_received.append(
             {
                 "caseId": request.path_params["case_id"],
-                "inputRequestId": body.get("inputRequestId"),
-                "providedContext": body.get("providedContext"),
+                "inputRequestId": received.get("inputRequestId"),
+                "providedContext": received.get("providedContext"),
                 "status": response.status_code,
             }
         )
         return response
 
-    async def _provide_input(request: Request) -> Response:
-        case = find(request.path_params["case_id"])
+    def _provide_input(case_id: str, body) -> Response:
+        case = find(case_id)
         if case is None:
-            return not_found(request.path_params["case_id"])
-        body = await json_body(request)
+            return not_found(case_id)
         if not isinstance(body, dict):
             return error(400, "INVALID_REQUEST", "Malformed JSON body.")
         request_id = body.get("inputRequestId")

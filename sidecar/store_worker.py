@@ -148,10 +148,7 @@ def _failed(exc: Exception, event: Event) -> tuple:
     """What a delivery that could not be stored is answered: 422 when its body itself cannot
     be stored (text SQLite refuses, a number out of range), else 503 (database busy or full,
     a bug: the same body may be stored later)."""
-    body_problem = isinstance(exc, UnicodeError | OverflowError | ValueError) and not isinstance(
-        exc, sqlite3.Error
-    )
-    status = 422 if body_problem else 503
+    status = 422 if isinstance(exc, UnicodeError | OverflowError | ValueError) else 503
     reason = f"could not be stored: {exc!r}"[:300]
     return (status, reason, event.event_id, event.event_type, event.case_id)
 

@@ -35,16 +35,6 @@ def pending_requests(db: sqlite_utils.Database, limit: int = 20, offset: int = 0
     )
 
 
-def pending_by_ids(db: sqlite_utils.Database, request_ids: list[str]) -> list[dict]:
-    marks = ",".join("?" for _ in request_ids)
-    return list(
-        db.query(
-            _PENDING_SELECT + f" AND r.input_request_id IN ({marks}) ORDER BY r.requested_at",
-            request_ids,
-        )
-    )
-
-
 def requests_by_ids(db: sqlite_utils.Database, request_ids: list[str]) -> dict[str, dict]:
     """The requests (whatever their status) with their cases, by id."""
     marks = ",".join("?" for _ in request_ids)
@@ -72,6 +62,12 @@ def case_questions(db: sqlite_utils.Database, case_id: str) -> list[dict]:
             [case_id],
         )
     )
+
+
+def claim_is_fresh(request: dict, now: int | None = None) -> bool:
+    """Someone holds the request and has not abandoned it (a closed tab's claim goes stale)."""
+    now = now_ms() if now is None else now
+    return bool(request["claimed_by"]) and (request["claimed_at"] or 0) > now - CLAIM_STALE_MS
 
 
 def claim_request(db: sqlite_utils.Database, request_id: str, operator: str, token: str) -> dict:

@@ -392,10 +392,19 @@ def test_signing_in_at_a_deep_link_lands_on_that_page(app_db):
 
 
 def test_streamlits_metrics_are_not_served(db_path):
-    """Issue 13, smaller: /_stcore/metrics answered anyone, before any sign-in."""
+    """Issue 13, smaller: /_stcore/metrics answered anyone, before any sign-in. Starting,
+    the dashboard also deletes the prepared exports a stopped one left behind."""
+    import os
+
+    from offload_console.export import spool_file
+
+    left_behind = spool_file()
+    left_behind.close()
+    os.utime(left_behind.name, (1, 1))
     server = ServerProcess(["dashboard", "--db", db_path], health_path="/_stcore/health")
     server.start(free_port())
     try:
+        assert not os.path.exists(left_behind.name)
         assert httpx.get(server.url + "/_stcore/metrics").status_code == 404
         assert httpx.get(server.url + "/_stcore/health").status_code == 200
         assert httpx.get(server.url + "/").status_code == 200

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_db, operator_tz
-from dashboard.format import grouped_counts, short_when, when
+from dashboard.format import counterparty_line, grouped_counts, short_when, when
 from storage.views import (
     STATUSES,
     CaseFilter,
@@ -83,14 +83,10 @@ else:
             {
                 "open": f"case?case={r['case_id']}",
                 "status": r["status"],
-                "counterparty": " · ".join(
-                    filter(
-                        None,
-                        [
-                            r["counterparty_name"] or r["counterparty_address"],
-                            r["counterparty_company"],
-                        ],
-                    )
+                "counterparty": counterparty_line(
+                    r["counterparty_name"] or r["counterparty_address"],
+                    None,
+                    r["counterparty_company"],
                 ),
                 "reference": r["client_reference_id"] or "",
                 "objective": r["objective"] or "",

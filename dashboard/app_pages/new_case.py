@@ -40,6 +40,11 @@ db = get_db()
 ss = st.session_state
 
 
+def schema_text(schema: dict) -> str:
+    """The schema as the JSON view shows it."""
+    return json.dumps(schema, indent=2, ensure_ascii=False)
+
+
 def load_form(body: dict) -> None:
     """Put a case body into the form's widgets (before they are drawn)."""
     form = form_from_body(body)
@@ -47,7 +52,7 @@ def load_form(body: dict) -> None:
         ss[f"nc_{field}"] = value
     ss["nc_has_schema"] = form["result_schema"] is not None
     ss["nc_schema"] = form["result_schema"] or {"type": "object", "properties": {}}
-    ss["nc_schema_json"] = json.dumps(ss["nc_schema"], indent=2, ensure_ascii=False)
+    ss["nc_schema_json"] = schema_text(ss["nc_schema"])
     ss["nc_ver"] = ss.get("nc_ver", 0) + 1
     ss["nc_show_errors"] = False
 
@@ -246,58 +251,55 @@ if ss["nc_has_schema"]:
     ss.setdefault(base_key, copy.deepcopy(ss["nc_schema"]))
     base_rows = table_from_schema(ss[base_key])
     editor_key = f"nc_schema_table_{ver}"
-    # The table and the JSON one above the other, each the page's full width: side by side
-    # the table's columns were cut off.
-    left, right = st.container(), st.container()
-    with left:
-        st.caption(
-            "Fields. A table edit changes only that field's shown keys; formats, patterns and "
-            "nested objects stay as the JSON has them. Rows marked *edit in JSON* are locked."
-        )
-        st.data_editor(
-            pd.DataFrame(base_rows, columns=[*TABLE_COLUMNS, "more in JSON"]),
-            column_order=[
-                "name",
-                "type",
-                "required",
-                "allowed values",
-                "description",
-                "edit in JSON",
-                "more in JSON",
-            ],
-            num_rows="dynamic",
-            key=editor_key,
-            hide_index=True,
-            column_config={
-                "name": st.column_config.TextColumn(required=True),
-                "type": st.column_config.SelectboxColumn(options=FIELD_TYPES, default="string"),
-                "required": st.column_config.CheckboxColumn(default=False),
-                "allowed values": st.column_config.ListColumn(
-                    help="Text values only; each value is kept whole, commas included"
-                ),
-                "edit in JSON": st.column_config.TextColumn(disabled=True),
-                "more in JSON": st.column_config.TextColumn(disabled=True),
-            },
-        )
-        from_table, refused = apply_table_edits(ss[base_key], base_rows, ss.get(editor_key))
-        if refused:
-            # Show the table as the schema really is: start it again from the schema.
-            ss["nc_schema_refused"] = refused
-            ss["nc_schema"] = from_table
-            ss["nc_schema_json"] = json.dumps(from_table, indent=2, ensure_ascii=False)
-            ss["nc_ver"] += 1
-            st.rerun()
-        if from_table != ss["nc_schema"]:
-            ss["nc_schema"] = from_table
-            ss["nc_schema_json"] = json.dumps(from_table, indent=2, ensure_ascii=False)
-        for note in ss.pop("nc_schema_refused", []):
-            st.warning("Not changed (the JSON is as before):")
-            st.text(note)
-    with right:
-        st.text_area("JSON Schema", key="nc_schema_json", height=260, on_change=json_changed)
-        if ss.get("nc_schema_json_error"):
-            st.error("The JSON is not a schema yet:")
-            st.code(ss["nc_schema_json_error"], language=None, wrap_lines=True)
+    # The table, then the JSON, each the page's full width (side by side the table's
+    # columns were cut off).
+    st.caption(
+        "Fields. A table edit changes only that field's shown keys; formats, patterns and "
+        "nested objects stay as the JSON has them. Rows marked *edit in JSON* are locked."
+    )
+    st.data_editor(
+        pd.DataFrame(base_rows, columns=[*TABLE_COLUMNS, "more in JSON"]),
+        column_order=[
+            "name",
+            "type",
+            "required",
+            "allowed values",
+            "description",
+            "edit in JSON",
+            "more in JSON",
+        ],
+        num_rows="dynamic",
+        key=editor_key,
+        hide_index=True,
+        column_config={
+            "name": st.column_config.TextColumn(required=True),
+            "type": st.column_config.SelectboxColumn(options=FIELD_TYPES, default="string"),
+            "required": st.column_config.CheckboxColumn(default=False),
+            "allowed values": st.column_config.ListColumn(
+                help="Text values only; each value is kept whole, commas included"
+            ),
+            "edit in JSON": st.column_config.TextColumn(disabled=True),
+            "more in JSON": st.column_config.TextColumn(disabled=True),
+        },
+    )
+    from_table, refused = apply_table_edits(ss[base_key], base_rows, ss.get(editor_key))
+    if refused:
+        # Show the table as the schema really is: start it again from the schema.
+        ss["nc_schema_refused"] = refused
+        ss["nc_schema"] = from_table
+        ss["nc_schema_json"] = schema_text(from_table)
+        ss["nc_ver"] += 1
+        st.rerun()
+    if from_table != ss["nc_schema"]:
+        ss["nc_schema"] = from_table
+        ss["nc_schema_json"] = schema_text(from_table)
+    for note in ss.pop("nc_schema_refused", []):
+        st.warning("Not changed (the JSON is as before):")
+        st.text(note)
+    st.text_area("JSON Schema", key="nc_schema_json", height=260, on_change=json_changed)
+    if ss.get("nc_schema_json_error"):
+        st.error("The JSON is not a schema yet:")
+        st.code(ss["nc_schema_json_error"], language=None, wrap_lines=True)
     st.caption("What will come back, for example:")
     st.code(json.dumps(example_for_schema(ss["nc_schema"]), indent=2), language="json")
 field_error("result_schema")
