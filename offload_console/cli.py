@@ -29,9 +29,9 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
 
 def cmd_sidecar(args: argparse.Namespace) -> int:
     import asyncio
-    import sqlite3
 
     import storage
+    from offload_console.redact import RedactingFilter
     from reconciler.loop import reconcile_forever
     from sidecar.app import create_app
     from sidecar.server import RefuseToStart, check_bind, serve
@@ -46,7 +46,7 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
     db_path = db_path_from_env(args.db)
     try:  # migrations here, and a plain message instead of the store process's traceback
         storage.open_db(db_path).conn.close()
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, storage.StorageError) as exc:
         print(
             f"offload-console sidecar: cannot open the database {db_path}: {exc}", file=sys.stderr
         )
@@ -69,8 +69,23 @@ def cmd_sidecar(args: argparse.Namespace) -> int:
         + (f"every {every:g} s" if every > 0 else "off"),
         flush=True,
     )
-    app = create_app(db_path, token=token, on_startup=on_startup, on_shutdown=on_shutdown)
-    serve(app, args.host, args.port, log_level=args.log_level)
+    app = create_app(
+        db_path,
+        token=token,
+        busy_timeout_ms=settings.busy_timeout_ms(),
+        body_timeout_s=settings.request_timeout_s(),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+    )
+    serve(
+        app,
+        args.host,
+        args.port,
+        log_level=args.log_level,
+        request_timeout_s=settings.request_timeout_s(),
+        use_uvloop=settings.use_uvloop(),
+        log_filter=RedactingFilter(),
+    )
     return 0
 
 

@@ -10,6 +10,8 @@ DEFAULT_SIDECAR_PORT = 8787
 DEFAULT_SANDBOX_PORT = 8788
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_RECONCILE_EVERY_S = 30.0
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+DEFAULT_REQUEST_TIMEOUT_S = 10.0
 
 
 def is_loopback(host: str | None) -> bool:
@@ -105,6 +107,22 @@ def adopt_running_up(db_path: str) -> bool:
     if not _env("OFFLOAD_CONSOLE_SIDECAR_PORT"):
         os.environ["OFFLOAD_CONSOLE_SIDECAR_PORT"] = str(int(up["sidecar_port"]))
     return True
+
+
+def busy_timeout_ms() -> int:
+    raw = _env("OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS") or ""
+    return int(raw) if raw.isdigit() else DEFAULT_BUSY_TIMEOUT_MS
+
+
+def request_timeout_s() -> float:
+    """How long the sidecar waits for a request's head, and for its body."""
+    return float(_env("OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S") or DEFAULT_REQUEST_TIMEOUT_S)
+
+
+def use_uvloop() -> bool:
+    """``OFFLOAD_CONSOLE_NO_UVLOOP=1`` runs the servers on asyncio's own loop (uvloop is the
+    default when installed)."""
+    return not _env("OFFLOAD_CONSOLE_NO_UVLOOP")
 
 
 def reconcile_every_s() -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gc
+import asyncio
 import hmac
 import logging
 import time
@@ -15,19 +15,20 @@ from starlette.routing import Route
 
 import storage
 from sidecar.delivery import Refused
-from sidecar.writer import DatabaseBusy, GroupCommitWriter
+from sidecar.writer import DatabaseBusy, GroupCommitWriter, freeze_startup_objects
 from storage.deliveries import health_summary
 
 log = logging.getLogger("offload_console.sidecar")
 
 MAX_BODY = 256 * 1024  # Offload's events are a few KiB; every accepted body is stored whole
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+BODY_TIMEOUT_S = 10.0
 RETRY_AFTER_S = "2"
 WEBHOOK_PATH = "/webhooks/offload"
 
 
 async def _read_body(request: Request) -> bytes:
-    """The body, refused early (413) when Content-Length is over MAX_BODY. A slow body is the
-    protocol's to time out (:class:`sidecar.server.TimedProtocol`)."""
+    """The body, refused early (413) when Content-Length is over MAX_BODY."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -46,14 +47,13 @@ async def _read_body(request: Request) -> bytes:
 
 
 def not_stored_outcome(message: str) -> str:
-    """What a 503 was, in the log's words: ``busy``, ``disk_full``, ``store_restarting``,
-    ``stopping`` or ``not_stored``."""
+    """What a 503 was, in the log's words: ``busy``, ``disk_full``, ``stopping`` or
+    ``not_stored``."""
     lowered = message.lower()
     for needle, outcome in (
         ("locked", "busy"),
         ("busy", "busy"),
         ("full", "disk_full"),
-        ("store process", "store_restarting"),
         ("stopping", "stopping"),
     ):
         if needle in lowered:
@@ -65,25 +65,29 @@ def create_app(
     db_path: str,
     *,
     token: str | None = None,
-    busy_timeout_ms: int | None = None,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    body_timeout_s: float = BODY_TIMEOUT_S,
     bench_noop: bool = False,
+    write_in_thread: bool = True,
     on_startup=None,
     on_shutdown=None,
 ) -> Starlette:
     """Build the sidecar. With ``token`` the webhook lives at ``/webhooks/offload/<token>`` and
-    every other webhook path is a 404. ``bench_noop`` adds ``POST /bench/noop`` (benchmarks)."""
-    writer = GroupCommitWriter(db_path, busy_timeout_ms=busy_timeout_ms)
+    every other webhook path is a 404. A body that takes longer than ``body_timeout_s`` to
+    arrive is answered 408. ``bench_noop`` adds ``POST /bench/noop`` (benchmarks);
+    ``write_in_thread=False`` commits on the event loop (measured by the benchmark)."""
+    writer = GroupCommitWriter(db_path, busy_timeout_ms, in_thread=write_in_thread)
     read_db_holder: dict = {}
 
     @asynccontextmanager
     async def lifespan(app):
         await writer.start()
-        read_db_holder["db"] = storage.open_db(db_path, check_same_thread=False)
+        read_db_holder["db"] = storage.open_db(
+            db_path, busy_timeout=busy_timeout_ms, any_thread=True
+        )
         if on_startup:
             await on_startup(app)
-        # Everything loaded so far lives as long as the server: keep it out of the collector's
-        # full passes, which otherwise stall the loop for tens of ms (the sidecar's p99).
-        gc.freeze()
+        freeze_startup_objects()
         try:
             yield
         finally:
@@ -111,7 +115,7 @@ def create_app(
             reason[:120],
             (time.perf_counter() - started) * 1000,
         )
-        headers = {"Connection": "close"} if status == 413 else None
+        headers = {"Connection": "close"} if status in (408, 413) else None
         return JSONResponse(
             {"ok": False, "error": {"code": "REFUSED", "message": reason}},
             status_code=status,
@@ -134,7 +138,10 @@ def create_app(
                 request, started, Refused(415, "Content-Type must be application/json"), body
             )
         try:
-            body = await _read_body(request)
+            async with asyncio.timeout(body_timeout_s):
+                body = await _read_body(request)
+        except TimeoutError:
+            return refuse(request, started, Refused(408, "the body did not arrive in time"), body)
         except Refused as refused:
             return refuse(request, started, refused, body)
         except ClientDisconnect:
@@ -178,19 +185,7 @@ def create_app(
         except Exception as exc:  # noqa: BLE001 - health must answer, not crash
             status = {"ok": False, "database": f"error: {type(exc).__name__}"}
             code = 503
-        commits, deliveries, busy_s, commit_s = writer.store_stats
-        status["writer"] = {
-            "store_process": writer.worker_pid,
-            "store_restarts": writer.restarts,
-            "commits": commits,
-            "deliveries": deliveries,
-            "deliveries_per_commit": round(deliveries / commits, 1) if commits else None,
-            "busy_s": round(busy_s, 3),
-            "commit_ms_mean": round(commit_s / commits * 1000, 3) if commits else None,
-        }
-        if writer.worker_pid is None:  # deliveries get 503 until a new one is up
-            status["ok"] = False
-            code = 503
+        status["writer"] = writer.stats.as_dict()
         return JSONResponse(status, status_code=code)
 
     async def noop(request: Request) -> Response:

@@ -2,86 +2,116 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
 
 import uvicorn
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
-from offload_console.redact import install_log_redaction
 from offload_console.settings import is_loopback
 
-try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
-except ImportError:  # pragma: no cover - httptools is a dependency
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol
-
-REQUEST_TIMEOUT_S = float(os.environ.get("OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S") or 10.0)
+REQUEST_TIMEOUT_S = 10.0
 
 
-class TimedProtocol(_BaseProtocol):
-    """uvicorn leaves a connection that never sends a request open forever, and a client that
-    trickles its headers or its body too. Whenever the server is waiting on the client (from
-    connecting, or from the last response, until a whole request has arrived) a timer runs;
-    after ``REQUEST_TIMEOUT_S`` the connection is closed, with a 408 if a request had begun.
-    Timing the body here rather than in the app keeps the per-request cost of every endpoint
-    at one timer."""
+class SlowClientGuard(asyncio.Protocol):
+    """uvicorn leaves open a connection that never sends a request, or trickles its head, for
+    ever. This wraps uvicorn's own HTTP protocol (by composition: it is handed a transport that
+    reports the server's writes) and closes a connection whose client has not sent a whole
+    request head within ``timeout_s`` of connecting or of the server's last write, with a 408
+    if a head had begun. The body is timed by the app (:func:`sidecar.app.create_app`)."""
 
-    request_timeout = REQUEST_TIMEOUT_S
+    def __init__(self, inner: asyncio.Protocol, timeout_s: float):
+        self.inner = inner
+        self.timeout_s = timeout_s
+        self.loop = asyncio.get_event_loop()
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.received = b""  # the last bytes of a head still being read, while the timer runs
 
-    def connection_made(self, transport):  # type: ignore[override]
-        super().connection_made(transport)
-        self._requests_in = 0
-        self._responses_out = 0
-        self._request_begun = False
-        self._timer = self.loop.call_later(self.request_timeout, self._timed_out)
+    @classmethod
+    def wrapping(cls, protocol_class, timeout_s: float):
+        """A factory for uvicorn's ``Config(http=...)``: each connection gets ``protocol_class``
+        (as uvicorn would build it) inside a guard."""
 
-    def on_message_begin(self) -> None:
-        self._request_begun = True
-        super().on_message_begin()
+        def build(**kwargs) -> SlowClientGuard:
+            return cls(protocol_class(**kwargs), timeout_s)
 
-    def on_message_complete(self) -> None:
-        self._request_begun = False
-        self._requests_in += 1
-        self._rearm()
-        super().on_message_complete()
+        return build
 
-    def on_response_complete(self) -> None:
-        self._responses_out += 1
-        super().on_response_complete()
-        self._rearm()
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+        self.inner.connection_made(_WatchedTransport(transport, self))
+        self._arm()
 
-    def connection_lost(self, exc):  # type: ignore[override]
-        self._cancel_timer()
-        super().connection_lost(exc)
+    def data_received(self, data: bytes) -> None:
+        if self.timer is not None:
+            seen = self.received + data
+            if b"\r\n\r\n" in seen:
+                self._disarm()  # a whole head: the rest is the app's to time
+            else:
+                self.received = seen[-3:] or b"\0"  # non-empty: a head has begun
+        self.inner.data_received(data)
 
-    def _rearm(self) -> None:
-        """Run the timer iff every request received has been answered (waiting on the client)."""
-        self._cancel_timer()
-        if self._requests_in == self._responses_out and not self.transport.is_closing():
-            self._timer = self.loop.call_later(self.request_timeout, self._timed_out)
+    def eof_received(self):
+        return self.inner.eof_received()
 
-    def _cancel_timer(self) -> None:
-        timer = getattr(self, "_timer", None)
-        if timer is not None:
-            timer.cancel()
-            self._timer = None
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def server_wrote(self) -> None:
+        """The server answered: the next thing owed is the client's next request."""
+        self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.timer = self.loop.call_later(self.timeout_s, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.received = b""
 
     def _timed_out(self) -> None:
-        self._timer = None
+        begun = bool(self.received)
+        self.timer = None
         if self.transport.is_closing():
             return
-        if self._request_begun:
-            self.transport.write(_TIMEOUT_RESPONSE)
+        if begun:
+            self.transport.write(TIMEOUT_RESPONSE)
         self.transport.close()
 
 
-_TIMEOUT_BODY = (
+class _WatchedTransport:
+    """The transport uvicorn's protocol is given: the real one, telling the guard of writes."""
+
+    def __init__(self, transport, guard: SlowClientGuard):
+        self._transport = transport
+        self._guard = guard
+
+    def write(self, data) -> None:
+        self._transport.write(data)
+        self._guard.server_wrote()
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+TIMEOUT_BODY = (
     b'{"ok":false,"error":{"code":"REFUSED","message":"the request did not arrive in time"}}'
 )
-_TIMEOUT_RESPONSE = (
+TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-    + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_TIMEOUT_BODY)
-    + _TIMEOUT_BODY
+    + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(TIMEOUT_BODY)
+    + TIMEOUT_BODY
 )
 
 
@@ -104,21 +134,31 @@ def check_bind(host: str, token: str | None) -> None:
         )
 
 
-def serve(app, host: str, port: int, *, log_level: str = "info") -> None:
+def serve(
+    app,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "info",
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
+    use_uvloop: bool = True,
+    log_filter: logging.Filter | None = None,
+) -> None:
     """Serve ``app`` until SIGINT/SIGTERM. The access log is off: it would print the token
-    path. The app logs one line per delivery itself."""
+    path. The app logs one line per delivery itself. ``log_filter`` goes on every handler of
+    the root and uvicorn loggers (the CLI's secret redaction)."""
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    install_log_redaction()
+    http = SlowClientGuard.wrapping(import_from_string(HTTP_PROTOCOLS["auto"]), request_timeout_s)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=TimedProtocol,
-        loop="uvloop" if _has_uvloop() else "asyncio",
+        http=http,
+        loop="uvloop" if use_uvloop and _has_uvloop() else "asyncio",
         access_log=False,
         log_level=log_level,
         timeout_keep_alive=5,
@@ -126,14 +166,15 @@ def serve(app, host: str, port: int, *, log_level: str = "info") -> None:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    config.load()  # configures uvicorn's loggers; mask secrets on their handlers too
-    install_log_redaction()
+    config.load()  # configures uvicorn's loggers: filter their handlers too
+    if log_filter is not None:
+        for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+            for handler in logging.getLogger(name).handlers:
+                handler.addFilter(log_filter)
     server.run()
 
 
 def _has_uvloop() -> bool:
-    if os.environ.get("OFFLOAD_CONSOLE_NO_UVLOOP"):
-        return False
     try:
         import uvloop  # noqa: F401
     except ImportError:

@@ -1,43 +1,50 @@
-"""Group commit through a store process: whatever deliveries are waiting go into one commit.
+"""Group commit: whatever deliveries arrived during the previous commit go into the next one.
 
-The server's event loop only reads request bodies and answers. Each body goes, unparsed, into
-a queue; the queue is sent as one batch to the store process (:mod:`sidecar.store_worker`),
-which parses, stores and projects the whole batch in one transaction, commits once
-(``synchronous=FULL``: one fsync per batch) and sends back a result per delivery. One batch is
-in flight at a time, so a batch holds everything that arrived during the previous commit: the
-busier the sidecar, the more deliveries share an fsync. No request is answered before the
-commit holding its event has returned: concurrency raises throughput without weakening
-durability.
+The event loop reads request bodies and answers; one writer thread owns the write connection
+(the shape of datasette's write thread: a queue in, a future per item out). The loop queues
+each body, unparsed, with a future; the writer takes *everything* queued, parses, stores and
+projects it in one transaction, commits once (``synchronous=FULL``: one fsync for the batch)
+and resolves the futures. One batch is written at a time, so the busier the sidecar, the more
+deliveries share an fsync. No request is answered before the commit holding its event has
+returned: concurrency raises throughput without weakening durability. sqlite3 releases the GIL
+while it writes and fsyncs, so the loop keeps reading requests meanwhile.
 
-If the store process dies, the deliveries it held are answered 503 (with Retry-After) and a
-new one is started; until it is up, deliveries are answered 503 too, never dropped in silence.
+A delivery's fate depends on its own body only: if a batch cannot be stored, each of its
+deliveries is stored again alone, so one poison body fails by itself (see :func:`store_batch`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-import os
-import socket
-import subprocess
-import sys
-from collections import deque
-from pathlib import Path
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import storage
-from sidecar.store_worker import frame, take_frames
+from sidecar.delivery import Refused, parse_delivery
+from storage import DatabaseUnavailable, StorageError
+from storage.db import checkpoint, manual_checkpoints, write_transaction
+from storage.deliveries import record_rejection
+from storage.events import Event, record_events
 
 log = logging.getLogger("offload_console.sidecar")
 
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 60.0
-RESTART_DELAY_S = 1.0
+CHECKPOINT_EVERY_S = 1.0
+
+# An item queued for the writer, and what it resolves to:
+#   ("delivery", body: bytes, received_at: int, remote_addr: str | None)
+#       -> (status, detail, event_id, event_type, case_id)
+#          status 200: detail "stored" or "duplicate"; 400/422: detail is the reason;
+#          503: it could not be committed, detail is the error.
+#   ("rejection", fields: dict)  a refusal the server made itself, for the record -> None
 
 
 class DatabaseBusy(Exception):
-    """The delivery could not be committed (database locked, store process gone): a 503.
-    ``event_id`` and ``event_type`` are set when the store process had parsed it."""
+    """The delivery could not be committed (database locked or full, sidecar stopping): a
+    503. ``event_id`` and ``event_type`` are set when its body had been parsed."""
 
     def __init__(self, message: str, event_id: str | None = None, event_type: str | None = None):
         super().__init__(message)
@@ -45,84 +52,83 @@ class DatabaseBusy(Exception):
         self.event_type = event_type
 
 
+class Stats:
+    """What the writer has done (the sidecar's /healthz and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.deliveries = 0
+        self.busy_s = 0.0  # parsing, storing, projecting and committing
+        self.commit_s = 0.0  # of which in COMMIT (the fsync)
+
+    def as_dict(self) -> dict:
+        commits = self.commits
+        return {
+            "commits": commits,
+            "deliveries": self.deliveries,
+            "deliveries_per_commit": round(self.deliveries / commits, 1) if commits else None,
+            "busy_s": round(self.busy_s, 3),
+            "commit_ms_mean": round(self.commit_s / commits * 1000, 3) if commits else None,
+        }
+
+
 class GroupCommitWriter:
-    def __init__(self, db_path: str, busy_timeout_ms: int | None = None):
+    """Owns the sidecar's write connection; :meth:`deliver` returns once the event is on disk.
+
+    ``in_thread=False`` writes on the event loop itself (it then stalls while a batch commits);
+    kept for ``bench/sidecar_ingest.py``, which measures both."""
+
+    def __init__(self, db_path: str, busy_timeout_ms: int, *, in_thread: bool = True):
         self.db_path = db_path
         self.busy_timeout_ms = busy_timeout_ms
+        self.in_thread = in_thread
+        self.stats = Stats()
+        self._db = None
         self._pending: list[tuple[tuple, asyncio.Future | None]] = []
-        self._in_flight: deque[list[tuple[tuple, asyncio.Future | None]]] = deque()
-        self._idle = asyncio.Event()  # set while nothing is pending or in flight
-        self._idle.set()
-        self._send_scheduled = False
-        self._proc: subprocess.Popen | None = None
-        self._link: _StoreLink | None = None
-        self._restart_task: asyncio.Task | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None  # set while nothing is pending or being written
+        self._task: asyncio.Task | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sidecar-writer")
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self._stopping = False
-        self.store_stats: tuple = (0, 0, 0.0, 0.0)  # the store process's Stats, as sent
-        self.restarts = 0
-
-    @property
-    def worker_pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._link is not None else None
 
     async def start(self) -> None:
-        """Start the store process and wait until its database is open and migrated."""
-        loop = asyncio.get_running_loop()
-        timeout = self.busy_timeout_ms
-        if timeout is None:
-            timeout = storage.db.busy_timeout_ms()
-        ours, theirs = socket.socketpair()
-        try:
-            self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "sidecar.store_worker",
-                    str(theirs.fileno()),
-                    os.path.abspath(self.db_path),
-                    str(timeout),
-                    str(log.getEffectiveLevel()),
-                ],
-                pass_fds=(theirs.fileno(),),
-                env={**os.environ, "PYTHONPATH": _pythonpath()},
-            )
-        finally:
-            theirs.close()
-        ready = loop.create_future()
-        _, link = await loop.create_unix_connection(lambda: _StoreLink(self, ready), sock=ours)
-        try:
-            async with asyncio.timeout(START_TIMEOUT_S):
-                await ready
-        except (ConnectionError, TimeoutError):
-            link.transport.close()
-            await loop.run_in_executor(None, self._reap)
-            raise RuntimeError(
-                f"the sidecar's store process did not start (database {self.db_path}); "
-                "its error is printed above"
-            ) from None
-        self._link = link
-        if self._pending:
-            self._schedule_send()
+        """Open (and migrate) the database in the writer thread; start writing."""
+        self._wakeup, self._idle = asyncio.Event(), asyncio.Event()
+        self._idle.set()
+        self._db = await self._run(self._open)
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="wal-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+        self._task = asyncio.get_running_loop().create_task(self._write_forever())
+
+    def _open(self):
+        db = storage.open_db(self.db_path, busy_timeout=self.busy_timeout_ms, any_thread=True)
+        # WAL checkpoints (several fsyncs each) run beside the batches, not inside one.
+        manual_checkpoints(db)
+        return db
 
     async def stop(self) -> None:
-        """Answer every delivery already accepted, then let the store process finish."""
+        """Answer every delivery already accepted, then close the database."""
         self._stopping = True
-        if self._link is not None:
-            await self._idle.wait()
-        if self._restart_task is not None:
-            self._restart_task.cancel()
-        if self._link is not None:
-            self._link.transport.close()  # the store process reads end-of-file and exits
-            self._link = None
-        self._fail_all(DatabaseBusy("the sidecar is stopping"))
-        await asyncio.get_running_loop().run_in_executor(None, self._reap)
+        await self._idle.wait()
+        if self._task is not None:
+            self._task.cancel()
+        self._stop_checkpoints.set()
+        if self._db is not None:
+            await self._run(self._db.conn.close)
+        self._thread.shutdown(wait=True)
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=10)
 
     async def deliver(self, body: bytes, received_at: int, remote_addr: str | None) -> tuple:
         """Store one delivery: ``(status, detail, event_id, event_type, case_id)``.
 
         Raises :class:`DatabaseBusy` when it could not be committed."""
-        if self._link is None:
-            raise DatabaseBusy("the store process is not running (restarting); retry")
+        if self._stopping:
+            raise DatabaseBusy("the sidecar is stopping")
         future = asyncio.get_running_loop().create_future()
         self._enqueue(("delivery", body, received_at, remote_addr), future)
         result = await future
@@ -137,100 +143,127 @@ class GroupCommitWriter:
     def _enqueue(self, item: tuple, future: asyncio.Future | None) -> None:
         self._pending.append((item, future))
         self._idle.clear()
-        self._schedule_send()
+        self._wakeup.set()
 
-    def _schedule_send(self) -> None:
-        if not self._send_scheduled and self._link is not None:
-            self._send_scheduled = True
-            # After this loop turn: requests read in the same turn go in one frame.
-            asyncio.get_running_loop().call_soon(self._send)
-
-    def _send(self) -> None:
-        self._send_scheduled = False
-        if not self._pending or self._link is None:
-            return
-        batch, self._pending = self._pending, []
-        self._in_flight.append(batch)
-        self._link.transport.write(frame([item for item, _ in batch]))
-
-    def _on_results(self, reply: tuple) -> None:
-        results, self.store_stats = reply
-        batch = self._in_flight.popleft()
-        for (_, future), result in zip(batch, results, strict=True):
-            if future is not None and not future.done():
-                future.set_result(result)
-        if not self._in_flight and not self._pending:
-            self._idle.set()
-
-    def _on_link_lost(self) -> None:
-        if self._link is None:
-            return  # never started, or stopped on purpose
-        self._link = None
-        if self._stopping:
-            self._fail_all(DatabaseBusy("the sidecar is stopping"))
-            return
-        self.restarts += 1
-        self._fail_all(DatabaseBusy("the store process exited; retry"))
-        self._restart_task = asyncio.get_running_loop().create_task(self._restart())
-
-    async def _restart(self) -> None:
-        code = await asyncio.get_running_loop().run_in_executor(None, self._reap)
-        log.error("the store process exited (code %s); starting a new one", code)
-        while not self._stopping:
+    async def _write_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            # Everything that queued up during the previous commit shares this one.
+            batch, self._pending = self._pending, []
+            items = [item for item, _ in batch]
             try:
-                await self.start()
-                self._restart_task = None
-                return
-            except Exception as exc:  # noqa: BLE001 - keep trying; deliveries get 503 meanwhile
-                log.error("could not restart the store process: %s", exc)
-                await asyncio.sleep(RESTART_DELAY_S)
+                results = await self._run(store_batch, self._db, items, self.stats)
+            except Exception as exc:  # noqa: BLE001 - a bug here must not stop the writer
+                log.exception("the writer failed on a batch of %d", len(items))
+                results = [(503, f"not stored: {exc!r}", None, None, None)] * len(items)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future is not None and not future.done():
+                    future.set_result(result)
+            if not self._pending:
+                self._idle.set()
 
-    def _fail_all(self, error: Exception) -> None:
-        batch = [job for sent in self._in_flight for job in sent] + self._pending
-        self._in_flight, self._pending = deque(), []
-        for _, future in batch:
-            if future is not None and not future.done():
-                future.set_exception(error)
-        self._idle.set()
+    async def _run(self, fn, *args):
+        if self.in_thread:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        return fn(*args)
 
-    def _reap(self) -> int | None:
-        if self._proc is None:
-            return None
+    def _checkpoint_loop(self) -> None:
+        while not self._stop_checkpoints.wait(CHECKPOINT_EVERY_S):
+            try:
+                checkpoint(self.db_path)
+            except StorageError as exc:
+                log.debug("checkpoint skipped: %s", exc)
+
+
+def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tuple | None]:
+    """Store one batch in one transaction; the result of each item, in order."""
+    started = time.perf_counter()
+    committing = started
+    results: list[tuple | None] = [None] * len(items)
+    events: list[tuple[int, Event, int]] = []  # (index, event, received_at)
+    rejections: list[dict] = []
+    for index, item in enumerate(items):
+        if item[0] == "rejection":
+            rejections.append(item[1])
+            continue
+        _, body, received_at, remote_addr = item
         try:
-            code = self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            code = self._proc.wait()
-        return code
+            events.append((index, parse_delivery(body), received_at))
+        except Refused as refused:
+            results[index] = (refused.status, refused.reason, None, None, None)
+            rejections.append(
+                {
+                    "received_at": received_at,
+                    "remote_addr": remote_addr,
+                    "status_code": refused.status,
+                    "reason": refused.reason,
+                    "body": body,
+                }
+            )
+    try:
+        with write_transaction(db):
+            for fields in rejections:
+                record_rejection(db, **fields)
+            new = record_events(db, [(event, received_at) for _, event, received_at in events])
+            committing = time.perf_counter()
+    except Exception as exc:  # noqa: BLE001 - rolled back: each delivery alone, below
+        _log_failure(exc, len(items))
+        if len(events) + len(rejections) <= 1 or isinstance(exc, DatabaseUnavailable):
+            # Busy, locked or full is the database's state, not a body's: all wait alike.
+            for index, event, _ in events:
+                results[index] = _failed(exc, event)
+        else:
+            _store_one_by_one(db, events, rejections, results)
+    else:
+        for (index, event, _), is_new in zip(events, new, strict=True):
+            outcome = "stored" if is_new else "duplicate"
+            results[index] = (200, outcome, event.event_id, event.event_type, event.case_id)
+    if stats is not None:
+        finished = time.perf_counter()
+        stats.commits += 1
+        stats.deliveries += len(items)
+        stats.busy_s += finished - started
+        stats.commit_s += finished - committing
+    return results
 
 
-class _StoreLink(asyncio.Protocol):
-    """The server's end of the socket to the store process: frames in, results out."""
-
-    def __init__(self, writer: GroupCommitWriter, ready: asyncio.Future):
-        self.writer = writer
-        self.ready = ready
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport) -> None:  # type: ignore[override]
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        for message in take_frames(self.buffer):
-            if not self.ready.done():
-                self.ready.set_result(message)  # ("ready", pid)
-            else:
-                self.writer._on_results(message)
-
-    def connection_lost(self, exc) -> None:  # type: ignore[override]
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError("the store process exited"))
-        self.writer._on_link_lost()
+def _log_failure(exc: Exception, count: int) -> None:
+    if isinstance(exc, StorageError):
+        log.warning("write of %d deliveries failed: %s", count, exc)
+    else:
+        log.error("unexpected error writing %d deliveries: %r", count, exc)
 
 
-def _pythonpath() -> str:
-    """The store process imports this project the way the server did."""
-    existing = os.environ.get("PYTHONPATH")
-    return f"{ROOT}{os.pathsep}{existing}" if existing else str(ROOT)
+def _failed(exc: Exception, event: Event) -> tuple:
+    """What a delivery that could not be stored is answered: 422 when its body itself cannot
+    be stored (text SQLite refuses, a number out of range), else 503 (database busy or full,
+    a bug: the same body may be stored later)."""
+    status = 422 if isinstance(exc, UnicodeError | OverflowError | ValueError) else 503
+    reason = f"could not be stored: {exc!r}"[:300]
+    return (status, reason, event.event_id, event.event_type, event.case_id)
+
+
+def _store_one_by_one(db, events, rejections, results) -> None:
+    for fields in rejections:
+        try:
+            with write_transaction(db):
+                record_rejection(db, **fields)
+        except Exception as exc:  # noqa: BLE001 - a refusal's record is best effort
+            _log_failure(exc, 1)
+    for index, event, received_at in events:
+        try:
+            with write_transaction(db):
+                (is_new,) = record_events(db, [(event, received_at)])
+        except Exception as exc:  # noqa: BLE001 - this delivery alone fails
+            _log_failure(exc, 1)
+            results[index] = _failed(exc, event)
+        else:
+            outcome = "stored" if is_new else "duplicate"
+            results[index] = (200, outcome, event.event_id, event.event_type, event.case_id)
+
+
+def freeze_startup_objects() -> None:
+    """Everything loaded so far lives as long as the server: keep it out of the collector's
+    full passes, which otherwise stall the loop for tens of ms (the sidecar's p99)."""
+    gc.freeze()

@@ -5,6 +5,20 @@ sqlite-utils or Datasette. Every command that opens it goes through :func:`open_
 applies pending migrations, so there is no separate init step.
 """
 
-from storage.db import DEFAULT_DB_PATH, db_path_from_env, now_ms, open_db
+from storage.db import (
+    DEFAULT_DB_PATH,
+    DatabaseUnavailable,
+    StorageError,
+    db_path_from_env,
+    now_ms,
+    open_db,
+)
 
-__all__ = ["DEFAULT_DB_PATH", "db_path_from_env", "now_ms", "open_db"]
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "DatabaseUnavailable",
+    "StorageError",
+    "db_path_from_env",
+    "now_ms",
+    "open_db",
+]

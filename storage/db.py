@@ -33,10 +33,26 @@ def busy_timeout_ms() -> int:
     return int(raw) if raw.strip().isdigit() else DEFAULT_BUSY_TIMEOUT_MS
 
 
+class StorageError(Exception):
+    """The database could not do what was asked (the ``sqlite3`` error is its ``__cause__``).
+    Code outside ``storage`` catches this, never a ``sqlite3`` type."""
+
+
+class DatabaseUnavailable(StorageError):
+    """Locked, busy, full, read-only or unreadable: the database's state, not the data's; the
+    same write may succeed later."""
+
+
+def _translated(exc: sqlite3.Error) -> StorageError:
+    kind = DatabaseUnavailable if isinstance(exc, sqlite3.OperationalError) else StorageError
+    return kind(str(exc))
+
+
 def open_db(
     path: str | os.PathLike | None = None,
     *,
     check_same_thread: bool = True,
+    any_thread: bool = False,
     busy_timeout: int | None = None,
 ) -> sqlite_utils.Database:
     """Open (creating if needed) the console database and bring its schema up to date.
@@ -48,22 +64,25 @@ def open_db(
     target = db_path_from_env(path)
     if target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        target,
-        timeout=timeout / 1000,
-        check_same_thread=check_same_thread,
-        isolation_level="",  # the default "deferred" handling sqlite-utils expects
-    )
-    conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
-    if target != ":memory:":
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    # Savepoint and statement journals in memory, not a temp file created and unlinked per
-    # transaction (measured: a file open/unlink/close in most of the sidecar's commits).
-    conn.execute("PRAGMA temp_store=MEMORY")
-    db = sqlite_utils.Database(conn, execute_plugins=False)
-    apply_migrations(db)
+    try:
+        conn = sqlite3.connect(
+            target,
+            timeout=timeout / 1000,
+            check_same_thread=check_same_thread and not any_thread,
+            isolation_level="",  # the default "deferred" handling sqlite-utils expects
+        )
+        conn.execute(f"PRAGMA busy_timeout={int(timeout)}")
+        if target != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # Savepoint and statement journals in memory, not a temp file created and unlinked
+        # per transaction (measured: a file open/unlink/close in most of the sidecar's commits).
+        conn.execute("PRAGMA temp_store=MEMORY")
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        apply_migrations(db)
+    except sqlite3.Error as exc:
+        raise _translated(exc) from exc
     return db
 
 
@@ -86,14 +105,17 @@ def write_transaction(db: sqlite_utils.Database):
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error): take the write lock up
     front, so a busy database fails here rather than halfway through."""
     conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
     try:
-        yield db
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise _translated(exc) from exc
 
 
 @contextlib.contextmanager
@@ -117,8 +139,11 @@ def manual_checkpoints(db: sqlite_utils.Database) -> None:
 
 def checkpoint(path: str) -> None:
     """A passive WAL checkpoint on a connection of its own (never blocks writers)."""
-    conn = sqlite3.connect(path, timeout=1)
     try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        conn.close()
+        conn = sqlite3.connect(path, timeout=1)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise _translated(exc) from exc

@@ -20,7 +20,6 @@ from tests.helpers import (
     dumps,
     free_port,
     input_needed,
-    process_alive,
     run_cli,
     wait_until,
     webhook,
@@ -294,38 +293,40 @@ def test_locked_database_gives_503_with_retry_after_then_recovers(db_path):
         server.stop()
 
 
-def test_store_process_death_gives_503_then_a_new_one_takes_over(sidecar):
-    store_pid = httpx.get(sidecar.url + "/healthz").json()["writer"]["store_process"]
-    os.kill(store_pid, signal.SIGKILL)
-    statuses = []
-
-    def stored_again():
-        r = post(sidecar, webhook("after-crash", "case.completed", 5))
-        statuses.append(r.status_code)
-        if r.status_code == 503:
-            assert r.headers["retry-after"]
-        return r.status_code == 200
-
-    wait_until(stored_again, message=f"statuses {statuses}")
-    assert set(statuses) <= {200, 503}
-    writer = httpx.get(sidecar.url + "/healthz").json()["writer"]
-    assert writer["store_restarts"] == 1
-    assert writer["store_process"] not in (None, store_pid)
-    assert read_db(sidecar)["cases"].get("after-crash")["status"] == "COMPLETED"
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            found += [int(child) for child in handle.read().split()]
+    return found
 
 
-def test_store_process_outlives_a_stray_sigterm(sidecar):
-    store_pid = httpx.get(sidecar.url + "/healthz").json()["writer"]["store_process"]
-    os.kill(store_pid, signal.SIGTERM)  # only the sidecar, by closing the socket, stops it
-    assert post(sidecar, webhook("after-sigterm", "case.completed", 5)).status_code == 200
-    writer = httpx.get(sidecar.url + "/healthz").json()["writer"]
-    assert (writer["store_process"], writer["store_restarts"]) == (store_pid, 0)
+def test_the_sidecar_is_one_process_whose_concurrent_deliveries_share_commits(db_path):
+    """Issue 14: no store process; deliveries that arrive together share one fsync."""
+    server = ServerProcess(["sidecar", "--db", db_path], env={"OFFLOAD_WEBHOOK_TOKEN": ""})
+    server.start(free_port())
+    try:
+        assert _children(server.proc.pid) == []
+        with ThreadPoolExecutor(32) as pool:
+            codes = list(
+                pool.map(
+                    lambda i: post(server, webhook(f"g{i}", "case.completed", i)).status_code,
+                    range(400),
+                )
+            )
+        assert codes == [200] * 400
+        writer = httpx.get(server.url + "/healthz").json()["writer"]
+        assert writer["deliveries"] == 400
+        assert writer["commits"] < 400  # some commits held more than one delivery
+        assert sqlite3.connect(db_path).execute("SELECT count(*) FROM events").fetchone()[0] == 400
+        assert _children(server.proc.pid) == []
+    finally:
+        server.stop()
 
 
 def test_sigterm_to_the_process_group_answers_every_delivery_then_stops(db_path):
     server = ServerProcess(["sidecar", "--db", db_path], env={"OFFLOAD_WEBHOOK_TOKEN": ""})
     server.start(free_port())
-    store_pid = httpx.get(server.url + "/healthz").json()["writer"]["store_process"]
     with ThreadPoolExecutor(16) as pool:
         posts = [
             pool.submit(post, server, webhook(f"t{i}", "case.completed", i)) for i in range(400)
@@ -341,7 +342,6 @@ def test_sigterm_to_the_process_group_answers_every_delivery_then_stops(db_path)
     # uvicorn shuts down gracefully, then re-raises the signal: exit status -SIGTERM.
     assert server.proc.wait(timeout=15) in (0, -signal.SIGTERM)
     assert "Finished server process" in server.output()
-    wait_until(lambda: not process_alive(store_pid), message="store process outlived the sidecar")
     assert set(outcomes) <= {200, "not accepted"}  # none cut off with a 503
     stored = {r[0] for r in sqlite3.connect(db_path).execute("SELECT case_id FROM cases")}
     acked = {f"t{i}" for i, code in enumerate(outcomes) if code == 200}
@@ -392,7 +392,7 @@ def test_idle_and_slow_connections_are_closed(db_path):
 
 
 def test_store_batch_survives_an_unexpected_error(monkeypatch):
-    import sidecar.store_worker as worker
+    import sidecar.writer as worker
 
     db = storage.open_db(":memory:")
     items = [("delivery", dumps(webhook(f"u{i}", "case.completed", i)), 1, None) for i in (1, 2)]
@@ -413,7 +413,7 @@ def test_store_batch_survives_an_unexpected_error(monkeypatch):
 def test_one_delivery_that_cannot_be_stored_fails_alone(monkeypatch):
     """Issue 13, defect 1 (defence in depth): whatever makes one delivery unstorable, its
     neighbours in the same batch are stored and acked."""
-    import sidecar.store_worker as worker
+    import sidecar.writer as worker
 
     db = storage.open_db(":memory:")
     real = worker.record_events
@@ -506,9 +506,8 @@ def test_a_newline_in_an_event_id_cannot_forge_a_log_line(sidecar):
 @pytest.mark.parametrize(
     "message, outcome",
     [
-        ("could not be stored: OperationalError('database is locked')", "busy"),
-        ("could not be stored: OperationalError('database or disk is full')", "disk_full"),
-        ("the store process exited; retry", "store_restarting"),
+        ("could not be stored: DatabaseUnavailable('database is locked')", "busy"),
+        ("could not be stored: DatabaseUnavailable('database or disk is full')", "disk_full"),
         ("the sidecar is stopping", "stopping"),
         ("something else", "not_stored"),
     ],

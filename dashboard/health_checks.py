@@ -1,0 +1,70 @@
+"""The Health page's checks, as plain functions (no Streamlit): what each part's row says."""
+
+from __future__ import annotations
+
+import httpx
+
+from offload_client import (
+    OffloadAPIError,
+    OffloadConnectError,
+    OffloadError,
+    OffloadUnknownOutcome,
+    client_from_env,
+)
+from offload_console import settings
+
+
+def sidecar_summary(status_code: int, body: object) -> tuple[bool, str]:
+    """The sidecar's row from its ``/healthz`` answer: up or not, and its commit figures."""
+    writer = body.get("writer") if isinstance(body, dict) else None
+    if status_code != 200 or not isinstance(writer, dict):
+        database = body.get("database") if isinstance(body, dict) else None
+        text = f"answered {status_code}"
+        if database and database != "ok":
+            text += f"; its database: {database}"
+        return False, text
+    if not writer.get("commits"):
+        return True, "up; no delivery yet since it started"
+    return True, (
+        f"up · {writer['deliveries']} deliveries in {writer['commits']} commits since it "
+        f"started, {writer['commit_ms_mean']} ms each"
+    )
+
+
+def check_sidecar() -> tuple[bool, str]:
+    url = f"http://127.0.0.1:{settings.sidecar_port()}/healthz"
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError as exc:
+        return False, f"{url} did not answer ({type(exc).__name__})"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    ok, text = sidecar_summary(response.status_code, body)
+    return ok, text if ok else f"{url} {text}"
+
+
+def check_offload() -> tuple[bool, str]:
+    """Ask for a case that cannot exist: 404 CASE_NOT_FOUND proves Offload is reachable and
+    the key accepted, without touching a real case."""
+    try:
+        with client_from_env(get_attempts=1, timeout=httpx.Timeout(3.0, connect=2.0)) as probe:
+            probe.get_case("console-health-check")  # one quick try: Health must not hang
+        return True, "reachable"
+    except OffloadAPIError as exc:
+        if exc.code == "CASE_NOT_FOUND":
+            return True, "reachable, API key accepted"
+        return False, f"answered HTTP {exc.status} {exc.code}: {exc.advice}"
+    except OffloadUnknownOutcome:
+        return False, (
+            "no answer within 3 s: Offload is slow or unreachable. Check OFFLOAD_BASE_URL and "
+            "the network; this page asks again every 15 s."
+        )
+    except OffloadConnectError:
+        return False, (
+            "not reachable: nothing answered at OFFLOAD_BASE_URL. Check the address and the "
+            "network (in sandbox mode: is the sandbox running?)."
+        )
+    except OffloadError as exc:
+        return False, f"unexpected answer ({exc}). Check OFFLOAD_BASE_URL points at Offload."
