@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 def child(mode: str, db_path: str) -> None:
     import storage
-    from offload_console.export import write_csv
-    from storage.export import ExportFilter
+    from offload_console.csv_export import write_csv
+    from storage.case_filter import CaseFilter
 
     db = storage.open_db(db_path)
     started = time.perf_counter()
@@ -39,7 +39,7 @@ def child(mode: str, db_path: str) -> None:
             rows += 1
     else:
         with open(os.devnull, "wb") as out:
-            rows = write_csv(db, ExportFilter(), out)
+            rows = write_csv(db, CaseFilter(), out)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb}))

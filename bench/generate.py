@@ -17,7 +17,7 @@ from pathlib import Path
 import storage
 from storage.events import local_event, record_event
 from storage.inbox import record_answer
-from storage.views import refresh_search_index
+from storage.page_queries import refresh_search_index
 
 SCHEMA = {
     "type": "object",

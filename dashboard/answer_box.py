@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.data import get_client, get_db, operator, session_token
+from dashboard.auth import operator
+from dashboard.data import get_client, get_db, session_token
 from offload_console.answers import AnswerOutcome, send_answer
 from storage.inbox import claim_is_fresh, list_snippets
 

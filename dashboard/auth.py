@@ -20,7 +20,7 @@ from offload_console.accounts import (
     sign_in_setup,
     sign_in_wait_s,
 )
-from offload_console.export import drop_spool_file
+from offload_console.csv_export import drop_spool_file
 from offload_console.settings import is_loopback
 from storage import audit, now_ms
 

@@ -6,21 +6,20 @@ import secrets
 
 import streamlit as st
 
-import storage
-from offload_client import client_from_env
+from offload_console import settings
 
 
 def get_db():
     """Each browser session opens its own connection (a cached one would be shared across
     sessions' threads); WAL lets them all read while the sidecar writes."""
     if "_db" not in st.session_state:
-        st.session_state["_db"] = storage.open_db(check_same_thread=False)
+        st.session_state["_db"] = settings.open_db(any_thread=True)
     return st.session_state["_db"]
 
 
 def get_client():
     if "_client" not in st.session_state:
-        st.session_state["_client"] = client_from_env()
+        st.session_state["_client"] = settings.offload_client()
     return st.session_state["_client"]
 
 
@@ -28,13 +27,6 @@ def session_token() -> str:
     """This browser session's own id: a claim on a question belongs to it (not to a name), so
     one operator in two tabs cannot send two answers."""
     return st.session_state.setdefault("_session_token", secrets.token_hex(16))
-
-
-def operator() -> str | None:
-    """Who is acting in this session (see dashboard/auth.py)."""
-    from dashboard.auth import operator as signed_in
-
-    return signed_in()
 
 
 def operator_tz() -> str:

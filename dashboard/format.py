@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from storage.views import STATUSES
+from storage.page_queries import STATUSES
 
 NOTHING_SCHEDULED = 253402300799999
 

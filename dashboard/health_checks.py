@@ -9,7 +9,6 @@ from offload_client import (
     OffloadConnectError,
     OffloadError,
     OffloadUnknownOutcome,
-    client_from_env,
 )
 from offload_console import settings
 
@@ -49,7 +48,9 @@ def check_offload() -> tuple[bool, str]:
     """Ask for a case that cannot exist: 404 CASE_NOT_FOUND proves Offload is reachable and
     the key accepted, without touching a real case."""
     try:
-        with client_from_env(get_attempts=1, timeout=httpx.Timeout(3.0, connect=2.0)) as probe:
+        with settings.offload_client(
+            get_attempts=1, timeout=httpx.Timeout(3.0, connect=2.0)
+        ) as probe:
             probe.get_case("console-health-check")  # one quick try: Health must not hang
         return True, "reachable"
     except OffloadAPIError as exc:

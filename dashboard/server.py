@@ -12,7 +12,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-from offload_console.export import sweep_spool_files
+from offload_console.csv_export import sweep_spool_files
 
 HIDDEN_PATHS = ("/_stcore/metrics",)
 

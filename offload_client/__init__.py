@@ -4,8 +4,6 @@ from offload_client.client import (
     DEFAULT_SANDBOX_API_KEY,
     DEFAULT_SANDBOX_URL,
     OffloadClient,
-    client_from_env,
-    is_sandbox_mode,
 )
 from offload_client.errors import (
     OffloadAPIError,
@@ -36,6 +34,4 @@ __all__ = [
     "OffloadError",
     "OffloadProtocolError",
     "OffloadUnknownOutcome",
-    "client_from_env",
-    "is_sandbox_mode",
 ]

@@ -12,7 +12,6 @@ Rules (from the API contract, ``shared/offload-api.md``):
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable
@@ -35,22 +34,6 @@ DEFAULT_SANDBOX_API_KEY = "sandbox-local-key"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 MAX_GET_ATTEMPTS = 3
-
-
-def is_sandbox_mode() -> bool:
-    """No ``OFFLOAD_BASE_URL`` (or ``up`` started the sandbox and said so in
-    ``OFFLOAD_CONSOLE_MODE=sandbox``): the console talks to its local sandbox."""
-    if os.environ.get("OFFLOAD_CONSOLE_MODE", "").strip() == "sandbox":
-        return True
-    return not os.environ.get("OFFLOAD_BASE_URL", "").strip()
-
-
-def client_from_env(**kwargs) -> OffloadClient:
-    base_url = os.environ.get("OFFLOAD_BASE_URL", "").strip() or DEFAULT_SANDBOX_URL
-    api_key = os.environ.get("OFFLOAD_API_KEY", "").strip()
-    if not api_key and not os.environ.get("OFFLOAD_BASE_URL", "").strip():
-        api_key = DEFAULT_SANDBOX_API_KEY
-    return OffloadClient(base_url, api_key, **kwargs)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -5,7 +5,6 @@ No Streamlit here: the dashboard's sign-in (``dashboard/auth.py``) and the CLI b
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from offload_console.settings import allowed_emails_variable
 from storage import audit
 from storage.operators import (
     count_operators,
@@ -63,9 +63,7 @@ def check_password(db: sqlite_utils.Database, name: str, password: str) -> bool:
 def allowed_emails(secrets: dict | None = None) -> set[str]:
     """``OFFLOAD_CONSOLE_ALLOWED_EMAILS`` (comma-separated) and ``[console] allowed_emails``
     in secrets.toml, lower-cased."""
-    emails = set()
-    raw = os.environ.get("OFFLOAD_CONSOLE_ALLOWED_EMAILS", "")
-    emails |= {e.strip().lower() for e in raw.split(",") if e.strip()}
+    emails = allowed_emails_variable()
     console = (secrets or {}).get("console") or {}
     for email in console.get("allowed_emails") or []:
         emails.add(str(email).strip().lower())

@@ -17,6 +17,17 @@ from zoneinfo import available_timezones
 
 from offload_console.schema_tools import schema_problems
 
+# How the local sandbox's counterparty behaves (``metadata.sandboxScenario``). The sandbox is
+# a separate program; tests/test_sandbox.py checks these are exactly the names it accepts.
+SANDBOX_SCENARIOS = (
+    "complete",
+    "input_needed",
+    "two_questions",
+    "max_retries",
+    "bounced",
+    "rejected",
+)
+
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\- ]+?)\s*\}\}")
 TIMEZONES = sorted(available_timezones())

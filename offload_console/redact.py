@@ -4,19 +4,14 @@ wherever text is rendered or logged."""
 from __future__ import annotations
 
 import logging
-import os
+
+from offload_console.settings import secret_values
 
 MASK = "•••"
-SECRET_VARIABLES = ("OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
-
-
-def secrets() -> list[str]:
-    values = [os.environ.get(name, "").strip() for name in SECRET_VARIABLES]
-    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
 
 def redact(text: str) -> str:
-    for secret in secrets():
+    for secret in secret_values():
         text = text.replace(secret, MASK)
     return text
 

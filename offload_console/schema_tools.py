@@ -1,5 +1,6 @@
-"""JSON-Schema helpers: an example value satisfying a schema (the sandbox's results and the
-New case page's preview), and the field table ⇄ schema conversion of the schema editor."""
+"""JSON-Schema helpers: an example value satisfying a schema (the New case page's preview),
+the flattened keys a schema declares (the export's columns), and the field table ⇄ schema
+conversion of the schema editor."""
 
 from __future__ import annotations
 
@@ -40,6 +41,21 @@ def example_for_schema(schema: Any, name: str = "value", depth: int = 0) -> Any:
     if kind == "null":
         return None
     return _example_string(schema, name)
+
+
+def schema_keys(schema: Any, prefix: str = "") -> list[str]:
+    """The flattened keys a JSON Schema's (nested) properties describe, in schema order."""
+    if not isinstance(schema, dict):
+        return []
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        return [prefix] if prefix else []
+    keys: list[str] = []
+    for name, sub in properties.items():
+        path = f"{prefix}.{name}" if prefix else str(name)
+        nested = sub.get("properties") if isinstance(sub, dict) else None
+        keys += schema_keys(sub, path) if isinstance(nested, dict) and nested else [path]
+    return keys
 
 
 def _example_string(schema: dict, name: str) -> str:

@@ -1,15 +1,25 @@
-"""Every environment variable the console reads, in one place (documented in the README)."""
+"""Every environment variable the console reads, in one place (documented in the README).
+
+No other module reads ``os.environ`` (``tests/test_walls.py`` checks): the CLI and the
+dashboard read their settings here and hand them on as arguments, so ``storage``, ``sidecar``,
+``reconciler`` and ``offload_client`` take everything they need as parameters.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
+
+from offload_client import DEFAULT_SANDBOX_API_KEY, DEFAULT_SANDBOX_URL, OffloadClient
+from storage import DEFAULT_DB_PATH
 
 DEFAULT_SIDECAR_HOST = "127.0.0.1"
 DEFAULT_SIDECAR_PORT = 8787
 DEFAULT_SANDBOX_PORT = 8788
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_RECONCILE_EVERY_S = 30.0
+DEFAULT_DB_PATH_TEXT = DEFAULT_DB_PATH
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 
@@ -28,6 +38,103 @@ def is_loopback(host: str | None) -> bool:
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+# -- bind rules -----------------------------------------------------------------------------
+
+MIN_TOKEN_LENGTH = 32
+
+
+class RefuseToStart(SystemExit):
+    pass
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """The sidecar may listen on a reachable address only behind a long secret webhook path."""
+    if not is_loopback(host) and len(token or "") < MIN_TOKEN_LENGTH:
+        raise RefuseToStart(
+            f"refusing to listen on {host} without a secret webhook path of at least "
+            f"{MIN_TOKEN_LENGTH} characters: Offload cannot sign "
+            "its webhooks, so on a reachable address the URL itself must be unguessable. Set "
+            "OFFLOAD_WEBHOOK_TOKEN to a long random string (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`) and give Offload "
+            "<public URL>/webhooks/offload/<token>."
+        )
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def db_path(explicit: str | os.PathLike | None = None) -> str:
+    """``--db`` wins, then ``OFFLOAD_CONSOLE_DB``, then ``./data/offload-console.db``."""
+    if explicit:
+        return str(explicit)
+    return _env("OFFLOAD_CONSOLE_DB") or DEFAULT_DB_PATH
+
+
+def set_db_path(path: str) -> None:
+    """Hand the database to the processes this one starts (``up``'s children)."""
+    os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(path).resolve())
+
+
+def open_db(explicit: str | os.PathLike | None = None, *, any_thread: bool = False):
+    """The console's database, with the busy timeout configured here."""
+    import storage
+
+    return storage.open_db(db_path(explicit), busy_timeout=busy_timeout_ms(), any_thread=any_thread)
+
+
+# -- Offload ------------------------------------------------------------------------------------
+
+
+def is_sandbox_mode() -> bool:
+    """No ``OFFLOAD_BASE_URL`` (or ``up`` started the sandbox and said so in
+    ``OFFLOAD_CONSOLE_MODE=sandbox``): the console talks to its local sandbox."""
+    if _env("OFFLOAD_CONSOLE_MODE") == "sandbox":
+        return True
+    return not _env("OFFLOAD_BASE_URL")
+
+
+def api_key() -> str | None:
+    return _env("OFFLOAD_API_KEY")
+
+
+def offload_base_url() -> str:
+    return _env("OFFLOAD_BASE_URL") or DEFAULT_SANDBOX_URL
+
+
+def offload_client(**kwargs) -> OffloadClient:
+    """A client for ``OFFLOAD_BASE_URL`` with ``OFFLOAD_API_KEY`` (the local sandbox and its
+    key when no base URL is set)."""
+    base_url = offload_base_url()
+    key = api_key()
+    if not key and not _env("OFFLOAD_BASE_URL"):
+        key = DEFAULT_SANDBOX_API_KEY
+    return OffloadClient(base_url, key or "", **kwargs)
+
+
+SECRET_VARIABLES = ("OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
+
+
+def secret_values() -> list[str]:
+    """The secrets to mask wherever text is shown or logged, longest first."""
+    values = [_env(name) or "" for name in SECRET_VARIABLES]
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def allowed_emails_variable() -> set[str]:
+    """``OFFLOAD_CONSOLE_ALLOWED_EMAILS``: comma-separated, lower-cased."""
+    raw = _env("OFFLOAD_CONSOLE_ALLOWED_EMAILS") or ""
+    return {e.strip().lower() for e in raw.split(",") if e.strip()}
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """This process's environment with ``overrides``: what ``up`` gives its children."""
+    return {**os.environ, **overrides}
+
+
+def unix_user() -> str | None:
+    return _env("USER")
 
 
 def webhook_token() -> str | None:
@@ -56,8 +163,6 @@ def public_webhook_url() -> str:
 
 
 def run_file(db_path: str) -> str:
-    from pathlib import Path
-
     return str(Path(db_path).with_name("up.json"))
 
 
@@ -98,8 +203,6 @@ def adopt_running_up(db_path: str) -> bool:
     if not up:
         return False
     if up.get("sandbox_port"):
-        from offload_client import DEFAULT_SANDBOX_API_KEY
-
         os.environ["OFFLOAD_BASE_URL"] = f"http://127.0.0.1:{int(up['sandbox_port'])}"
         os.environ["OFFLOAD_CONSOLE_MODE"] = "sandbox"
         if not _env("OFFLOAD_API_KEY"):  # the key `up` gave its sandbox
@@ -132,4 +235,4 @@ def reconcile_every_s() -> float:
 
 def operator_name() -> str:
     """Who is acting, for CLI actions (the dashboard asks the operator)."""
-    return _env("OFFLOAD_CONSOLE_OPERATOR") or os.environ.get("USER") or "cli"
+    return _env("OFFLOAD_CONSOLE_OPERATOR") or unix_user() or "cli"

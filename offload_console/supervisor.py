@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,18 +12,18 @@ from pathlib import Path
 
 import httpx
 
-from offload_client import DEFAULT_SANDBOX_API_KEY, is_sandbox_mode
+from offload_client import DEFAULT_SANDBOX_API_KEY
 from offload_console import settings
 
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 
 
 def dashboard_command(port: int, host: str) -> list[str]:
-    """The Streamlit command line for the dashboard (the database comes by environment)."""
-    import dashboard
-
+    """The Streamlit command line for the dashboard (the database comes by environment).
+    The dashboard is found by path, not imported: it is the layer above this one."""
     # server.py wraps app.py in st.App with a guard (no /_stcore/metrics for anyone).
-    app = Path(dashboard.__file__).resolve().parent / "server.py"
+    app = DASHBOARD_DIR / "server.py"
     return [
         sys.executable,
         "-m",
@@ -89,22 +88,30 @@ class Child:
             self.proc.wait()
 
 
-def run_up(args) -> int:
-    from storage import db_path_from_env, open_db
+@dataclass
+class UpOptions:
+    """What ``offload-console up`` was given (see its ``--help``)."""
 
-    db_path = str(Path(db_path_from_env(args.db)).resolve())
+    db: str | None = None
+    sidecar_port: int = settings.DEFAULT_SIDECAR_PORT
+    sandbox_port: int = settings.DEFAULT_SANDBOX_PORT
+    dashboard_port: int = settings.DEFAULT_DASHBOARD_PORT
+    hour_seconds: float = 1.0
+    seed_demo: str = "ask"
+
+
+def run_up(args: UpOptions) -> int:
+    db_path = str(Path(settings.db_path(args.db)).resolve())
     first_start = not Path(db_path).exists()
-    open_db(db_path).conn.close()  # migrations once, before the children race for it
-    sandbox = is_sandbox_mode()
-    env = {
-        **os.environ,
-        "OFFLOAD_CONSOLE_DB": db_path,
-        "OFFLOAD_CONSOLE_SIDECAR_PORT": str(args.sidecar_port),
-    }
+    settings.open_db(db_path).conn.close()  # migrations once, before the children race for it
+    sandbox = settings.is_sandbox_mode()
+    env = settings.child_environment(
+        OFFLOAD_CONSOLE_DB=db_path, OFFLOAD_CONSOLE_SIDECAR_PORT=str(args.sidecar_port)
+    )
     cli = [sys.executable, "-m", "offload_console.cli"]
     children: list[Child] = []
     if sandbox:
-        key = os.environ.get("OFFLOAD_API_KEY", "").strip() or DEFAULT_SANDBOX_API_KEY
+        key = settings.api_key() or DEFAULT_SANDBOX_API_KEY
         env.update(
             {
                 "OFFLOAD_BASE_URL": f"http://127.0.0.1:{args.sandbox_port}",
@@ -182,7 +189,7 @@ def run_up(args) -> int:
             "the local sandbox stands in for Offload)"
         )
     else:
-        print(f"  Offload    {os.environ.get('OFFLOAD_BASE_URL')}")
+        print(f"  Offload    {settings.offload_base_url()}")
     print(f"  database   {db_path}")
     print("Ctrl-C stops everything.\n", flush=True)
 

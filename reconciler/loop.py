@@ -5,21 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import storage
-from offload_client import client_from_env
 from reconciler.sync import sync
 
 log = logging.getLogger("offload_console.reconciler")
 
 
-async def reconcile_forever(db_path: str, every_s: float) -> None:
-    """Each pass runs in a worker thread with its own connection and client, so the caller's
-    loop (the sidecar's) keeps answering webhooks meanwhile."""
+async def reconcile_forever(open_db, make_client, every_s: float) -> None:
+    """Each pass runs in a worker thread with its own connection (``open_db()``) and client
+    (``make_client()``), so the caller's loop (the sidecar's) keeps answering webhooks
+    meanwhile."""
 
     def one_pass() -> None:
-        db = storage.open_db(db_path)
+        db = open_db()
         try:
-            with client_from_env() as client:
+            with make_client() as client:
                 report = sync(db, client)
             if report.polled:
                 log.info("reconciler: %s", report.summary())

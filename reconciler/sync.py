@@ -12,7 +12,7 @@ import sqlite_utils
 from offload_client import OffloadClient, OffloadError
 from storage.cases import cases_to_poll, finish_reconciler_run, record_poll, start_reconciler_run
 from storage.db import now_ms
-from storage.views import refresh_search_index
+from storage.page_queries import refresh_search_index
 
 log = logging.getLogger("offload_console.reconciler")
 

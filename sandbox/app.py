@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.engine import _PDF, Engine, _now_ms
+from sandbox.engine import PDF, Engine, now_ms
 from sandbox.validation import validate_create
 
 
@@ -105,10 +106,10 @@ def create_app(
 
     async def download(request: Request) -> Response:
         entry = engine.download_tokens.get(request.path_params["token"])
-        if entry is None or entry[2] < _now_ms():
+        if entry is None or entry[2] < now_ms():
             return Response("link expired or unknown", status_code=404, media_type="text/plain")
         return Response(
-            _PDF,
+            PDF,
             media_type="application/pdf",
             headers={"content-disposition": 'attachment; filename="W-9 signed.pdf"'},
         )
@@ -193,3 +194,23 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = engine
     return app
+
+
+def run(app, host: str, port: int, *, log_level: str = "info", use_uvloop: bool = True) -> None:
+    """Serve the sandbox with uvicorn until SIGINT/SIGTERM."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="auto" if use_uvloop else "asyncio",
+        access_log=False,
+        log_level=log_level,
+        server_header=False,
+    )

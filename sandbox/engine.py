@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from offload_console.schema_tools import example_for_schema
+from sandbox.results import result_for
 
 log = logging.getLogger("offload_console.sandbox")
 
@@ -44,7 +44,7 @@ QUESTIONS = (
 )
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
@@ -145,7 +145,7 @@ class Engine:
             while True:
                 if self._dirty:
                     self.save()
-                now = _now_ms()
+                now = now_ms()
                 while self._heap and self._heap[0][0] <= now:
                     _, _, case_id, token = heapq.heappop(self._heap)
                     case = self.cases.get(case_id)
@@ -155,7 +155,7 @@ class Engine:
                             self._run_step(case, step)
                         except Exception:  # noqa: BLE001 - one broken case must not stop all
                             log.exception("sandbox step %s failed for %s", step, case_id)
-                delay = (self._heap[0][0] - _now_ms()) / 1000 if self._heap else 1.0
+                delay = (self._heap[0][0] - now_ms()) / 1000 if self._heap else 1.0
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, min(delay, 1.0)))
@@ -192,10 +192,10 @@ class Engine:
             self.cases[case.case_id] = case
             if case.step and case.step_due is not None:
                 step, due = case.step, case.step_due
-                self._schedule(case, step, max(0, due - _now_ms()) / self.hour_ms)
+                self._schedule(case, step, max(0, due - now_ms()) / self.hour_ms)
 
     def _schedule(self, case: SandboxCase, step: str, hours: float) -> None:
-        due = _now_ms() + int(hours * self.hour_ms)
+        due = now_ms() + int(hours * self.hour_ms)
         case.step = step
         case.step_due = due
         self._dirty = True
@@ -207,13 +207,13 @@ class Engine:
             self._wake.set()
 
     def _touch(self, case: SandboxCase) -> None:
-        case.updated_at = max(_now_ms(), case.updated_at + 1)
+        case.updated_at = max(now_ms(), case.updated_at + 1)
         self._dirty = True
 
     # -- API operations ------------------------------------------------------------------
 
     def create(self, body: dict) -> SandboxCase:
-        now = _now_ms()
+        now = now_ms()
         scenario = (body.get("metadata") or {}).get("sandboxScenario", "complete")
         if scenario not in SCENARIOS:
             scenario = "complete"
@@ -249,7 +249,7 @@ class Engine:
 
     def new_download_link(self, case: SandboxCase, attachment_id: str) -> tuple[str, str]:
         token = secrets.token_urlsafe(16)
-        expires = _now_ms() + 15 * 60 * 1000
+        expires = now_ms() + 15 * 60 * 1000
         self.download_tokens[token] = (case.case_id, attachment_id, expires)
         iso = datetime.datetime.fromtimestamp(expires / 1000, datetime.UTC).isoformat()
         return token, iso.replace("+00:00", "Z")
@@ -265,7 +265,7 @@ class Engine:
         me = f"{persona['name']} ({persona.get('company', 'Offload')})"
         them = f"{counterparty['name']} <{counterparty['address']}>"
         sender, to = (me, them) if outbound else (them, me)
-        case.thread.append(f"[{_iso(_now_ms())}] {sender} -> {to}\n{text}")
+        case.thread.append(f"[{_iso(now_ms())}] {sender} -> {to}\n{text}")
 
     def _step_outreach(self, case: SandboxCase) -> None:
         case.status = "RUNNING"
@@ -341,27 +341,14 @@ class Engine:
         )
 
     def _complete(self, case: SandboxCase) -> None:
-        schema = case.body.get("resultSchema")
-        result = example_for_schema(schema) if isinstance(schema, dict) else None
-        if not isinstance(result, dict):
-            result = {"summary": "Goal achieved."} if result is None else result
-        if case.answers and isinstance(result, dict):
-            for key, sub in (schema or {}).get("properties", {}).items():
-                if (
-                    isinstance(sub, dict)
-                    and sub.get("type") == "string"
-                    and any(
-                        word in key.lower() for word in ("note", "comment", "context", "answer")
-                    )
-                ):
-                    result[key] = case.answers[-1]
+        result = result_for(case.body.get("resultSchema"), case.answers)
         self._say(case, False, "Here you go, the signed form is attached.")
-        now = _now_ms()
+        now = now_ms()
         case.attachments.append(
             {
                 "attachmentId": f"att_{uuid.uuid4().hex[:12]}",
                 "name": "W-9 signed.pdf",
-                "size": len(_PDF),
+                "size": len(PDF),
                 "type": "application/pdf",
                 "messageId": f"msg_{uuid.uuid4().hex[:12]}",
                 "inboxId": "inbox_sandbox",
@@ -410,7 +397,7 @@ class Engine:
         envelope = {
             "event_id": f"evt_{case.case_id}_{event_type.replace('.', '_')}_{case.updated_at}",
             "event_type": event_type,
-            "timestamp": _now_ms(),
+            "timestamp": now_ms(),
             "data": data,
         }
         if self._random.random() < self.drop_webhooks:
@@ -434,4 +421,4 @@ class Engine:
             self.webhooks_failed += 1  # gone for good, as with Offload
 
 
-_PDF = b"%PDF-1.4\n% sandbox attachment\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = b"%PDF-1.4\n% sandbox attachment\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

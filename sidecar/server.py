@@ -9,8 +9,6 @@ import uvicorn
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.importer import import_from_string
 
-from offload_console.settings import is_loopback
-
 REQUEST_TIMEOUT_S = 10.0
 
 
@@ -113,25 +111,6 @@ TIMEOUT_RESPONSE = (
     + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(TIMEOUT_BODY)
     + TIMEOUT_BODY
 )
-
-
-class RefuseToStart(SystemExit):
-    pass
-
-
-MIN_TOKEN_LENGTH = 32
-
-
-def check_bind(host: str, token: str | None) -> None:
-    if not is_loopback(host) and len(token or "") < MIN_TOKEN_LENGTH:
-        raise RefuseToStart(
-            f"refusing to listen on {host} without a secret webhook path of at least "
-            f"{MIN_TOKEN_LENGTH} characters: Offload cannot sign "
-            "its webhooks, so on a reachable address the URL itself must be unguessable. Set "
-            "OFFLOAD_WEBHOOK_TOKEN to a long random string (e.g. `python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))'`) and give Offload "
-            "<public URL>/webhooks/offload/<token>."
-        )
 
 
 def serve(

@@ -9,7 +9,6 @@ from storage.db import (
     DEFAULT_DB_PATH,
     DatabaseUnavailable,
     StorageError,
-    db_path_from_env,
     now_ms,
     open_db,
 )
@@ -18,7 +17,6 @@ __all__ = [
     "DEFAULT_DB_PATH",
     "DatabaseUnavailable",
     "StorageError",
-    "db_path_from_env",
     "now_ms",
     "open_db",
 ]

@@ -21,18 +21,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def db_path_from_env(explicit: str | os.PathLike | None = None) -> str:
-    """``--db`` wins, then ``OFFLOAD_CONSOLE_DB``, then ``./data/offload-console.db``."""
-    if explicit:
-        return str(explicit)
-    return os.environ.get("OFFLOAD_CONSOLE_DB") or DEFAULT_DB_PATH
-
-
-def busy_timeout_ms() -> int:
-    raw = os.environ.get("OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS", "")
-    return int(raw) if raw.strip().isdigit() else DEFAULT_BUSY_TIMEOUT_MS
-
-
 class StorageError(Exception):
     """The database could not do what was asked (the ``sqlite3`` error is its ``__cause__``).
     Code outside ``storage`` catches this, never a ``sqlite3`` type."""
@@ -49,26 +37,25 @@ def _translated(exc: sqlite3.Error) -> StorageError:
 
 
 def open_db(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike,
     *,
-    check_same_thread: bool = True,
+    busy_timeout: int = DEFAULT_BUSY_TIMEOUT_MS,
     any_thread: bool = False,
-    busy_timeout: int | None = None,
 ) -> sqlite_utils.Database:
     """Open (creating if needed) the console database and bring its schema up to date.
 
     ``path=":memory:"`` gives a private in-memory database (tests). File databases run in WAL
     mode with ``synchronous=FULL``: a commit that returned is on disk, even after power loss.
     """
-    timeout = busy_timeout_ms() if busy_timeout is None else busy_timeout
-    target = db_path_from_env(path)
+    timeout = busy_timeout
+    target = str(path)
     if target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(
             target,
             timeout=timeout / 1000,
-            check_same_thread=check_same_thread and not any_thread,
+            check_same_thread=not any_thread,
             isolation_level="",  # the default "deferred" handling sqlite-utils expects
         )
         conn.execute(f"PRAGMA busy_timeout={int(timeout)}")

@@ -266,7 +266,7 @@ def m006_scale_indexes_counts_and_search(db):
 def m007_search_index_off_the_ingest_path(db):
     """Indexing a case for search in the same transaction as its webhook doubled the sidecar's
     cost per new case (an FTS5 insert per row). Now the triggers only note which cases changed
-    (``search_pending``); ``storage.views.refresh_search_index`` indexes them in bulk, before a
+    (``search_pending``); ``storage.page_queries.refresh_search_index`` indexes them in bulk, before a
     search and on every reconciler pass."""
     for trigger in ("cases_search_insert", "cases_search_update", "cases_search_delete"):
         db.execute(f"DROP TRIGGER IF EXISTS {trigger}")

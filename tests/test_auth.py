@@ -239,8 +239,8 @@ def test_canary_secrets_appear_in_no_log_line(db_path):
 
 
 def test_every_action_is_audited(db_path, tmp_path):
-    from offload_console.export import record_export
-    from storage.export import ExportFilter
+    from offload_console.csv_export import record_export
+    from storage.case_filter import CaseFilter
     from storage.inbox import delete_snippet, save_snippet
     from storage.templates import delete_template, save_template
 
@@ -249,7 +249,7 @@ def test_every_action_is_audited(db_path, tmp_path):
     delete_template(db, "t", "avery")
     save_snippet(db, "s", "Yes.", "avery")
     delete_snippet(db, "s", "avery")
-    record_export(db, "avery", ExportFilter(statuses=["COMPLETED"]), 3, via="dashboard")
+    record_export(db, "avery", CaseFilter(statuses=["COMPLETED"]), 3, via="dashboard")
     assert (
         cli(
             "export",
@@ -396,7 +396,7 @@ def test_streamlits_metrics_are_not_served(db_path):
     the dashboard also deletes the prepared exports a stopped one left behind."""
     import os
 
-    from offload_console.export import spool_file
+    from offload_console.csv_export import spool_file
 
     left_behind = spool_file()
     left_behind.close()

@@ -1,35 +1,106 @@
-"""The ``offload-console`` command: help everywhere, and ``up`` running the whole stack."""
+"""The ``offload-console`` command: help everywhere, every example runs, clear errors, and
+``up`` running the whole stack. Commands run in-process with click's ``CliRunner``; servers
+and ``up`` run as real processes."""
 
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 
+import click
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from offload_console.cli import build_parser
+from offload_console.cli import cli
 from offload_console.templates import W9_TEMPLATE
 from tests.helpers import launch_up, run_cli, wait_until
 
-COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+
+def command_paths(group: click.Group = cli, prefix: tuple = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command, as the words that name it."""
+    paths = []
+    for name, command in group.commands.items():
+        paths.append((*prefix, name))
+        if isinstance(command, click.Group):
+            paths += command_paths(command, (*prefix, name))
+    return paths
+
+
+COMMANDS = [" ".join(path) for path in command_paths()]
+
+
+def invoke(*args, env=None, input=None):
+    return CliRunner().invoke(
+        cli, list(args), env=env, input=input, catch_exceptions=False, prog_name="offload-console"
+    )
+
+
+def help_text(command: str) -> str:
+    out = invoke(*command.split(), "--help")
+    assert out.exit_code == 0, out.output
+    return out.output
 
 
 def test_the_documented_commands_exist():
-    assert {"up", "sidecar", "sandbox", "dashboard", "create", "sync", "demo"} <= set(COMMANDS)
+    assert {"up", "sidecar", "sandbox", "dashboard", "create", "sync", "demo", "export"} <= set(
+        COMMANDS
+    )
+    assert {"operators add", "operators remove", "operators list"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_an_example(command):
-    out = run_cli(command, "--help", timeout=30)
-    assert out.returncode == 0
-    assert "Example:" in out.stdout and "offload-console" in out.stdout
+    text = help_text(command)
+    assert "Example:" in text and f"offload-console {command}" in text.split("Example:")[1]
+
+
+def test_options_an_environment_variable_sets_say_so_in_help():
+    assert "OFFLOAD_CONSOLE_DB" in help_text("export")
+    assert "OFFLOAD_CONSOLE_SIDECAR_PORT" in help_text("sidecar")
+    assert "OFFLOAD_RECONCILE_EVERY_S" in help_text("sidecar")
 
 
 def test_create_reports_a_missing_file_clearly(tmp_path):
-    out = run_cli("create", str(tmp_path / "nope.json"), "--db", str(tmp_path / "c.db"))
-    assert out.returncode == 2 and "cannot read" in out.stderr
+    out = invoke("create", str(tmp_path / "nope.json"), "--db", str(tmp_path / "c.db"))
+    assert out.exit_code == 2 and "cannot read" in out.output
+
+
+def test_a_database_that_cannot_be_opened_is_one_plain_line(tmp_path):
+    (tmp_path / "junk.db").write_bytes(b"this is not a database, " * 100)
+    out = invoke("operators", "list", "--db", str(tmp_path / "junk.db"))
+    assert out.exit_code == 2
+    assert out.output.startswith("offload-console operators list: cannot open the database")
+    assert "Traceback" not in out.output
+
+
+def test_export_refuses_a_date_that_is_not_a_day(tmp_path):
+    out = invoke("export", "--since", "yesterday", "--db", str(tmp_path / "c.db"))
+    assert out.exit_code == 2 and "--since" in out.output and "YYYY-MM-DD" in out.output
+
+
+def test_sidecar_refuses_a_reachable_address_without_a_long_token(tmp_path):
+    out = invoke(
+        "sidecar",
+        "--host",
+        "0.0.0.0",
+        "--db",
+        str(tmp_path / "c.db"),
+        env={"OFFLOAD_WEBHOOK_TOKEN": "short"},
+    )
+    assert out.exit_code == 2 and "refusing to listen on 0.0.0.0" in out.output
+
+
+def test_operators_add_list_remove(tmp_path):
+    db = str(tmp_path / "c.db")
+    out = invoke("operators", "add", "avery", "--db", db, input="a-long-enough-password\n")
+    assert out.exit_code == 0 and "added avery" in out.output
+    assert invoke("operators", "list", "--db", db).output.split() == ["avery"]
+    assert invoke("operators", "remove", "avery", "--db", db).exit_code == 0
+    missing = invoke("operators", "remove", "avery", "--db", db)
+    assert missing.exit_code == 1 and "no operator named 'avery'" in missing.output
 
 
 def _children(pid: int) -> list[int]:
@@ -104,8 +175,7 @@ def test_up_runs_everything_restarts_the_sidecar_and_stops_cleanly(tmp_path):
 
 
 def help_examples(command: str) -> list[str]:
-    out = run_cli(command, "--help", timeout=30).stdout
-    lines = out.split("Example:", 1)[1].splitlines()
+    lines = help_text(command).split("Example:", 1)[1].splitlines()
     return [line.split("  #")[0].strip() for line in lines if "offload-console" in line]
 
 
@@ -132,7 +202,6 @@ def example_sandbox():
 def test_every_help_example_runs(command, tmp_path, example_sandbox):
     """Each ``--help`` example, as printed, run from the repository (servers on free ports,
     against a sandbox the test started, into a temporary database)."""
-    import shlex
     import sys
 
     from tests.helpers import ROOT, SANDBOX_KEY, free_port
@@ -193,19 +262,18 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
         else:
-            out = subprocess.run(
-                ["bash", "-c", example],
-                cwd=ROOT,
-                env=env,
-                input="a-long-enough-password\na-long-enough-password\n",
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert out.returncode == 0, f"{example}\n{out.stdout}\n{out.stderr}"
+            if command == "operators remove":  # someone to remove
+                invoke("operators", "add", "avery", env=env, input="a-long-enough-password\n")
+            cwd = os.getcwd()
+            os.chdir(ROOT)  # examples name files relative to the repository
+            try:
+                out = invoke(*words, env=env, input="a-long-enough-password\n")
+            finally:
+                os.chdir(cwd)
+            assert out.exit_code == 0, f"{example}\n{out.output}"
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help_never_says_default_none(command):
-    out = run_cli(command, "--help", timeout=30).stdout
-    assert "(default: None)" not in out and "(default: False)" not in out
+    text = help_text(command)
+    assert "default: None" not in text and "default: False" not in text

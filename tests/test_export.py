@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 import storage
-from offload_console.export import FORMULA_START, PLAIN_NUMBER, csv_bytes, iso_utc
-from storage.export import ExportFilter
+from offload_console.csv_export import FORMULA_START, PLAIN_NUMBER, csv_bytes, iso_utc
+from storage.case_filter import CaseFilter
 from tests.helpers import ROOT, run_cli, store, webhook
 
 AWKWARD = [
@@ -70,7 +70,7 @@ def unneutralise(text: str) -> str:
 
 
 def test_round_trip_matches_the_database(seeded):
-    data = csv_bytes(seeded, ExportFilter())
+    data = csv_bytes(seeded, CaseFilter())
     assert data.count(b"\r\n") >= 7 and not data.startswith(b"\xef\xbb\xbf")
     rows = parse(data)
     assert [r["case_id"] for r in rows] == ["c0", "c1", "c2", "c3", "c4", "f1"]
@@ -102,14 +102,14 @@ def test_round_trip_matches_the_database(seeded):
 
 
 def test_filters(seeded):
-    rows = parse(csv_bytes(seeded, ExportFilter(statuses=["FAILED"])))
+    rows = parse(csv_bytes(seeded, CaseFilter(statuses=["FAILED"])))
     assert [r["case_id"] for r in rows] == ["f1"]
     assert "result.taxId" not in rows[0]  # result columns come from the exported cases only
     rows = parse(
-        csv_bytes(seeded, ExportFilter(result_statuses=["goal_achieved"], client_reference="ref3"))
+        csv_bytes(seeded, CaseFilter(result_statuses=["goal_achieved"], client_reference="ref3"))
     )
     assert [r["case_id"] for r in rows] == ["c3"]
-    assert parse(csv_bytes(seeded, ExportFilter(created_since_ms=10**15))) == []
+    assert parse(csv_bytes(seeded, CaseFilter(created_since_ms=10**15))) == []
 
 
 @settings(
@@ -132,7 +132,7 @@ def test_no_exported_cell_can_start_a_formula(values, key):
     db = storage.open_db(":memory:")
     result = {f"{key}{i}": v for i, v in enumerate(values)}
     add(db, webhook("h", "case.completed", 5, result=result, clientReferenceId=str(values[0])))
-    data = csv_bytes(db, ExportFilter())
+    data = csv_bytes(db, CaseFilter())
     reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
     for row in reader:
         for value in row:
@@ -183,12 +183,13 @@ def test_cli_rejects_bad_dates(db_path):
     )
 )
 def test_grouped_key_pass_equals_reading_every_case(results):
-    from storage.export import export_result_keys, iter_cases, result_keys
+    from offload_console.csv_export import export_result_keys, result_keys
+    from storage.export_rows import iter_cases
 
     db = storage.open_db(":memory:")
     for i, result in enumerate(results):
         add(db, webhook(f"k{i}", "case.completed", 10 + i, result=result))
-    flt = ExportFilter()
+    flt = CaseFilter()
     assert export_result_keys(db, flt) == result_keys(iter_cases(db, flt))
 
 
@@ -198,7 +199,7 @@ def test_prepared_files_go_on_sign_out_and_stale_ones_at_start(db_path, monkeypa
     import os
 
     from offload_console.accounts import add_operator
-    from offload_console.export import SPOOL_PREFIX, spool_file, sweep_spool_files
+    from offload_console.csv_export import SPOOL_PREFIX, spool_file, sweep_spool_files
 
     monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
     db = storage.open_db(db_path)
@@ -225,12 +226,12 @@ def test_prepared_files_go_on_sign_out_and_stale_ones_at_start(db_path, monkeypa
 def test_a_result_with_thousands_of_keys_does_not_widen_every_export(db):
     """Issue 13, smaller: one webhook with 20,000 result keys gave every export 20,037
     columns. Undeclared fields get at most 100 columns; the rest travel as JSON in one."""
-    from storage.export import MAX_UNDECLARED_COLUMNS, OTHER_RESULT_KEY
+    from offload_console.csv_export import MAX_UNDECLARED_COLUMNS, OTHER_RESULT_KEY
 
     store(db, webhook("wide", "case.completed", 1000, result={f"k{i}": i for i in range(20_000)}))
     store(db, webhook("normal", "case.completed", 2000, result={"taxId": "12-3"}))
     csv.field_size_limit(10_000_000)  # the JSON cell is large: that is the point
-    rows = list(csv.reader(io.StringIO(csv_bytes(db, ExportFilter()).decode())))
+    rows = list(csv.reader(io.StringIO(csv_bytes(db, CaseFilter()).decode())))
     header = rows[0]
     result_columns = [h for h in header if h.startswith("result.")]
     assert len(result_columns) == MAX_UNDECLARED_COLUMNS + 1

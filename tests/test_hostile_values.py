@@ -19,9 +19,9 @@ from streamlit.testing.v1 import AppTest
 import storage
 from offload_client import OffloadClient
 from offload_client.text import storable
-from offload_console.export import csv_bytes
+from offload_console.csv_export import csv_bytes
 from reconciler import sync
-from storage.export import ExportFilter
+from storage.case_filter import CaseFilter
 from tests.browser import needs_chromium, wait_ready
 from tests.helpers import ROOT, ServerProcess, free_port, webhook
 
@@ -189,7 +189,7 @@ def test_the_value_is_stored_and_shown_only_as_text(walked, name, raw, monkeypat
         d.value.to_string() for d in at2.dataframe
     )
     assert value[:30] in texts or value[:30].replace("\n", " ") in texts
-    exported = csv_bytes(db, ExportFilter(text=None) if False else ExportFilter()).decode()
+    exported = csv_bytes(db, CaseFilter(text=None) if False else CaseFilter()).decode()
     csv.field_size_limit(10_000_000)
     rows = list(csv.reader(io.StringIO(exported)))
     assert any(f"c-{name}-polled" in row for row in rows[1:])

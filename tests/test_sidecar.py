@@ -257,7 +257,7 @@ def test_refuses_non_loopback_without_a_long_token(db_path, token):
 
 
 def test_a_long_token_allows_a_public_bind():
-    from sidecar.server import check_bind
+    from offload_console.settings import check_bind
 
     check_bind("0.0.0.0", "a" * 32)  # no refusal
     check_bind("127.0.0.1", None)

@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import storage
-from storage.views import CaseFilter, list_cases, status_counts
+from storage.case_filter import CaseFilter
+from storage.page_queries import list_cases, status_counts
 from tests.helpers import input_needed, store, webhook
 
 
@@ -69,7 +70,7 @@ def test_kept_counts_always_equal_a_scan(events):
 
 
 def test_ingest_only_notes_cases_for_the_search_index(db):
-    from storage.views import refresh_search_index
+    from storage.page_queries import refresh_search_index
 
     add(db, webhook("c1", "case.completed", 1, clientReferenceId="vendor_9"))
     assert db.execute("SELECT count(*) FROM cases_search").fetchone()[0] == 0

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.answer_box import answer_box, show_departed_outcomes
-from dashboard.data import get_client, get_db, operator, operator_tz
+from dashboard.auth import operator
+from dashboard.data import get_client, get_db, operator_tz
 from dashboard.format import (
     REQUEST_STATUS_WORDS,
     SOURCE_WORDS,
@@ -26,8 +27,9 @@ from offload_console.case_form import body_for_duplicate
 from offload_console.redact import redact
 from offload_console.schema_tools import result_problems
 from storage.audit import list_audit
+from storage.case_filter import CaseFilter
 from storage.inbox import case_questions, list_snippets, pending_for_case
-from storage.views import CaseFilter, case_events, case_submission, get_case, list_cases
+from storage.page_queries import case_events, case_submission, get_case, list_cases
 
 db = get_db()
 tz = operator_tz()

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.data import get_db, operator_tz
 from dashboard.format import counterparty_line, grouped_counts, short_when, when
-from storage.views import (
+from storage.page_queries import (
     STATUSES,
     CaseFilter,
     cases_per_day,
@@ -54,8 +54,8 @@ def charts(_db, db_path: str, fields: tuple) -> tuple[list, list]:
 
 flt = CaseFilter(statuses=list(statuses), text=text, needs_attention=attention)
 if isinstance(dates, (tuple, list)) and len(dates) >= 1:
-    flt.created_from_ms = day_ms(dates[0])
-    flt.created_to_ms = day_ms((dates[1] if len(dates) > 1 else dates[0]) + dt.timedelta(days=1))
+    flt.created_since_ms = day_ms(dates[0])
+    flt.created_until_ms = day_ms((dates[1] if len(dates) > 1 else dates[0]) + dt.timedelta(days=1))
 
 counts = status_counts(db, flt)
 # Metric labels render markdown: only the five statuses Offload documents get one; any other

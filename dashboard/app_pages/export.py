@@ -6,32 +6,33 @@ import itertools
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_db, operator
+from dashboard.auth import operator
+from dashboard.data import get_db
 from dashboard.format import plural
-from offload_console.export import (
+from offload_console.csv_export import (
+    MAX_UNDECLARED_COLUMNS,
+    OTHER_RESULT_KEY,
     cell,
     date_range_ms,
     drop_spool_file,
     header,
     iso_utc,
     record_export,
+    result_cells,
+    result_keys,
+    row_result,
     spool_file,
     write_csv,
 )
-from storage.export import (
+from storage.case_filter import CaseFilter
+from storage.export_rows import (
     CASE_COLUMNS,
-    MAX_UNDECLARED_COLUMNS,
-    OTHER_RESULT_KEY,
     TIME_COLUMNS,
-    ExportFilter,
     count_cases,
     iter_cases,
-    result_cells,
-    result_keys,
     result_statuses,
-    row_result,
 )
-from storage.views import STATUSES
+from storage.page_queries import STATUSES
 
 db = get_db()
 ss = st.session_state
@@ -60,7 +61,7 @@ def bounds(value) -> tuple[int | None, int | None]:
     return None, None
 
 
-flt = ExportFilter(
+flt = CaseFilter(
     statuses=list(statuses),
     result_statuses=list(chosen_results),
     objective=objective,

@@ -1,18 +1,15 @@
 """Health: is every part alive, and is anything being missed?"""
 
-import os
-
 import pandas as pd
 import streamlit as st
 
 from dashboard.data import get_client, get_db, operator_tz
 from dashboard.format import duration, when
 from dashboard.health_checks import check_offload, check_sidecar
-from offload_client import is_sandbox_mode
 from offload_console import settings
 from storage import now_ms
 from storage.deliveries import health_summary
-from storage.views import (
+from storage.page_queries import (
     database_file_size,
     database_path,
     drift_found_recently,
@@ -42,7 +39,7 @@ def health() -> None:
         (
             "Offload",
             "ok" if offload_ok else "PROBLEM",
-            f"{'sandbox' if is_sandbox_mode() else 'real host'} at {get_client().base_url}: {offload_text}",
+            f"{'sandbox' if settings.is_sandbox_mode() else 'real host'} at {get_client().base_url}: {offload_text}",
         ),
         (
             "Reconciler last run",
@@ -56,8 +53,12 @@ def health() -> None:
         ("Pending questions", "", str(summary["pending_input_requests"])),
         ("Database", "ok", f"{database_path(db)} · {(database_file_size(db) or 0) / 1e6:.1f} MB"),
         ("Rows", "", ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items())),
-        ("Mode", "", "sandbox (no OFFLOAD_BASE_URL)" if is_sandbox_mode() else "real Offload host"),
-        ("API key", "", "set" if os.environ.get("OFFLOAD_API_KEY") else "not set"),
+        (
+            "Mode",
+            "",
+            "sandbox (no OFFLOAD_BASE_URL)" if settings.is_sandbox_mode() else "real Offload host",
+        ),
+        ("API key", "", "set" if settings.api_key() else "not set"),
     ]
     st.dataframe(
         pd.DataFrame(rows, columns=["part", "state", "detail"]),

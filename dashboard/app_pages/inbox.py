@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.answer_box import answer_box, show_departed_outcomes
-from dashboard.data import get_client, get_db, operator, operator_tz, session_token
+from dashboard.auth import operator
+from dashboard.data import get_client, get_db, operator_tz, session_token
 from dashboard.format import (
     attempts,
     case_line,

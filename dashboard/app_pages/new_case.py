@@ -7,13 +7,14 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_client, get_db, operator
+from dashboard.auth import operator
+from dashboard.data import get_client, get_db
 from dashboard.format import plural
-from offload_client import is_sandbox_mode
 from offload_console import settings
 from offload_console.case_form import (
     DEFAULTS,
     FIELD_LABELS,
+    SANDBOX_SCENARIOS,
     TIMEZONES,
     build_body,
     curl_for,
@@ -32,7 +33,6 @@ from offload_console.schema_tools import (
     table_from_schema,
 )
 from offload_console.templates import W9_TEMPLATE
-from sandbox.engine import SCENARIOS
 from storage.templates import delete_template, list_templates, save_template
 
 BUILT_IN = "W-9 from the quickstart (built in)"
@@ -81,7 +81,7 @@ def form_state() -> dict:
     """The form as the widgets hold it (their values are in session state before they draw)."""
     form = {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
     form["result_schema"] = ss["nc_schema"] if ss.get("nc_has_schema") else None
-    if not is_sandbox_mode():
+    if not settings.is_sandbox_mode():
         form["scenario"] = None
     return form
 
@@ -314,10 +314,10 @@ d1.text_input(
     help="Where Offload reports back. Leave it empty for this console's sidecar.",
 )
 field_error("webhook_url", d1)
-if is_sandbox_mode():
+if settings.is_sandbox_mode():
     d2.selectbox(
         "Sandbox scenario",
-        SCENARIOS,
+        SANDBOX_SCENARIOS,
         index=None,
         key="nc_scenario",
         placeholder="complete (default)",

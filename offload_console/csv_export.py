@@ -6,27 +6,103 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import sqlite_utils
 
+from offload_console.schema_tools import schema_keys
 from storage import audit
+from storage.case_filter import CaseFilter
 from storage.db import read_snapshot
-from storage.export import (
-    CASE_COLUMNS,
-    TIME_COLUMNS,
-    ExportFilter,
-    count_cases,
-    export_result_keys,
-    iter_cases,
-    result_cells,
-    row_result,
-)
+from storage.export_rows import CASE_COLUMNS, TIME_COLUMNS, count_cases, iter_cases, result_shapes
+
+# -- result columns: each case's result, flattened, under the union of declared fields -------
+
+
+def _loads(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested objects become ``a.b`` keys; arrays and scalars stay whole."""
+    if isinstance(value, dict) and (value or not prefix):
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix or "value": value}
+
+
+# Result fields no resultSchema names get a column each up to this many; the rest of such
+# fields go, as JSON, into the one column OTHER_RESULT_KEY (one hostile result with 20,000
+# keys must not give every export 20,000 columns).
+MAX_UNDECLARED_COLUMNS = 100
+OTHER_RESULT_KEY = "_other"
+
+
+def result_keys(rows: Iterator[dict], max_undeclared: int = MAX_UNDECLARED_COLUMNS) -> list[str]:
+    """The union of result fields over the exported cases: each case's resultSchema
+    properties and its actual result, flattened, in first-seen order. Past
+    ``max_undeclared`` fields that no schema declares, the list ends with
+    :data:`OTHER_RESULT_KEY`."""
+    seen: dict[str, None] = {}
+    undeclared = 0
+    overflow = False
+    for row in rows:
+        if row["result_schema"]:
+            for key in _schema_keys_of_text(row["result_schema"]):
+                seen.setdefault(key)
+        result = _loads(row["result"])
+        if result is not None:
+            for key in flatten(result):
+                if key in seen:
+                    continue
+                if undeclared < max_undeclared:
+                    seen[key] = None
+                    undeclared += 1
+                else:
+                    overflow = True
+    keys = [k for k in seen if k != OTHER_RESULT_KEY]
+    return [*keys, OTHER_RESULT_KEY] if overflow else keys
+
+
+def result_cells(result: dict[str, Any], keys: list[str]) -> list[Any]:
+    """The row's values for ``keys``; under :data:`OTHER_RESULT_KEY`, every field without a
+    column of its own (as a JSON object), so nothing is lost."""
+    values = [result.get(k) for k in keys]
+    if keys and keys[-1] == OTHER_RESULT_KEY:
+        named = set(keys)
+        rest = {k: v for k, v in result.items() if k not in named}
+        values[-1] = rest or None
+    return values
+
+
+def row_result(row: dict) -> dict[str, Any]:
+    result = _loads(row["result"])
+    return flatten(result) if result is not None else {}
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_keys_of_text(text: str) -> tuple[str, ...]:
+    return tuple(schema_keys(_loads(text)))
+
+
+def export_result_keys(db: sqlite_utils.Database, flt: CaseFilter) -> list[str]:
+    """:func:`result_keys` over every matching case, walking one case per result shape (the
+    first-seen column order is the same as over every case)."""
+    return result_keys(result_shapes(db, flt))
+
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_CHARS = frozenset(FORMULA_START)
@@ -69,7 +145,7 @@ def header(columns: list[str], keys: list[str]) -> list[str]:
 
 def write_csv(
     db: sqlite_utils.Database,
-    flt: ExportFilter,
+    flt: CaseFilter,
     out: BinaryIO,
     *,
     columns: list[str] | None = None,
@@ -104,7 +180,7 @@ def write_csv(
         return written
 
 
-def csv_bytes(db: sqlite_utils.Database, flt: ExportFilter, **kwargs) -> bytes:
+def csv_bytes(db: sqlite_utils.Database, flt: CaseFilter, **kwargs) -> bytes:
     buffer = io.BytesIO()
     write_csv(db, flt, buffer, **kwargs)
     return buffer.getvalue()
@@ -127,7 +203,7 @@ def parse_day(text: str) -> dt.date:
 
 
 def record_export(
-    db: sqlite_utils.Database, operator: str | None, flt: ExportFilter, rows: int, via: str
+    db: sqlite_utils.Database, operator: str | None, flt: CaseFilter, rows: int, via: str
 ) -> None:
     audit.record(
         db, operator, "export.made", detail={"rows": rows, "via": via, "filters": flt.__dict__}

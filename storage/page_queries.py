@@ -1,13 +1,13 @@
-"""Read queries behind the Cases, Case timeline and Health pages. Filtering, counting and
+"""The reads behind the Cases, Case timeline and Health pages (queries, not SQL views). Filtering, counting and
 paging happen here, in SQL, so the pages stay fast at 100k cases."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from storage.case_filter import CaseFilter
 from storage.db import now_ms
 
 STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
@@ -16,60 +16,6 @@ LIST_COLUMNS = (
     " counterparty_company, objective, attempt_count, max_attempts, result_status,"
     " created_at, updated_at, state_event_id"
 )
-
-
-@dataclass
-class CaseFilter:
-    statuses: list[str] = field(default_factory=list)
-    created_from_ms: int | None = None
-    created_to_ms: int | None = None  # exclusive
-    text: str = ""
-    needs_attention: bool = False
-
-    def only_status(self) -> bool:
-        """No filter but status: counts come from the kept per-status table."""
-        return (
-            self.created_from_ms is None
-            and self.created_to_ms is None
-            and not self.text.strip()
-            and not self.needs_attention
-        )
-
-    def uses_search_index(self) -> bool:
-        return len(self.text.strip()) >= 3
-
-    def where(self, include_status: bool = True) -> tuple[str, list]:
-        clauses, params = [], []
-        if include_status and self.statuses:
-            clauses.append(f"status IN ({','.join('?' for _ in self.statuses)})")
-            params += list(self.statuses)
-        if self.created_from_ms is not None:
-            clauses.append("created_at >= ?")
-            params.append(self.created_from_ms)
-        if self.created_to_ms is not None:
-            clauses.append("created_at < ?")
-            params.append(self.created_to_ms)
-        text = self.text.replace("\x00", "").strip()  # FTS5 reads NUL as the end of a query
-        if len(text) >= 3:
-            # The trigram index finds substrings of 3+ characters without a scan.
-            clauses.append(
-                "(rowid IN (SELECT rowid FROM cases_search WHERE cases_search MATCH ?)"
-                " OR case_id = ?)"
-            )
-            params += ['"' + text.replace('"', '""') + '"', text]
-        elif text:
-            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(client_reference_id LIKE ? ESCAPE '\\' OR counterparty_name LIKE ? ESCAPE '\\'"
-                " OR counterparty_address LIKE ? ESCAPE '\\' OR counterparty_company LIKE ?"
-                " ESCAPE '\\' OR objective LIKE ? ESCAPE '\\' OR case_id = ?)"
-            )
-            params += [like] * 5 + [text]
-        if self.needs_attention:
-            clauses.append(
-                "(status = 'INPUT_NEEDED' OR state_event_id LIKE 'poll\\_%' ESCAPE '\\')"
-            )
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def list_page(

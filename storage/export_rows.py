@@ -1,0 +1,75 @@
+"""The rows behind a CSV export, streamed (never all in memory); the CSV itself is made in
+:mod:`offload_console.csv_export`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlite_utils
+
+from storage.case_filter import CaseFilter
+
+CASE_COLUMNS = (
+    "case_id",
+    "client_reference_id",
+    "status",
+    "result_status",
+    "objective",
+    "counterparty_name",
+    "counterparty_address",
+    "counterparty_company",
+    "attempt_count",
+    "created_at",
+    "completed_at",
+    "failure_reason",
+)
+TIME_COLUMNS = {"created_at", "completed_at"}
+
+
+_SELECT = (
+    "SELECT case_id, client_reference_id, status, result_status, objective, counterparty_name,"
+    " counterparty_address, counterparty_company, attempt_count, created_at,"
+    " CASE WHEN state_rank = 1 THEN updated_at END AS completed_at, failure_reason,"
+    " result, result_schema FROM cases"
+)
+
+
+def count_cases(db: sqlite_utils.Database, flt: CaseFilter) -> int:
+    where, params = flt.where()
+    return db.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
+
+
+def iter_cases(db: sqlite_utils.Database, flt: CaseFilter, batch: int = 1000) -> Iterator[dict]:
+    """Matching cases, oldest first, fetched ``batch`` rows at a time."""
+    where, params = flt.where()
+    cursor = db.conn.execute(f"{_SELECT}{where} ORDER BY created_at, case_id", params)
+    names = [d[0] for d in cursor.description]
+    while rows := cursor.fetchmany(batch):
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
+
+
+def result_shapes(db: sqlite_utils.Database, flt: CaseFilter) -> Iterator[dict]:
+    """One matching case per (result shape, result schema), in export order: SQLite groups
+    the cases by the set of JSON paths of their result (in C), so the caller walks one result
+    of each shape instead of every case's."""
+    where, params = flt.where()
+    cursor = db.conn.execute(
+        "SELECT result, result_schema, min(created_at) AS first_at, case_id FROM ("
+        " SELECT case_id, created_at, result, result_schema,"
+        " (SELECT group_concat(fullkey, char(31)) FROM json_tree(cases.result)) AS shape"
+        f" FROM cases{where}) GROUP BY result_schema, shape ORDER BY first_at, case_id",
+        params,
+    )
+    for result, result_schema, _, _ in cursor:
+        yield {"result": result, "result_schema": result_schema}
+
+
+def result_statuses(db: sqlite_utils.Database) -> list[str]:
+    """Every result status seen, for the Export page's filter."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT result_status FROM cases WHERE result_status IS NOT NULL ORDER BY 1"
+        )
+    ]
