@@ -264,3 +264,59 @@ def test_transcript_reads_as_the_counterparty_wrote(api):
     ]
     assert "Could we send the W-9 next Monday instead?" in thread
     assert "Could we whether" not in thread
+
+
+def test_the_consoles_scenario_names_are_exactly_the_ones_the_sandbox_runs(api):
+    """Contract: the New case form offers offload_console.case_form.SANDBOX_SCENARIOS (the
+    dashboard may not import the sandbox); each must reach the sandbox as that scenario."""
+    from offload_console.case_form import SANDBOX_SCENARIOS
+    from sandbox.engine import SCENARIOS
+
+    assert tuple(SANDBOX_SCENARIOS) == tuple(SCENARIOS)
+    for name in SANDBOX_SCENARIOS:
+        case_id = create(api, metadata={"sandboxScenario": name})
+        assert api.engine.cases[case_id].scenario == name
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        "W9",
+        {
+            "type": "object",
+            "properties": {
+                "vendor": {
+                    "type": "object",
+                    "properties": {
+                        "email": {"type": "string", "format": "email"},
+                        "since": {"type": "string", "format": "date"},
+                        "employees": {"type": "integer", "minimum": 10},
+                        "rating": {"type": ["null", "number"], "exclusiveMinimum": 0},
+                    },
+                },
+                "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "minItems": 2},
+                "code": {"type": "string", "minLength": 40},
+                "fixed": {"const": 7},
+                "notes": {"type": "string"},
+            },
+        },
+    ],
+)
+def test_the_sandboxs_own_results_satisfy_the_case_schema(schema):
+    import jsonschema
+
+    from offload_console.templates import W9_TEMPLATE
+    from sandbox.results import result_for
+
+    if schema == "W9":
+        schema = W9_TEMPLATE["resultSchema"]
+    result = result_for(schema, ["Yes, Monday is fine."])
+    jsonschema.validate(result, schema)
+    if "notes" in schema.get("properties", {}):
+        assert result["notes"] == "Yes, Monday is fine."  # the customer's answer carried over
+
+
+def test_a_case_without_a_schema_gets_a_summary():
+    from sandbox.results import result_for
+
+    assert result_for(None, []) == {"summary": "Goal achieved."}
