@@ -23,17 +23,17 @@ def record(
     if not (operator or "").strip():
         raise ValueError(f"audit: {action} without an operator")
     with db.atomic():
-        db.execute(
-            "INSERT INTO audit_log (at, operator, action, case_id, target, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                now_ms(),
-                operator,
-                action,
-                case_id,
-                target,
-                json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-            ],
+        db["audit_log"].insert(
+            {
+                "at": now_ms(),
+                "operator": operator,
+                "action": action,
+                "case_id": case_id,
+                "target": target,
+                "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)
+                if detail
+                else None,
+            }
         )
 
 
@@ -46,16 +46,15 @@ def list_audit(
     limit: int = 200,
     offset: int = 0,
 ) -> list[dict]:
-    clauses, params = [], []
-    for column, value in (("action", action), ("operator", operator), ("case_id", case_id)):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    wanted = {"action": action, "operator": operator, "case_id": case_id}
+    wanted = {column: value for column, value in wanted.items() if value}
     return list(
-        db.query(
-            f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
+        db["audit_log"].rows_where(
+            " AND ".join(f"{column} = :{column}" for column in wanted) or None,
+            wanted,
+            order_by="id DESC",
+            limit=limit,
+            offset=offset,
         )
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from storage import audit
 from storage.db import now_ms
 from storage.events import local_event, record_event, refresh_request_statuses
 
@@ -127,24 +126,3 @@ def record_answer(
         )
         record_event(db, event, now)
         refresh_request_statuses(db, request["case_id"])
-
-
-def list_snippets(db: sqlite_utils.Database) -> list[dict]:
-    return list(db.query("SELECT name, text, created_by FROM reply_snippets ORDER BY name"))
-
-
-def save_snippet(db: sqlite_utils.Database, name: str, text: str, operator: str) -> None:
-    with db.atomic():
-        db.execute(
-            "INSERT INTO reply_snippets (name, text, created_by, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET text = excluded.text,"
-            " created_by = excluded.created_by",
-            [name, text, operator, now_ms()],
-        )
-        audit.record(db, operator, "snippet.saved", target=name)
-
-
-def delete_snippet(db: sqlite_utils.Database, name: str, operator: str | None) -> None:
-    with db.atomic():
-        if db.execute("DELETE FROM reply_snippets WHERE name = ?", [name]).rowcount:
-            audit.record(db, operator, "snippet.deleted", target=name)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import sqlite_utils
+from sqlite_utils.db import NotFoundError
 
 from storage.db import now_ms
 
 
 def count_operators(db: sqlite_utils.Database) -> int:
-    return db.execute("SELECT count(*) FROM operators").fetchone()[0]
+    return db["operators"].count
 
 
 def list_operators(db: sqlite_utils.Database) -> list[dict]:
-    return list(db.query("SELECT name, created_at, created_by FROM operators ORDER BY name"))
+    return list(db["operators"].rows_where(select="name, created_at, created_by", order_by="name"))
 
 
 def get_password_hash(db: sqlite_utils.Database, name: str) -> str | None:
-    row = db.execute("SELECT password_hash FROM operators WHERE name = ?", [name]).fetchone()
-    return row[0] if row else None
+    try:
+        return db["operators"].get(name)["password_hash"]
+    except NotFoundError:
+        return None
 
 
 def upsert_operator(
@@ -26,20 +29,31 @@ def upsert_operator(
     """Add or re-password an operator; True if it was new."""
     with db.atomic():
         existed = get_password_hash(db, name) is not None
-        db.execute(
-            "INSERT INTO operators (name, password_hash, created_at, created_by)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-            " password_hash = excluded.password_hash",
-            [name, password_hash, now_ms(), created_by],
-        )
+        if existed:
+            db["operators"].update(name, {"password_hash": password_hash})
+        else:
+            db["operators"].insert(
+                {
+                    "name": name,
+                    "password_hash": password_hash,
+                    "created_at": now_ms(),
+                    "created_by": created_by,
+                }
+            )
     return not existed
 
 
 def update_hash(db: sqlite_utils.Database, name: str, password_hash: str) -> None:
     with db.atomic():
-        db.execute("UPDATE operators SET password_hash = ? WHERE name = ?", [password_hash, name])
+        try:
+            db["operators"].update(name, {"password_hash": password_hash})
+        except NotFoundError:
+            pass  # removed meanwhile: nothing to re-hash
 
 
 def remove_operator(db: sqlite_utils.Database, name: str) -> bool:
     with db.atomic():
-        return db.execute("DELETE FROM operators WHERE name = ?", [name]).rowcount == 1
+        if get_password_hash(db, name) is None:
+            return False
+        db["operators"].delete(name)
+        return True

@@ -241,7 +241,7 @@ def test_canary_secrets_appear_in_no_log_line(db_path):
 def test_every_action_is_audited(db_path, tmp_path):
     from offload_console.csv_export import record_export
     from storage.case_filter import CaseFilter
-    from storage.inbox import delete_snippet, save_snippet
+    from storage.snippets import delete_snippet, save_snippet
     from storage.templates import delete_template, save_template
 
     db = storage.open_db(db_path)

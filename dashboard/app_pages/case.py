@@ -28,8 +28,9 @@ from offload_console.redact import redact
 from offload_console.schema_tools import result_problems
 from storage.audit import list_audit
 from storage.case_filter import CaseFilter
-from storage.inbox import case_questions, list_snippets, pending_for_case
+from storage.inbox import case_questions, pending_for_case
 from storage.page_queries import case_events, case_submission, get_case, list_cases
+from storage.snippets import list_snippets
 
 db = get_db()
 tz = operator_tz()

@@ -20,15 +20,8 @@ from dashboard.format import (
 )
 from offload_console.answers import send_answer
 from storage import now_ms
-from storage.inbox import (
-    case_questions,
-    delete_snippet,
-    list_snippets,
-    pending_count,
-    pending_requests,
-    requests_by_ids,
-    save_snippet,
-)
+from storage.inbox import case_questions, pending_count, pending_requests, requests_by_ids
+from storage.snippets import delete_snippet, list_snippets, save_snippet
 
 PAGE_SIZE = 10
 BULK_LIMIT = 100
