@@ -6,9 +6,8 @@ import datetime as dt
 import json
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from offload_client import NOTHING_SCHEDULED
 from storage.page_queries import STATUSES
-
-NOTHING_SCHEDULED = 253402300799999
 
 
 def zone(name: str | None) -> dt.tzinfo:

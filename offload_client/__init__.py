@@ -13,6 +13,7 @@ from offload_client.errors import (
     OffloadUnknownOutcome,
 )
 from offload_client.models import (
+    NOTHING_SCHEDULED,
     AttachmentLink,
     CaseState,
     CreatedCase,
@@ -23,6 +24,7 @@ from offload_client.models import (
 __all__ = [
     "DEFAULT_SANDBOX_API_KEY",
     "DEFAULT_SANDBOX_URL",
+    "NOTHING_SCHEDULED",
     "AttachmentLink",
     "CaseState",
     "CreatedCase",

@@ -56,7 +56,7 @@ def refresh_case(db: sqlite_utils.Database, client: OffloadClient, case_id: str)
     fetched_at = now_ms()
     state = client.get_case(case_id)
     row = poll_target(db, case_id)
-    return False if row is None else record_poll(db, row, state.raw, fetched_at)
+    return False if row is None else record_poll(db, row, state, fetched_at)
 
 
 def send_answer(

@@ -58,7 +58,7 @@ def sync(
                 report.errors.append(f"{row['case_id']}: {exc}")
                 continue
             try:
-                changed = record_poll(db, row, state.raw, fetched_at)
+                changed = record_poll(db, row, state, fetched_at)
             except Exception as exc:  # noqa: BLE001 - one bad case never stops the pass
                 log.exception("reconciler: case %r could not be recorded", row["case_id"])
                 report.errors.append(f"{row['case_id']}: could not record the poll: {exc!r}")

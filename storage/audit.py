@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.db import now_ms
+from storage.db import now_ms, write_transaction
 
 
 def record(
@@ -22,7 +22,7 @@ def record(
     """Every audited action names who did it: an empty ``operator`` is refused."""
     if not (operator or "").strip():
         raise ValueError(f"audit: {action} without an operator")
-    with db.atomic():
+    with write_transaction(db):
         db["audit_log"].insert(
             {
                 "at": now_ms(),

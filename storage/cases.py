@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any, Protocol
 
 import sqlite_utils
 
-from storage.db import now_ms
-from storage.events import local_event, record_event
+from storage.db import now_ms, write_transaction
+from storage.events import case_details, local_event, record_event
+
+
+class PolledRequest(Protocol):
+    id: str
+
+
+class PolledCase(Protocol):
+    """What a GET showed, already parsed (``offload_client.CaseState`` is one): the fields
+    a poll is judged by, and ``raw``, Offload's ``data`` object, stored as the poll's record."""
+
+    status: str
+    updated_at: int | None
+    next_action_at: int | None
+    input_request: PolledRequest | None
+    raw: dict[str, Any]
+
 
 _POLL_COLUMNS = "case_id, status, updated_at, input_request_id, input_request_status, last_event_at"
 
@@ -26,29 +42,29 @@ def cases_to_poll(db: sqlite_utils.Database, recent_ms: int = 10 * 60 * 1000) ->
     )
 
 
-def poll_is_news(known: dict, data: dict) -> bool:
+def poll_is_news(known: dict, state: PolledCase) -> bool:
     """Does a GET show anything the console has not recorded?"""
-    updated = data.get("updatedAt")
-    if not isinstance(updated, int):
-        return data.get("status") != known["status"]
+    updated = state.updated_at
+    if updated is None:
+        return state.status != known["status"]
     if known["updated_at"] is None or updated > known["updated_at"]:
         return True
-    request = data.get("inputRequest")
-    if isinstance(request, dict) and request.get("id") != known["input_request_id"]:
-        return updated >= (known["updated_at"] or 0) and data.get("status") == "INPUT_NEEDED"
+    request = state.input_request
+    if request is not None and request.id != known["input_request_id"]:
+        return updated >= (known["updated_at"] or 0) and state.status == "INPUT_NEEDED"
     return False
 
 
-def poll_disagrees(known: dict, data: dict) -> bool:
+def poll_disagrees(known: dict, state: PolledCase) -> bool:
     """Does a GET show another state than the one the console shows?"""
-    if data.get("status") != known["status"]:
+    if state.status != known["status"]:
         return True
-    request = data.get("inputRequest")
-    return isinstance(request, dict) and request.get("id") != known["input_request_id"]
+    request = state.input_request
+    return request is not None and request.id != known["input_request_id"]
 
 
 def record_poll(
-    db: sqlite_utils.Database, known: dict, data: dict, fetched_at: int | None = None
+    db: sqlite_utils.Database, known: dict, state: PolledCase, fetched_at: int | None = None
 ) -> bool:
     """Store what a GET showed. A new state becomes a ``case.polled`` event (source ``poll``)
     applied like a webhook; otherwise only ``last_polled_at`` and ``next_action_at`` move, and
@@ -59,8 +75,8 @@ def record_poll(
     was corrected, so its newer state carries an older ``updatedAt``), it is recorded to win,
     one millisecond after the state it corrects. A terminal state is never undone."""
     now = now_ms()
-    updated = data.get("updatedAt") if isinstance(data.get("updatedAt"), int) else now
-    news = poll_is_news(known, data)
+    updated = state.updated_at if state.updated_at is not None else now
+    news = poll_is_news(known, state)
     case_id = known["case_id"]
     event_id, state_ts = f"poll_{case_id}_{updated}", updated
     last_event = known.get("last_event_at")
@@ -70,58 +86,37 @@ def record_poll(
         and last_event is not None
         and fetched_at > last_event
         and known["status"] not in ("COMPLETED", "FAILED")
-        and poll_disagrees(known, data)
+        and poll_disagrees(known, state)
     ):
         news = True
         state_ts = max(updated, (known["updated_at"] or 0) + 1)
         event_id = f"poll_{case_id}_{updated}_current_{fetched_at}"
-    with db.atomic():
+    with write_transaction(db):
         if news:
             event = local_event(
                 case_id,
                 event_id,
                 "case.polled",
                 updated,
-                data,
+                state.raw,
                 source="poll",
                 state_ts=state_ts,
             )
             record_event(db, event, now)
-        goal = data.get("goal") if isinstance(data.get("goal"), dict) else {}
-        counterparty = (
-            data.get("counterparty") if isinstance(data.get("counterparty"), dict) else {}
-        )
-        schema = data.get("resultSchema")
+        # Fields that describe the case are filled as the projection fills them (one rule).
+        details = case_details(state.raw)
+        details.pop("created_at")
+        sets = [f"{column} = coalesce({column}, ?)" for column in details]
         db.execute(
-            "UPDATE cases SET last_polled_at = ?, next_action_at = ?,"
-            " objective = coalesce(objective, ?), counterparty_name = coalesce(counterparty_name, ?),"
-            " counterparty_address = coalesce(counterparty_address, ?),"
-            " counterparty_company = coalesce(counterparty_company, ?),"
-            " counterparty_timezone = coalesce(counterparty_timezone, ?),"
-            " max_attempts = coalesce(max_attempts, ?), result_schema = coalesce(result_schema, ?),"
-            " constraints = coalesce(constraints, ?)"
+            f"UPDATE cases SET last_polled_at = ?, next_action_at = ?, {', '.join(sets)}"
             " WHERE case_id = ?",
-            [
-                now,
-                data.get("nextActionAt") if isinstance(data.get("nextActionAt"), int) else None,
-                goal.get("objective"),
-                counterparty.get("name"),
-                counterparty.get("address"),
-                counterparty.get("company"),
-                counterparty.get("timezone"),
-                data.get("maxAttempts") if isinstance(data.get("maxAttempts"), int) else None,
-                json.dumps(schema, sort_keys=True) if isinstance(schema, dict) else None,
-                json.dumps(data["constraints"])
-                if isinstance(data.get("constraints"), list)
-                else None,
-                known["case_id"],
-            ],
+            [now, state.next_action_at, *details.values(), case_id],
         )
     return news
 
 
 def start_reconciler_run(db: sqlite_utils.Database) -> int:
-    with db.atomic():
+    with write_transaction(db):
         return db.execute(
             "INSERT INTO reconciler_runs (started_at) VALUES (?)", [now_ms()]
         ).lastrowid
@@ -130,7 +125,7 @@ def start_reconciler_run(db: sqlite_utils.Database) -> int:
 def finish_reconciler_run(
     db: sqlite_utils.Database, run_id: int, polled: int, changed: int, errors: list[str]
 ) -> None:
-    with db.atomic():
+    with write_transaction(db):
         db.execute(
             "UPDATE reconciler_runs SET finished_at = ?, polled = ?, changed = ?, errors = ?,"
             " error_sample = ? WHERE id = ?",

@@ -90,8 +90,17 @@ def apply_migrations(db: sqlite_utils.Database) -> None:
 @contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database):
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error): take the write lock up
-    front, so a busy database fails here rather than halfway through."""
+    front, so a busy database waits (busy timeout) or fails here rather than halfway through,
+    where a read-then-write transaction would fail at once if another writer went first.
+    Inside a transaction already, a savepoint of it (``db.atomic()``)."""
     conn = db.conn
+    if conn.in_transaction:
+        try:
+            with db.atomic():
+                yield db
+        except sqlite3.Error as exc:
+            raise _translated(exc) from exc
+        return
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -268,7 +268,7 @@ def _bump_count(conn, status: str, delta: int) -> None:
 
 
 def _new_case_row(event: Event, received_at: int) -> dict[str, Any]:
-    row = {"case_id": event.case_id, **_event_descriptive(event), **_event_state(event)}
+    row = {"case_id": event.case_id, **case_details(event.data), **_event_state(event)}
     row["first_seen_at"] = received_at
     row["last_event_at"] = received_at
     if row["created_at"] is None:
@@ -308,9 +308,9 @@ def _event_state(event: Event) -> dict[str, Any]:
     }
 
 
-def _event_descriptive(event: Event) -> dict[str, Any]:
-    """Fields that describe the case rather than its state: filled once, never cleared."""
-    data = event.data
+def case_details(data: dict[str, Any]) -> dict[str, Any]:
+    """Columns that describe the case rather than its state, from an event's or a GET's
+    ``data``: filled once, never cleared (webhooks and polls alike)."""
     goal = data.get("goal") if isinstance(data.get("goal"), dict) else {}
     counterparty = data.get("counterparty") if isinstance(data.get("counterparty"), dict) else {}
     return {
@@ -387,7 +387,7 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
         )
     else:
         state = _event_state(event)
-        descriptive = _event_descriptive(event)
+        descriptive = case_details(event.data)
         rank, updated_at, state_event_id, state_source = current
         old_key = state_key(rank, updated_at or 0, state_source or "poll", state_event_id or "")
         new_key = state_key(state["state_rank"], state["updated_at"], event.source, event.event_id)

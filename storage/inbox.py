@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from storage.db import now_ms
+from storage.db import now_ms, write_transaction
 from storage.events import local_event, record_event, refresh_request_statuses
 
 CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be taken over
@@ -75,7 +75,7 @@ def claim_request(db: sqlite_utils.Database, request_id: str, operator: str, tok
     sessions (two operators, or one operator in two tabs) cannot both win.
     Returns ``{"claimed": bool, "request": row}``."""
     now = now_ms()
-    with db.atomic():
+    with write_transaction(db):
         cursor = db.execute(
             "UPDATE input_requests SET claimed_by = ?, claimed_at = ?, claim_token = ?"
             " WHERE input_request_id = ? AND status = 'PENDING' AND answered_at IS NULL"
@@ -86,7 +86,7 @@ def claim_request(db: sqlite_utils.Database, request_id: str, operator: str, tok
 
 
 def release_claim(db: sqlite_utils.Database, request_id: str, token: str) -> None:
-    with db.atomic():
+    with write_transaction(db):
         db.execute(
             "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL, claim_token = NULL"
             " WHERE input_request_id = ? AND claim_token = ? AND answered_at IS NULL",
@@ -118,7 +118,7 @@ def record_answer(
         state_ts=now,
         actor=operator,
     )
-    with db.atomic():
+    with write_transaction(db):
         db.execute(
             "UPDATE input_requests SET answer = ?, answered_by = ?, answered_at = ?,"
             " claimed_by = ?, claimed_at = coalesce(claimed_at, ?) WHERE input_request_id = ?",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils.db import NotFoundError
 
-from storage.db import now_ms
+from storage.db import now_ms, write_transaction
 
 
 def count_operators(db: sqlite_utils.Database) -> int:
@@ -27,7 +27,7 @@ def upsert_operator(
     db: sqlite_utils.Database, name: str, password_hash: str, created_by: str | None
 ) -> bool:
     """Add or re-password an operator; True if it was new."""
-    with db.atomic():
+    with write_transaction(db):
         existed = get_password_hash(db, name) is not None
         if existed:
             db["operators"].update(name, {"password_hash": password_hash})
@@ -44,7 +44,7 @@ def upsert_operator(
 
 
 def update_hash(db: sqlite_utils.Database, name: str, password_hash: str) -> None:
-    with db.atomic():
+    with write_transaction(db):
         try:
             db["operators"].update(name, {"password_hash": password_hash})
         except NotFoundError:
@@ -52,7 +52,7 @@ def update_hash(db: sqlite_utils.Database, name: str, password_hash: str) -> Non
 
 
 def remove_operator(db: sqlite_utils.Database, name: str) -> bool:
-    with db.atomic():
+    with write_transaction(db):
         if get_password_hash(db, name) is None:
             return False
         db["operators"].delete(name)

@@ -8,7 +8,7 @@ import os
 import sqlite_utils
 
 from storage.case_filter import CaseFilter
-from storage.db import now_ms
+from storage.db import now_ms, write_transaction
 
 STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
 LIST_COLUMNS = (
@@ -131,6 +131,26 @@ def case_events(db: sqlite_utils.Database, case_id: str, limit: int = 500) -> li
     )
 
 
+def case_attachments(db: sqlite_utils.Database, case_id: str) -> list[dict]:
+    """Every file Offload reported for a case (``data.attachments`` of its events), once
+    each as first reported, in that order. SQLite reads the stored payloads (``json_each``);
+    with ``min()`` the other columns come from the row that has it."""
+    return list(
+        db.query(
+            "SELECT attachment_id, name, type, size, min(received_at) AS first_at FROM ("
+            " SELECT json_extract(a.value, '$.attachmentId') AS attachment_id,"
+            " json_extract(a.value, '$.name') AS name, json_extract(a.value, '$.type') AS type,"
+            " json_extract(a.value, '$.size') AS size, e.received_at, a.key"
+            " FROM events e, json_each(e.payload, '$.data.attachments') a"
+            " WHERE e.case_id = ? AND json_valid(e.payload) AND a.type = 'object'"
+            " AND json_type(a.value, '$.attachmentId') = 'text'"
+            " ORDER BY e.received_at, a.key)"
+            " GROUP BY attachment_id ORDER BY first_at, attachment_id",
+            [case_id],
+        )
+    )
+
+
 def case_submission(db: sqlite_utils.Database, case_id: str) -> dict | None:
     rows = list(db.query("SELECT * FROM submissions WHERE case_id = ? LIMIT 1", [case_id]))
     return rows[0] if rows else None
@@ -168,7 +188,7 @@ def refresh_search_index(db: sqlite_utils.Database) -> int:
     if not db.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone():
         return 0
     columns = ", ".join(SEARCH_COLUMNS)
-    with db.atomic():
+    with write_transaction(db):
         pending = db.execute("SELECT count(*) FROM search_pending").fetchone()[0]
         db.execute(
             "DELETE FROM cases_search WHERE rowid IN (SELECT case_rowid FROM search_pending)"

@@ -6,7 +6,7 @@ import sqlite_utils
 from sqlite_utils.db import NotFoundError
 
 from storage import audit
-from storage.db import now_ms
+from storage.db import now_ms, write_transaction
 
 
 def list_snippets(db: sqlite_utils.Database) -> list[dict]:
@@ -14,7 +14,7 @@ def list_snippets(db: sqlite_utils.Database) -> list[dict]:
 
 
 def save_snippet(db: sqlite_utils.Database, name: str, text: str, operator: str) -> None:
-    with db.atomic():
+    with write_transaction(db):
         db["reply_snippets"].upsert(
             {"name": name, "text": text, "created_by": operator, "created_at": now_ms()},
             pk="name",
@@ -23,7 +23,7 @@ def save_snippet(db: sqlite_utils.Database, name: str, text: str, operator: str)
 
 
 def delete_snippet(db: sqlite_utils.Database, name: str, operator: str | None) -> None:
-    with db.atomic():
+    with write_transaction(db):
         try:
             db["reply_snippets"].delete(name)
         except NotFoundError:

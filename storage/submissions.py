@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.db import now_ms
+from storage.db import now_ms, write_transaction
 from storage.events import local_event, record_event
 
 
@@ -21,7 +21,7 @@ def create_submission(
 ) -> bool:
     """Commit a PENDING submission; False if this id exists already (a double submit)."""
     now = now_ms()
-    with db.atomic():
+    with write_transaction(db):
         cursor = db.execute(
             "INSERT OR IGNORE INTO submissions (submission_id, status, request, created_by,"
             " created_at, updated_at) VALUES (?, 'PENDING', ?, ?, ?, ?)",
@@ -66,7 +66,7 @@ def mark_sent(
         state_ts=0,  # any state Offload reports wins over "we sent it"
         actor=actor,
     )
-    with db.atomic():
+    with write_transaction(db):
         db.execute(
             "UPDATE submissions SET status = 'SENT', case_id = ?, updated_at = ?"
             " WHERE submission_id = ?",
@@ -86,7 +86,7 @@ def mark_outcome(
 ) -> None:
     """FAILED (Offload said no, or was never reached) or UNKNOWN (sent, no answer). A webhook
     carrying the submission id may later settle an UNKNOWN one (see storage.events)."""
-    with db.atomic():
+    with write_transaction(db):
         db.execute(
             "UPDATE submissions SET status = ?, error_status = ?, error_code = ?,"
             " error_message = ?, updated_at = ? WHERE submission_id = ? AND status = 'PENDING'",

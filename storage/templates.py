@@ -8,7 +8,7 @@ import sqlite_utils
 from sqlite_utils.db import NotFoundError
 
 from storage import audit
-from storage.db import now_ms
+from storage.db import now_ms, write_transaction
 
 
 def list_templates(db: sqlite_utils.Database) -> list[dict]:
@@ -23,7 +23,7 @@ def list_templates(db: sqlite_utils.Database) -> list[dict]:
 def save_template(db: sqlite_utils.Database, name: str, body: dict, operator: str | None) -> None:
     now = now_ms()
     text = json.dumps(body, ensure_ascii=False)
-    with db.atomic():
+    with write_transaction(db):
         table = db["case_templates"]
         try:
             table.get(name)
@@ -43,7 +43,7 @@ def save_template(db: sqlite_utils.Database, name: str, body: dict, operator: st
 
 
 def delete_template(db: sqlite_utils.Database, name: str, operator: str | None) -> bool:
-    with db.atomic():
+    with write_transaction(db):
         try:
             db["case_templates"].delete(name)
         except NotFoundError:

@@ -1,12 +1,19 @@
 """Recording polls: news becomes a poll event; stale or repeated polls record nothing."""
 
-from storage.cases import cases_to_poll, record_poll
+from offload_client import CaseState
+from storage.cases import cases_to_poll
+from storage.cases import record_poll as record_state
 from storage.events import Event, record_event
 from tests.helpers import input_needed, store
 
 
 def apply_webhook(db, envelope):
     store(db, envelope)
+
+
+def record_poll(db, known, data, fetched_at=None):
+    """What a GET of ``data`` records (the client parses it into a CaseState first)."""
+    return record_state(db, known, CaseState.from_data(data), fetched_at)
 
 
 def known(db, case_id):

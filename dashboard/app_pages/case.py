@@ -1,7 +1,6 @@
 """Case timeline: one case's header, every event in order, its result, files and transcript.
 Deep link: ``/case?case=<caseId>``."""
 
-import json
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -9,27 +8,31 @@ import streamlit as st
 
 from dashboard.answer_box import answer_box, show_departed_outcomes
 from dashboard.auth import operator
-from dashboard.data import get_client, get_db, operator_tz
-from dashboard.format import (
-    REQUEST_STATUS_WORDS,
-    SOURCE_WORDS,
-    STATUS_WORDS,
-    counterparty_line,
-    event_summary,
-    gap,
-    next_action,
-    pretty_json,
-    when,
+from dashboard.case_view import (
+    attachment_line,
+    audit_rows,
+    case_facts,
+    header_figures,
+    result_check,
+    result_rows,
+    timeline_rows,
 )
+from dashboard.data import get_client, get_db, operator_tz
+from dashboard.format import REQUEST_STATUS_WORDS, SOURCE_WORDS, pretty_json, when
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from offload_console.case_form import body_for_duplicate
 from offload_console.redact import redact
-from offload_console.schema_tools import result_problems
 from storage.audit import list_audit
 from storage.case_filter import CaseFilter
 from storage.inbox import case_questions, pending_for_case
-from storage.page_queries import case_events, case_submission, get_case, list_cases
+from storage.page_queries import (
+    case_attachments,
+    case_events,
+    case_submission,
+    get_case,
+    list_cases,
+)
 from storage.snippets import list_snippets
 
 db = get_db()
@@ -58,56 +61,14 @@ if case is None:
     st.stop()
 
 
-def flatten(value, prefix=""):
-    if isinstance(value, dict) and value:
-        for key, sub in value.items():
-            yield from flatten(sub, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield (
-            prefix or "(value)",
-            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
-        )
-
-
 # -- header ------------------------------------------------------------------------------
-counterparty_tz = case["counterparty_timezone"]
-used, follow_ups = case["attempt_count"] or 0, case["max_attempts"]
-cols = st.columns([3, 2, 2, 2])
-# Metric values render markdown: only our own words go there; Offload's strings go in tables.
-cols[0].metric("Status", STATUS_WORDS.get(case["status"], "other"))
-cols[1].metric("Result", "yes" if case["result"] else "—")
-cols[2].metric("Messages sent", f"{used} of {follow_ups + 1}" if follow_ups is not None else used)
-if case["state_rank"] == 1:
-    left = "— (finished)"
-elif follow_ups is None:
-    left = "?"
-else:
-    left = max(0, follow_ups + 1 - used)
-cols[3].metric("Attempts left", left)
-header = {
-    "Case id": case["case_id"],
-    "Client reference": case["client_reference_id"] or "",
-    "Status": case["status"],
-    "Result status": case["result_status"] or "",
-    "Objective": case["objective"] or "",
-    "Counterparty": counterparty_line(
-        case["counterparty_name"], case["counterparty_address"], case["counterparty_company"]
-    ),
-    "Counterparty time zone": counterparty_tz or "unknown",
-    "Next follow-up": next_action(case["next_action_at"], tz),
-    "Created": when(case["created_at"], tz, seconds=True),
-    "Last update from Offload": when(case["updated_at"], tz, seconds=True),
-    "Last polled": when(case["last_polled_at"], tz, seconds=True) or "never",
-}
-submission = case_submission(db, case["case_id"])
-if submission:
-    header["Sent by"] = (
-        f"{submission['created_by'] or 'unknown'} at {when(submission['created_at'], tz)}"
-    )
+for column, (label, value) in zip(st.columns([3, 2, 2, 2]), header_figures(case), strict=True):
+    column.metric(label, value)
+facts = case_facts(case, case_submission(db, case["case_id"]), tz)
 st.dataframe(
-    pd.DataFrame({"": list(header), "value": list(header.values())}),
+    pd.DataFrame({"": list(facts), "value": list(facts.values())}),
     hide_index=True,
-    height=35 * (len(header) + 1) + 3,  # every fact at once, no scrolling inside the table
+    height=35 * (len(facts) + 1) + 3,  # every fact at once, no scrolling inside the table
     column_config={"": st.column_config.TextColumn(width="medium")},
 )
 
@@ -161,20 +122,17 @@ if transcript is not None:
 
 # -- result ------------------------------------------------------------------------------
 st.subheader("Result")
-result = json.loads(case["result"]) if case["result"] else None
-schema = json.loads(case["result_schema"]) if case["result_schema"] else None
-if result is None:
+rows = result_rows(case)
+if rows is None:
     st.caption("No result yet.")
 else:
-    st.dataframe(pd.DataFrame(list(flatten(result)), columns=["field", "value"]), hide_index=True)
-    problems = result_problems(result, schema)
+    st.dataframe(pd.DataFrame(rows, columns=["field", "value"]), hide_index=True)
+    problems, verdict = result_check(case)
     if problems:
-        st.warning(
-            f"The result does not match this case's result schema ({len(problems)} problems)."
-        )
+        st.warning(verdict)
         st.dataframe(pd.DataFrame(problems), hide_index=True)
-    elif schema:
-        st.caption("Matches the case's result schema.")
+    elif verdict:
+        st.caption(verdict)
 if case["failure_reason"]:
     st.text(f"Failure reason: {case['failure_reason']}")
 
@@ -194,24 +152,13 @@ if questions:
                 )
 
 # -- attachments -------------------------------------------------------------------------
-events = case_events(db, case["case_id"])
-attachments = {}
-for event in events:
-    try:
-        data = json.loads(event["payload"]).get("data") or {}
-    except ValueError:
-        continue
-    for attachment in data.get("attachments") or []:
-        if isinstance(attachment, dict) and attachment.get("attachmentId"):
-            attachments[attachment["attachmentId"]] = attachment
+attachments = case_attachments(db, case["case_id"])
 if attachments:
     st.subheader("Attachments")
-    for attachment_id, attachment in attachments.items():
+    for attachment in attachments:
+        attachment_id = attachment["attachment_id"]
         c1, c2 = st.columns([4, 1])
-        c1.text(
-            f"{attachment.get('name', attachment_id)} · {attachment.get('type', '')} · "
-            f"{attachment.get('size', '?')} bytes"
-        )
+        c1.text(attachment_line(attachment))
         if c2.button("Get download link", key=f"att_{attachment_id}"):
             try:
                 link = get_client().get_attachment(case["case_id"], attachment_id)
@@ -232,31 +179,9 @@ st.caption(
     f"Times in your zone ({tz}) to the second, the time since the event before, and the "
     "counterparty's local time."
 )
-
-
-def event_time(e: dict) -> int:
-    return e["received_at"] if e["source"] == "console" else (e["state_ts"] or e["timestamp"])
-
-
-timeline_rows = []
-previous = None
-for e in events:
-    moment = event_time(e)
-    timeline_rows.append(
-        {
-            "when": when(moment, tz, seconds=True),
-            "after": gap(moment - previous) if previous is not None else "",
-            "their time": when(moment, counterparty_tz, seconds=True) if counterparty_tz else "",
-            "what": event_summary(e),
-            "via": e["source"]
-            + (f" ({e['actor']})" if e["actor"] else "")
-            + " · "
-            + e["event_type"],
-        }
-    )
-    previous = moment
+events = case_events(db, case["case_id"])
 st.dataframe(
-    pd.DataFrame(timeline_rows),
+    pd.DataFrame(timeline_rows(events, tz, case["counterparty_timezone"])),
     hide_index=True,
     column_config={
         "when": st.column_config.TextColumn(width=170),
@@ -280,17 +205,4 @@ if st.toggle("Show each event's raw JSON", key="timeline_raw"):
 actions = list_audit(db, case_id=case["case_id"], limit=200)
 if actions:
     st.subheader("Who did what")
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "when": when(a["at"], tz, seconds=True),
-                    "operator": a["operator"] or "",
-                    "action": a["action"],
-                    "detail": redact(a["detail"] or ""),
-                }
-                for a in actions
-            ]
-        ),
-        hide_index=True,
-    )
+    st.dataframe(pd.DataFrame(audit_rows(actions, tz)), hide_index=True)

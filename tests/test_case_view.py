@@ -1,0 +1,126 @@
+"""The Case timeline page's logic, tested without Streamlit (dashboard/case_view.py and the
+attachments query)."""
+
+import json
+
+from dashboard.case_view import (
+    attachment_line,
+    audit_rows,
+    case_facts,
+    header_figures,
+    result_check,
+    result_rows,
+    timeline_rows,
+)
+from storage.page_queries import case_attachments, case_events, get_case
+from tests.helpers import input_needed, store, webhook
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"signedW9Received": {"type": "boolean"}, "taxId": {"type": "string"}},
+    "required": ["signedW9Received", "taxId"],
+}
+
+
+def completed(db, case_id="c1", result=None, schema=SCHEMA, **data):
+    store(db, input_needed(case_id, "r1", 1_000))
+    store(
+        db,
+        webhook(
+            case_id,
+            "case.completed",
+            61_000,
+            result=result,
+            resultSchema=schema,
+            resultStatus="goal_achieved",
+            attemptCount=2,
+            maxAttempts=3,
+            counterparty={"name": "Maya Chen", "address": "ap@northstar.example"},
+            **data,
+        ),
+    )
+    return get_case(db, case_id)
+
+
+def test_header_figures_are_the_consoles_own_words(db):
+    case = completed(db, result={"signedW9Received": True, "taxId": "12"})
+    assert header_figures(case) == [
+        ("Status", "completed"),
+        ("Result", "yes"),
+        ("Messages sent", "2 of 4"),
+        ("Attempts left", "— (finished)"),
+    ]
+    store(db, input_needed("c2", "r2", 5))
+    open_case = get_case(db, "c2")
+    assert dict(header_figures(open_case))["Attempts left"] == "?"  # maxAttempts unknown
+    assert dict(header_figures(open_case))["Result"] == "—"
+
+
+def test_case_facts_name_the_counterparty_and_who_sent_it(db):
+    case = completed(db, result={"signedW9Received": True, "taxId": "12"})
+    facts = case_facts(case, {"created_by": "Avery", "created_at": 0}, "UTC")
+    assert facts["Counterparty"] == "Maya Chen <ap@northstar.example>"
+    assert facts["Last polled"] == "never"
+    assert facts["Next follow-up"] == "none scheduled"
+    assert facts["Sent by"].startswith("Avery at 1970-01-01")
+    assert "Sent by" not in case_facts(case, None, "UTC")
+
+
+def test_result_rows_flatten_nested_fields_and_keep_values_as_text(db):
+    case = completed(db, result={"vendor": {"tin": "12-3", "ok": True}, "files": ["a", "b"]})
+    assert result_rows(case) == [  # stored with sorted keys
+        ("files", '["a", "b"]'),
+        ("vendor.ok", "true"),
+        ("vendor.tin", "12-3"),
+    ]
+    store(db, input_needed("c2", "r2", 5))
+    assert result_rows(get_case(db, "c2")) is None
+
+
+def test_result_check_says_whether_the_result_matches_its_schema(db):
+    good = completed(db, "good", result={"signedW9Received": True, "taxId": "12"})
+    assert result_check(good) == ([], "Matches the case's result schema.")
+    bad = completed(db, "bad", result={"signedW9Received": "yes"})
+    problems, verdict = result_check(bad)
+    assert len(problems) == 2 and "(2 problems)" in verdict
+    plain = completed(db, "plain", result={"anything": 1}, schema=None)
+    assert result_check(plain) == ([], None)
+
+
+def test_timeline_rows_give_each_event_its_gap_and_the_counterpartys_time(db):
+    completed(db, result={"signedW9Received": True, "taxId": "12"})
+    rows = timeline_rows(case_events(db, "c1"), "UTC", "Asia/Tokyo")
+    assert [r["after"] for r in rows] == ["", "+1 min 00 s"]
+    assert rows[0]["when"] == "1970-01-01 00:00:01 UTC" and rows[0]["their time"].startswith(
+        "1970-01-01 09:00:01"
+    )
+    assert rows[0]["what"] == "Question: Accept?" and rows[1]["via"] == "webhook · case.completed"
+
+
+def test_attachments_come_once_each_as_first_reported(db):
+    first = {"attachmentId": "a1", "name": "W-9.pdf", "type": "application/pdf", "size": 10}
+    store(db, webhook("c1", "case.updated", 1, attachments=[first, "junk", {"name": "no id"}]))
+    renamed = {**first, "name": "later name"}
+    second = {"attachmentId": "a0", "name": None, "type": None, "size": None}
+    store(db, webhook("c1", "case.completed", 2, attachments=[renamed, second]), received_at=2)
+    store(db, webhook("c2", "case.completed", 2, attachments=[{"attachmentId": "x"}]))
+    found = case_attachments(db, "c1")
+    assert [(a["attachment_id"], a["name"]) for a in found] == [("a1", "W-9.pdf"), ("a0", None)]
+    assert attachment_line(found[0]) == "W-9.pdf · application/pdf · 10 bytes"
+    assert attachment_line(found[1]) == "a0 ·  · ? bytes"
+
+
+def test_audit_rows_mask_secrets(db, monkeypatch):
+    monkeypatch.setenv("OFFLOAD_API_KEY", "sk_live_canary_123")
+    rows = audit_rows(
+        [
+            {
+                "at": 0,
+                "operator": "Avery",
+                "action": "case.sent",
+                "detail": json.dumps({"echo": "sk_live_canary_123"}),
+            }
+        ],
+        "UTC",
+    )
+    assert "sk_live_canary_123" not in rows[0]["detail"] and "•••" in rows[0]["detail"]
