@@ -10,15 +10,22 @@ import streamlit as st
 from dashboard.auth import operator
 from dashboard.data import get_client, get_db
 from dashboard.format import plural
+from dashboard.new_case_state import (
+    batch_preview,
+    current_problems,
+    filled_rows,
+    form_state,
+    prepare,
+    schema_json_typed,
+    schema_text,
+)
 from offload_console import settings
 from offload_console.case_form import (
-    DEFAULTS,
     FIELD_LABELS,
     SANDBOX_SCENARIOS,
     TIMEZONES,
     build_body,
     curl_for,
-    form_from_body,
     placeholders,
     plan_batch,
     submission_id_for,
@@ -40,35 +47,10 @@ db = get_db()
 ss = st.session_state
 
 
-def schema_text(schema: dict) -> str:
-    """The schema as the JSON view shows it."""
-    return json.dumps(schema, indent=2, ensure_ascii=False)
-
-
-def load_form(body: dict) -> None:
-    """Put a case body into the form's widgets (before they are drawn)."""
-    form = form_from_body(body)
-    for field, value in form.items():
-        ss[f"nc_{field}"] = value
-    ss["nc_has_schema"] = form["result_schema"] is not None
-    ss["nc_schema"] = form["result_schema"] or {"type": "object", "properties": {}}
-    ss["nc_schema_json"] = schema_text(ss["nc_schema"])
-    ss["nc_ver"] = ss.get("nc_ver", 0) + 1
-    ss["nc_show_errors"] = False
-
-
-if "nc_load" in ss:
-    load_form(ss.pop("nc_load"))
-if "nc_ver" not in ss:
-    load_form(
-        {
-            "channel": "EMAIL",
-            "maxAttempts": 3,
-            "followUpDelayHours": 72,
-        }
-    )
+prepare(ss)
 ss.setdefault("nc_nonce", secrets.token_hex(8))
 ver = ss["nc_ver"]
+sandbox = settings.is_sandbox_mode()
 
 st.title("New case")
 st.caption(
@@ -77,24 +59,8 @@ st.caption(
 )
 
 
-def form_state() -> dict:
-    """The form as the widgets hold it (their values are in session state before they draw)."""
-    form = {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
-    form["result_schema"] = ss["nc_schema"] if ss.get("nc_has_schema") else None
-    if not settings.is_sandbox_mode():
-        form["scenario"] = None
-    return form
-
-
-def current_problems() -> dict[str, str]:
-    problems = build_body(form_state())[1]
-    if ss.get("nc_schema_json_error"):
-        problems["result_schema"] = ss["nc_schema_json_error"]
-    return problems
-
-
 # After a Send with problems, each message shows at its field.
-shown_problems = current_problems() if ss.get("nc_show_errors") else {}
+shown_problems = current_problems(ss, sandbox) if ss.get("nc_show_errors") else {}
 
 
 def field_error(field: str, where=st) -> None:
@@ -118,11 +84,7 @@ def key_value_editor(field: str) -> None:
             "value": st.column_config.TextColumn(),
         },
     )
-    ss[f"nc_{field}"] = rows_of(frame)
-
-
-def rows_of(frame) -> list[dict]:
-    return [r for r in frame.to_dict("records") if any(str(v or "").strip() for v in r.values())]
+    ss[f"nc_{field}"] = filled_rows(frame.to_dict("records"))
 
 
 # -- templates ---------------------------------------------------------------------------
@@ -145,10 +107,7 @@ with st.expander("Templates", icon=":material/bookmarks:"):
         "Save the form as", key="nc_template_name", placeholder="e.g. W-9, AP team"
     )
     if t2.button("Save template", key="nc_template_save", disabled=operator() is None):
-        body, _ = build_body(
-            {f: ss.get(f"nc_{f}", DEFAULTS[f]) for f in DEFAULTS}
-            | {"result_schema": ss["nc_schema"] if ss.get("nc_has_schema") else None}
-        )
+        body, _ = build_body(form_state(ss, sandbox))
         if not name.strip():
             st.error("Give the template a name.")
         elif name.strip() == BUILT_IN:
@@ -231,20 +190,6 @@ st.subheader("Result")
 st.toggle("Ask for a structured result (JSON Schema)", key="nc_has_schema")
 schema_error = None
 if ss["nc_has_schema"]:
-
-    def json_changed() -> None:
-        try:
-            parsed = json.loads(ss["nc_schema_json"])
-        except ValueError as exc:
-            ss["nc_schema_json_error"] = f"Not valid JSON: {exc}"
-            return
-        if not isinstance(parsed, dict):
-            ss["nc_schema_json_error"] = "The schema must be a JSON object."
-            return
-        ss.pop("nc_schema_json_error", None)
-        ss["nc_schema"] = parsed
-        ss["nc_ver"] += 1  # the table starts again from the new schema
-
     # The editor's edits are positions in the table it was first given: keep that base (and
     # the schema it came from) fixed for this version of the form.
     base_key = f"nc_schema_base_{ver}"
@@ -296,7 +241,9 @@ if ss["nc_has_schema"]:
     for note in ss.pop("nc_schema_refused", []):
         st.warning("Not changed (the JSON is as before):")
         st.text(note)
-    st.text_area("JSON Schema", key="nc_schema_json", height=260, on_change=json_changed)
+    st.text_area(
+        "JSON Schema", key="nc_schema_json", height=260, on_change=schema_json_typed, args=(ss,)
+    )
     if ss.get("nc_schema_json_error"):
         st.error("The JSON is not a schema yet:")
         st.code(ss["nc_schema_json_error"], language=None, wrap_lines=True)
@@ -314,7 +261,7 @@ d1.text_input(
     help="Where Offload reports back. Leave it empty for this console's sidecar.",
 )
 field_error("webhook_url", d1)
-if settings.is_sandbox_mode():
+if sandbox:
     d2.selectbox(
         "Sandbox scenario",
         SANDBOX_SCENARIOS,
@@ -331,9 +278,9 @@ st.text_area(
 )
 field_error("metadata")
 
-form = form_state()
+form = form_state(ss, sandbox)
 body, _ = build_body(form)
-errors = current_problems()
+errors = current_problems(ss, sandbox)
 
 if ss.get("nc_show_errors") and errors:
     st.error("Nothing was sent. Fix these (each is also shown at its field):")
@@ -352,8 +299,8 @@ with st.expander("Preview: the exact request"):
 
 def send() -> None:
     """Button callback: it runs before the next script run, with every widget's latest value."""
-    fresh, _ = build_body(form_state())
-    if current_problems():
+    fresh, _ = build_body(form_state(ss, sandbox))
+    if current_problems(ss, sandbox):
         ss["nc_show_errors"] = True
         ss["nc_result"] = None
         return
@@ -435,19 +382,7 @@ if upload is not None:
         st.text(", ".join(plan["missing"]))
     elif plan["rows"]:
         bodies = plan["rows"]
-        preview = pd.DataFrame(
-            [
-                {
-                    "row": i + 1,
-                    "reference": b.get("clientReferenceId", ""),
-                    "counterparty": (b.get("counterparty") or {}).get("address", ""),
-                    "objective": (b.get("goal") or {}).get("objective", ""),
-                    "problems": "; ".join(f"{FIELD_LABELS.get(k, k)}: {v}" for k, v in p.items()),
-                }
-                for i, (b, p) in enumerate(bodies)
-            ]
-        )
-        st.dataframe(preview, hide_index=True)
+        st.dataframe(pd.DataFrame(batch_preview(bodies)), hide_index=True)
         bad = sum(1 for _, p in bodies if p)
         if bad:
             st.warning(f"{plural(bad, 'row')} with problems will be skipped.")
