@@ -185,7 +185,7 @@ def create_app(
         except Exception as exc:  # noqa: BLE001 - health must answer, not crash
             status = {"ok": False, "database": f"error: {type(exc).__name__}"}
             code = 503
-        status["writer"] = writer.stats.as_dict()
+        status["writer"] = {**writer.stats.as_dict(), "waiting": writer.waiting}
         return JSONResponse(status, status_code=code)
 
     async def noop(request: Request) -> Response:

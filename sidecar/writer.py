@@ -92,6 +92,7 @@ class GroupCommitWriter:
         self._stop_checkpoints = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self._stopping = False
+        self.waiting = 0  # deliveries accepted and not yet answered (queued or being written)
 
     async def start(self) -> None:
         """Open (and migrate) the database in the writer thread; start writing."""
@@ -131,7 +132,11 @@ class GroupCommitWriter:
             raise DatabaseBusy("the sidecar is stopping")
         future = asyncio.get_running_loop().create_future()
         self._enqueue(("delivery", body, received_at, remote_addr), future)
-        result = await future
+        self.waiting += 1
+        try:
+            result = await future
+        finally:
+            self.waiting -= 1
         if result[0] == 503:
             raise DatabaseBusy(result[1], event_id=result[2], event_type=result[3])
         return result

@@ -516,3 +516,27 @@ def test_a_delivery_not_stored_is_logged_as_what_happened(message, outcome):
     from sidecar.app import not_stored_outcome
 
     assert not_stored_outcome(message) == outcome
+
+
+def test_the_loop_keeps_answering_while_a_delivery_waits_on_a_locked_database(sidecar):
+    """Why the writer is a thread: while a delivery waits out another process's write lock
+    (the dashboard's, up to the busy timeout), /healthz and other requests are still served;
+    the delivery is stored and acked once the lock is gone."""
+    blocker = sqlite3.connect(sidecar.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(post, sidecar, webhook("locked-out", "case.completed", 7))
+        try:
+            # /healthz answers, and says a delivery is waiting, while the writer is stuck.
+            wait_until(
+                lambda: (
+                    httpx.get(sidecar.url + "/healthz", timeout=2).json()["writer"]["waiting"] == 1
+                ),
+                message="healthz answered while the delivery waited",
+            )
+            assert not waiting.done()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert waiting.result().status_code == 200
+    assert read_db(sidecar)["cases"].get("locked-out")["status"] == "COMPLETED"
