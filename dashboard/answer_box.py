@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.auth import operator
-from dashboard.data import get_client, get_db, session_token
+from dashboard.session import get_client, get_db, session_token
 from offload_console.answers import AnswerOutcome, send_answer
 from storage.inbox import claim_is_fresh
 from storage.snippets import list_snippets

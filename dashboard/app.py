@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.auth import gate, may_see_pages, sign_in_mode
-from dashboard.data import get_db
+from dashboard.session import get_db
 from storage.inbox import pending_count
 
 # The icon is served by the dashboard itself (a Material icon would be fetched from Google).

@@ -10,8 +10,8 @@ from urllib.parse import quote, unquote
 
 import streamlit as st
 
-from dashboard.data import get_db
 from dashboard.format import plural
+from dashboard.session import get_db
 from offload_console.accounts import (
     allowed_emails,
     check_password,

@@ -124,3 +124,28 @@ def test_audit_rows_mask_secrets(db, monkeypatch):
         "UTC",
     )
     assert "sk_live_canary_123" not in rows[0]["detail"] and "•••" in rows[0]["detail"]
+
+
+def test_inbox_card_facts_and_earlier_questions_read_as_words(db):
+    from dashboard.inbox_view import earlier_question_text, question_facts, why_not_pending
+    from storage.inbox import case_questions, pending_requests
+
+    first = input_needed("c1", "r1", 2, "First?")
+    first["data"].update(
+        counterparty={"name": "Maya", "address": "ap@x.example", "timezone": "Asia/Tokyo"},
+        constraints=["Email only", "No legal threats"],
+        maxAttempts=2,
+    )
+    store(db, first)
+    store(db, input_needed("c1", "r2", 3, "Second?"))
+    (row,) = pending_requests(db, 10, 0)
+    facts = question_facts(row)
+    assert facts["Counterparty"] == "Maya <ap@x.example>"
+    assert facts["Constraints"] == "Email only; No legal threats"
+    assert facts["Attempts"] == "1 of 3 sent, 2 left"
+    assert "(Asia/Tokyo)" in facts["Their local time"]
+    earlier = next(q for q in case_questions(db, "c1") if q["input_request_id"] == "r1")
+    assert earlier_question_text(earlier, "UTC").splitlines()[1:] == ["Q: First?", "A: (none)"]
+    assert why_not_pending(None) == "no longer in the console"
+    assert why_not_pending({"answered_by": "Blake"}) == "already answered by Blake"
+    assert why_not_pending({"answered_by": None}).startswith("closed")

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_db, operator_tz
 from dashboard.format import plural, pretty_json, when
+from dashboard.session import get_db, operator_tz
 from offload_console.redact import redact
 from storage.audit import audit_actions, list_audit
 

@@ -17,8 +17,8 @@ from dashboard.case_view import (
     result_rows,
     timeline_rows,
 )
-from dashboard.data import get_client, get_db, operator_tz
 from dashboard.format import REQUEST_STATUS_WORDS, SOURCE_WORDS, pretty_json, when
+from dashboard.session import get_client, get_db, operator_tz
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from offload_console.case_form import body_for_duplicate

@@ -7,8 +7,8 @@ from dataclasses import astuple
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_db, operator_tz
 from dashboard.format import counterparty_line, grouped_counts, short_when, when
+from dashboard.session import get_db, operator_tz
 from storage.page_queries import (
     STATUSES,
     CaseFilter,

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.auth import operator
-from dashboard.data import get_db
 from dashboard.format import plural
+from dashboard.session import get_db
 from offload_console.csv_export import (
     MAX_UNDECLARED_COLUMNS,
     OTHER_RESULT_KEY,

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.data import get_client, get_db, operator_tz
 from dashboard.format import duration, when
 from dashboard.health_checks import check_offload, check_sidecar
+from dashboard.session import get_client, get_db, operator_tz
 from offload_console import settings
 from storage import now_ms
 from storage.deliveries import health_summary

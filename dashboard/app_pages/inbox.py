@@ -7,17 +7,14 @@ import streamlit as st
 
 from dashboard.answer_box import answer_box, show_departed_outcomes
 from dashboard.auth import operator
-from dashboard.data import get_client, get_db, operator_tz, session_token
 from dashboard.format import (
-    attempts,
     case_line,
-    counterparty_line,
     duration,
-    json_list,
-    local_now,
     plural,
     when,
 )
+from dashboard.inbox_view import earlier_question_text, question_facts, why_not_pending
+from dashboard.session import get_client, get_db, operator_tz, session_token
 from offload_console.answers import send_answer
 from storage import now_ms
 from storage.inbox import case_questions, pending_count, pending_requests, requests_by_ids
@@ -50,25 +47,9 @@ def render_request(row: dict, snippets: list[dict]) -> None:
             if earlier:
                 with st.expander(f"Earlier questions on this case ({len(earlier)})"):
                     for q in earlier:
-                        st.text(
-                            f"{when(q['requested_at'], tz)} · {q['status']}\n"
-                            f"Q: {q['question']}\n"
-                            f"A: {q['answer'] or '(none)'}"
-                            + (f" ({q['answered_by']})" if q["answered_by"] else "")
-                        )
+                        st.text(earlier_question_text(q, tz))
         with right:
-            facts = {
-                "Objective": row["objective"] or "",
-                "Counterparty": counterparty_line(
-                    row["counterparty_name"],
-                    row["counterparty_address"],
-                    row["counterparty_company"],
-                ),
-                "Their local time": local_now(row["counterparty_timezone"]),
-                "Attempts": attempts(row["attempt_count"], row["max_attempts"]),
-                "Constraints": "; ".join(map(str, json_list(row["constraints"]))) or "none",
-                "Reference": row["client_reference_id"] or "",
-            }
+            facts = question_facts(row)
             st.text("\n".join(f"{k}: {v}" for k, v in facts.items()))
             st.page_link(
                 "app_pages/case.py",
@@ -113,14 +94,6 @@ def toggle(request_id: str) -> None:
     if ss.get(f"bulk_pick_{request_id}"):
         chosen.append(request_id)
     ss["bulk_ticked"] = chosen
-
-
-def why_not_pending(row: dict | None) -> str:
-    if row is None:
-        return "no longer in the console"
-    if row["answered_by"]:
-        return f"already answered by {row['answered_by']}"
-    return "closed (the case moved on or asked a newer question)"
 
 
 def bulk_send(request_ids: tuple[str, ...], text: str) -> None:

@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.auth import operator
-from dashboard.data import get_client, get_db
 from dashboard.format import plural
 from dashboard.new_case_state import (
     batch_preview,
@@ -19,6 +18,7 @@ from dashboard.new_case_state import (
     schema_json_typed,
     schema_text,
 )
+from dashboard.session import get_client, get_db
 from offload_console import settings
 from offload_console.case_form import (
     FIELD_LABELS,

@@ -1,0 +1,38 @@
+"""What an Inbox card shows, as plain functions (no Streamlit)."""
+
+from __future__ import annotations
+
+from dashboard.format import attempts, counterparty_line, json_list, local_now, when
+
+
+def question_facts(row: dict) -> dict[str, str]:
+    """The case beside a waiting question: what, with whom, their clock, attempts, rules."""
+    return {
+        "Objective": row["objective"] or "",
+        "Counterparty": counterparty_line(
+            row["counterparty_name"], row["counterparty_address"], row["counterparty_company"]
+        ),
+        "Their local time": local_now(row["counterparty_timezone"]),
+        "Attempts": attempts(row["attempt_count"], row["max_attempts"]),
+        "Constraints": "; ".join(map(str, json_list(row["constraints"]))) or "none",
+        "Reference": row["client_reference_id"] or "",
+    }
+
+
+def earlier_question_text(question: dict, tz: str) -> str:
+    """An earlier question of the same case, with its answer and who gave it."""
+    answered_by = f" ({question['answered_by']})" if question["answered_by"] else ""
+    return (
+        f"{when(question['requested_at'], tz)} · {question['status']}\n"
+        f"Q: {question['question']}\n"
+        f"A: {question['answer'] or '(none)'}{answered_by}"
+    )
+
+
+def why_not_pending(row: dict | None) -> str:
+    """Why a ticked question was not sent: it left the Inbox since the tick."""
+    if row is None:
+        return "no longer in the console"
+    if row["answered_by"]:
+        return f"already answered by {row['answered_by']}"
+    return "closed (the case moved on or asked a newer question)"
