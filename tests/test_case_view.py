@@ -149,3 +149,20 @@ def test_inbox_card_facts_and_earlier_questions_read_as_words(db):
     assert why_not_pending(None) == "no longer in the console"
     assert why_not_pending({"answered_by": "Blake"}) == "already answered by Blake"
     assert why_not_pending({"answered_by": None}).startswith("closed")
+
+
+def test_figures_and_verdicts_hold_only_the_consoles_words(db):
+    """They reach markdown-rendering calls (st.metric, st.warning, st.caption): whatever
+    the case holds, they are built from the console's own vocabulary."""
+    hostile = "**bold** [link](javascript:alert(1)) <img src=x>"
+    case = completed(
+        db,
+        "h1",
+        result={"signedW9Received": hostile, "taxId": hostile},
+        status=hostile,
+    )
+    case["status"] = hostile  # an open string from outside, whatever the projection kept
+    for label, figure in header_figures(case):
+        assert hostile not in label + figure and "*" not in figure and "<" not in figure
+    problems, verdict = result_check(case)
+    assert problems and hostile not in verdict and "*" not in verdict

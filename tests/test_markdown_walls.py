@@ -61,6 +61,10 @@ SAFE_NAMES = {
     "note",
     "status_word",
     "i",
+    # dashboard/case_view.py: header_figures and result_check build these from the console's
+    # own words only (tests/test_case_view.py feeds them hostile cases to check).
+    "figure",
+    "verdict",
 }
 # Attributes that hold the console's own words: an error's advice, an answer's outcome.
 SAFE_ATTRIBUTES = {("exc", "advice"), ("outcome", "message")}  # fmt: skip

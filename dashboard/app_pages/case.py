@@ -62,8 +62,8 @@ if case is None:
 
 
 # -- header ------------------------------------------------------------------------------
-for column, (label, value) in zip(st.columns([3, 2, 2, 2]), header_figures(case), strict=True):
-    column.metric(label, value)
+for column, (label, figure) in zip(st.columns([3, 2, 2, 2]), header_figures(case), strict=True):
+    column.metric(label, figure)
 facts = case_facts(case, case_submission(db, case["case_id"]), tz)
 st.dataframe(
     pd.DataFrame({"": list(facts), "value": list(facts.values())}),
