@@ -5,15 +5,13 @@ No Streamlit here: the dashboard's sign-in (``dashboard/auth.py``) and the CLI b
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from offload_console.settings import allowed_emails_variable
+from offload_console.settings import allowed_emails_variable, read_secrets_file
 from storage import audit
 from storage.operators import (
     count_operators,
@@ -72,21 +70,6 @@ def allowed_emails(secrets: dict | None = None) -> set[str]:
 
 def is_allowed(email: str | None, allowed: set[str]) -> bool:
     return bool(email) and email.strip().lower() in allowed
-
-
-def read_secrets_file(base: Path | None = None) -> dict:
-    """The secrets Streamlit would read: ./.streamlit/secrets.toml, then ~/.streamlit/."""
-    merged: dict = {}
-    for path in (
-        Path.home() / ".streamlit" / "secrets.toml",
-        (base or Path.cwd()) / ".streamlit" / "secrets.toml",
-    ):
-        if path.exists():
-            try:
-                merged.update(tomllib.loads(path.read_text()))
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-    return merged
 
 
 @dataclass(frozen=True)

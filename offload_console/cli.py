@@ -153,11 +153,34 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         settings.check_bind(host, token)
     except settings.RefuseToStart as exc:
         fail("sidecar", str(exc))
+    from offload_console.notify import notify_forever, targets_from_urls
+    from storage.notifications import sync_targets
+
     db_path = settings.db_path(db)
-    open_database(db).conn.close()  # migrations here, and a plain message if it cannot open
+    try:
+        notify_options = {
+            "dashboard_url": settings.dashboard_url(),
+            "answer_within_ms": settings.answer_within_ms(),
+            "digest_ms": int(settings.notify_digest_s() * 1000),
+            "first_retry_ms": int(settings.notify_retry_s() * 1000),
+        }
+        targets = targets_from_urls(settings.notify_urls())
+    except ValueError as exc:
+        fail("sidecar", str(exc))
+    database = open_database(db)  # migrations here, and a plain message if it cannot open
+    # The configured targets are the active ones: a question recorded from now on gets a
+    # notification row for each, in the same transaction (a trigger).
+    sync_targets(database, [(t.target_id, t.label) for t in targets])
+    database.conn.close()
     background: list[asyncio.Task] = []
 
     async def on_startup(app):
+        if targets:
+            background.append(
+                asyncio.create_task(
+                    notify_forever(lambda: settings.open_db(db_path), targets, **notify_options)
+                )
+            )
         if reconcile_every > 0:
             background.append(
                 asyncio.create_task(
@@ -176,6 +199,12 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         f"sidecar: receiving Offload webhooks at http://{host}:{port}{path}"
         f" (health: /healthz), database {db_path}; reconciler "
         + (f"every {reconcile_every:g} s" if reconcile_every > 0 else "off")
+        + "; notifications to "
+        + (
+            ", ".join(t.label for t in targets)
+            if targets
+            else "nobody (no OFFLOAD_CONSOLE_NOTIFY_URLS)"
+        )
     )
     sys.stdout.flush()
     app = create_app(

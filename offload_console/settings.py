@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import tomllib
 from pathlib import Path
 
 from offload_client import DEFAULT_SANDBOX_API_KEY, DEFAULT_SANDBOX_URL, OffloadClient
 from storage import DEFAULT_DB_PATH
+from storage.events import parse_window_ms
 
 DEFAULT_SIDECAR_HOST = "127.0.0.1"
 DEFAULT_SIDECAR_PORT = 8787
@@ -21,6 +23,9 @@ DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_RECONCILE_EVERY_S = 30.0
 DEFAULT_DB_PATH_TEXT = DEFAULT_DB_PATH
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8501"
+DEFAULT_ANSWER_WITHIN = "4h"
+DEFAULT_NOTIFY_RETRY_S = 10.0
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 
 
@@ -117,8 +122,10 @@ SECRET_VARIABLES = ("OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
 
 
 def secret_values() -> list[str]:
-    """The secrets to mask wherever text is shown or logged, longest first."""
+    """The secrets to mask wherever text is shown or logged, longest first: the API key, the
+    webhook token and each notification URL."""
     values = [_env(name) or "" for name in SECRET_VARIABLES]
+    values += (_env("OFFLOAD_CONSOLE_NOTIFY_URLS") or "").split()
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
 
@@ -226,6 +233,71 @@ def use_uvloop() -> bool:
     """``OFFLOAD_CONSOLE_NO_UVLOOP=1`` runs the servers on asyncio's own loop (uvloop is the
     default when installed)."""
     return not _env("OFFLOAD_CONSOLE_NO_UVLOOP")
+
+
+def read_secrets_file(base: Path | None = None) -> dict:
+    """The secrets Streamlit would read: ./.streamlit/secrets.toml, then ~/.streamlit/."""
+    merged: dict = {}
+    for path in (
+        Path.home() / ".streamlit" / "secrets.toml",
+        (base or Path.cwd()) / ".streamlit" / "secrets.toml",
+    ):
+        if path.exists():
+            try:
+                merged.update(tomllib.loads(path.read_text()))
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+    return merged
+
+
+# -- notifications and due times -----------------------------------------------------------
+
+
+def notify_urls(secrets: dict | None = None) -> list[str]:
+    """Apprise URLs: ``OFFLOAD_CONSOLE_NOTIFY_URLS`` (space-separated), then ``[console]
+    notify_urls`` in secrets.toml (a list, or one space-separated string). Secrets: never
+    shown or logged whole."""
+    urls = (_env("OFFLOAD_CONSOLE_NOTIFY_URLS") or "").split()
+    console = ((read_secrets_file() if secrets is None else secrets).get("console")) or {}
+    configured = console.get("notify_urls") or []
+    if isinstance(configured, str):
+        configured = configured.split()
+    urls += [str(url).strip() for url in configured if str(url).strip()]
+    return list(dict.fromkeys(urls))
+
+
+def dashboard_url() -> str:
+    """Where notifications link to (``+ /case?case=<id>``)."""
+    return (_env("OFFLOAD_CONSOLE_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/")
+
+
+class BadSetting(ValueError):
+    pass
+
+
+def answer_within_ms() -> int:
+    """How long a question may wait before it is overdue: ``OFFLOAD_CONSOLE_ANSWER_WITHIN``
+    (``90m``, ``4h``, ``2d``; default ``4h``). A case may set its own
+    (``metadata.consoleAnswerWithin``)."""
+    raw = _env("OFFLOAD_CONSOLE_ANSWER_WITHIN") or DEFAULT_ANSWER_WITHIN
+    window = parse_window_ms(raw)
+    if window is None:
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_ANSWER_WITHIN={raw!r} is not a duration: write e.g. 90m, 4h or 2d"
+        )
+    return window
+
+
+def notify_digest_s() -> float:
+    """``OFFLOAD_CONSOLE_NOTIFY_DIGEST_S``: new questions arriving within this many seconds
+    go in one message (0, the default: one message each)."""
+    return float(_env("OFFLOAD_CONSOLE_NOTIFY_DIGEST_S") or 0)
+
+
+def notify_retry_s() -> float:
+    """``OFFLOAD_CONSOLE_NOTIFY_RETRY_S``: the first retry after a target fails (default 10;
+    it doubles, at most 10 min)."""
+    return float(_env("OFFLOAD_CONSOLE_NOTIFY_RETRY_S") or DEFAULT_NOTIFY_RETRY_S)
 
 
 def reconcile_every_s() -> float:

@@ -93,6 +93,18 @@ def local_event(
     )
 
 
+_WINDOW = re.compile(r"\s*(\d{1,6})\s*([mhd])\s*", re.IGNORECASE)
+_WINDOW_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_window_ms(text: Any) -> int | None:
+    """``"90m"``, ``"4h"``, ``"2d"`` in milliseconds; None for anything else (or zero)."""
+    match = _WINDOW.fullmatch(text) if isinstance(text, str) else None
+    if not match or int(match.group(1)) == 0:
+        return None
+    return int(match.group(1)) * _WINDOW_UNIT_MS[match.group(2).lower()]
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -313,6 +325,7 @@ def case_details(data: dict[str, Any]) -> dict[str, Any]:
     ``data``: filled once, never cleared (webhooks and polls alike)."""
     goal = data.get("goal") if isinstance(data.get("goal"), dict) else {}
     counterparty = data.get("counterparty") if isinstance(data.get("counterparty"), dict) else {}
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     return {
         "client_reference_id": _str_or_none(data.get("clientReferenceId")),
         "channel": _str_or_none(data.get("channel")),
@@ -336,6 +349,7 @@ def case_details(data: dict[str, Any]) -> dict[str, Any]:
         "constraints": _json_or_none(data.get("constraints"))
         if isinstance(data.get("constraints"), list)
         else None,
+        "answer_within_ms": parse_window_ms(metadata.get("consoleAnswerWithin")),
     }
 
 

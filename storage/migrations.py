@@ -305,3 +305,73 @@ def m009_claims_belong_to_a_browser_session(db):
     """A claim is held by one browser session (``claim_token``), not by a name: the same
     operator in two tabs must not send two answers."""
     db.execute("ALTER TABLE input_requests ADD COLUMN claim_token TEXT")
+
+
+NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+
+@migrations()
+def m010_notifications_due_times_assignment(db):
+    """Notifications about questions: an outbox the sidecar sends, one row per (question,
+    kind, target), the ``question.new`` ones written by a trigger in the very transaction that
+    records the question. Due times: a case's own answer window (``metadata.consoleAnswerWithin``).
+    Assignment. And ``inbox_version``, a counter an open Inbox polls to notice changes."""
+    db.execute("ALTER TABLE cases ADD COLUMN answer_within_ms INTEGER")
+    db.execute("ALTER TABLE input_requests ADD COLUMN assigned_to TEXT")
+    db.execute("ALTER TABLE operators ADD COLUMN email TEXT")
+    db.execute(
+        """
+        CREATE TABLE notify_targets (
+            target_id       TEXT PRIMARY KEY,   -- a hash of the Apprise URL (never stored)
+            label           TEXT NOT NULL,      -- its scheme and id: safe to show
+            active          INTEGER NOT NULL DEFAULT 1,  -- configured in the running sidecar
+            last_success_at INTEGER,
+            last_error_at   INTEGER,
+            last_error      TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE notifications (
+            notification_id  TEXT PRIMARY KEY,  -- ntf_<kind>_<request>_<target>: in every message
+            kind             TEXT NOT NULL,     -- question.new | question.overdue | question.assigned
+            input_request_id TEXT NOT NULL,
+            case_id          TEXT NOT NULL,
+            target_id        TEXT NOT NULL,
+            recipient        TEXT,              -- question.assigned: the operator's e-mail
+            status           TEXT NOT NULL DEFAULT 'PENDING',  -- PENDING SENT FAILED DROPPED
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            created_at       INTEGER NOT NULL,
+            next_attempt_at  INTEGER NOT NULL,
+            sent_at          INTEGER,
+            last_error       TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX notifications_due ON notifications (status, next_attempt_at)")
+    db.execute("CREATE INDEX notifications_case ON notifications (case_id)")
+    db.execute(
+        f"""
+        CREATE TRIGGER input_requests_notify AFTER INSERT ON input_requests
+        WHEN NEW.status = 'PENDING'
+        BEGIN
+            INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,
+                case_id, target_id, created_at, next_attempt_at)
+            SELECT 'ntf_new_' || NEW.input_request_id || '_' || target_id, 'question.new',
+                NEW.input_request_id, NEW.case_id, target_id, {NOW_MS}, {NOW_MS}
+            FROM notify_targets WHERE active = 1;
+        END
+        """
+    )
+    db.execute("CREATE TABLE inbox_version (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER)")
+    db.execute("INSERT INTO inbox_version (id, n) VALUES (1, 0)")
+    bump = "UPDATE inbox_version SET n = n + 1 WHERE id = 1;"
+    db.execute(
+        f"CREATE TRIGGER inbox_version_insert AFTER INSERT ON input_requests BEGIN {bump} END"
+    )
+    db.execute(
+        "CREATE TRIGGER inbox_version_update AFTER UPDATE OF status, assigned_to"
+        " ON input_requests WHEN OLD.status IS NOT NEW.status"
+        f" OR OLD.assigned_to IS NOT NEW.assigned_to BEGIN {bump} END"
+    )

@@ -1,0 +1,190 @@
+"""Notifications about questions: the outbox rows the sidecar sends, and their targets.
+
+``question.new`` rows are written by a trigger on ``input_requests`` (migration m010) in the
+same transaction that records the question, one per active target; the primary key
+(``ntf_<kind>_<input request>_<target>``) makes each (question, kind, target) happen once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlite_utils
+
+from storage.db import write_transaction
+
+KINDS = ("question.new", "question.overdue", "question.assigned")
+_FIELDS = (
+    "SELECT n.notification_id, n.kind, n.target_id, n.recipient, n.attempts, n.created_at,"
+    " n.input_request_id, n.case_id, r.question, r.requested_at, r.assigned_to,"
+    " r.requested_at + coalesce(c.answer_within_ms, :within) AS due_at,"
+    " c.client_reference_id, c.counterparty_name, c.counterparty_address, c.objective"
+    " FROM notifications n JOIN input_requests r ON r.input_request_id = n.input_request_id"
+    " JOIN cases c ON c.case_id = n.case_id"
+)
+
+
+def sync_targets(db: sqlite_utils.Database, targets: list[tuple[str, str]]) -> None:
+    """The configured targets (``(target_id, label)``) become the active ones; the others
+    stay, inactive, with their history."""
+    with write_transaction(db):
+        db.execute("UPDATE notify_targets SET active = 0")
+        for target_id, label in targets:
+            db.execute(
+                "INSERT INTO notify_targets (target_id, label, active) VALUES (?, ?, 1)"
+                " ON CONFLICT (target_id) DO UPDATE SET label = excluded.label, active = 1",
+                [target_id, label],
+            )
+
+
+def queue_overdue(db: sqlite_utils.Database, *, now: int, answer_within_ms: int) -> int:
+    """A ``question.overdue`` row per active target for every pending question past its due
+    time (once each)."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,"
+            " case_id, target_id, created_at, next_attempt_at)"
+            " SELECT 'ntf_overdue_' || r.input_request_id || '_' || t.target_id,"
+            " 'question.overdue', r.input_request_id, r.case_id, t.target_id, :now, :now"
+            " FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
+            " JOIN notify_targets t ON t.active = 1"
+            " WHERE r.status = 'PENDING'"
+            " AND r.requested_at + coalesce(c.answer_within_ms, :within) <= :now",
+            {"now": now, "within": answer_within_ms},
+        )
+        return cursor.rowcount
+
+
+def queue_assigned(
+    db: sqlite_utils.Database,
+    *,
+    input_request_id: str,
+    case_id: str,
+    recipient: str,
+    target_id: str,
+    now: int,
+) -> bool:
+    """A ``question.assigned`` row for one operator's e-mail (once per question and
+    address); True if it is new."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,"
+            " case_id, target_id, recipient, created_at, next_attempt_at)"
+            " VALUES (?, 'question.assigned', ?, ?, ?, ?, ?, ?)",
+            [
+                f"ntf_assigned_{input_request_id}_{target_id}_{recipient.lower()}",
+                input_request_id,
+                case_id,
+                target_id,
+                recipient,
+                now,
+                now,
+            ],
+        )
+        return cursor.rowcount == 1
+
+
+def drop_answered(db: sqlite_utils.Database, *, now: int) -> int:
+    """Waiting notifications of questions no longer pending are never sent."""
+    with write_transaction(db):
+        return db.execute(
+            "UPDATE notifications SET status = 'DROPPED', sent_at = ?,"
+            " last_error = 'the question was no longer waiting'"
+            " WHERE status = 'PENDING' AND input_request_id IN (SELECT input_request_id"
+            " FROM input_requests WHERE status != 'PENDING')",
+            [now],
+        ).rowcount
+
+
+def due_batches(
+    db: sqlite_utils.Database, *, now: int, answer_within_ms: int, digest_ms: int = 0
+) -> Iterator[tuple[str, str, list[dict]]]:
+    """``(target_id, kind, rows)`` for each message to send now, oldest first. With
+    ``digest_ms``, a target's new questions wait until the oldest has waited that long and then
+    go in one message."""
+    params = {"now": now, "within": answer_within_ms}
+    rows = list(
+        db.query(
+            _FIELDS + " WHERE n.status = 'PENDING' AND n.next_attempt_at <= :now"
+            " AND r.status = 'PENDING' ORDER BY n.created_at, n.notification_id",
+            params,
+        )
+    )
+    digests: dict[str, list[dict]] = {}
+    for row in rows:
+        if digest_ms and row["kind"] == "question.new":
+            digests.setdefault(row["target_id"], []).append(row)
+        else:
+            yield row["target_id"], row["kind"], [row]
+    for target_id, group in digests.items():
+        if min(r["created_at"] for r in group) + digest_ms <= now:
+            yield target_id, "question.new", group
+
+
+def mark_sent(db: sqlite_utils.Database, ids: list[str], target_id: str, *, now: int) -> None:
+    marks = ",".join("?" for _ in ids)
+    with write_transaction(db):
+        db.execute(
+            "UPDATE notifications SET status = 'SENT', sent_at = ?, attempts = attempts + 1,"
+            f" last_error = NULL WHERE notification_id IN ({marks})",
+            [now, *ids],
+        )
+        db.execute(
+            "UPDATE notify_targets SET last_success_at = ? WHERE target_id = ?", [now, target_id]
+        )
+
+
+def mark_failed(
+    db: sqlite_utils.Database,
+    ids: list[str],
+    target_id: str,
+    *,
+    now: int,
+    error: str,
+    next_attempt_at: int,
+    give_up: bool,
+) -> None:
+    marks = ",".join("?" for _ in ids)
+    with write_transaction(db):
+        db.execute(
+            "UPDATE notifications SET attempts = attempts + 1, last_error = ?,"
+            " next_attempt_at = ?, status = CASE WHEN ? THEN 'FAILED' ELSE status END"
+            f" WHERE notification_id IN ({marks})",
+            [error, next_attempt_at, give_up, *ids],
+        )
+        db.execute(
+            "UPDATE notify_targets SET last_error_at = ?, last_error = ? WHERE target_id = ?",
+            [now, error, target_id],
+        )
+
+
+def target_health(db: sqlite_utils.Database) -> list[dict]:
+    """Each active target: last success, last error, and how many notifications wait."""
+    return list(
+        db.query(
+            "SELECT t.target_id, t.label, t.last_success_at, t.last_error_at, t.last_error,"
+            " (SELECT count(*) FROM notifications n WHERE n.target_id = t.target_id"
+            " AND n.status = 'PENDING') AS queued"
+            " FROM notify_targets t WHERE t.active = 1 ORDER BY t.label"
+        )
+    )
+
+
+def case_notifications(db: sqlite_utils.Database, case_id: str) -> list[dict]:
+    """What was sent (or is waiting, or failed) about a case's questions."""
+    return list(
+        db.query(
+            "SELECT n.notification_id, n.kind, n.status, n.attempts, n.created_at, n.sent_at,"
+            " n.last_error, n.recipient, coalesce(t.label, n.target_id) AS target"
+            " FROM notifications n LEFT JOIN notify_targets t ON t.target_id = n.target_id"
+            " WHERE n.case_id = ? ORDER BY n.created_at, n.notification_id",
+            [case_id],
+        )
+    )
+
+
+def inbox_version(db: sqlite_utils.Database) -> int:
+    """A number that changes whenever a question arrives, is answered, closes or is
+    (un)assigned: what an open Inbox polls to know it must redraw."""
+    row = db.execute("SELECT n FROM inbox_version WHERE id = 1").fetchone()
+    return row[0] if row else 0

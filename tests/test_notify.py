@@ -1,0 +1,242 @@
+"""Notifications about questions: written with the question, sent once per (question, kind,
+target), retried with backoff, dropped once answered, digested, overdue, and never showing a
+URL. Pure passes here (a clock passed in, a recording sender); real servers in
+tests/test_notify_servers.py."""
+
+import pytest
+
+from offload_console.notify import (
+    FIRST_RETRY_MS,
+    GIVE_UP_AFTER_MS,
+    message,
+    retry_delay_ms,
+    send_due,
+    targets_from_urls,
+)
+from storage import now_ms
+from storage.events import parse_window_ms
+from storage.notifications import case_notifications, inbox_version, sync_targets, target_health
+from tests.helpers import input_needed, store, webhook
+
+HOUR = 3_600_000
+URLS = ["json://127.0.0.1:9/hook?secret=abc123", "mailto://user:pw@127.0.0.1:9?to=ops@x.example"]
+
+
+class Recorder:
+    """A sender that records what it was asked to send and fails while ``failing`` > 0."""
+
+    def __init__(self, failing: int = 0):
+        self.sent: list[tuple[str, str, str, str | None]] = []
+        self.failing = failing
+
+    def __call__(self, target, title, body, recipient):
+        if self.failing:
+            self.failing -= 1
+            return "HTTP 503 from the receiver"
+        self.sent.append((target.target_id, title, body, recipient))
+        return None
+
+
+@pytest.fixture
+def targets(db):
+    found = targets_from_urls(URLS)
+    sync_targets(db, [(t.target_id, t.label) for t in found])
+    return found
+
+
+def run(db, targets, sender, now, **options):
+    options.setdefault("answer_within_ms", 4 * HOUR)
+    return send_due(
+        db, targets, now=now, dashboard_url="http://console.example", send=sender, **options
+    )
+
+
+T0 = now_ms()  # the trigger stamps rows with the wall clock: the tests' clock starts there
+
+
+def ask(db, case_id="c1", request_id="r1", at=T0, question="Accept Monday?"):
+    envelope = input_needed(case_id, request_id, at, question)
+    envelope["data"].update(
+        clientReferenceId="vendor_2048",
+        counterparty={"name": "Maya Chen", "address": "ap@northstar.example"},
+        goal={"objective": "Collect a signed W-9"},
+    )
+    store(db, envelope)
+
+
+def test_a_question_gets_one_notification_per_target_in_its_own_transaction(db, targets):
+    db.conn.execute("BEGIN IMMEDIATE")
+    ask(db)
+    db.conn.execute("ROLLBACK")  # the question was not recorded: neither is its notification
+    assert db["notifications"].count == 0
+    ask(db)
+    rows = list(db["notifications"].rows)
+    assert sorted(r["target_id"] for r in rows) == sorted(t.target_id for t in targets)
+    assert {r["kind"] for r in rows} == {"question.new"}
+    ask(db)  # the same webhook again: still one per target
+    assert db["notifications"].count == 2
+
+
+def test_each_notification_is_sent_once_and_says_what_the_operator_needs(db, targets):
+    ask(db, question="Can we send it next Monday?\n**not markdown**")
+    sender = Recorder()
+    counts = run(db, targets, sender, now=T0 + 31 * 60_000)
+    assert counts["sent"] == 2 and len(sender.sent) == 2
+    _, title, body, recipient = sender.sent[0]
+    assert title == "Question waiting: vendor_2048" and recipient is None
+    assert "vendor_2048 · Maya Chen <ap@northstar.example> · Collect a signed W-9" in body
+    assert "> Can we send it next Monday?\n> **not markdown**" in body  # quoted, as text
+    assert "Waiting: 31 min" in body
+    assert "http://console.example/case?case=c1" in body
+    assert "Notification id: ntf_new_r1_t_" in body
+    run(db, targets, sender, now=T0 + 32 * 60_000)
+    assert len(sender.sent) == 2  # never a second time
+
+
+def test_a_failing_target_is_retried_with_doubling_backoff_then_given_up(db, targets):
+    ask(db)
+    json_target = next(t for t in targets if t.label.startswith("json"))
+    sender = Recorder(failing=3)
+    only = [json_target]
+    start = now_ms() + 1
+    assert run(db, only, sender, now=start)["retry"] == 1
+    row = db["notifications"].get(f"ntf_new_r1_{json_target.target_id}")
+    assert row["next_attempt_at"] == start + FIRST_RETRY_MS and row["attempts"] == 1
+    assert run(db, only, sender, now=start + 5_000) == {
+        "sent": 0,
+        "retry": 0,
+        "failed": 0,
+        "dropped": 0,
+    }  # not due yet
+    run(db, only, sender, now=start + FIRST_RETRY_MS)
+    row = db["notifications"].get(row["notification_id"])
+    assert row["next_attempt_at"] == start + FIRST_RETRY_MS + 2 * FIRST_RETRY_MS
+    health = {h["target_id"]: h for h in target_health(db)}[json_target.target_id]
+    assert health["last_error"] == "HTTP 503 from the receiver" and health["queued"] == 1
+    assert "abc123" not in str(health)
+    run(db, only, sender, now=row["next_attempt_at"])
+    run(db, only, sender, now=start + 10 * FIRST_RETRY_MS)  # the fourth try goes through
+    assert db["notifications"].get(row["notification_id"])["status"] == "SENT"
+    assert len(sender.sent) == 1
+    assert [retry_delay_ms(n) for n in (1, 2, 3, 7, 20)] == [
+        10_000,
+        20_000,
+        40_000,
+        600_000,
+        600_000,
+    ]
+
+
+def test_after_a_day_of_failures_a_notification_is_given_up(db, targets):
+    ask(db)
+    sender = Recorder(failing=10**6)
+    created = next(iter(db["notifications"].rows))["created_at"]
+    run(db, targets[:1], sender, now=created + 1)
+    counts = run(db, targets[:1], sender, now=created + GIVE_UP_AFTER_MS + 1)
+    assert counts["failed"] == 1
+    given_up = db["notifications"].get(f"ntf_new_r1_{targets[0].target_id}")
+    assert given_up["status"] == "FAILED"
+    run(db, targets[:1], sender, now=created + 2 * GIVE_UP_AFTER_MS)
+    assert db["notifications"].get(given_up["notification_id"]) == given_up  # not tried again
+
+
+def test_a_question_answered_before_its_turn_is_never_sent(db, targets):
+    ask(db)
+    store(db, webhook("c1", "case.completed", T0 + 5_000))  # the case moved on
+    sender = Recorder()
+    counts = run(db, targets, sender, now=now_ms() + 1)
+    assert counts["dropped"] == 2 and sender.sent == []
+    statuses = {r["status"] for r in case_notifications(db, "c1")}
+    assert statuses == {"DROPPED"}
+
+
+def test_new_questions_within_the_digest_window_go_in_one_message(db, targets):
+    for n in range(3):
+        ask(db, case_id=f"c{n}", request_id=f"r{n}", at=T0 + n)
+    sender = Recorder()
+    first = {r["created_at"] for r in db["notifications"].rows}
+    created = min(first)
+    assert run(db, targets[:1], sender, now=created + 1_000, digest_ms=60_000)["sent"] == 0
+    counts = run(db, targets[:1], sender, now=created + 60_000, digest_ms=60_000)
+    assert counts["sent"] == 3 and len(sender.sent) == 1
+    _, title, body, _ = sender.sent[0]
+    assert title == "Question waiting: 3 questions"
+    assert body.count("Notification id: ntf_new_") == 3
+
+
+def test_an_overdue_question_is_notified_once_and_a_case_may_set_its_own_window(db, targets):
+    envelope = input_needed("default", "r-default", T0)
+    store(db, envelope)
+    envelope = input_needed("fast", "r-fast", T0)
+    envelope["data"]["metadata"] = {"consoleAnswerWithin": "90m"}
+    store(db, envelope)
+    assert db["cases"].get("fast")["answer_within_ms"] == 90 * 60_000
+    sender = Recorder()
+    run(db, targets[:1], sender, now=now_ms() + 1)  # the two new-question messages
+    run(db, targets[:1], sender, now=T0 + 90 * 60_000)
+    overdue = [s for s in sender.sent if s[1].startswith("Question overdue")]
+    assert [s[1] for s in overdue] == ["Question overdue: fast"]
+    assert "Overdue by 0 min" in overdue[0][2]
+    run(db, targets[:1], sender, now=T0 + 4 * HOUR)
+    run(db, targets[:1], sender, now=T0 + 9 * HOUR)
+    overdue = [s[1] for s in sender.sent if s[1].startswith("Question overdue")]
+    assert sorted(overdue) == ["Question overdue: default", "Question overdue: fast"]
+
+
+def test_targets_are_hashed_and_labelled_without_any_part_of_the_url(db):
+    found = targets_from_urls([*URLS, URLS[0]])
+    assert len(found) == 2
+    for target in found:
+        assert "abc123" not in target.label and "pw" not in target.label
+        assert "127.0.0.1" not in target.label
+    assert found[0].label.startswith("json:// (t_") and found[1].sends_mail
+
+
+def test_a_target_dropped_from_the_configuration_gets_no_new_rows(db, targets):
+    sync_targets(db, [(targets[0].target_id, targets[0].label)])
+    ask(db)
+    assert {r["target_id"] for r in db["notifications"].rows} == {targets[0].target_id}
+
+
+def test_the_inbox_version_moves_when_a_question_arrives_or_leaves(db):
+    before = inbox_version(db)
+    ask(db)
+    after_ask = inbox_version(db)
+    assert after_ask > before
+    ask(db)  # nothing new
+    assert inbox_version(db) == after_ask
+    store(db, webhook("c1", "case.completed", T0 + 5_000))
+    assert inbox_version(db) > after_ask
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("90m", 5_400_000), ("4h", 14_400_000), ("2d", 172_800_000), (" 2H ", 7_200_000)],
+)
+def test_answer_windows_read_as_written(text, ms):
+    assert parse_window_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "4", "h", "0h", "1.5h", "4 hours", None, 4])
+def test_anything_else_is_not_a_window(text):
+    assert parse_window_ms(text) is None
+
+
+def test_a_digest_message_lists_each_question(db, targets):
+    rows = [
+        {
+            "notification_id": f"ntf_new_r{n}_t",
+            "client_reference_id": None,
+            "case_id": f"c{n}",
+            "counterparty_name": None,
+            "counterparty_address": None,
+            "objective": None,
+            "question": None,
+            "requested_at": 0,
+        }
+        for n in range(2)
+    ]
+    title, body = message("question.new", rows, now=HOUR, dashboard_url="http://x")
+    assert title == "Question waiting: 2 questions"
+    assert body.count("(no reference) · (no counterparty) · (no objective)") == 2
+    assert "Waiting: 1 h" in body
