@@ -1,0 +1,195 @@
+"""Notifications against real servers on free ports: an SMTP server (aiosmtpd) and an HTTP
+receiver that fails its first attempts, configured through OFFLOAD_CONSOLE_NOTIFY_URLS on a
+real sidecar; the sidecar killed with SIGKILL between enqueue and send."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+import sqlite_utils
+
+from offload_console.notify import apprise_send, targets_from_urls
+from storage import now_ms
+from tests.helpers import ServerProcess, dumps, free_port, input_needed, wait_until
+
+
+class Receiver:
+    """An HTTP endpoint for Apprise's json:// that answers 500 while ``failing`` > 0."""
+
+    def __init__(self, failing: int = 0):
+        self.failing = failing
+        self.attempts = 0
+        self.received: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                receiver.attempts += 1
+                if receiver.failing > 0:
+                    receiver.failing -= 1
+                    self.send_response(500)
+                else:
+                    receiver.received.append(json.loads(body))
+                    self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook?token=receiver-secret-77"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    """An SMTP server on a free port keeping every message."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[tuple[str, list[str], str]] = []
+        mailbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's
+                mailbox.messages.append(
+                    (
+                        envelope.mail_from,
+                        list(envelope.rcpt_tos),
+                        envelope.content.decode("utf-8", "replace"),
+                    )
+                )
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def url(self, to: str = "ops@example.com") -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=console@example.com&to={to}&mode=insecure"
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def receiver():
+    made = Receiver(failing=2)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def mailbox():
+    made = Mailbox()
+    yield made
+    made.close()
+
+
+def test_apprise_reports_a_failing_receiver_without_its_url_then_delivers(receiver, mailbox):
+    (target,) = targets_from_urls([receiver.url])
+    first = apprise_send(target, "Title", "Body", None)
+    assert first is not None and "receiver-secret-77" not in first
+    assert apprise_send(target, "Title", "Body", None) is not None
+    assert apprise_send(target, "Title", "Body\n> quoted", None) is None
+    assert receiver.received[0]["message"] == "Body\n> quoted"
+    (mail,) = targets_from_urls([mailbox.url()])
+    assert apprise_send(mail, "Assigned", "Text", "blake@example.com") is None
+    (sender, recipients, content) = mailbox.messages[0]
+    assert recipients == ["blake@example.com"]  # to that operator only
+    assert "Subject: Assigned" in content
+
+
+def start_sidecar(db_path, port, urls, **env):
+    server = ServerProcess(
+        ["sidecar", "--db", db_path, "--reconcile-every", "0"],
+        env={
+            "OFFLOAD_WEBHOOK_TOKEN": "",
+            "OFFLOAD_CONSOLE_NOTIFY_URLS": " ".join(urls),
+            "OFFLOAD_CONSOLE_NOTIFY_RETRY_S": "0.3",
+            "OFFLOAD_CONSOLE_DASHBOARD_URL": "http://console.example:8501",
+            **env,
+        },
+    )
+    return server.start(port)
+
+
+def post(server, envelope):
+    return httpx.post(
+        server.url + "/webhooks/offload",
+        content=dumps(envelope),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+
+
+def notification_rows(db_path):
+    return list(sqlite_utils.Database(db_path)["notifications"].rows)
+
+
+def test_a_question_reaches_mail_and_a_flaky_receiver_exactly_once(db_path, receiver, mailbox):
+    server = start_sidecar(db_path, free_port(), [receiver.url, mailbox.url()])
+    try:
+        envelope = input_needed("c-mail", "r-mail", now_ms(), "Can we send it Monday?")
+        assert post(server, envelope).status_code == 200
+        assert post(server, envelope).json()["data"]["outcome"] == "duplicate"
+        wait_until(
+            lambda: [r["status"] for r in notification_rows(db_path)] == ["SENT", "SENT"],
+            timeout=30,
+            message="both notifications sent",
+        )
+        assert receiver.attempts == 3  # two 500s, then delivered
+        assert len(receiver.received) == 1 and len(mailbox.messages) == 1
+        body = receiver.received[0]["message"]
+        assert "> Can we send it Monday?" in body
+        assert "http://console.example:8501/case?case=c-mail" in body
+        assert "Notification id: ntf_new_r-mail_" in body
+        assert "Can we send it Monday?" in mailbox.messages[0][2]
+        health = httpx.get(server.url + "/healthz").json()
+        assert health["ok"]
+        log = server.output()
+        assert (
+            "receiver-secret-77" not in log
+            and str(mailbox.port) not in log.split("notifications to")[1][:200]
+        )
+    finally:
+        server.stop()
+
+
+def test_a_notification_queued_before_a_kill_9_is_sent_once_after_the_restart(db_path, mailbox):
+    down = Receiver(failing=10**6)  # answers 500 until it is "up"
+    port = free_port()
+    server = start_sidecar(db_path, port, [down.url])
+    try:
+        assert post(server, input_needed("c-kill", "r-kill", now_ms())).status_code == 200
+        wait_until(
+            lambda: notification_rows(db_path)[0]["attempts"] >= 1,
+            timeout=30,
+            message="a first attempt failed",
+        )
+        server.kill()  # SIGKILL with the notification queued and not sent
+        down.failing = 0
+        server = start_sidecar(db_path, port, [down.url])
+        wait_until(
+            lambda: notification_rows(db_path)[0]["status"] == "SENT",
+            timeout=30,
+            message="sent after the restart",
+        )
+        assert len(down.received) == 1
+        assert "ntf_new_r-kill_" in down.received[0]["message"]
+    finally:
+        server.stop()
+        down.close()
