@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard.auth import operator
 from dashboard.session import get_client, get_db, session_token
 from offload_console.answers import AnswerOutcome, send_answer
-from storage.inbox import claim_is_fresh
+from storage.inbox import claim_is_fresh, get_request
 from storage.snippets import list_snippets
 
 ss = st.session_state
@@ -18,8 +18,28 @@ def answer_key(request_id: str) -> str:
     return f"answer_{request_id}"
 
 
+def someone_elses(assigned_to: str | None, me: str | None) -> bool:
+    return bool(assigned_to) and assigned_to != me
+
+
 def _send(request_id: str) -> None:
-    """Button callback: runs before the rerun, so the outcome and a cleared box show at once."""
+    """Button callback: runs before the rerun, so the outcome and a cleared box show at once.
+    A question assigned to another operator (now, not only when the page was drawn) is sent
+    only once the operator has confirmed."""
+    current = get_request(get_db(), request_id)
+    if (
+        current is not None
+        and someone_elses(current["assigned_to"], operator())
+        and not ss.get(f"confirm_{request_id}")
+    ):
+        ss[f"outcome_{request_id}"] = AnswerOutcome(
+            ok=False,
+            kind="confirm",
+            message="This question is assigned to another operator. Tick “Answer it anyway” "
+            "and send again, or leave it to them. Your answer is still in the box.",
+        )
+        ss[f"confirm_needed_{request_id}"] = True
+        return
     outcome = send_answer(
         get_db(),
         get_client(),
@@ -45,7 +65,7 @@ def _insert_snippet(request_id: str) -> None:
 def show_outcome(outcome: AnswerOutcome) -> None:
     if outcome.ok:
         st.success(outcome.message)
-    elif outcome.kind in ("taken", "closed", "empty"):
+    elif outcome.kind in ("taken", "closed", "empty", "confirm"):
         st.warning(outcome.message)
     else:
         st.error(outcome.message)
@@ -62,6 +82,10 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
         else:
             st.warning("Another operator is answering this question:")
             st.text(row["claimed_by"])
+    if someone_elses(row.get("assigned_to"), operator()) or ss.get(f"confirm_needed_{request_id}"):
+        st.checkbox(
+            "Answer it anyway (it is assigned to another operator)", key=f"confirm_{request_id}"
+        )
     st.text_area(
         "Your answer",
         key=answer_key(request_id),

@@ -5,19 +5,27 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.auth import gate, may_see_pages, sign_in_mode
-from dashboard.session import get_db
-from storage.inbox import pending_count
+from dashboard.session import answer_window, get_db
+from storage import now_ms
+from storage.inbox import overdue_count, pending_count
 
 # The icon is served by the dashboard itself (a Material icon would be fetched from Google).
 ICON = str(Path(__file__).with_name("icon.png"))
-st.set_page_config(page_title="Offload console", page_icon=ICON, layout="wide")
-
 pending = pending_count(get_db())
-st.session_state["nav_pending"] = pending  # the Inbox reruns the app when it changes
+overdue = overdue_count(get_db(), within_ms=answer_window(), now=now_ms())
+# The tab's title carries the count, so a background tab tells the operator.
+st.set_page_config(
+    page_title=f"({pending}) Offload console" if pending else "Offload console",
+    page_icon=ICON,
+    layout="wide",
+)
 pages = [
     # The default page lives at "/", whatever url_path would say.
     st.Page(
-        "app_pages/inbox.py", title=f"Inbox ({pending})", icon=":material/inbox:", default=True
+        "app_pages/inbox.py",
+        title=f"Inbox ({pending})" + (f" · {overdue} overdue" if overdue else ""),
+        icon=":material/inbox:",
+        default=True,
     ),
     st.Page("app_pages/cases.py", title="Cases", icon=":material/list:", url_path="cases"),
     st.Page(

@@ -87,6 +87,34 @@ def duration(ms: int) -> str:
     return "just now"
 
 
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~<>$&")
+
+
+def literal(text: object) -> str:
+    """Outside text made safe for a call that renders markdown (a toast): one line, every
+    markdown character backslash-escaped, and a zero-width space after each colon so that
+    Streamlit's ``:emoji:`` and ``:color[...]`` forms cannot match. It shows as typed."""
+    out = []
+    for ch in " ".join(str(text).split()):
+        if ch in _MARKDOWN_SPECIAL:
+            out.append("\\" + ch)
+        elif ch == ":":
+            out.append(":\u200b")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def due_words(due_at: int | None, now: int) -> tuple[str, bool]:
+    """``("due in 1 h 20 min", False)`` or ``("overdue by 35 min", True)``: words, so the
+    colour beside them is never the only sign."""
+    if due_at is None:
+        return "no due time", False
+    if due_at <= now:
+        return f"overdue by {duration(now - due_at)}", True
+    return f"due in {duration(due_at - now)}", False
+
+
 def gap(ms: int | None) -> str:
     """The time between two events, to the second: ``+4 s``, ``+2 min 05 s``, ``+3 h 10 min``."""
     if ms is None:

@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
-from dashboard.format import attempts, counterparty_line, json_list, local_now, when
+from dashboard.format import attempts, case_line, counterparty_line, json_list, local_now, when
+from storage.inbox import VIEWS, InboxFilter
+
+VIEW_LABELS = {"all": "All", "mine": "Mine", "unassigned": "Unassigned"}
+
+
+def filter_from_query(params: dict, me: str | None) -> InboxFilter:
+    """The Inbox's filters as the URL holds them (``?view=mine&q=w-9``): a link opens the
+    same view. Anything unknown falls back to all questions."""
+    view = params.get("view", "all")
+    return InboxFilter(view=view if view in VIEWS else "all", me=me, text=params.get("q", ""))
+
+
+def query_from_filter(flt: InboxFilter) -> dict[str, str]:
+    """The URL parameters for ``flt`` (defaults left out, so the plain Inbox stays ``/``)."""
+    params = {}
+    if flt.view != "all":
+        params["view"] = flt.view
+    if flt.text.strip():
+        params["q"] = flt.text.strip()
+    return params
+
+
+def arrivals_note(rows: list[dict]) -> str:
+    """The toast for questions that arrived while the Inbox was open."""
+    if len(rows) == 1:
+        return f"New question: {case_line(rows[0])}"
+    return f"{len(rows)} new questions, the first: {case_line(rows[0])}"
 
 
 def question_facts(row: dict) -> dict[str, str]:

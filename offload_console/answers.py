@@ -41,7 +41,7 @@ CONFLICT_WORDS = {
 @dataclass(frozen=True)
 class AnswerOutcome:
     ok: bool
-    kind: str  # sent | empty | taken | closed | conflict | unreachable | unknown | error
+    kind: str  # sent | empty | taken | closed | conflict | unreachable | unknown | error | confirm
     message: str  # the console's own words, safe to show
     detail: str | None = None  # Offload's code and message (untrusted: show as text)
     keep_text: bool = True  # leave the operator's typed answer in place

@@ -421,15 +421,19 @@ def operators() -> None:
     Passwords are hashed with argon2id."""
 
 
-@operators.command("add", epilog=example("offload-console operators add avery"))
+@operators.command(
+    "add", epilog=example("offload-console operators add avery --email avery@example.com")
+)
 @click.argument("name")
 @click.option(
     "--password-stdin", is_flag=True, help="read the password from standard input (for scripts)"
 )
+@click.option("--email", help="where questions assigned to this operator are e-mailed")
 @db_option
-def operators_add(name: str, password_stdin: bool, db: str | None) -> None:
-    """Add an operator, or change an operator's password."""
+def operators_add(name: str, password_stdin: bool, email: str | None, db: str | None) -> None:
+    """Add an operator, or change an operator's password (and e-mail)."""
     from offload_console.accounts import add_operator
+    from storage.operators import set_email
 
     if sys.stdin.isatty() and not password_stdin:
         password = click.prompt(f"Password for {name}", hide_input=True)
@@ -437,10 +441,13 @@ def operators_add(name: str, password_stdin: bool, db: str | None) -> None:
             fail("operators", "the passwords differ")
     else:
         password = sys.stdin.readline().rstrip("\n")
+    database = open_database(db)
     try:
-        new = add_operator(open_database(db), name, password, settings.operator_name())
+        new = add_operator(database, name, password, settings.operator_name())
     except ValueError as exc:
         fail("operators", str(exc))
+    if email:
+        set_email(database, name.strip(), email.strip())
     click.echo(f"{'added' if new else 'changed the password of'} {name}")
 
 

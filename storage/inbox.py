@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlite_utils
 
+from storage import audit
+from storage.case_filter import like_pattern
 from storage.db import now_ms, write_transaction
 from storage.events import local_event, record_event, refresh_request_statuses
 
@@ -11,7 +15,8 @@ CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be 
 
 _REQUEST_SELECT = """
 SELECT r.input_request_id, r.case_id, r.question, r.requested_at, r.claimed_by, r.claimed_at,
-       r.claim_token, r.status, r.answered_by, r.answered_at,
+       r.claim_token, r.status, r.answered_by, r.answered_at, r.assigned_to,
+       r.requested_at + coalesce(c.answer_within_ms, :within) AS due_at,
        c.objective, c.client_reference_id, c.counterparty_name, c.counterparty_address,
        c.counterparty_company, c.counterparty_timezone, c.attempt_count, c.max_attempts,
        c.constraints, c.status AS case_status
@@ -20,31 +25,129 @@ FROM input_requests r JOIN cases c ON c.case_id = r.case_id
 _PENDING_SELECT = _REQUEST_SELECT + " WHERE r.status = 'PENDING'"
 
 
-def pending_count(db: sqlite_utils.Database) -> int:
-    return db.execute("SELECT count(*) FROM input_requests WHERE status = 'PENDING'").fetchone()[0]
+DEFAULT_ANSWER_WITHIN_MS = 4 * 3_600_000
+VIEWS = ("all", "mine", "unassigned")
 
 
-def pending_requests(db: sqlite_utils.Database, limit: int = 20, offset: int = 0) -> list[dict]:
-    """The inbox: every PENDING request with its case, oldest first."""
+@dataclass
+class InboxFilter:
+    """Which waiting questions the Inbox shows: ``view`` all, ``mine`` (assigned to ``me``)
+    or ``unassigned``; ``text`` searches question, counterparty, reference and objective."""
+
+    view: str = "all"
+    me: str | None = None
+    text: str = ""
+
+    def where(self) -> tuple[str, dict]:
+        clauses, params = [], {}
+        if self.view == "mine":
+            clauses.append("r.assigned_to = :me")
+            params["me"] = self.me or ""
+        elif self.view == "unassigned":
+            clauses.append("r.assigned_to IS NULL")
+        text = self.text.replace("\x00", "").strip()
+        if text:
+            columns = (
+                "r.question",
+                "c.counterparty_name",
+                "c.counterparty_address",
+                "c.client_reference_id",
+                "c.objective",
+            )
+            clauses.append("(" + " OR ".join(f"{c} LIKE :text ESCAPE '\\'" for c in columns) + ")")
+            params["text"] = like_pattern(text)
+        return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def pending_count(db: sqlite_utils.Database, flt: InboxFilter | None = None) -> int:
+    if flt is None or flt == InboxFilter():
+        return db.execute(
+            "SELECT count(*) FROM input_requests WHERE status = 'PENDING'"
+        ).fetchone()[0]
+    where, params = flt.where()
+    return db.execute(
+        "SELECT count(*) FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
+        f" WHERE r.status = 'PENDING'{where}",
+        params,
+    ).fetchone()[0]
+
+
+def overdue_count(db: sqlite_utils.Database, *, within_ms: int, now: int) -> int:
+    """Waiting questions past their due time (asked + the case's window, or ``within_ms``)."""
+    return db.execute(
+        "SELECT count(*) FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
+        " WHERE r.status = 'PENDING' AND r.requested_at + coalesce(c.answer_within_ms, ?) <= ?",
+        [within_ms, now],
+    ).fetchone()[0]
+
+
+def pending_requests(
+    db: sqlite_utils.Database,
+    limit: int = 20,
+    offset: int = 0,
+    *,
+    within_ms: int = DEFAULT_ANSWER_WITHIN_MS,
+    flt: InboxFilter | None = None,
+) -> list[dict]:
+    """The inbox: the PENDING requests ``flt`` lets through, with their cases and due times
+    (``due_at``), soonest due first."""
+    where, params = (flt or InboxFilter()).where()
     return list(
         db.query(
-            _PENDING_SELECT + " ORDER BY r.requested_at, r.input_request_id LIMIT ? OFFSET ?",
-            [limit, offset],
+            _PENDING_SELECT + where + " ORDER BY due_at, r.requested_at, r.input_request_id"
+            " LIMIT :limit OFFSET :offset",
+            {**params, "within": within_ms, "limit": limit, "offset": offset},
         )
     )
 
 
-def requests_by_ids(db: sqlite_utils.Database, request_ids: list[str]) -> dict[str, dict]:
+def requests_by_ids(
+    db: sqlite_utils.Database, request_ids: list[str], *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
+) -> dict[str, dict]:
     """The requests (whatever their status) with their cases, by id."""
-    marks = ",".join("?" for _ in request_ids)
-    rows = db.query(_REQUEST_SELECT + f" WHERE r.input_request_id IN ({marks})", request_ids)
+    params = {f"id{n}": request_id for n, request_id in enumerate(request_ids)}
+    marks = ",".join(f":{name}" for name in params)
+    rows = db.query(
+        _REQUEST_SELECT + f" WHERE r.input_request_id IN ({marks})",
+        {**params, "within": within_ms},
+    )
     return {row["input_request_id"]: row for row in rows}
 
 
-def pending_for_case(db: sqlite_utils.Database, case_id: str) -> dict | None:
+def pending_for_case(
+    db: sqlite_utils.Database, case_id: str, *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
+) -> dict | None:
     """The case's PENDING question with its case (None when it waits on none)."""
-    rows = list(db.query(_PENDING_SELECT + " AND r.case_id = ?", [case_id]))
+    rows = list(
+        db.query(_PENDING_SELECT + " AND r.case_id = :case", {"case": case_id, "within": within_ms})
+    )
     return rows[0] if rows else None
+
+
+def assign_request(
+    db: sqlite_utils.Database, request_id: str, assignee: str | None, by: str
+) -> dict | None:
+    """Assign a waiting question to ``assignee`` (None: unassign), audited. Returns the
+    question as it was, or None when it is not waiting any more (nothing changed)."""
+    with write_transaction(db):
+        row = get_request(db, request_id)
+        if row is None or row["status"] != "PENDING":
+            return None
+        if row["assigned_to"] == assignee:
+            return row
+        db.execute(
+            "UPDATE input_requests SET assigned_to = ? WHERE input_request_id = ?",
+            [assignee, request_id],
+        )
+        audit.record(
+            db,
+            by,
+            "question.assigned" if assignee else "question.unassigned",
+            case_id=row["case_id"],
+            target=request_id,
+            detail={"from": row["assigned_to"], "to": assignee},
+        )
+    return row
 
 
 def get_request(db: sqlite_utils.Database, request_id: str) -> dict | None:

@@ -43,6 +43,19 @@ def upsert_operator(
     return not existed
 
 
+def set_email(db: sqlite_utils.Database, name: str, email: str | None) -> None:
+    with write_transaction(db):
+        db["operators"].update(name, {"email": email})
+
+
+def operator_emails(db: sqlite_utils.Database) -> dict[str, str]:
+    """Local operators' e-mails, by name (those who gave one)."""
+    return {
+        row["name"]: row["email"]
+        for row in db["operators"].rows_where("email IS NOT NULL", select="name, email")
+    }
+
+
 def update_hash(db: sqlite_utils.Database, name: str, password_hash: str) -> None:
     with write_transaction(db):
         try:

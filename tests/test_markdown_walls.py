@@ -18,7 +18,7 @@ RENDERS_MARKDOWN = {
     "toggle", "radio", "selectbox", "multiselect", "text_input", "text_area", "number_input",
     "date_input", "file_uploader", "download_button", "link_button", "form_submit_button",
     "popover", "dialog", "set_page_config", "Page", "status", "progress", "segmented_control",
-    "pills",
+    "pills", "badge",
 }  # fmt: skip
 TEXT_KEYWORDS = {"label", "help", "body", "title", "page_title", "text"}
 
@@ -34,7 +34,7 @@ POSITIONAL = {"metric": 3, "progress": 0}
 # Functions of ours whose result is our own words or a number, whatever their input.
 SAFE_FUNCS = {
     "plural", "when", "short_when", "duration", "gap", "len", "int", "local_now", "attempts",
-    "next_action", "min", "max", "round",
+    "next_action", "min", "max", "round", "literal",
 }  # fmt: skip
 # Names that hold our own words or numbers (reviewed): counts, page numbers, our labels, the
 # operator's own time zone, messages the console wrote.
@@ -65,6 +65,9 @@ SAFE_NAMES = {
     # own words only (tests/test_case_view.py feeds them hostile cases to check).
     "figure",
     "verdict",
+    # dashboard/format.py due_words: "due in …" / "overdue by …", numbers and our words.
+    "due_text",
+    "overdue",  # a count
 }
 # Attributes that hold the console's own words: an error's advice, an answer's outcome.
 SAFE_ATTRIBUTES = {("exc", "advice"), ("outcome", "message")}  # fmt: skip

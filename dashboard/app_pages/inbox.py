@@ -1,4 +1,6 @@
-"""Inbox: every question waiting on a human, oldest first, and where to answer it."""
+"""Inbox: every question waiting on a human, soonest due first, whose it is, and where to
+answer it. Filters live in the URL (``?view=mine&q=…``); an open Inbox notices new questions
+within two seconds (it polls ``inbox_version``, a counter the database bumps)."""
 
 import math
 
@@ -7,17 +9,29 @@ import streamlit as st
 
 from dashboard.answer_box import answer_box, show_departed_outcomes
 from dashboard.auth import operator
-from dashboard.format import (
-    case_line,
-    duration,
-    plural,
-    when,
+from dashboard.format import case_line, due_words, duration, literal, plural, when
+from dashboard.inbox_view import (
+    VIEW_LABELS,
+    arrivals_note,
+    earlier_question_text,
+    filter_from_query,
+    query_from_filter,
+    question_facts,
+    why_not_pending,
 )
-from dashboard.inbox_view import earlier_question_text, question_facts, why_not_pending
-from dashboard.session import get_client, get_db, operator_tz, session_token
+from dashboard.session import answer_window, get_client, get_db, operator_tz, session_token
 from offload_console.answers import send_answer
+from offload_console.assignment import assign, assignable
 from storage import now_ms
-from storage.inbox import case_questions, pending_count, pending_requests, requests_by_ids
+from storage.inbox import (
+    VIEWS,
+    InboxFilter,
+    case_questions,
+    pending_count,
+    pending_requests,
+    requests_by_ids,
+)
+from storage.notifications import inbox_version
 from storage.snippets import delete_snippet, list_snippets, save_snippet
 
 PAGE_SIZE = 10
@@ -26,8 +40,61 @@ db = get_db()
 tz = operator_tz()
 ss = st.session_state
 
+within = answer_window()
+
 st.title("Inbox")
 st.caption("Questions Offload's agent cannot answer alone. Each answer goes to Offload once.")
+arrivals = ss.pop("inbox_toast", None)
+if arrivals:  # outside text (the case's reference, counterparty, objective): made literal
+    st.toast(literal(arrivals), icon=":material/mark_email_unread:")
+
+# -- filters, kept in the URL -------------------------------------------------------------
+me = operator()
+from_url = filter_from_query(st.query_params.to_dict(), me)
+if ss.get("inbox_url") != query_from_filter(from_url):  # a link, a reload, back or forward
+    ss["inbox_view"] = from_url.view
+    ss["inbox_q"] = from_url.text
+    ss["inbox_url"] = query_from_filter(from_url)
+
+
+def current_filter() -> InboxFilter:
+    return InboxFilter(view=ss.get("inbox_view") or "all", me=me, text=ss.get("inbox_q", ""))
+
+
+def filters_changed() -> None:
+    wanted = query_from_filter(current_filter())
+    st.query_params.from_dict(wanted)
+    ss["inbox_url"] = wanted
+
+
+f1, f2 = st.columns([2, 3], vertical_alignment="bottom")
+f1.segmented_control(
+    "Show",
+    VIEWS,
+    format_func=VIEW_LABELS.get,
+    key="inbox_view",
+    on_change=filters_changed,
+)
+f2.text_input(
+    "Search questions",
+    key="inbox_q",
+    on_change=filters_changed,
+    placeholder="e.g. W-9, vendor_2048, Maya, Monday",
+)
+flt = current_filter()
+names = assignable(db)
+
+
+def _assign(request_id: str, assignee: str | None) -> None:
+    changed, message = assign(db, request_id, assignee, operator())
+    ss[f"assign_note_{request_id}"] = message
+
+
+def _assign_chosen(request_id: str) -> None:
+    chosen = (ss.get(f"assignee_{request_id}") or "").strip()
+    ss[f"assignee_{request_id}"] = None
+    if chosen:
+        _assign(request_id, chosen)
 
 
 def render_request(row: dict, snippets: list[dict]) -> None:
@@ -36,6 +103,12 @@ def render_request(row: dict, snippets: list[dict]) -> None:
     with st.container(border=True, key=f"request_{abs(hash(request_id))}"):
         left, right = st.columns([1, 1])
         with left:
+            due_text, late = due_words(row["due_at"], now)
+            st.badge(
+                due_text,
+                icon=":material/alarm:" if late else ":material/schedule:",
+                color="red" if late else "green",
+            )
             st.caption(
                 f"Waiting {duration(now - (row['requested_at'] or now))} · asked "
                 f"{when(row['requested_at'], tz)}"
@@ -57,24 +130,87 @@ def render_request(row: dict, snippets: list[dict]) -> None:
                 query_params={"case": row["case_id"]},
                 icon=":material/timeline:",
             )
+            assignment(row)
         answer_box(row, snippets)
 
 
-@st.fragment(run_every="10s")
+def assignment(row: dict) -> None:
+    """Whose question it is, and the buttons that change it (each change audited)."""
+    request_id = row["input_request_id"]
+    st.text(f"Assigned to: {row['assigned_to'] or 'nobody'}")
+    a1, a2, a3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    others = [n for n in names if n != row["assigned_to"]]
+    a1.selectbox(
+        "Assign to",
+        others,
+        index=None,
+        key=f"assignee_{request_id}",
+        placeholder="Assign to…",
+        label_visibility="collapsed",
+        accept_new_options=True,
+        on_change=_assign_chosen,
+        args=(request_id,),
+        disabled=me is None,
+    )
+    if row["assigned_to"] != me:
+        a2.button(
+            "Assign to me",
+            key=f"assign_me_{request_id}",
+            on_click=_assign,
+            args=(request_id, me),
+            disabled=me is None,
+        )
+    if row["assigned_to"]:
+        a3.button(
+            "Unassign", key=f"unassign_{request_id}", on_click=_assign, args=(request_id, None)
+        )
+    assign_note = ss.pop(f"assign_note_{request_id}", None)
+    if assign_note:  # it names an operator: shown as text
+        st.text(assign_note)
+
+
+@st.fragment(run_every="2s")
+def watch() -> None:
+    """Every 2 s: one read of a counter. Only when it moved (a question came, went, or
+    changed hands) does the page redraw; new questions get a toast naming their case.
+    Typed answers live in session state and survive the redraw."""
+    version = inbox_version(db)
+    seen = ss.get("inbox_version")
+    ss["inbox_version"] = version
+    if seen is None or version == seen:
+        return
+    known = ss.get("inbox_known", set())
+    arrived = [
+        r
+        for r in pending_requests(db, 5, 0, within_ms=within)
+        if r["input_request_id"] not in known
+    ]
+    if arrived:
+        ss["inbox_toast"] = arrivals_note(arrived)
+    st.rerun(scope="app")
+
+
+watch()
+
+
 def inbox() -> None:
-    total = pending_count(db)
-    if total != ss.get("nav_pending", total):
-        st.rerun(scope="app")  # the navigation's "Inbox (N)" is drawn outside this fragment
+    ss["inbox_known"] = {
+        r["input_request_id"] for r in pending_requests(db, 1000, 0, within_ms=within)
+    }
+    total = pending_count(db, flt)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = 1
     if pages > 1:
         page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key="inbox_page")
-    rows = pending_requests(db, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    rows = pending_requests(db, PAGE_SIZE, (page - 1) * PAGE_SIZE, within_ms=within, flt=flt)
     show_departed_outcomes({row["input_request_id"] for row in rows})
     if total == 0:
-        st.info("No questions are waiting. New ones appear here on their own.")
+        if flt == InboxFilter(me=me):
+            st.info("No questions are waiting. New ones appear here on their own.")
+        else:
+            st.info("No waiting question matches these filters.")
         return
-    st.caption(f"{total} waiting, oldest first.")
+    st.caption(f"{total} waiting, soonest due first.")
     snippets = list_snippets(db)
     for row in rows:
         render_request(row, snippets)
@@ -131,7 +267,7 @@ def bulk_answer() -> None:
         sent = sum(r["sent"] for r in results)
         st.success(f"Sent to {plural(sent, 'question')} of {len(results)}.")
         st.dataframe(pd.DataFrame(results), hide_index=True)
-    rows = pending_requests(db, BULK_LIMIT, 0)
+    rows = pending_requests(db, BULK_LIMIT, 0, within_ms=within)
     pending = {r["input_request_id"]: r for r in rows}
     # Questions ticked earlier that have left the inbox since: dropped, and said so.
     gone = [r for r in ticked() if r not in pending]

@@ -1,0 +1,68 @@
+"""Assigning a waiting question to an operator, and telling that operator by e-mail.
+
+Any operator may still answer any question (the claim rule stands); an assignment says whose
+it is. Assigning to an operator with an e-mail queues one ``question.assigned`` notification
+to that address only, through the first ``mailto://`` target configured
+(``OFFLOAD_CONSOLE_NOTIFY_URLS``); the sidecar sends it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlite_utils
+
+from offload_console import settings
+from offload_console.accounts import allowed_emails
+from offload_console.notify import targets_from_urls
+from storage import audit, now_ms
+from storage.inbox import assign_request
+from storage.notifications import queue_assigned
+from storage.operators import list_operators, operator_emails
+
+EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def assignable(db: sqlite_utils.Database, secrets: dict | None = None) -> list[str]:
+    """Whom a question may be assigned to: local accounts, the OIDC allow-list, and every
+    name the audit log has seen act."""
+    names = [row["name"] for row in list_operators(db)]
+    names += sorted(allowed_emails(secrets))
+    names += audit.operators_seen(db)
+    return list(dict.fromkeys(name for name in names if name and name.strip()))
+
+
+def email_of(db: sqlite_utils.Database, name: str) -> str | None:
+    """An operator's e-mail: the one their account gives, or the name itself if it is one
+    (OIDC operators are known by their e-mail)."""
+    address = operator_emails(db).get(name)
+    if address:
+        return address
+    return name if EMAIL.match(name) else None
+
+
+def assign(
+    db: sqlite_utils.Database, request_id: str, assignee: str | None, by: str
+) -> tuple[bool, str]:
+    """Assign (or with None, unassign) a waiting question; ``(changed, what happened)`` in
+    the console's words."""
+    before = assign_request(db, request_id, assignee, by)
+    if before is None:
+        return False, "Not changed: the question is no longer waiting."
+    if before["assigned_to"] == assignee:
+        return False, "Nothing to change."
+    if assignee is None:
+        return True, "Unassigned."
+    address = email_of(db, assignee)
+    mail = next((t for t in targets_from_urls(settings.notify_urls()) if t.sends_mail), None)
+    if address and mail:
+        queue_assigned(
+            db,
+            input_request_id=request_id,
+            case_id=before["case_id"],
+            recipient=address,
+            target_id=mail.target_id,
+            now=now_ms(),
+        )
+        return True, f"Assigned to {assignee}; an e-mail to them is on its way."
+    return True, f"Assigned to {assignee}."
