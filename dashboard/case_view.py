@@ -127,6 +127,30 @@ def audit_rows(actions: list[dict], tz: str) -> list[dict]:
     ]
 
 
+NOTIFICATION_WORDS = {
+    "PENDING": "waiting to be sent",
+    "SENT": "sent",
+    "FAILED": "given up",
+    "DROPPED": "not sent (answered first)",
+}
+
+
+def notification_rows(notifications: list[dict], tz: str) -> list[dict]:
+    """What was sent about a case's questions: when, what, to which target, how it went."""
+    return [
+        {
+            "when": when(n["sent_at"] or n["created_at"], tz, seconds=True),
+            "what": n["kind"],
+            "to": n["target"] + (f" → {n['recipient']}" if n["recipient"] else ""),
+            "outcome": NOTIFICATION_WORDS.get(n["status"], "other")
+            + (f" after {n['attempts']} tries" if n["attempts"] > 1 else ""),
+            "last error": n["last_error"] or "",
+            "id": n["notification_id"],
+        }
+        for n in notifications
+    ]
+
+
 def attachment_line(attachment: dict) -> str:
     return (
         f"{attachment['name'] or attachment['attachment_id']} · {attachment['type'] or ''} · "

@@ -30,6 +30,39 @@ def sidecar_summary(status_code: int, body: object) -> tuple[bool, str]:
     )
 
 
+def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str, str, str]]:
+    """A Health row per notification target: last success, last error, how many wait."""
+    from dashboard.format import duration, when
+
+    if not targets:
+        return [("Notifications", "off", "no OFFLOAD_CONSOLE_NOTIFY_URLS: nobody is told")]
+    rows = []
+    for target in targets:
+        failing = (target["last_error_at"] or 0) > (target["last_success_at"] or 0)
+        parts = [
+            f"last sent {when(target['last_success_at'], tz)}"
+            if target["last_success_at"]
+            else "nothing sent yet",
+            f"{target['queued']} waiting",
+        ]
+        if target["last_error_at"]:
+            parts.append(
+                f"last error {duration(now - target['last_error_at'])} ago: {target['last_error']}"
+            )
+        rows.append(
+            (f"Notify {target['label']}", "PROBLEM" if failing else "ok", " · ".join(parts))
+        )
+    return rows
+
+
+def answer_window_row() -> tuple[str, str, str]:
+    try:
+        window = settings.answer_within_ms()
+    except settings.BadSetting as exc:
+        return ("Answer window", "PROBLEM", f"{exc}; using 4 h")
+    return ("Answer window", "", f"questions are due {window // 60_000} min after they are asked")
+
+
 def check_sidecar() -> tuple[bool, str]:
     url = f"http://127.0.0.1:{settings.sidecar_port()}/healthz"
     try:

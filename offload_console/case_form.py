@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from zoneinfo import available_timezones
 
 from offload_console.schema_tools import schema_problems
+from storage.events import parse_window_ms
 
 # How the local sandbox's counterparty behaves (``metadata.sandboxScenario``). The sandbox is
 # a separate program; tests/test_sandbox.py checks these are exactly the names it accepts.
@@ -55,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "result_schema": None,
     "webhook_url": "",
     "scenario": None,
+    "answer_within": "",
 }
 
 
@@ -75,6 +77,7 @@ FIELD_LABELS = {
     "webhook_url": "Webhook URL",
     "channel": "Channel",
     "placeholders": "Placeholders",
+    "answer_within": "Answer within",
 }
 
 
@@ -187,6 +190,14 @@ def build_body(form: dict) -> tuple[dict, dict[str, str]]:
             errors["metadata"] = f"Not valid JSON: {exc}"
     if f["scenario"]:
         metadata = {**metadata, "sandboxScenario": f["scenario"]}
+    within = str(f.get("answer_within") or "").strip()
+    if within:
+        if parse_window_ms(within) is None:
+            errors["answer_within"] = (
+                f"{within!r} is not a duration: write minutes, hours or days, like 90m, 4h or 2d."
+            )
+        else:  # travels with the case: Offload echoes metadata in every webhook and GET
+            metadata = {**metadata, "consoleAnswerWithin": within.lower().replace(" ", "")}
     if metadata:
         body["metadata"] = metadata
     if f["result_schema"] is not None:
@@ -214,6 +225,7 @@ def form_from_body(body: dict) -> dict:
     metadata = dict(body.get("metadata") or {}) if isinstance(body.get("metadata"), dict) else {}
     metadata.pop("consoleSubmissionId", None)
     scenario = metadata.pop("sandboxScenario", None)
+    within = metadata.pop("consoleAnswerWithin", "")
     return {
         **DEFAULTS,
         "client_reference_id": body.get("clientReferenceId", "") or "",
@@ -241,6 +253,7 @@ def form_from_body(body: dict) -> dict:
         "result_schema": copy.deepcopy(body.get("resultSchema")),
         "webhook_url": body.get("clientWebhookUrl", "") or "",
         "scenario": scenario,
+        "answer_within": within if isinstance(within, str) else "",
     }
 
 

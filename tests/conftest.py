@@ -69,3 +69,13 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def env_db(db_path, monkeypatch):
+    """The dashboard's database by environment, an API key to keep secret, and an Offload
+    base URL where nothing listens."""
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
+    monkeypatch.setenv("OFFLOAD_API_KEY", "sk_CANARY_do_not_show_9f2")
+    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    return storage.open_db(db_path)

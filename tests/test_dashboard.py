@@ -35,14 +35,6 @@ def add(db, envelope):
 
 
 @pytest.fixture
-def env_db(db_path, monkeypatch):
-    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
-    monkeypatch.setenv("OFFLOAD_API_KEY", "sk_CANARY_do_not_show_9f2")
-    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
-    return storage.open_db(db_path)
-
-
-@pytest.fixture
 def sandbox(monkeypatch):
     """A sandbox whose webhooks go nowhere (a free port nobody listens on; these tests sync
     by polling), never to a running console."""

@@ -4,12 +4,12 @@ reached the database is checked, not only the screen)."""
 import storage
 from offload_console.accounts import add_operator
 from offload_console.assignment import email_of
-from storage import audit
 from offload_console.notify import targets_from_urls
+from storage import audit
 from storage.notifications import sync_targets
 from storage.operators import set_email
 from tests.helpers import input_needed
-from tests.test_dashboard import add, env_db, markdown, run_app, texts  # noqa: F401 - env_db: fixture
+from tests.test_dashboard import add, markdown, run_app, texts
 
 MIN = 60_000
 

@@ -514,3 +514,16 @@ def test_placeholders_read_as_hints():
         assert placeholder.startswith(("e.g.", "empty:", "Search", "complete (default)")), (
             placeholder
         )
+
+
+def test_a_case_carries_its_own_answer_window_in_its_metadata():
+    from offload_console.case_form import DEFAULTS, build_body, form_from_body
+    from offload_console.templates import W9_TEMPLATE
+
+    form = {**form_from_body(W9_TEMPLATE), "answer_within": " 90M "}
+    body, problems = build_body(form)
+    assert problems == {} and body["metadata"]["consoleAnswerWithin"] == "90m"
+    assert form_from_body(body)["answer_within"] == "90m"  # a duplicate keeps it
+    _, problems = build_body({**form, "answer_within": "soon"})
+    assert "not a duration" in problems["answer_within"]
+    assert DEFAULTS["answer_within"] == ""

@@ -240,3 +240,37 @@ def test_a_digest_message_lists_each_question(db, targets):
     assert title == "Question waiting: 2 questions"
     assert body.count("(no reference) · (no counterparty) · (no objective)") == 2
     assert "Waiting: 1 h" in body
+
+
+def test_health_rows_say_each_targets_last_success_error_and_queue(db, targets):
+    from dashboard.health_checks import notification_rows
+
+    assert notification_rows([], "UTC", 0)[0][1] == "off"
+    ask(db)
+    sender = Recorder(failing=1)
+    json_only = [t for t in targets if t.label.startswith("json")]
+    run(db, json_only, sender, now=now_ms() + 1)
+    rows = {
+        part: (state, detail)
+        for part, state, detail in notification_rows(target_health(db), "UTC", now_ms() + 2)
+    }
+    state, detail = rows[f"Notify {json_only[0].label}"]
+    assert state == "PROBLEM" and "HTTP 503 from the receiver" in detail
+    assert "nothing sent yet" in detail and "1 waiting" in detail
+    mail_state, mail_detail = rows[f"Notify {targets[1].label}"]
+    assert mail_state == "ok" and "1 waiting" in mail_detail
+    assert all("abc123" not in d and "pw@" not in d for _, d in rows.values())
+
+
+def test_the_timeline_lists_what_was_sent_for_the_case(db, targets):
+    from dashboard.case_view import notification_rows
+
+    ask(db)
+    sender = Recorder(failing=1)
+    run(db, targets, sender, now=now_ms() + 1)
+    run(db, targets, sender, now=now_ms() + FIRST_RETRY_MS + 10)
+    rows = notification_rows(case_notifications(db, "c1"), "UTC")
+    assert sorted(r["outcome"] for r in rows) == ["sent", "sent after 2 tries"]
+    assert {r["what"] for r in rows} == {"question.new"}
+    assert all(r["id"].startswith("ntf_new_r1_") for r in rows)
+    assert all("abc123" not in r["to"] for r in rows)

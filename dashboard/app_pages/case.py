@@ -13,6 +13,7 @@ from dashboard.case_view import (
     audit_rows,
     case_facts,
     header_figures,
+    notification_rows,
     result_check,
     result_rows,
     timeline_rows,
@@ -26,6 +27,7 @@ from offload_console.redact import redact
 from storage.audit import list_audit
 from storage.case_filter import CaseFilter
 from storage.inbox import case_questions, pending_for_case
+from storage.notifications import case_notifications
 from storage.page_queries import (
     case_attachments,
     case_events,
@@ -201,6 +203,11 @@ if st.toggle("Show each event's raw JSON", key="timeline_raw"):
         ):
             st.text(e["event_type"])
             st.code(redact(pretty_json(e["payload"])), language="json")
+
+sent = case_notifications(db, case["case_id"])
+if sent:
+    st.subheader("Notifications")
+    st.dataframe(pd.DataFrame(notification_rows(sent, tz)), hide_index=True)
 
 actions = list_audit(db, case_id=case["case_id"], limit=200)
 if actions:

@@ -4,11 +4,17 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.format import duration, when
-from dashboard.health_checks import check_offload, check_sidecar
+from dashboard.health_checks import (
+    answer_window_row,
+    check_offload,
+    check_sidecar,
+    notification_rows,
+)
 from dashboard.session import get_client, get_db, operator_tz
 from offload_console import settings
 from storage import now_ms
 from storage.deliveries import health_summary
+from storage.notifications import target_health
 from storage.page_queries import (
     database_file_size,
     database_path,
@@ -59,6 +65,8 @@ def health() -> None:
             "sandbox (no OFFLOAD_BASE_URL)" if settings.is_sandbox_mode() else "real Offload host",
         ),
         ("API key", "", "set" if settings.api_key() else "not set"),
+        answer_window_row(),
+        *notification_rows(target_health(db), tz, now),
     ]
     st.dataframe(
         pd.DataFrame(rows, columns=["part", "state", "detail"]),

@@ -270,6 +270,14 @@ if sandbox:
         placeholder="complete (default)",
         help="Sets metadata.sandboxScenario: how the sandbox's counterparty behaves.",
     )
+d1.text_input(
+    "Answer within",
+    key="nc_answer_within",
+    placeholder="e.g. 90m, 4h or 2d (empty: the console's default)",
+    help="How long this case's questions may wait before they are overdue. Stored in the "
+    "case's metadata (consoleAnswerWithin), so it travels with the case.",
+)
+field_error("answer_within", d1)
 st.text_area(
     "Metadata (a JSON object, echoed in webhooks)",
     key="nc_metadata",
