@@ -35,6 +35,12 @@ pages = [
         "app_pages/new_case.py", title="New case", icon=":material/add_circle:", url_path="new"
     ),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
+    st.Page(
+        "app_pages/deliveries.py",
+        title="Deliveries",
+        icon=":material/move_to_inbox:",
+        url_path="deliveries",
+    ),
     st.Page("app_pages/audit.py", title="Audit", icon=":material/history:", url_path="audit"),
     st.Page(
         "app_pages/health.py", title="Health", icon=":material/monitor_heart:", url_path="health"

@@ -30,6 +30,12 @@ def db_option(fn):
     )(fn)
 
 
+def printable(text: str) -> str:
+    """``text`` with every unprintable character escaped (``\\n``, ``\\x1b``): outside text
+    printed on an operator's terminal cannot break a line or send a terminal escape."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def example(text: str) -> str:
     """The epilog every command ends with (``\b``: click keeps the line as written)."""
     return f"\b\nExample:\n  {text}"
@@ -471,6 +477,65 @@ def operators_list(db: str | None) -> None:
 
     for row in list_operators(open_database(db)):
         click.echo(row["name"])
+
+
+@cli.command(
+    epilog=example("offload-console deliveries --outcome rejected --since 2026-11-01 --limit 20")
+)
+@click.option(
+    "--outcome",
+    type=click.Choice(["stored", "duplicate", "rejected", "projection failed"]),
+    multiple=True,
+    help="only these outcomes; repeatable",
+)
+@click.option("--type", "event_type", default="", help="only this event type")
+@click.option("--case", "case_id", default="", help="only this case id")
+@click.option("--since", type=DAY, help="received on or after this day (UTC)")
+@click.option("--limit", type=int, default=50, show_default=True, help="newest first, this many")
+@db_option
+def deliveries(outcome, event_type, case_id, since, limit, db) -> None:
+    """List what happened to each webhook delivery the sidecar received, newest first: time,
+    outcome, HTTP status, event type, case, reason (tab-separated)."""
+    from offload_console.csv_export import date_range_ms, iso_utc
+    from storage.deliveries import DeliveryFilter, list_deliveries
+
+    since_ms, _ = date_range_ms(since, None)
+    flt = DeliveryFilter(list(outcome), event_type, case_id, since_ms)
+    rows = list_deliveries(open_database(db), flt, limit=limit)
+    click.echo("received_at\toutcome\tstatus\tevent_type\tcase_id\tevent_id\treason")
+    for row in rows:
+        cells = [
+            iso_utc(row["received_at"]),
+            row["outcome"],
+            str(row["status_code"]),
+            row["event_type"] or "",
+            row["case_id"] or "",
+            row["event_id"] or "",
+            row["reason"] or "",
+        ]
+        # Outside text, one line per delivery: control characters (tabs, newlines, terminal
+        # escapes) inside a value are shown escaped.
+        click.echo("\t".join(printable(c) for c in cells))
+
+
+@cli.command(epilog=example("offload-console reproject"))
+@db_option
+def reproject(db: str | None) -> None:
+    """Apply again every stored event whose projection failed (after an upgrade fixed the
+    cause), and print the outcome per event."""
+    from storage.deliveries import reproject as apply_again
+
+    database = open_database(db)
+    results = apply_again(database)
+    if not results:
+        click.echo("no event waits to be applied again")
+        return
+    for result in results:
+        line = f"{result['outcome']}\t{result['event_id']}\t{result['case_id']}"
+        click.echo(line + (f"\t{result['error']}" if result["error"] else ""))
+    failing = sum(r["outcome"] != "applied" for r in results)
+    click.echo(f"{len(results) - failing} applied, {failing} still failing", err=True)
+    sys.exit(1 if failing else 0)
 
 
 @cli.command(epilog=example("offload-console demo"))

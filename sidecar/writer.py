@@ -27,7 +27,7 @@ import storage
 from sidecar.delivery import Refused, parse_delivery
 from storage import DatabaseUnavailable, StorageError
 from storage.db import checkpoint, manual_checkpoints, write_transaction
-from storage.deliveries import record_rejection
+from storage.deliveries import record_deliveries, record_rejection
 from storage.events import Event, record_events
 
 log = logging.getLogger("offload_console.sidecar")
@@ -187,12 +187,14 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
     committing = started
     results: list[tuple | None] = [None] * len(items)
     events: list[tuple[int, Event, int]] = []  # (index, event, received_at)
+    remotes: dict[int, str | None] = {}
     rejections: list[dict] = []
     for index, item in enumerate(items):
         if item[0] == "rejection":
             rejections.append(item[1])
             continue
         _, body, received_at, remote_addr = item
+        remotes[index] = remote_addr
         try:
             events.append((index, parse_delivery(body), received_at))
         except Refused as refused:
@@ -211,6 +213,13 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
             for fields in rejections:
                 record_rejection(db, **fields)
             new = record_events(db, [(event, received_at) for _, event, received_at in events])
+            record_deliveries(
+                db,
+                [
+                    _logged(event, received_at, is_new, remotes[index])
+                    for (index, event, received_at), is_new in zip(events, new, strict=True)
+                ],
+            )
             committing = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - rolled back: each delivery alone, below
         _log_failure(exc, len(items))
@@ -219,7 +228,7 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
             for index, event, _ in events:
                 results[index] = _failed(exc, event)
         else:
-            _store_one_by_one(db, events, rejections, results)
+            _store_one_by_one(db, events, rejections, results, remotes)
     else:
         for (index, event, _), is_new in zip(events, new, strict=True):
             outcome = "stored" if is_new else "duplicate"
@@ -249,7 +258,12 @@ def _failed(exc: Exception, event: Event) -> tuple:
     return (status, reason, event.event_id, event.event_type, event.case_id)
 
 
-def _store_one_by_one(db, events, rejections, results) -> None:
+def _logged(event: Event, received_at: int, is_new: bool, remote: str | None) -> tuple:
+    outcome = "stored" if is_new else "duplicate"
+    return (received_at, outcome, event.event_id, event.event_type, event.case_id, remote)
+
+
+def _store_one_by_one(db, events, rejections, results, remotes) -> None:
     for fields in rejections:
         try:
             with write_transaction(db):
@@ -260,6 +274,7 @@ def _store_one_by_one(db, events, rejections, results) -> None:
         try:
             with write_transaction(db):
                 (is_new,) = record_events(db, [(event, received_at)])
+                record_deliveries(db, [_logged(event, received_at, is_new, remotes[index])])
         except Exception as exc:  # noqa: BLE001 - this delivery alone fails
             _log_failure(exc, 1)
             results[index] = _failed(exc, event)

@@ -1,11 +1,39 @@
-"""Queries the webhook sidecar needs besides events: refused deliveries and health figures."""
+"""What happened to every webhook delivery (the ``deliveries`` log, refused bodies), and the
+sidecar's health figures."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 import sqlite_utils
 
+from storage.db import write_transaction
+from storage.events import parse_envelope, project_stored_event
+
 REJECTED_KEEP = 1000  # newest refused deliveries kept; a flood cannot fill the disk
-EXCERPT_BYTES = 1024
+DELIVERIES_KEEP = 100_000
+EXCERPT_BYTES = 64 * 1024
+OUTCOMES = ("stored", "duplicate", "rejected", "projection failed")
+
+
+def record_deliveries(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+    """Log deliveries the sidecar stored: ``(received_at, outcome, event_id, event_type,
+    case_id, remote_addr)`` each (inside the caller's transaction)."""
+    if not rows:
+        return
+    db.conn.executemany(
+        "INSERT INTO deliveries (received_at, outcome, status_code, event_id, event_type,"
+        " case_id, remote_addr) VALUES (?, ?, 200, ?, ?, ?, ?)",
+        rows,
+    )
+    # executemany leaves cursor.lastrowid unset: ask SQLite
+    _prune(db, db.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
+def _prune(db: sqlite_utils.Database, last_id: int | None) -> None:
+    if last_id and last_id % 1000 < 50:  # now and then: keep the newest DELIVERIES_KEEP
+        db.conn.execute("DELETE FROM deliveries WHERE id <= ?", (last_id - DELIVERIES_KEEP,))
 
 
 def record_rejection(
@@ -18,7 +46,8 @@ def record_rejection(
     body: bytes,
     body_size: int | None = None,
 ) -> None:
-    """Keep what was refused and why (inside the caller's transaction), pruning old rows."""
+    """Keep what was refused and why (inside the caller's transaction), pruning old rows;
+    log the delivery."""
     cursor = db.conn.execute(
         "INSERT INTO rejected_deliveries (received_at, remote_addr, status_code, reason,"
         " body_size, body_excerpt) VALUES (?, ?, ?, ?, ?, ?)",
@@ -35,6 +64,120 @@ def record_rejection(
         db.conn.execute(
             "DELETE FROM rejected_deliveries WHERE id <= ?", (cursor.lastrowid - REJECTED_KEEP,)
         )
+    logged = db.conn.execute(
+        "INSERT INTO deliveries (received_at, outcome, status_code, reason, rejected_id,"
+        " remote_addr) VALUES (?, 'rejected', ?, ?, ?, ?)",
+        (received_at, status_code, reason[:500], cursor.lastrowid, remote_addr),
+    )
+    _prune(db, logged.lastrowid)
+
+
+@dataclass
+class DeliveryFilter:
+    outcomes: list[str] | None = None
+    event_type: str = ""
+    case_id: str = ""
+    since_ms: int | None = None
+    until_ms: int | None = None  # exclusive
+
+    def where(self) -> tuple[str, list]:
+        clauses, params = [], []
+        outcome = (
+            "CASE WHEN d.outcome = 'stored' AND e.projection_error IS NOT NULL"
+            " THEN 'projection failed' ELSE d.outcome END"
+        )
+        if self.outcomes:
+            clauses.append(f"{outcome} IN ({','.join('?' for _ in self.outcomes)})")
+            params += self.outcomes
+        for column, value in (("d.event_type", self.event_type), ("d.case_id", self.case_id)):
+            if value.strip():
+                clauses.append(f"{column} = ?")
+                params.append(value.strip())
+        if self.since_ms is not None:
+            clauses.append("d.received_at >= ?")
+            params.append(self.since_ms)
+        if self.until_ms is not None:
+            clauses.append("d.received_at < ?")
+            params.append(self.until_ms)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def list_deliveries(
+    db: sqlite_utils.Database, flt: DeliveryFilter | None = None, limit: int = 200, offset: int = 0
+) -> list[dict]:
+    """Deliveries newest first: time, outcome (``projection failed`` for a stored event whose
+    projection failed), status, event type, case, reason, and the refused body's row."""
+    where, params = (flt or DeliveryFilter()).where()
+    return list(
+        db.query(
+            "SELECT d.id, d.received_at, CASE WHEN d.outcome = 'stored'"
+            " AND e.projection_error IS NOT NULL THEN 'projection failed' ELSE d.outcome END"
+            " AS outcome, d.status_code, d.event_id, d.event_type, d.case_id,"
+            " coalesce(d.reason, e.projection_error) AS reason, d.rejected_id, d.remote_addr"
+            " FROM deliveries d LEFT JOIN events e ON e.event_id = d.event_id"
+            f"{where} ORDER BY d.id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    )
+
+
+def event_types_seen(db: sqlite_utils.Database) -> list[str]:
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT event_type FROM deliveries WHERE event_type IS NOT NULL ORDER BY 1"
+        )
+    ]
+
+
+def rejected_body(db: sqlite_utils.Database, rejected_id: int) -> dict | None:
+    rows = list(
+        db.query(
+            "SELECT id, body_size, body_excerpt, reason, status_code FROM rejected_deliveries"
+            " WHERE id = ?",
+            [rejected_id],
+        )
+    )
+    return rows[0] if rows else None
+
+
+def failed_projections(db: sqlite_utils.Database) -> list[dict]:
+    """Stored events whose projection failed (kept, never lost), oldest first."""
+    return list(
+        db.query(
+            "SELECT event_id, event_type, case_id, received_at, projection_error FROM events"
+            " WHERE projection_error IS NOT NULL ORDER BY received_at, event_id"
+        )
+    )
+
+
+def reproject(db: sqlite_utils.Database) -> list[dict]:
+    """Apply again every event whose projection failed (after an upgrade fixed the bug):
+    ``{event_id, case_id, outcome, error}`` each; an event that fails again keeps its error."""
+    results = []
+    for row in failed_projections(db):
+        stored = db.execute(
+            "SELECT payload, source, state_ts, actor, received_at FROM events WHERE event_id = ?",
+            [row["event_id"]],
+        ).fetchone()
+        payload, source, state_ts, actor, received_at = stored
+        try:
+            event = parse_envelope(json.loads(payload), payload)
+        except ValueError as exc:
+            results.append({**_id(row), "outcome": "still failing", "error": str(exc)})
+            continue
+        with write_transaction(db):
+            error = project_stored_event(
+                db, event, received_at, source=source, state_ts=state_ts, actor=actor
+            )
+        results.append(
+            {**_id(row), "outcome": "applied" if error is None else "still failing", "error": error}
+        )
+    return results
+
+
+def _id(row: dict) -> dict:
+    return {"event_id": row["event_id"], "case_id": row["case_id"]}
 
 
 def health_summary(db: sqlite_utils.Database) -> dict:

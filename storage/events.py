@@ -10,6 +10,7 @@ arrival order of the same events ends in the same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -255,6 +256,28 @@ def _project_batch(db: sqlite_utils.Database, known: list[tuple[Event, int]]) ->
             f" WHERE case_id IN ({', '.join('?' for _ in chunk)})",
             chunk,
         )
+
+
+def project_stored_event(
+    db: sqlite_utils.Database,
+    event: Event,
+    received_at: int,
+    *,
+    source: str,
+    state_ts: int | None,
+    actor: str | None,
+) -> str | None:
+    """Apply an already stored event again (its projection had failed); clear its error on
+    success. Returns the error when it fails again. Inside the caller's transaction."""
+    event = dataclasses.replace(event, source=source, state_ts=state_ts, actor=actor)
+    db.conn.execute(
+        "UPDATE events SET projection_error = NULL WHERE event_id = ?", (event.event_id,)
+    )
+    _project_guarded(db, event, received_at)
+    row = db.conn.execute(
+        "SELECT projection_error FROM events WHERE event_id = ?", (event.event_id,)
+    ).fetchone()
+    return row[0] if row else None
 
 
 def _project_guarded(db: sqlite_utils.Database, event: Event, received_at: int) -> None:

@@ -375,3 +375,28 @@ def m010_notifications_due_times_assignment(db):
         " ON input_requests WHEN OLD.status IS NOT NEW.status"
         f" OR OLD.assigned_to IS NOT NEW.assigned_to BEGIN {bump} END"
     )
+
+
+@migrations()
+def m011_deliveries_log(db):
+    """Every delivery the sidecar answered, stored, duplicate or refused, one row each in the
+    transaction that decided it (the newest 100,000 kept): the Deliveries page and
+    ``offload-console deliveries``. Refused bodies are kept up to 64 KiB (was 1 KiB)."""
+    db.execute(
+        """
+        CREATE TABLE deliveries (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at  INTEGER NOT NULL,
+            outcome      TEXT NOT NULL,     -- stored | duplicate | rejected
+            status_code  INTEGER NOT NULL,  -- what the sidecar answered
+            event_id     TEXT,
+            event_type   TEXT,
+            case_id      TEXT,
+            reason       TEXT,              -- why it was refused
+            rejected_id  INTEGER,           -- its row in rejected_deliveries (the body)
+            remote_addr  TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX deliveries_received ON deliveries (received_at)")
+    db.execute("CREATE INDEX deliveries_case ON deliveries (case_id)")

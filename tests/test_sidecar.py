@@ -205,11 +205,12 @@ def test_rejected_deliveries_are_bounded():
     with db.atomic():
         for i in range(REJECTED_KEEP * 3):
             record_rejection(
-                db, received_at=i, remote_addr=None, status_code=400, reason="x", body=b"y" * 5000
+                db, received_at=i, remote_addr=None, status_code=400, reason="x", body=b"y" * 70000
             )
     count = db["rejected_deliveries"].count
     assert REJECTED_KEEP <= count <= REJECTED_KEEP + 100
-    assert max(len(r["body_excerpt"]) for r in db["rejected_deliveries"].rows) == 1024
+    assert max(len(r["body_excerpt"]) for r in db["rejected_deliveries"].rows) == 64 * 1024
+    assert db["deliveries"].count == REJECTED_KEEP * 3  # each refusal is logged
 
 
 def test_token_path_is_the_only_webhook_path(db_path):
