@@ -123,3 +123,54 @@ def test_an_operators_email_comes_from_their_account_or_their_name(db):
     assert email_of(db, "Blake") == "blake@example.com"
     assert email_of(db, "casey@example.com") == "casey@example.com"
     assert email_of(db, "Casey") is None
+
+
+def test_cases_filters_round_trip_through_the_url():
+    import datetime as dt
+
+    from dashboard.cases_view import filters_from_query, query_from_filters
+
+    day = dt.date(2026, 11, 1)
+    params = query_from_filters(["FAILED", "RUNNING"], (day, dt.date(2026, 11, 30)), " w-9 ", True)
+    assert params == {
+        "status": ["FAILED", "RUNNING"],
+        "from": "2026-11-01",
+        "to": "2026-11-30",
+        "q": "w-9",
+        "attention": "1",
+    }
+    as_url = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    assert filters_from_query(as_url) == {
+        "cases_status": ["FAILED", "RUNNING"],
+        "cases_dates": (day, dt.date(2026, 11, 30)),
+        "cases_search": "w-9",
+        "cases_attention": True,
+    }
+    assert query_from_filters([], (), "", False) == {}
+    junk = filters_from_query({"status": ["NOPE"], "from": ["yesterday"], "attention": ["yes"]})
+    assert junk == {
+        "cases_status": [],
+        "cases_dates": (),
+        "cases_search": "",
+        "cases_attention": False,
+    }
+
+
+def test_a_cases_link_opens_the_same_filtered_view(env_db):
+    from tests.helpers import webhook
+
+    add(env_db, webhook("c-failed", "case.failed", storage.now_ms(), clientReferenceId="w9-a"))
+    add(env_db, webhook("c-done", "case.completed", storage.now_ms(), clientReferenceId="w9-b"))
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_dashboard import APP
+
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["status"] = "FAILED"
+    at.switch_page("app_pages/cases.py").run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="cases_status").value == ["FAILED"]
+    table = at.dataframe[0].value
+    assert list(table["reference"]) == ["w9-a"]
+    at.text_input(key="cases_search").input("w9").run()
+    assert at.query_params["q"] == "w9"

@@ -1,4 +1,5 @@
-"""Cases: every case the console knows, filtered and paged in SQL."""
+"""Cases: every case the console knows, filtered and paged in SQL. The filters live in the
+URL, so a link opens the same view."""
 
 import datetime as dt
 import math
@@ -7,6 +8,7 @@ from dataclasses import astuple
 import pandas as pd
 import streamlit as st
 
+from dashboard.cases_view import filters_from_query, query_from_filters
 from dashboard.format import counterparty_line, grouped_counts, short_when, when
 from dashboard.session import get_db, operator_tz
 from storage.page_queries import (
@@ -25,18 +27,43 @@ PAGE_SIZE = 50
 db = get_db()
 tz = operator_tz()
 
+ss = st.session_state
+
 st.title("Cases")
 
+# The URL holds the filters: on a link, a reload, back or forward, the widgets follow it.
+url = {name: st.query_params.get_all(name) for name in st.query_params}
+from_url = filters_from_query(url)
+url_key = repr(sorted(query_from_filters(*from_url.values()).items()))
+if ss.get("cases_url") != url_key:
+    ss.update(from_url)
+    ss["cases_url"] = url_key
+
+
+def filters_changed() -> None:
+    wanted = query_from_filters(
+        ss["cases_status"], ss["cases_dates"], ss["cases_search"], ss["cases_attention"]
+    )
+    st.query_params.from_dict(wanted)
+    ss["cases_url"] = repr(sorted(wanted.items()))
+
+
 c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
-statuses = c1.multiselect("Status", STATUSES, key="cases_status")
-dates = c2.date_input("Created between", value=(), key="cases_dates", format="YYYY-MM-DD")
+statuses = c1.multiselect("Status", STATUSES, key="cases_status", on_change=filters_changed)
+dates = c2.date_input(
+    "Created between", key="cases_dates", format="YYYY-MM-DD", on_change=filters_changed
+)
 text = c3.text_input(
-    "Search", key="cases_search", placeholder="reference, counterparty, objective or case id"
+    "Search",
+    key="cases_search",
+    placeholder="reference, counterparty, objective or case id",
+    on_change=filters_changed,
 )
 attention = c4.toggle(
     "Needs attention",
     key="cases_attention",
     help="Waiting for input, or a state the reconciler had to repair",
+    on_change=filters_changed,
 )
 
 
