@@ -40,12 +40,12 @@ def commit_text(page, selector: str, value: str) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(tmp_path, reconcile_every_s: str = "2"):
+def running_stack(tmp_path, reconcile_every_s: str = "2", extra_env: dict | None = None):
     """`offload-console up` in sandbox mode on free ports, stopped (SIGTERM) on exit."""
     from tests.helpers import launch_up, wait_until
 
     proc, ports, env, log_path = launch_up(
-        tmp_path, extra_env={"OFFLOAD_RECONCILE_EVERY_S": reconcile_every_s}
+        tmp_path, extra_env={"OFFLOAD_RECONCILE_EVERY_S": reconcile_every_s, **(extra_env or {})}
     )
     try:
         wait_until(

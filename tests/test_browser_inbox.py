@@ -1,0 +1,102 @@
+"""Issue 15 in a real browser against `offload-console up` with a notification receiver:
+a question reaches an open Inbox without a reload, overdue in words and in the nav and tab
+title, notified once per kind, assigned, and someone else's answer held for confirmation;
+asserted on the page, the database, the receiver and the sandbox."""
+
+import time
+
+import httpx
+import pytest
+import sqlite_utils
+
+import storage
+from tests.browser import commit_text, needs_chromium, running_stack, wait_ready
+from tests.helpers import dumps, input_needed, wait_until
+from tests.test_notify_servers import Receiver
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+HOUR = 3_600_000
+
+
+@pytest.fixture
+def receiver():
+    made = Receiver()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def stack(tmp_path, receiver):
+    extra = {"OFFLOAD_CONSOLE_NOTIFY_URLS": receiver.url, "OFFLOAD_CONSOLE_NOTIFY_RETRY_S": "1"}
+    with running_stack(tmp_path, reconcile_every_s="0", extra_env=extra) as running:
+        yield running
+
+
+def open_inbox(browser, stack, name):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(stack["dashboard"] + "/")
+    wait_ready(page)
+    commit_text(page, ".st-key-operator_name input", name)
+    return page
+
+
+def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
+    browser, stack, receiver
+):
+    avery = open_inbox(browser, stack, "Avery")
+    blake = open_inbox(browser, stack, "Blake")
+    asked = storage.now_ms() - 5 * HOUR  # past the default 4 h window: overdue on arrival
+    envelope = input_needed("c-live", "r-live", asked, "Can we pay by card instead?")
+    envelope["data"]["clientReferenceId"] = "vendor_live"
+    sidecar = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
+    posted = time.monotonic()
+    assert httpx.post(
+        sidecar, content=dumps(envelope), headers={"content-type": "application/json"}
+    ).is_success
+    # No reload: the open Inbox notices the question by itself.
+    avery.wait_for_selector("text=Can we pay by card instead?", timeout=15_000)
+    seen_after = time.monotonic() - posted
+    print(f"question visible on the open Inbox {seen_after:.1f} s after the webhook's ack")
+    wait_ready(avery)
+    body = avery.locator('[data-testid="stMain"]').inner_text()
+    assert "overdue by 1 h" in body
+    nav = avery.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Inbox (1) · 1 overdue" in nav
+    assert avery.title() == "(1) Offload console"
+
+    # Notified once per kind: the new question and its being overdue.
+    db_path = stack["db"]
+
+    def sent_kinds():
+        rows = sqlite_utils.Database(db_path)["notifications"].rows
+        return sorted((r["kind"], r["status"]) for r in rows)
+
+    wait_until(
+        lambda: sent_kinds() == [("question.new", "SENT"), ("question.overdue", "SENT")],
+        timeout=30,
+        message="both notifications sent",
+    )
+    titles = sorted(m["title"] for m in receiver.received)
+    assert titles == ["Question overdue: vendor_live", "Question waiting: vendor_live"]
+    assert all("/case?case=c-live" in m["message"] for m in receiver.received)
+
+    # Avery takes it; Blake's browser shows it as Avery's after its refresh.
+    avery.locator(".st-key-assign_me_r-live button").click()
+    avery.wait_for_selector("text=Assigned to: Avery", timeout=15_000)
+    db = sqlite_utils.Database(db_path)
+    assert db["input_requests"].get("r-live")["assigned_to"] == "Avery"
+    blake.wait_for_selector("text=Assigned to: Avery", timeout=15_000)
+
+    # Blake answers anyway: held until confirmed, and nothing reaches Offload meanwhile.
+    wait_ready(blake)
+    commit_text(blake, ".st-key-answer_r-live textarea", "Card is fine.")
+    blake.locator(".st-key-send_r-live button").click()
+    blake.wait_for_selector("text=assigned to another operator", timeout=15_000)
+    answers = httpx.get(
+        stack["sandbox"] + "/_sandbox/answers", headers={"x-api-key": "sandbox-local-key"}
+    ).json()["data"]
+    assert answers == []
+    row = db["input_requests"].get("r-live")
+    assert (row["status"], row["claimed_by"]) == ("PENDING", None)
+    assert "Card is fine." in blake.locator(".st-key-answer_r-live textarea").input_value()
