@@ -74,6 +74,11 @@ def main() -> None:
             page.locator("[data-testid=stDataFrame]").first.wait_for()
             page.wait_for_timeout(500)
             page.screenshot(path=f"{args.out}/health.png")
+            page.goto(base + "/deliveries")
+            page.wait_for_selector(READY)
+            page.locator("[data-testid=stDataFrame]").first.wait_for()
+            page.wait_for_timeout(500)
+            page.screenshot(path=f"{args.out}/deliveries.png")
             print("screenshots written to", args.out)
             browser.close()
     finally:

@@ -100,3 +100,16 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
     row = db["input_requests"].get("r-live")
     assert (row["status"], row["claimed_by"]) == ("PENDING", None)
     assert "Card is fine." in blake.locator(".st-key-answer_r-live textarea").input_value()
+
+    # The toast naming a new question's case shows outside text as typed, never rendered.
+    hostile = "**bold** :red[x] $x$ <b>y</b> [a](javascript:alert(1))"
+    second = input_needed("c-toast", "r-toast", storage.now_ms(), "Another one?")
+    second["data"]["clientReferenceId"] = hostile
+    assert httpx.post(
+        sidecar, content=dumps(second), headers={"content-type": "application/json"}
+    ).is_success
+    toast = avery.locator('[data-testid="stToast"]').filter(has_text="javascript")
+    toast.wait_for(timeout=15_000)
+    shown = toast.inner_text().replace("\u200b", "")
+    assert hostile in shown
+    assert toast.locator("strong, b, a, .katex").count() == 0

@@ -81,6 +81,7 @@ if waiting:
     with st.container(border=True, key="case_answer"):
         st.subheader("Waiting on your answer")
         st.caption(f"Asked {when(waiting['requested_at'], tz, seconds=True)}")
+        st.text(f"Assigned to: {waiting['assigned_to'] or 'nobody'}")
         st.text(waiting["question"] or "(Offload sent no question text)")
         if operator() is None:
             st.warning("Enter your name in the sidebar to answer.")

@@ -75,7 +75,7 @@ picked = st.dataframe(
         "received": st.column_config.TextColumn(width=170),
         "outcome": st.column_config.TextColumn(width=120),
         "status": st.column_config.NumberColumn(width=60, format="%d"),
-        "case": st.column_config.LinkColumn(display_text=r"/case\?case=(.*)", width=220),
+        "case": st.column_config.LinkColumn(display_text=r"/case\?case=(.*)", width=290),
         "reason": st.column_config.TextColumn(width="large"),
     },
 )
