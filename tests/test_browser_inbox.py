@@ -113,3 +113,27 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
     shown = toast.inner_text().replace("\u200b", "")
     assert hostile in shown
     assert toast.locator("strong, b, a, .katex").count() == 0
+
+
+def test_filters_live_in_the_url_and_the_back_button_walks_them_back(browser, tmp_path):
+    with running_stack(tmp_path, reconcile_every_s="0") as stack:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(stack["dashboard"] + "/cases")
+        wait_ready(page)
+        commit_text(page, ".st-key-cases_search input", "vendor")
+        assert page.url.endswith("/cases?q=vendor")
+        commit_text(page, ".st-key-cases_search input", "w9")
+        assert page.url.endswith("/cases?q=w9")
+        page.go_back()
+        page.wait_for_url("**/cases?q=vendor")
+        wait_ready(page)
+        wait_until(
+            lambda: page.locator(".st-key-cases_search input").input_value() == "vendor",
+            message="the search box follows the URL back",
+        )
+        # A link opens the same Inbox view.
+        page.goto(stack["dashboard"] + "/?view=unassigned&q=monday")
+        wait_ready(page)
+        assert page.locator(".st-key-inbox_q input").input_value() == "monday"
+        selected = page.locator('.st-key-inbox_view button[aria-checked="true"]')
+        assert selected.inner_text() == "Unassigned"
