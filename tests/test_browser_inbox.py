@@ -4,6 +4,7 @@ title, notified once per kind, assigned, and someone else's answer held for conf
 asserted on the page, the database, the receiver and the sandbox."""
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -137,3 +138,29 @@ def test_filters_live_in_the_url_and_the_back_button_walks_them_back(browser, tm
         assert page.locator(".st-key-inbox_q input").input_value() == "monday"
         selected = page.locator('.st-key-inbox_view button[aria-checked="true"]')
         assert selected.inner_text() == "Unassigned"
+
+
+def test_a_refused_body_is_read_as_text_and_downloaded_from_the_deliveries_page(browser, tmp_path):
+    hostile = '{"event_id": "<b>bold</b> **x**", "data": [1, 2'
+    with running_stack(tmp_path, reconcile_every_s="0") as stack:
+        sidecar = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
+        refused = httpx.post(
+            sidecar, content=hostile.encode(), headers={"content-type": "application/json"}
+        )
+        assert refused.status_code == 400
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(stack["dashboard"] + "/deliveries")
+        wait_ready(page)
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        grid.wait_for()
+        box = grid.bounding_box()
+        # The newest delivery is the refused one: its row is the first under the header.
+        page.mouse.click(box["x"] + 15, box["y"] + 55)
+        page.wait_for_selector("text=Refused body", timeout=15_000)
+        wait_ready(page)
+        code = page.locator('[data-testid="stCode"]').first
+        assert code.inner_text().strip() == hostile
+        assert page.locator('[data-testid="stMain"] b').count() == 0
+        with page.expect_download() as download:
+            page.locator(".st-key-dl_download button").click()
+        assert Path(download.value.path()).read_text() == hostile

@@ -274,3 +274,32 @@ def test_the_timeline_lists_what_was_sent_for_the_case(db, targets):
     assert {r["what"] for r in rows} == {"question.new"}
     assert all(r["id"].startswith("ntf_new_r1_") for r in rows)
     assert all("abc123" not in r["to"] for r in rows)
+
+
+def test_notify_urls_come_from_the_environment_and_secrets_toml(monkeypatch):
+    from offload_console import settings
+
+    monkeypatch.setenv("OFFLOAD_CONSOLE_NOTIFY_URLS", "json://a/x  mailto://b")
+    secrets = {"console": {"notify_urls": ["slack://T/B/C", "json://a/x"]}}
+    assert settings.notify_urls(secrets) == ["json://a/x", "mailto://b", "slack://T/B/C"]
+    assert settings.notify_urls({"console": {"notify_urls": "msteams://x json://y"}})[-2:] == [
+        "msteams://x",
+        "json://y",
+    ]
+    monkeypatch.delenv("OFFLOAD_CONSOLE_NOTIFY_URLS")
+    assert settings.notify_urls({}) == []
+
+
+def test_a_sidecar_with_an_answer_window_that_is_no_duration_says_so_and_stops(tmp_path):
+    from click.testing import CliRunner
+
+    from offload_console.cli import cli
+
+    out = CliRunner().invoke(
+        cli,
+        ["sidecar", "--db", str(tmp_path / "c.db"), "--port", "1"],
+        env={"OFFLOAD_CONSOLE_ANSWER_WITHIN": "soon", "OFFLOAD_WEBHOOK_TOKEN": ""},
+        prog_name="offload-console",
+    )
+    assert out.exit_code == 2
+    assert "OFFLOAD_CONSOLE_ANSWER_WITHIN='soon' is not a duration" in out.output
