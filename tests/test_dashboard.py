@@ -49,10 +49,13 @@ def sandbox(monkeypatch):
     server.stop()
 
 
-def run_app(**state) -> AppTest:
+def run_app(query: dict | None = None, **state) -> AppTest:
+    """The app run once, with ``state`` in session state and ``query`` in the URL."""
     at = AppTest.from_file(APP, default_timeout=30)
     for key, value in state.items():
         at.session_state[key] = value
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
     at.run()
     assert not at.exception, at.exception
     return at

@@ -63,23 +63,10 @@ def test_a_shared_link_opens_the_same_view(env_db):
     ask(env_db, "c1", "r1", 5, "Accept Monday?")
     ask(env_db, "c2", "r2", 4, "Which entity?")
     env_db["input_requests"].update("r2", {"assigned_to": "Blake"})
-    at = AppTestWithQuery({"view": "unassigned", "q": "monday"})
+    at = run_app(query={"view": "unassigned", "q": "monday"})
     assert at.segmented_control(key="inbox_view").value == "unassigned"
     assert at.text_input(key="inbox_q").value == "monday"
     assert "Accept Monday?" in texts(at) and "Which entity?" not in texts(at)
-
-
-def AppTestWithQuery(params):  # noqa: N802 - reads like the AppTest it builds
-    from streamlit.testing.v1 import AppTest
-
-    from tests.test_dashboard import APP
-
-    at = AppTest.from_file(APP, default_timeout=30)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_answering_someone_elses_question_asks_first(env_db):
