@@ -17,7 +17,7 @@ from offload_console.accounts import allowed_emails
 from offload_console.notify import targets_from_urls
 from storage import audit, now_ms
 from storage.inbox import assign_request
-from storage.notifications import queue_assigned
+from storage.notifications import drop_other_assignment_mail, queue_assigned
 from storage.operators import list_operators, operator_emails
 
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -51,9 +51,10 @@ def assign(
         return False, "Not changed: the question is no longer waiting."
     if before["assigned_to"] == assignee:
         return False, "Nothing to change."
+    address = email_of(db, assignee) if assignee else None
+    drop_other_assignment_mail(db, request_id, address, now=now_ms())
     if assignee is None:
         return True, "Unassigned."
-    address = email_of(db, assignee)
     mail = next((t for t in targets_from_urls(settings.notify_urls()) if t.sends_mail), None)
     if address and mail:
         queue_assigned(

@@ -96,6 +96,21 @@ def drop_answered(db: sqlite_utils.Database, *, now: int) -> int:
         ).rowcount
 
 
+def drop_other_assignment_mail(
+    db: sqlite_utils.Database, input_request_id: str, keep: str | None, *, now: int
+) -> int:
+    """An assignment e-mail not yet sent goes no further once the question is assigned to
+    someone else (``keep``: the new assignee's address, or None)."""
+    with write_transaction(db):
+        return db.execute(
+            "UPDATE notifications SET status = 'DROPPED', sent_at = ?,"
+            " last_error = 'the question was assigned to someone else'"
+            " WHERE status = 'PENDING' AND kind = 'question.assigned'"
+            " AND input_request_id = ? AND recipient IS NOT ?",
+            [now, input_request_id, keep],
+        ).rowcount
+
+
 def due_batches(
     db: sqlite_utils.Database, *, now: int, answer_within_ms: int, digest_ms: int = 0
 ) -> Iterator[tuple[str, str, list[dict]]]:

@@ -161,3 +161,25 @@ def test_a_cases_link_opens_the_same_filtered_view(env_db):
     assert list(table["reference"]) == ["w9-a"]
     at.text_input(key="cases_search").input("w9").run()
     assert at.query_params["q"] == "w9"
+
+
+def test_an_unsent_assignment_mail_is_dropped_when_the_question_changes_hands(env_db, monkeypatch):
+    from offload_console.assignment import assign
+
+    mail = "mailto://127.0.0.1:9?from=console@example.com&to=ops@example.com&mode=insecure"
+    monkeypatch.setenv("OFFLOAD_CONSOLE_NOTIFY_URLS", mail)
+    (target,) = targets_from_urls([mail])
+    sync_targets(env_db, [(target.target_id, target.label)])
+    ask(env_db, "c1", "r1", 5, "Accept Monday?")
+    assert assign(env_db, "r1", "blake@example.com", "Avery")[0]
+    assert assign(env_db, "r1", "casey@example.com", "Avery")[0]
+    mails = {
+        n["recipient"]: n["status"]
+        for n in env_db["notifications"].rows_where("kind = 'question.assigned'")
+    }
+    assert mails == {"blake@example.com": "DROPPED", "casey@example.com": "PENDING"}
+    assert assign(env_db, "r1", None, "Avery") == (True, "Unassigned.")
+    statuses = {
+        n["status"] for n in env_db["notifications"].rows_where("kind = 'question.assigned'")
+    }
+    assert statuses == {"DROPPED"}
