@@ -102,6 +102,9 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
     assert (row["status"], row["claimed_by"]) == ("PENDING", None)
     assert "Card is fine." in blake.locator(".st-key-answer_r-live textarea").input_value()
 
+    # Avery is typing (not yet committed) when the next question arrives and the Inbox
+    # redraws: the typed words stay.
+    avery.locator(".st-key-answer_r-live textarea").fill("Half-typed answer")
     # The toast naming a new question's case shows outside text as typed, never rendered.
     hostile = "**bold** :red[x] $x$ <b>y</b> [a](javascript:alert(1))"
     second = input_needed("c-toast", "r-toast", storage.now_ms(), "Another one?")
@@ -114,6 +117,9 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
     shown = toast.inner_text().replace("\u200b", "")
     assert hostile in shown
     assert toast.locator("strong, b, a, .katex").count() == 0
+    avery.wait_for_selector("text=Another one?", timeout=15_000)
+    wait_ready(avery)
+    assert avery.locator(".st-key-answer_r-live textarea").input_value() == "Half-typed answer"
 
 
 def test_filters_live_in_the_url_and_the_back_button_walks_them_back(browser, tmp_path):
