@@ -360,6 +360,26 @@ def test_bulk_answer_ticks_follow_the_question_not_the_row(env_db):
     assert rows["r3"]["status"] == rows["r4"]["status"] == "PENDING"
 
 
+def test_a_dropped_question_stays_named_through_background_redraws_until_the_send(env_db):
+    """The live Inbox redraws when another operator answers: the note naming the question
+    that left the selection must survive that redraw and the next ones, until the send."""
+    four_same_questions(env_db)
+    offload = FakeOffload()
+    at = run_app(operator_name="Avery", _client=offload.client())
+    at.toggle(key="inbox_bulk_open").set_value(True).run()
+    at.checkbox(key="bulk_pick_r1").check().run()
+    at.checkbox(key="bulk_pick_r2").check().run()
+    record_answer(env_db, "r1", "Blake", "Blake's answer")
+    at.run()  # the background redraw that notices it
+    at.run()  # and another one
+    at.text_area(key="bulk_answer").input("Yes, fine.").run()
+    assert "already answered by Blake" in " ".join(texts(at))
+    assert "Dropped from your selection" in markdown(at)
+    at.button(key="bulk_send").click().run()
+    assert "Dropped from your selection" not in markdown(at)
+    assert [a["inputRequestId"] for a in offload.answers] == ["r2"]
+
+
 def test_bulk_send_clears_the_selection_names_each_case_and_never_crashes(env_db):
     """Defect 2: after a bulk send the answered questions leave the list, the selection
     clears, the results name each case, and nothing can be sent twice."""

@@ -255,6 +255,7 @@ def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
         )
     ss["bulk_results"] = results
     ss["bulk_ticked"] = []
+    ss["bulk_dropped"] = {}
     for request_id in request_ids:
         ss.pop(f"bulk_pick_{request_id}", None)
     if all(r["sent"] for r in results):
@@ -269,15 +270,23 @@ def bulk_answer() -> None:
         st.dataframe(pd.DataFrame(results), hide_index=True)
     rows = pending_requests(db, BULK_LIMIT, 0, within_ms=within)
     pending = {r["input_request_id"]: r for r in rows}
-    # Questions ticked earlier that have left the inbox since: dropped, and said so.
+    # Questions ticked earlier that have left the inbox since: dropped, and said so until the
+    # next send (the live Inbox may redraw in the background: the note must not vanish with it).
     gone = [r for r in ticked() if r not in pending]
     if gone:
         left = requests_by_ids(db, gone)
-        st.warning(f"Dropped from your selection: {plural(len(gone), 'question')} left the inbox.")
+        dropped = ss.setdefault("bulk_dropped", {})
         for request_id in gone:
             row = left.get(request_id)
-            st.text(f"{case_line(row) if row else request_id}: {why_not_pending(row)}")
+            dropped[request_id] = f"{case_line(row) if row else request_id}: {why_not_pending(row)}"
         ss["bulk_ticked"] = [r for r in ticked() if r in pending]
+    dropped_lines = list(ss.get("bulk_dropped", {}).values())
+    if dropped_lines:
+        st.warning(
+            f"Dropped from your selection: {plural(len(dropped_lines), 'question')} left the inbox."
+        )
+        for line in dropped_lines:
+            st.text(line)
     if not rows:
         st.caption("Nothing waiting.")
         return
