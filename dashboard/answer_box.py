@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard.auth import operator
 from dashboard.session import get_client, get_db, session_token
 from offload_console.answers import AnswerOutcome, send_answer
+from storage import now_ms
 from storage.inbox import claim_is_fresh, get_request
 from storage.snippets import list_snippets
 
@@ -118,8 +119,19 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
         show_outcome(outcome)
 
 
+DEPARTED_SHOWN_MS = 60_000
+
+
 def show_departed_outcomes(shown: set[str]) -> None:
-    """What happened to questions that left the page since the operator acted on them."""
+    """What happened to questions that left the page since the operator acted on them, for a
+    minute: the live Inbox redraws in the background, and "Answer sent" must not vanish with
+    the first redraw."""
+    departed = ss.setdefault("departed_outcomes", {})
     for key in [k for k in ss if str(k).startswith("outcome_")]:
         if key.removeprefix("outcome_") not in shown:
-            show_outcome(ss.pop(key))
+            departed[key] = (ss.pop(key), now_ms())
+    for key, (outcome, since) in list(departed.items()):
+        if now_ms() - since > DEPARTED_SHOWN_MS:
+            del departed[key]
+        else:
+            show_outcome(outcome)

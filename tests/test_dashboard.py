@@ -129,6 +129,8 @@ def test_answer_is_sent_once_and_leaves_the_inbox(sandbox, db_path, monkeypatch)
     event = db["events"].get(f"console_answer_{request_id}")
     assert event["actor"] == "Avery"
     assert f"answer_{request_id}" not in [ta.key for ta in at.text_area]  # left the inbox
+    at.run()  # the live Inbox's redraw: the outcome is still there
+    assert "Answer sent" in markdown(at)
     with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
         wait_until(lambda: client.get_case(case_id).status == "COMPLETED", message="completed")
 
@@ -378,6 +380,10 @@ def test_a_dropped_question_stays_named_through_background_redraws_until_the_sen
     at.button(key="bulk_send").click().run()
     assert "Dropped from your selection" not in markdown(at)
     assert [a["inputRequestId"] for a in offload.answers] == ["r2"]
+    at.run()  # the redraw the send itself causes: the results stay
+    assert any("Sent to 1 question of 1" in s.value for s in at.success)
+    at.checkbox(key="bulk_pick_r3").check().run()  # a new selection: they go
+    assert not any("Sent to" in s.value for s in at.success)
 
 
 def test_bulk_send_clears_the_selection_names_each_case_and_never_crashes(env_db):

@@ -230,6 +230,7 @@ def toggle(request_id: str) -> None:
     if ss.get(f"bulk_pick_{request_id}"):
         chosen.append(request_id)
     ss["bulk_ticked"] = chosen
+    ss.pop("bulk_results", None)  # a new selection: the last send's results are done with
 
 
 def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
@@ -263,7 +264,8 @@ def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
 
 
 def bulk_answer() -> None:
-    results = ss.pop("bulk_results", None)
+    # Kept until the next selection, so a background redraw does not take them away.
+    results = ss.get("bulk_results")
     if results:
         sent = sum(r["sent"] for r in results)
         st.success(f"Sent to {plural(sent, 'question')} of {len(results)}.")
