@@ -575,3 +575,18 @@ def test_result_check_cannot_be_frozen_by_a_catastrophic_pattern(env_db):
     at = open_case("c-redos")
     problems = next(d.value for d in at.dataframe if "problem" in d.value.columns)
     assert "does not match" in " ".join(problems["problem"])
+
+
+def test_a_dropped_questions_reason_is_read_afresh(env_db):
+    """A webhook can close a question a moment before its answer is recorded: the note says
+    "closed" first, then "already answered by …" once the answer is in."""
+    four_same_questions(env_db)
+    at = run_app(operator_name="Avery", _client=FakeOffload().client())
+    at.toggle(key="inbox_bulk_open").set_value(True).run()
+    at.checkbox(key="bulk_pick_r1").check().run()
+    env_db["input_requests"].update("r1", {"status": "CLOSED"})  # the webhook first
+    at.run()
+    assert any("closed (the case moved on" in t for t in texts(at))
+    env_db["input_requests"].update("r1", {"status": "ANSWERED", "answered_by": "Blake"})
+    at.run()
+    assert any("already answered by Blake" in t for t in texts(at))

@@ -256,7 +256,7 @@ def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
         )
     ss["bulk_results"] = results
     ss["bulk_ticked"] = []
-    ss["bulk_dropped"] = {}
+    ss["bulk_dropped"] = []
     for request_id in request_ids:
         ss.pop(f"bulk_pick_{request_id}", None)
     if all(r["sent"] for r in results):
@@ -274,21 +274,21 @@ def bulk_answer() -> None:
     pending = {r["input_request_id"]: r for r in rows}
     # Questions ticked earlier that have left the inbox since: dropped, and said so until the
     # next send (the live Inbox may redraw in the background: the note must not vanish with it).
+    # Why each left is read afresh every time: a question seen closed by a webhook a moment
+    # before its answer was recorded reads "already answered by …" once it is.
     gone = [r for r in ticked() if r not in pending]
     if gone:
-        left = requests_by_ids(db, gone)
-        dropped = ss.setdefault("bulk_dropped", {})
-        for request_id in gone:
-            row = left.get(request_id)
-            dropped[request_id] = f"{case_line(row) if row else request_id}: {why_not_pending(row)}"
+        ss["bulk_dropped"] = list(dict.fromkeys([*ss.get("bulk_dropped", []), *gone]))
         ss["bulk_ticked"] = [r for r in ticked() if r in pending]
-    dropped_lines = list(ss.get("bulk_dropped", {}).values())
-    if dropped_lines:
+    dropped = ss.get("bulk_dropped", [])
+    if dropped:
+        left = requests_by_ids(db, dropped)
         st.warning(
-            f"Dropped from your selection: {plural(len(dropped_lines), 'question')} left the inbox."
+            f"Dropped from your selection: {plural(len(dropped), 'question')} left the inbox."
         )
-        for line in dropped_lines:
-            st.text(line)
+        for request_id in dropped:
+            row = left.get(request_id)
+            st.text(f"{case_line(row) if row else request_id}: {why_not_pending(row)}")
     if not rows:
         st.caption("Nothing waiting.")
         return
