@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 
+import storage
 from offload_client import DEFAULT_SANDBOX_API_KEY, DEFAULT_SANDBOX_URL, OffloadClient
 from storage import DEFAULT_DB_PATH
 from storage.events import parse_window_ms
@@ -84,8 +85,6 @@ def set_db_path(path: str) -> None:
 
 def open_db(explicit: str | os.PathLike | None = None, *, any_thread: bool = False):
     """The console's database, with the busy timeout configured here."""
-    import storage
-
     return storage.open_db(db_path(explicit), busy_timeout=busy_timeout_ms(), any_thread=any_thread)
 
 

@@ -72,6 +72,14 @@ def pending_count(db: sqlite_utils.Database, flt: InboxFilter | None = None) -> 
     ).fetchone()[0]
 
 
+def pending_ids(db: sqlite_utils.Database) -> set[str]:
+    """The ids of every waiting question (the live Inbox compares them to spot arrivals)."""
+    return {
+        r[0]
+        for r in db.execute("SELECT input_request_id FROM input_requests WHERE status = 'PENDING'")
+    }
+
+
 def overdue_count(db: sqlite_utils.Database, *, within_ms: int, now: int) -> int:
     """Waiting questions past their due time (asked + the case's window, or ``within_ms``)."""
     return db.execute(

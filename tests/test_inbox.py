@@ -183,3 +183,15 @@ def test_an_unsent_assignment_mail_is_dropped_when_the_question_changes_hands(en
         n["status"] for n in env_db["notifications"].rows_where("kind = 'question.assigned'")
     }
     assert statuses == {"DROPPED"}
+
+
+def test_a_new_question_is_toasted_however_many_wait_before_it(env_db):
+    """The newest question is due last: it must still be the one the toast names when more
+    than a page of questions wait."""
+    for n in range(7):
+        ask(env_db, f"c{n}", f"r{n}", 60 - n, f"Old question {n}?", reference=f"old-{n}")
+    at = run_app()
+    ask(env_db, "c-new", "r-new", 0, "Brand new?", reference="brand-new-ref")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("brand-new-ref" in t.value.replace("\\", "") for t in at.toast)

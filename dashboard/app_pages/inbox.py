@@ -28,6 +28,7 @@ from storage.inbox import (
     InboxFilter,
     case_questions,
     pending_count,
+    pending_ids,
     pending_requests,
     requests_by_ids,
 )
@@ -179,12 +180,11 @@ def watch() -> None:
     ss["inbox_version"] = version
     if seen is None or version == seen:
         return
-    known = ss.get("inbox_known", set())
-    arrived = [
-        r
-        for r in pending_requests(db, 5, 0, within_ms=within)
-        if r["input_request_id"] not in known
-    ]
+    new_ids = sorted(pending_ids(db) - ss.get("inbox_known", set()))
+    arrived = sorted(
+        requests_by_ids(db, new_ids, within_ms=within).values(),
+        key=lambda r: (r["requested_at"] or 0, r["input_request_id"]),
+    )
     if arrived:
         ss["inbox_toast"] = arrivals_note(arrived)
     st.rerun(scope="app")
@@ -194,9 +194,7 @@ watch()
 
 
 def inbox() -> None:
-    ss["inbox_known"] = {
-        r["input_request_id"] for r in pending_requests(db, 1000, 0, within_ms=within)
-    }
+    ss["inbox_known"] = pending_ids(db)
     total = pending_count(db, flt)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = 1
