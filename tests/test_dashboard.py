@@ -335,15 +335,21 @@ def four_same_questions(db):
         )
 
 
-def test_bulk_answer_ticks_follow_the_question_not_the_row(env_db):
-    """Defect 1: tick the 1st and 2nd of 4; another operator answers the oldest; send: only
-    the 2nd gets the answer, and the dropped 1st is named."""
+def avery_ticks_the_first_two(env_db):
+    """Four identical questions; Avery opens bulk answering and ticks r1 and r2."""
     four_same_questions(env_db)
     offload = FakeOffload()
     at = run_app(operator_name="Avery", _client=offload.client())
     at.toggle(key="inbox_bulk_open").set_value(True).run()
     at.checkbox(key="bulk_pick_r1").check().run()
     at.checkbox(key="bulk_pick_r2").check().run()
+    return at, offload
+
+
+def test_bulk_answer_ticks_follow_the_question_not_the_row(env_db):
+    """Defect 1: tick the 1st and 2nd of 4; another operator answers the oldest; send: only
+    the 2nd gets the answer, and the dropped 1st is named."""
+    at, offload = avery_ticks_the_first_two(env_db)
     assert at.session_state["bulk_ticked"] == ["r1", "r2"]
     record_answer(env_db, "r1", "Blake", "Blake's answer")  # between the tick and the send
     at.text_area(key="bulk_answer").input("Yes, fine.").run()
@@ -365,12 +371,7 @@ def test_bulk_answer_ticks_follow_the_question_not_the_row(env_db):
 def test_a_dropped_question_stays_named_through_background_redraws_until_the_send(env_db):
     """The live Inbox redraws when another operator answers: the note naming the question
     that left the selection must survive that redraw and the next ones, until the send."""
-    four_same_questions(env_db)
-    offload = FakeOffload()
-    at = run_app(operator_name="Avery", _client=offload.client())
-    at.toggle(key="inbox_bulk_open").set_value(True).run()
-    at.checkbox(key="bulk_pick_r1").check().run()
-    at.checkbox(key="bulk_pick_r2").check().run()
+    at, offload = avery_ticks_the_first_two(env_db)
     record_answer(env_db, "r1", "Blake", "Blake's answer")
     at.run()  # the background redraw that notices it
     at.run()  # and another one
