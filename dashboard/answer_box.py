@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.auth import operator
+from dashboard.auth import operator, still_signed_in
 from dashboard.session import get_client, get_db, session_token
-from offload_console.answers import AnswerOutcome, send_answer
-from storage import now_ms
+from offload_console.answers import BUSY, AnswerOutcome, send_answer
+from storage import StorageError, now_ms
 from storage.inbox import claim_is_fresh, get_request
 from storage.snippets import list_snippets
 
@@ -25,9 +25,18 @@ def someone_elses(assigned_to: str | None, me: str | None) -> bool:
 
 def _send(request_id: str) -> None:
     """Button callback: runs before the rerun, so the outcome and a cleared box show at once.
-    A question assigned to another operator (now, not only when the page was drawn) is sent
-    only once the operator has confirmed."""
-    current = get_request(get_db(), request_id)
+    Callbacks run before the page's sign-in gate, so the account is checked here, where the
+    send happens. A question assigned to another operator (now, not only when the page was
+    drawn) is sent only once the operator has confirmed."""
+    refused = refusal_before_sending()
+    if refused is not None:
+        ss[f"outcome_{request_id}"] = refused
+        return
+    try:
+        current = get_request(get_db(), request_id)
+    except StorageError:
+        ss[f"outcome_{request_id}"] = BUSY
+        return
     if (
         current is not None
         and someone_elses(current["assigned_to"], operator())
@@ -54,6 +63,25 @@ def _send(request_id: str) -> None:
         ss[answer_key(request_id)] = ""
 
 
+def refusal_before_sending() -> AnswerOutcome | None:
+    """Why this session may not send anything now (None: it may): its account was removed or
+    its password changed since it signed in, or it has no operator name."""
+    try:
+        signed_in = still_signed_in()
+    except StorageError:
+        return BUSY
+    if not signed_in:
+        return AnswerOutcome(
+            False,
+            "signed_out",
+            "Your account was removed or its password changed, so nothing was sent. Sign in "
+            "again; your answer is kept in this tab until then.",
+        )
+    if not operator():
+        return AnswerOutcome(False, "signed_out", "Enter your name in the sidebar first.")
+    return None
+
+
 def _insert_snippet(request_id: str) -> None:
     chosen = ss.get(f"snippet_{request_id}")
     texts = {s["name"]: s["text"] for s in list_snippets(get_db())}
@@ -66,7 +94,7 @@ def _insert_snippet(request_id: str) -> None:
 def show_outcome(outcome: AnswerOutcome) -> None:
     if outcome.ok:
         st.success(outcome.message)
-    elif outcome.kind in ("taken", "closed", "empty", "confirm"):
+    elif outcome.kind in ("taken", "closed", "empty", "confirm", "in_flight", "signed_out"):
         st.warning(outcome.message)
     else:
         st.error(outcome.message)

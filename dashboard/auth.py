@@ -14,15 +14,14 @@ from dashboard.format import plural
 from dashboard.session import get_db
 from offload_console.accounts import (
     allowed_emails,
-    check_password,
     is_allowed,
     password_fingerprint,
     sign_in_setup,
-    sign_in_wait_s,
+    try_sign_in,
 )
 from offload_console.csv_export import drop_spool_file
 from offload_console.settings import is_loopback
-from storage import audit, now_ms
+from storage import StorageError, audit, now_ms
 
 ss = st.session_state
 
@@ -48,6 +47,19 @@ def operator() -> str | None:
         return ss.get("auth_operator")
     name = (ss.get("operator_name") or "").strip()
     return name or None
+
+
+def still_signed_in() -> bool:
+    """Checked where an action happens (button callbacks run before :func:`gate`): the local
+    account this session signed in with still exists with the same password; an OIDC user is
+    still on the allow-list. Sessions without sign-in always pass."""
+    mode = ss.get("auth_mode")
+    if mode == "local":
+        name = ss.get("auth_operator")
+        return bool(name) and password_fingerprint(get_db(), name) == ss.get("auth_fingerprint")
+    if mode == "oidc":
+        return is_allowed(ss.get("auth_operator"), allowed_emails(_secrets()))
+    return True
 
 
 def sign_in_mode() -> str:
@@ -149,29 +161,18 @@ def _local_gate(db) -> None:
         if submitted:
             name = name.strip()[:100]
             client = client_address()
-            wait = sign_in_wait_s(db, name, client, now_ms())
+            try:
+                signed_in, wait = try_sign_in(db, name, password, client, now_ms())
+            except StorageError:
+                st.error("The console's database is busy: sign in again in a moment.")
+                st.stop()
             if wait:
-                audit.record(
-                    db,
-                    "(not signed in)",
-                    "operator.sign_in_throttled",
-                    target=name,
-                    detail={"client": client, "wait_s": wait},
-                )
                 st.error(f"Too many wrong passwords: try again in {plural(wait, 'second')}.")
                 st.stop()
-            if check_password(db, name, password):
+            if signed_in:
                 ss["auth_operator"] = name
                 ss["auth_fingerprint"] = password_fingerprint(db, name)
-                audit.record(db, name, "operator.signed_in", detail={"client": client})
                 st.rerun()
-            audit.record(
-                db,
-                "(not signed in)",
-                "operator.sign_in_refused",
-                target=name,
-                detail={"client": client},
-            )
             st.error("Wrong name or password.")
         st.stop()
     with st.sidebar:

@@ -48,6 +48,16 @@ class CaseState:
     def nothing_scheduled(self) -> bool:
         return self.next_action_at in (None, NOTHING_SCHEDULED)
 
+    def waits_on(self, request_id: str) -> bool:
+        """The case still waits on exactly this question: no answer of it has arrived."""
+        pending = self.input_request
+        return bool(
+            pending
+            and pending.id == request_id
+            and pending.status == "PENDING"
+            and self.status == "INPUT_NEEDED"
+        )
+
     @classmethod
     def from_data(cls, data: dict) -> CaseState:
         def num(key):

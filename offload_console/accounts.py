@@ -120,6 +120,25 @@ def sign_in_wait_s(db: sqlite_utils.Database, name: str, client: str, now_ms: in
     return -(-max(waits, default=0) // 1000)
 
 
+def try_sign_in(
+    db: sqlite_utils.Database, name: str, password: str, client: str, now_ms: int
+) -> tuple[bool, int]:
+    """One sign-in try: ``(signed in, seconds to wait)``. The back-off is read and the try
+    counted as a failure in one transaction before the (slow) password check, so twenty
+    wrong passwords sent at once are checked five times, not twenty; a right password then
+    turns its entry into ``operator.signed_in``. Every try is audited."""
+    name = name.strip()
+    wait, entry = audit.begin_sign_in(
+        db, name, client, lambda: sign_in_wait_s(db, name, client, now_ms)
+    )
+    if wait:
+        return False, wait
+    if not check_password(db, name, password):
+        return False, 0
+    audit.settle_sign_in(db, entry, name)
+    return True, 0
+
+
 def password_fingerprint(db: sqlite_utils.Database, name: str) -> str | None:
     """What a signed-in session remembers of its account: changes when the password does,
     None when the account is gone."""

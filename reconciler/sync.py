@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from offload_client import OffloadClient, OffloadError
+from reconciler.answers import settle_unsettled_sends
+from storage import StorageError
 from storage.cases import cases_to_poll, finish_reconciler_run, record_poll, start_reconciler_run
 from storage.db import now_ms
 from storage.page_queries import refresh_search_index
@@ -25,6 +27,7 @@ class SyncReport:
     changed: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    answers: list[str] = field(default_factory=list)  # unsettled answers settled, a line each
 
     def summary(self) -> str:
         return (
@@ -45,6 +48,12 @@ def sync(
     started = time.perf_counter()
     report = SyncReport()
     run_id = start_reconciler_run(db)
+    try:
+        report.answers = settle_unsettled_sends(db, client)
+    except StorageError as exc:  # busy: the next pass tries again
+        report.errors.append(f"unsettled answers not settled: {exc}")
+    for line in report.answers:
+        log.info("reconciler: answer %s", line)
     targets = cases_to_poll(db)
     fetched_at = now_ms()  # every GET of this pass is sent after this
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

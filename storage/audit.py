@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlite_utils
@@ -18,22 +19,27 @@ def record(
     case_id: str | None = None,
     target: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> None:
-    """Every audited action names who did it: an empty ``operator`` is refused."""
+) -> int:
+    """Every audited action names who did it: an empty ``operator`` is refused. Returns the
+    entry's id."""
     if not (operator or "").strip():
         raise ValueError(f"audit: {action} without an operator")
     with write_transaction(db):
-        db["audit_log"].insert(
-            {
-                "at": now_ms(),
-                "operator": operator,
-                "action": action,
-                "case_id": case_id,
-                "target": target,
-                "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)
-                if detail
-                else None,
-            }
+        return (
+            db["audit_log"]
+            .insert(
+                {
+                    "at": now_ms(),
+                    "operator": operator,
+                    "action": action,
+                    "case_id": case_id,
+                    "target": target,
+                    "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)
+                    if detail
+                    else None,
+                }
+            )
+            .last_pk
         )
 
 
@@ -93,3 +99,29 @@ def sign_in_failures(
         params,
     ).fetchone()
     return count, last
+
+
+def begin_sign_in(
+    db: sqlite_utils.Database, name: str, client: str, wait_s: Callable[[], int]
+) -> tuple[int, int | None]:
+    """One sign-in try, counted before its password is checked: in one write transaction,
+    ``wait_s()`` (the back-off, read from the failures recorded so far) and either an
+    ``operator.sign_in_throttled`` entry or an ``operator.sign_in_refused`` one that
+    :func:`settle_sign_in` turns into ``operator.signed_in`` if the password was right. So
+    tries made in parallel each see the ones before them. Returns ``(wait, entry id)``."""
+    with write_transaction(db):
+        wait = wait_s()
+        action = "operator.sign_in_throttled" if wait else "operator.sign_in_refused"
+        detail = {"client": client, **({"wait_s": wait} if wait else {})}
+        entry = record(db, "(not signed in)", action, target=name, detail=detail)
+    return wait, None if wait else entry
+
+
+def settle_sign_in(db: sqlite_utils.Database, entry: int, name: str) -> None:
+    """The password of the try counted as ``entry`` was right: it is ``operator.signed_in``."""
+    with write_transaction(db):
+        db.execute(
+            "UPDATE audit_log SET action = 'operator.signed_in', operator = ?, target = NULL"
+            " WHERE id = ? AND action = 'operator.sign_in_refused'",
+            [name, entry],
+        )

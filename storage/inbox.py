@@ -180,60 +180,175 @@ def claim_is_fresh(request: dict, now: int | None = None) -> bool:
     return bool(request["claimed_by"]) and (request["claimed_at"] or 0) > now - CLAIM_STALE_MS
 
 
-def claim_request(db: sqlite_utils.Database, request_id: str, operator: str, token: str) -> dict:
-    """Take the request for ``operator``'s browser session ``token`` if it is still PENDING
-    and no other session holds a fresh claim. One UPDATE with the condition in its WHERE: two
-    sessions (two operators, or one operator in two tabs) cannot both win.
-    Returns ``{"claimed": bool, "request": row}``."""
+SEND_STALE_MS = 60_000  # a POST takes 15 s at most (the client's timeout): older was cut off
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :func:`claim_request` got: ``claimed`` (this session holds the question now),
+    the request row as it is after the attempt (None: no such question), and ``in_flight``:
+    this same session already has a send of it under way (a second click)."""
+
+    claimed: bool
+    request: dict | None
+    in_flight: bool = False
+
+
+def send_in_flight(request: dict, now: int | None = None) -> bool:
+    """A POST of this question's answer is under way (started less than SEND_STALE_MS ago)."""
+    now = now_ms() if now is None else now
+    return request.get("send_state") == "SENDING" and (request["send_started_at"] or 0) > (
+        now - SEND_STALE_MS
+    )
+
+
+def claim_request(
+    db: sqlite_utils.Database,
+    request_id: str,
+    operator: str,
+    token: str,
+    *,
+    sending: str | None = None,
+) -> Claim:
+    """Take the request for ``operator``'s browser session ``token`` if it is still PENDING,
+    no other session holds a fresh claim and no send of it is under way. One UPDATE with the
+    condition in its WHERE: two sessions (two operators, or one operator in two tabs) cannot
+    both win, nor can two script runs of one session. With ``sending`` (the answer about to
+    be POSTed) the claim also writes the answer down as SENDING, in the same statement."""
     now = now_ms()
+    send_columns = (
+        ", send_state = 'SENDING', send_text = :text, send_by = :operator, send_started_at = :now"
+        if sending is not None
+        else ""
+    )
     with write_transaction(db):
         cursor = db.execute(
-            "UPDATE input_requests SET claimed_by = ?, claimed_at = ?, claim_token = ?"
-            " WHERE input_request_id = ? AND status = 'PENDING' AND answered_at IS NULL"
-            " AND (claim_token IS NULL OR claim_token = ? OR claimed_at < ?)",
-            [operator, now, token, request_id, token, now - CLAIM_STALE_MS],
+            "UPDATE input_requests SET claimed_by = :operator, claimed_at = :now,"
+            f" claim_token = :token{send_columns}"
+            " WHERE input_request_id = :id AND status = 'PENDING' AND answered_at IS NULL"
+            " AND (send_state IS NOT 'SENDING' OR send_started_at < :send_stale)"
+            " AND (claim_token IS NULL OR claim_token = :token OR claimed_at < :claim_stale)",
+            {
+                "operator": operator,
+                "now": now,
+                "token": token,
+                "text": sending,
+                "id": request_id,
+                "send_stale": now - SEND_STALE_MS,
+                "claim_stale": now - CLAIM_STALE_MS,
+            },
         )
-    return {"claimed": cursor.rowcount == 1, "request": get_request(db, request_id)}
+    request = get_request(db, request_id)
+    claimed = cursor.rowcount == 1
+    in_flight = (
+        not claimed
+        and request is not None
+        and request["claim_token"] == token
+        and send_in_flight(request, now)
+    )
+    return Claim(claimed, request, in_flight)
 
 
 def release_claim(db: sqlite_utils.Database, request_id: str, token: str) -> None:
+    """The question is free again and nothing of it is in flight (the POST was refused, or
+    Offload shows it still pending)."""
     with write_transaction(db):
         db.execute(
-            "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL, claim_token = NULL"
+            "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL, claim_token = NULL,"
+            " send_state = NULL, send_text = NULL, send_by = NULL, send_started_at = NULL"
             " WHERE input_request_id = ? AND claim_token = ? AND answered_at IS NULL",
             [request_id, token],
         )
 
 
-def record_answer(
-    db: sqlite_utils.Database, request_id: str, operator: str, answer: str, note: str = ""
-) -> None:
-    """Offload accepted ``answer``: the request is ANSWERED for good and the case's timeline
-    gets a ``console.answered`` event saying who answered what and when."""
-    now = now_ms()
-    request = get_request(db, request_id)
-    event = local_event(
-        request["case_id"],
-        f"console_answer_{request_id}",
-        "console.answered",
-        now,
-        {
-            "caseId": request["case_id"],
-            "inputRequestId": request_id,
-            "question": request["question"],
-            "providedContext": answer,
-            "answeredBy": operator,
-            "note": note,
-        },
-        source="console",
-        state_ts=now,
-        actor=operator,
-    )
+def mark_unsettled(db: sqlite_utils.Database, request_id: str, token: str) -> None:
+    """The POST went out and no reply came back, nor could Offload be asked: the claim stays
+    with the session (a retry may send again: Offload refuses a second copy) and the
+    reconciler settles it by reading the case."""
     with write_transaction(db):
         db.execute(
+            "UPDATE input_requests SET send_state = 'UNSETTLED'"
+            " WHERE input_request_id = ? AND claim_token = ? AND answered_at IS NULL",
+            [request_id, token],
+        )
+
+
+def unsettled_sends(db: sqlite_utils.Database, now: int | None = None) -> list[dict]:
+    """Answers written down for sending whose fate the console does not know: UNSETTLED, or
+    SENDING for longer than any POST takes (the sender was killed, or could not record the
+    202 because the database was busy). The reconciler reads each case to settle them."""
+    now = now_ms() if now is None else now
+    return list(
+        db.query(
+            "SELECT * FROM input_requests WHERE send_state IS NOT NULL AND answered_at IS NULL"
+            " AND (send_state = 'UNSETTLED' OR send_started_at < ?)",
+            [now - SEND_STALE_MS],
+        )
+    )
+
+
+def abandon_send(db: sqlite_utils.Database, request_id: str, started_at: int | None) -> None:
+    """Offload shows the question still pending: the unsettled send never arrived. Free the
+    question (only if no newer send started meanwhile)."""
+    with write_transaction(db):
+        db.execute(
+            "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL, claim_token = NULL,"
+            " send_state = NULL, send_text = NULL, send_by = NULL, send_started_at = NULL"
+            " WHERE input_request_id = ? AND answered_at IS NULL AND send_started_at IS ?",
+            [request_id, started_at],
+        )
+
+
+def record_answer(
+    db: sqlite_utils.Database,
+    request_id: str,
+    operator: str,
+    answer: str,
+    note: str = "",
+    *,
+    outcome: str = "sent",
+) -> bool:
+    """Offload accepted ``answer``: in one transaction the request is ANSWERED for good, the
+    case's timeline gets a ``console.answered`` event saying who answered what and when, and
+    the audit log an ``answer.sent`` entry (``outcome`` says how it was confirmed). False,
+    writing nothing, when the request was recorded as answered already."""
+    now = now_ms()
+    with write_transaction(db):
+        request = get_request(db, request_id)
+        if request is None or request["answered_at"] is not None:
+            return False
+        event = local_event(
+            request["case_id"],
+            f"console_answer_{request_id}",
+            "console.answered",
+            now,
+            {
+                "caseId": request["case_id"],
+                "inputRequestId": request_id,
+                "question": request["question"],
+                "providedContext": answer,
+                "answeredBy": operator,
+                "note": note,
+            },
+            source="console",
+            state_ts=now,
+            actor=operator,
+        )
+        db.execute(
             "UPDATE input_requests SET answer = ?, answered_by = ?, answered_at = ?,"
-            " claimed_by = ?, claimed_at = coalesce(claimed_at, ?) WHERE input_request_id = ?",
+            " claimed_by = ?, claimed_at = coalesce(claimed_at, ?), send_state = NULL,"
+            " send_text = NULL, send_by = NULL, send_started_at = NULL"
+            " WHERE input_request_id = ?",
             [answer, operator, now, operator, now, request_id],
         )
         record_event(db, event, now)
         refresh_request_statuses(db, request["case_id"])
+        audit.record(
+            db,
+            operator,
+            "answer.sent",
+            case_id=request["case_id"],
+            target=request_id,
+            detail={"outcome": outcome, "answer": answer, **({"note": note} if note else {})},
+        )
+    return True

@@ -400,3 +400,18 @@ def m011_deliveries_log(db):
     )
     db.execute("CREATE INDEX deliveries_received ON deliveries (received_at)")
     db.execute("CREATE INDEX deliveries_case ON deliveries (case_id)")
+
+
+@migrations()
+def m012_answers_in_flight(db):
+    """An answer is written down before it is POSTed (the answer outbox): ``send_state``
+    SENDING while a POST is under way (a second send of the same question waits for it instead
+    of posting again), UNSETTLED when Offload's reply was lost, NULL otherwise; ``send_text``
+    and ``send_by`` are what was sent and by whom, so an accepted answer the console could not
+    record (database busy, process killed) is recorded later by the reconciler."""
+    for column in ("send_state TEXT", "send_text TEXT", "send_by TEXT", "send_started_at INTEGER"):
+        db.execute(f"ALTER TABLE input_requests ADD COLUMN {column}")
+    db.execute(
+        "CREATE INDEX input_requests_unsettled ON input_requests (send_state)"
+        " WHERE send_state IS NOT NULL"
+    )

@@ -8,7 +8,7 @@ import pytest
 import storage
 from offload_client import OffloadClient
 from offload_console.answers import send_answer
-from tests.helpers import input_needed, store
+from tests.helpers import input_needed, store, wait_until
 
 
 def seed(db, case_id="c1", request_id="r1"):
@@ -18,9 +18,10 @@ def seed(db, case_id="c1", request_id="r1"):
 class Offload:
     """A fake Offload behind httpx.MockTransport that counts POST /input."""
 
-    def __init__(self, post_status=202, post_error=None, pending_after=False):
+    def __init__(self, post_status=202, post_error=None, pending_after=False, on_post=None):
         self.posts = 0
         self.lock = threading.Lock()
+        self.on_post = on_post  # called while the POST is being answered (a slow Offload)
         self.post_status = post_status
         self.post_error = post_error
         self.pending_after = pending_after
@@ -29,6 +30,8 @@ class Offload:
         if request.method == "POST":
             with self.lock:
                 self.posts += 1
+            if self.on_post:
+                self.on_post()
             if self.post_error:
                 raise self.post_error("boom", request=request)
             if self.post_status == 202:
@@ -157,10 +160,138 @@ def test_loser_is_told_who_answered_when_the_case_moved_on_first(db):
     from storage.inbox import claim_request
 
     seed(db)
-    assert claim_request(db, "r1", "Blake", "blakes-tab")["claimed"]
+    assert claim_request(db, "r1", "Blake", "blakes-tab").claimed
     with db.atomic():
         db.execute("UPDATE input_requests SET status = 'CLOSED' WHERE input_request_id = 'r1'")
     offload = Offload()
     outcome = send_answer(db, offload.client(), "r1", "Avery", "yes", session="averys-tab")
     assert not outcome.ok and offload.posts == 0
     assert outcome.message.startswith("Blake answered this question just now")
+
+
+def test_a_second_click_while_offload_is_slow_sends_nothing_and_reports_the_first(
+    db_path, monkeypatch
+):
+    """Issue 23, defect 1 (fails on the main before it: two POSTs, 202 then 409). Streamlit
+    starts a second run of the tab's callback while the first waits on a slow POST; both hold
+    the tab's claim. The claim says a send is in flight: the second waits and reports."""
+    from offload_console import answers
+
+    seed(storage.open_db(db_path))
+    slow, waiting = threading.Event(), threading.Event()
+    offload = Offload(on_post=lambda: slow.wait(30))
+    real_sleep = answers.time.sleep
+
+    def noting_sleep(seconds):
+        waiting.set()  # the second click is waiting on the first
+        real_sleep(seconds)
+
+    monkeypatch.setattr(answers.time, "sleep", noting_sleep)
+    outcomes = {}
+
+    def click(n):
+        db = storage.open_db(db_path)
+        outcomes[n] = send_answer(db, offload.client(), "r1", "Avery", "yes", session="tab")
+
+    first = threading.Thread(target=click, args=(1,))
+    first.start()
+    wait_until(lambda: offload.posts == 1, message="the first POST under way")
+    second = threading.Thread(target=click, args=(2,))
+    second.start()
+    wait_until(lambda: waiting.is_set() or offload.posts > 1, message="the second click acting")
+    slow.set()
+    first.join(30)
+    second.join(30)
+    assert offload.posts == 1
+    assert [outcomes[n].kind for n in (1, 2)] == ["sent", "sent"]
+    assert "second click sent nothing" in outcomes[2].message
+    row = storage.open_db(db_path)["input_requests"].get("r1")
+    assert (row["status"], row["answered_by"], row["send_state"]) == ("ANSWERED", "Avery", None)
+
+
+def hold_the_write_lock(db_path):
+    """Another writer takes the database's write lock (returns its connection: rollback to
+    let go)."""
+    import sqlite3
+
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_an_accepted_answer_is_recorded_even_when_the_database_is_busy_after_the_post(
+    db_path, monkeypatch
+):
+    """Issue 23, defect 2 (fails on the main before it: the error escaped and nothing was
+    recorded). Offload answers 202, then another writer holds the database past every retry:
+    the operator is told the answer went to Offload, and the reconciler records it (with its
+    audit entry) from the answer written down before the POST."""
+    from offload_console import answers
+    from reconciler.answers import settle_unsettled_sends
+    from storage.audit import list_audit
+
+    seed(storage.open_db(db_path))
+    monkeypatch.setattr(answers, "RECORD_RETRY_S", (0.01, 0.01))
+    holder = {}
+    offload = Offload(on_post=lambda: holder.setdefault("conn", hold_the_write_lock(db_path)))
+    db = storage.open_db(db_path, busy_timeout=50)
+    outcome = send_answer(db, offload.client(), "r1", "Avery", "yes, Monday", session="tab")
+    assert (outcome.ok, outcome.kind, outcome.keep_text) == (True, "sent_unrecorded", False)
+    assert "Offload accepted your answer" in outcome.message
+    holder["conn"].rollback()
+    row = db["input_requests"].get("r1")
+    assert (row["answered_at"], row["send_state"], row["send_text"]) == (
+        None,
+        "SENDING",
+        "yes, Monday",
+    )
+    # Too fresh to settle: a POST may still be under way.
+    assert settle_unsettled_sends(db, offload.client()) == []
+    later = row["send_started_at"] + 61_000
+    assert settle_unsettled_sends(db, offload.client(), now=later) == [
+        "r1: recorded as answered by Avery"
+    ]
+    row = db["input_requests"].get("r1")
+    assert (row["status"], row["answered_by"], row["answer"]) == (
+        "ANSWERED",
+        "Avery",
+        "yes, Monday",
+    )
+    [entry] = list_audit(db, action="answer.sent")
+    assert entry["operator"] == "Avery" and '"reconciled"' in entry["detail"]
+    assert offload.posts == 1
+    assert settle_unsettled_sends(db, offload.client(), now=later) == []  # once
+
+
+def test_an_unsettled_send_offload_never_got_frees_the_question(db):
+    """The sender was killed mid-POST and Offload still waits on the question: the reconciler
+    frees it for another try instead of recording an answer that never arrived."""
+    from reconciler.answers import settle_unsettled_sends
+    from storage.inbox import claim_request
+
+    seed(db)
+    assert claim_request(db, "r1", "Avery", "tab", sending="yes").claimed
+    started = db["input_requests"].get("r1")["send_started_at"]
+    offload = Offload(pending_after=True)
+    assert settle_unsettled_sends(db, offload.client(), now=started + 61_000) == [
+        "r1: never reached Offload; the question is free again"
+    ]
+    row = db["input_requests"].get("r1")
+    assert (row["status"], row["claimed_by"], row["send_state"], row["answered_at"]) == (
+        "PENDING",
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_busy_database_before_the_post_sends_nothing_and_says_so(db_path):
+    seed(storage.open_db(db_path))
+    offload = Offload()
+    holder = hold_the_write_lock(db_path)
+    try:
+        db = storage.open_db(db_path, busy_timeout=50)
+        outcome = send_answer(db, offload.client(), "r1", "Avery", "yes")
+    finally:
+        holder.rollback()
+    assert (outcome.ok, outcome.kind, outcome.keep_text, offload.posts) == (False, "busy", True, 0)

@@ -410,3 +410,64 @@ def test_streamlits_metrics_are_not_served(db_path):
         assert httpx.get(server.url + "/").status_code == 200
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("change", ["removed", "new password"])
+def test_an_open_tab_of_a_changed_account_sends_nothing(app_db, change):
+    """Issue 23, defect 3 (fails on the main before it: the Send callback ran before the gate
+    and posted). The account changes between drawing the page and clicking Send: nothing is
+    claimed, nothing is posted, the typed answer stays."""
+    add_operator(app_db, "avery", "correct horse battery", by="admin")
+    at = sign_in(AppTest.from_file(APP, default_timeout=30).run(), "avery", "correct horse battery")
+    at.text_area(key="answer_r1").input("Yes, Monday works")
+    if change == "removed":
+        delete_operator(app_db, "avery", by="admin")
+    else:
+        add_operator(app_db, "avery", "a brand new password", by="admin")
+    at.button(key="send_r1").click().run()
+    assert not at.exception, at.exception
+    assert not [r for r in list_audit(app_db) if r["action"].startswith("answer.")]
+    row = app_db["input_requests"].get("r1")
+    assert (row["claimed_by"], row["send_state"], row["status"]) == (None, None, "PENDING")
+    assert "sign in again" in everything(at).lower()
+
+
+def test_wrong_passwords_sent_at_once_are_checked_no_more_than_the_back_off_allows(
+    db_path, monkeypatch
+):
+    """Issue 23, defect 4: twenty wrong passwords at once were all checked (five allowed).
+    The back-off is read and the try counted in one transaction, before the slow check."""
+    import threading
+
+    from offload_console import accounts
+    from offload_console.accounts import FREE_FAILURES, try_sign_in
+    from storage import now_ms
+
+    db = storage.open_db(db_path)
+    add_operator(db, "avery", "correct horse battery", by="admin")
+    checked = []
+    real_check = accounts.check_password
+    monkeypatch.setattr(accounts, "check_password", lambda *a: checked.append(1) or real_check(*a))
+    barrier = threading.Barrier(20)
+    results = []
+
+    def attempt():
+        own = storage.open_db(db_path)
+        barrier.wait()
+        results.append(try_sign_in(own, "avery", "wrong password!!", "203.0.113.9", now_ms()))
+
+    threads = [threading.Thread(target=attempt) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(checked) == FREE_FAILURES
+    assert sum(1 for ok, wait in results if wait) == 20 - FREE_FAILURES
+    assert not any(ok for ok, _ in results)
+    assert len(list_audit(db, action="operator.sign_in_refused")) == FREE_FAILURES
+    assert len(list_audit(db, action="operator.sign_in_throttled")) == 20 - FREE_FAILURES
+    # The right password later: one entry, signed in, and the name's count starts again.
+    ok, wait = try_sign_in(db, "avery", "correct horse battery", "local", now_ms() + 600_000)
+    assert (ok, wait) == (True, 0)
+    [entry] = list_audit(db, action="operator.signed_in")
+    assert entry["operator"] == "avery" and '"client": "local"' in entry["detail"]

@@ -163,7 +163,7 @@ def test_claimed_request_shows_who_is_answering(env_db):
     from storage.inbox import claim_request
 
     add(env_db, input_needed("c1", "r1", 1000))
-    assert claim_request(env_db, "r1", "Blake", "blakes-tab")["claimed"]
+    assert claim_request(env_db, "r1", "Blake", "blakes-tab").claimed
     at = run_app(operator_name="Avery")
     assert "Blake" in texts(at)
     at.text_area(key="answer_r1").input("Mine")
@@ -476,7 +476,7 @@ def test_one_operator_in_two_tabs_sends_one_answer(env_db):
     ]
     from storage.inbox import claim_request
 
-    assert claim_request(env_db, "r1", "Avery", "tab-1")["claimed"]  # tab 1 is sending
+    assert claim_request(env_db, "r1", "Avery", "tab-1").claimed  # tab 1 is sending
     tabs[1].text_area(key="answer_r1").input("From tab 2").run()
     tabs[1].button(key="send_r1").click().run()
     assert "in another tab or window" in markdown(tabs[1])

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard.answer_box import answer_box, show_departed_outcomes
+from dashboard.answer_box import answer_box, refusal_before_sending, show_departed_outcomes
 from dashboard.auth import operator
 from dashboard.format import case_line, due_words, duration, literal, plural, when
 from dashboard.inbox_view import (
@@ -20,9 +20,9 @@ from dashboard.inbox_view import (
     why_not_pending,
 )
 from dashboard.session import answer_window, get_client, get_db, operator_tz, session_token
-from offload_console.answers import send_answer
+from offload_console.answers import BUSY, send_answer
 from offload_console.assignment import assign, assignable
-from storage import now_ms
+from storage import StorageError, now_ms
 from storage.inbox import (
     VIEWS,
     InboxFilter,
@@ -234,8 +234,20 @@ def toggle(request_id: str) -> None:
 def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
     """Send ``text`` to exactly the questions the preview showed, each once; any that left
     the inbox since is not sent, and the results say so."""
+    refused = refusal_before_sending()
+    if refused is not None:
+        ss["bulk_results"] = [
+            {"case": "", "question": "", "sent": False, "what happened": refused.message}
+        ]
+        return
     me = operator()
-    rows = requests_by_ids(db, list(request_ids))
+    try:
+        rows = requests_by_ids(db, list(request_ids))
+    except StorageError:
+        ss["bulk_results"] = [
+            {"case": "", "question": "", "sent": False, "what happened": BUSY.message}
+        ]
+        return
     results = []
     for request_id in request_ids:
         row = rows.get(request_id)
