@@ -160,6 +160,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     except settings.RefuseToStart as exc:
         fail("sidecar", str(exc))
     from offload_console.notify import notify_forever, targets_from_urls
+    from storage import DatabaseUnavailable, StorageError
     from storage.notifications import sync_targets
 
     db_path = settings.db_path(db)
@@ -173,14 +174,43 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         targets = targets_from_urls(settings.notify_urls())
     except ValueError as exc:
         fail("sidecar", str(exc))
-    database = open_database(db)  # migrations here, and a plain message if it cannot open
-    # The configured targets are the active ones: a question recorded from now on gets a
-    # notification row for each, in the same transaction (a trigger).
-    sync_targets(database, [(t.target_id, t.label) for t in targets])
-    database.conn.close()
+
+    def record_targets() -> None:
+        # The configured targets are the active ones: a question recorded from now on gets a
+        # notification row for each, in the same transaction (a trigger).
+        database = settings.open_db(db)  # migrations here
+        try:
+            sync_targets(database, [(t.target_id, t.label) for t in targets])
+        finally:
+            database.conn.close()
+
+    try:
+        record_targets()
+        targets_recorded = True
+    except DatabaseUnavailable as exc:  # a full disk, a lock: start, answer 503 until it passes
+        click.echo(
+            f"sidecar: the database {db_path} is unavailable ({exc}); starting anyway: "
+            "deliveries get 503 until it can be written",
+            err=True,
+        )
+        targets_recorded = False
+    except (OSError, StorageError) as exc:
+        fail("sidecar", f"cannot open the database {db_path}: {exc}")
     background: list[asyncio.Task] = []
 
+    async def record_targets_later() -> None:
+        while True:
+            await asyncio.sleep(2)
+            try:
+                await asyncio.to_thread(record_targets)
+            except StorageError:
+                continue
+            click.echo("sidecar: the database is available again", err=True)
+            return
+
     async def on_startup(app):
+        if not targets_recorded:
+            background.append(asyncio.create_task(record_targets_later()))
         if targets:
             background.append(
                 asyncio.create_task(

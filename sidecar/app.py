@@ -82,9 +82,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app):
         await writer.start()
-        read_db_holder["db"] = storage.open_db(
-            db_path, busy_timeout=busy_timeout_ms, any_thread=True
-        )
         if on_startup:
             await on_startup(app)
         freeze_startup_objects()
@@ -94,10 +91,11 @@ def create_app(
             if on_shutdown:
                 await on_shutdown(app)
             await writer.stop()
-            read_db_holder["db"].conn.close()
+            if "db" in read_db_holder:
+                read_db_holder["db"].conn.close()
 
     def refuse(request: Request, started: float, refused: Refused, body: bytes) -> Response:
-        """A refusal decided here (before the body reached the store process): record it."""
+        """A refusal decided here (before the body reached the writer thread): record it."""
         writer.note_rejection(
             received_at=storage.now_ms(),
             remote_addr=request.client.host if request.client else None,
@@ -179,6 +177,10 @@ def create_app(
 
     async def healthz(request: Request) -> Response:
         try:
+            if "db" not in read_db_holder:  # opened at the first check (it may be full at start)
+                read_db_holder["db"] = storage.open_db(
+                    db_path, busy_timeout=busy_timeout_ms, any_thread=True
+                )
             summary = health_summary(read_db_holder["db"])
             status = {"ok": True, "database": "ok", **summary}
             code = 200

@@ -31,8 +31,10 @@ def parse_delivery(body: bytes) -> Event:
         obj = json.loads(text)
     except RecursionError:
         raise Refused(400, "JSON nested too deeply") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise Refused(400, f"body is not JSON: {exc.msg} at position {exc.pos}") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits, for one
+        raise Refused(400, f"body is not JSON Python can read: {str(exc)[:200]}") from None
     replaced = False
     if may_hold_surrogates(text):
         try:

@@ -98,7 +98,12 @@ class GroupCommitWriter:
         """Open (and migrate) the database in the writer thread; start writing."""
         self._wakeup, self._idle = asyncio.Event(), asyncio.Event()
         self._idle.set()
-        self._db = await self._run(self._open)
+        try:
+            self._db = await self._run(self._open)
+        except DatabaseUnavailable as exc:  # a full disk: answer 503 until it opens
+            log.warning(
+                "database unavailable at start (%s): deliveries get 503 until it opens", exc
+            )
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="wal-checkpoint", daemon=True
         )
@@ -158,7 +163,11 @@ class GroupCommitWriter:
             batch, self._pending = self._pending, []
             items = [item for item, _ in batch]
             try:
+                if self._db is None:
+                    self._db = await self._run(self._open)
                 results = await self._run(store_batch, self._db, items, self.stats)
+            except DatabaseUnavailable as exc:
+                results = [(503, f"not stored: {exc}", None, None, None)] * len(items)
             except Exception as exc:  # noqa: BLE001 - a bug here must not stop the writer
                 log.exception("the writer failed on a batch of %d", len(items))
                 results = [(503, f"not stored: {exc!r}", None, None, None)] * len(items)
@@ -197,7 +206,8 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
         remotes[index] = remote_addr
         try:
             events.append((index, parse_delivery(body), received_at))
-        except Refused as refused:
+        except Exception as exc:  # noqa: BLE001 - whatever parsing raises refuses this body alone
+            refused = exc if isinstance(exc, Refused) else unparseable(exc)
             results[index] = (refused.status, refused.reason, None, None, None)
             rejections.append(
                 {
@@ -240,6 +250,13 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
         stats.busy_s += finished - started
         stats.commit_s += finished - committing
     return results
+
+
+def unparseable(exc: Exception) -> Refused:
+    """A body whose parsing raised something unforeseen (a bug, or a value no rule knows):
+    refused by itself with a 400 naming the error, its neighbours unaffected."""
+    log.error("a delivery's body could not be parsed: %r", exc)
+    return Refused(400, f"body could not be read: {type(exc).__name__}: {str(exc)[:200]}")
 
 
 def _log_failure(exc: Exception, count: int) -> None:

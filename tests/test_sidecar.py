@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import sqlite_utils
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import storage
 from storage.deliveries import REJECTED_KEEP, record_rejection
@@ -541,3 +543,129 @@ def test_the_loop_keeps_answering_while_a_delivery_waits_on_a_locked_database(si
             blocker.close()
         assert waiting.result().status_code == 200
     assert read_db(sidecar)["cases"].get("locked-out")["status"] == "COMPLETED"
+
+
+def test_a_huge_integer_refuses_its_own_body_alone():
+    """Issue 23, defect 5 (fails on the main before it: the whole batch got 503 and the poison
+    left no deliveries row). JSON with an integer of 5,000 digits is a 400 with a reason and
+    a deliveries row; the valid deliveries of the same batch are stored."""
+    import sidecar.writer as worker
+
+    db = storage.open_db(":memory:")
+    items = [("delivery", dumps(webhook(f"ok{i}", "case.completed", i)), 1, None) for i in range(4)]
+    poison = dumps(webhook("poison", "case.completed", 9))[:-1] + b', "n": ' + b"9" * 5000 + b"}"
+    items.insert(2, ("delivery", poison, 1, None))
+    results = worker.store_batch(db, items)
+    assert [r[0] for r in results] == [200, 200, 400, 200, 200]
+    assert "4300" in results[2][1]
+    assert db["events"].count == 4
+    [refused] = db["deliveries"].rows_where("outcome = 'rejected'")
+    assert refused["status_code"] == 400
+
+
+EXCEPTIONS = [
+    AttributeError,
+    KeyError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+    RuntimeError,
+    ZeroDivisionError,
+    IndexError,
+    MemoryError,
+    AssertionError,
+    UnicodeError,
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(EXCEPTIONS)), min_size=1, max_size=12))
+def test_whatever_parsing_raises_refuses_that_body_alone(plan):
+    """Issue 23, defect 5 as a property: the parser raises an arbitrary exception for some
+    bodies of a batch; each of those is refused alone (a 4xx and a deliveries row), every
+    other body is stored."""
+    import sidecar.writer as worker
+
+    real = worker.parse_delivery
+    db = storage.open_db(":memory:")
+    bodies = {dumps(webhook(f"c{i}", "case.completed", i)): exc for i, exc in enumerate(plan)}
+
+    def parse(body):
+        exc = bodies[body]
+        if exc is not None:
+            raise exc("raised by the test")
+        return real(body)
+
+    worker_parse, worker.parse_delivery = worker.parse_delivery, parse
+    try:
+        results = worker.store_batch(db, [("delivery", b, 1, None) for b in bodies])
+    finally:
+        worker.parse_delivery = worker_parse
+    assert [r[0] for r in results] == [200 if exc is None else 400 for exc in bodies.values()]
+    assert db["events"].count == sum(exc is None for exc in plan)
+    assert db["deliveries"].count == len(plan)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 2 MiB tmpfs holding a migrated database, then filled to the last byte; yields
+    ``(db_path, make_room)``. Needs root (mount); skipped otherwise."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a full disk is made with a tmpfs mount, which needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)])
+    if made.returncode != 0:
+        pytest.skip("this machine refuses tmpfs mounts")
+    try:
+        db_path = str(mount / "console.db")
+        storage.open_db(db_path).conn.close()
+        filler = mount / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass  # no space left: what the test wants
+        finally:
+            os.close(fd)
+        yield db_path, filler.unlink
+    finally:
+        subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_a_sidecar_started_on_a_full_disk_answers_503_until_space_returns(full_disk):
+    """Issue 23, defect 6 (fails on the main before it: the start failed). It starts, answers
+    every delivery 503 (Offload's sender sees a refusal, not a hang), and stores again once
+    there is room, by itself."""
+    db_path, make_room = full_disk
+    server = ServerProcess(
+        ["sidecar", "--db", db_path, "--reconcile-every", "0"],
+        env={"OFFLOAD_WEBHOOK_TOKEN": "", "OFFLOAD_CONSOLE_NOTIFY_URLS": "json://127.0.0.1:9/x"},
+    ).start(free_port(), any_answer=True)
+    try:
+        assert post(server, SEED_INPUT_NEEDED).status_code == 503
+        assert "starting anyway" in server.output()
+        make_room()
+        wait_until(
+            lambda: post(server, SEED_INPUT_NEEDED).status_code == 200,
+            timeout=30,
+            interval=0.2,
+            message="stored once there is room",
+        )
+        db = sqlite_utils.Database(db_path)
+        assert db["events"].count == 1
+        wait_until(
+            lambda: db.execute("SELECT count(*) FROM notify_targets WHERE active = 1").fetchone()[
+                0
+            ],
+            timeout=30,
+            interval=0.2,
+            message="the notification target recorded once there is room",
+        )
+    finally:
+        server.stop()
