@@ -26,6 +26,9 @@ def query_from_filters(
     return params
 
 
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(8999, 12, 31)
+
+
 def filters_from_query(params: dict[str, list[str]]) -> dict:
     """The widgets' values for URL parameters (each a list, as ``st.query_params.get_all``
     gives them); anything that does not parse is left at its default."""
@@ -42,6 +45,8 @@ def filters_from_query(params: dict[str, list[str]]) -> dict:
             dates = (start, end) if start <= end else (end, start)
     except ValueError:
         dates = ()
+    if dates and not (FIRST_DAY <= dates[0] and dates[1] <= LAST_DAY):
+        dates = ()  # a day no time column holds (9999-12-31 would overflow the day after)
     return {
         "cases_status": [s for s in params.get("status") or [] if s in STATUSES],
         "cases_dates": dates,

@@ -19,25 +19,42 @@ def zone(name: str | None) -> dt.tzinfo:
         return dt.UTC
 
 
+INVALID_TIME = "invalid time"
+# Times from outside are stored as sent; a time no calendar here can show (before 1970 or
+# after 9000: year 0, 10^16 ms) is shown as INVALID_TIME instead of breaking the page.
+EARLIEST_MS = 0
+LATEST_MS = 221_845_392_000_000  # 9000-01-01
+
+
+def moment(ms: int | None, tz_name: str | None) -> dt.datetime | None:
+    """``ms`` (Unix ms) as a time in the zone; None for a time outside 1970 … 9000."""
+    if not isinstance(ms, int | float) or not EARLIEST_MS <= ms < LATEST_MS:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(zone(tz_name))
+
+
 def when(ms: int | None, tz_name: str | None, *, seconds: bool = False) -> str:
     """``2026-11-28 10:04 PST`` in the given zone; empty for no time. ``seconds=True`` gives
     ``10:04:37``: the timeline needs them to follow a fast case."""
     if ms is None:
         return ""
-    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(zone(tz_name))
-    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+    shown = moment(ms, tz_name)
+    if shown is None:
+        return INVALID_TIME
+    return shown.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def short_when(ms: int | None, tz_name: str | None, now_ms: int | None = None) -> str:
     """``11-28 10:04`` this year, ``2025-11-28`` before: for narrow table columns."""
     if ms is None:
         return ""
-    tz = zone(tz_name)
-    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).astimezone(tz)
+    shown = moment(ms, tz_name)
+    if shown is None:
+        return INVALID_TIME
     now = (
         dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC) if now_ms else dt.datetime.now(dt.UTC)
-    ).astimezone(tz)
-    return moment.strftime("%m-%d %H:%M" if moment.year == now.year else "%Y-%m-%d")
+    ).astimezone(shown.tzinfo)
+    return shown.strftime("%m-%d %H:%M" if shown.year == now.year else "%Y-%m-%d")
 
 
 # Our own words for values that come from outside or from the database: only these reach
