@@ -11,9 +11,28 @@ import json
 from typing import Any
 
 
+EXAMPLE_BUDGET = 2_000  # values in one example, at most: outside schemas cannot make it big
+EXAMPLE_MAX_ITEMS = 20
+EXAMPLE_MAX_CHARS = 1_000
+
+
 def example_for_schema(schema: Any, name: str = "value", depth: int = 0) -> Any:
-    """A plausible value for ``schema``: required fields present, types right."""
-    if not isinstance(schema, dict) or depth > 8:
+    """A plausible value for ``schema``: required fields present, types right. Bounded
+    whatever the schema says (schemas come from outside: "Duplicate this case"): at most
+    EXAMPLE_MAX_ITEMS items an array, EXAMPLE_MAX_CHARS characters a string, EXAMPLE_BUDGET
+    values in all; a keyword of the wrong type is ignored."""
+    return _example(schema, name, depth, [EXAMPLE_BUDGET])
+
+
+def _number(value: Any, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return value if abs(value) < 1e15 else default
+
+
+def _example(schema: Any, name: str, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if not isinstance(schema, dict) or depth > 8 or budget[0] < 0:
         return None
     if "const" in schema:
         return schema["const"]
@@ -28,16 +47,26 @@ def example_for_schema(schema: Any, name: str = "value", depth: int = 0) -> Any:
         kind = "object" if "properties" in schema else "string"
     if kind == "object":
         properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-        return {key: example_for_schema(sub, key, depth + 1) for key, sub in properties.items()}
+        example = {}
+        for key, sub in properties.items():
+            if budget[0] <= 0:
+                break
+            example[key] = _example(sub, str(key), depth + 1, budget)
+        return example
     if kind == "array":
-        item = example_for_schema(schema.get("items", {"type": "string"}), name, depth + 1)
-        return [item] * max(1, int(schema.get("minItems", 1) or 1))
+        wanted = int(_number(schema.get("minItems"), 1))
+        items = []
+        for _ in range(max(1, min(wanted, EXAMPLE_MAX_ITEMS))):
+            if budget[0] <= 0:
+                break
+            items.append(_example(schema.get("items", {"type": "string"}), name, depth + 1, budget))
+        return items
     if kind == "boolean":
         return True
     if kind == "integer":
-        return max(1, int(schema.get("minimum", 1) or 1))
+        return max(1, int(_number(schema.get("minimum"), 1)))
     if kind == "number":
-        return float(schema.get("minimum", 1.5) or 1.5)
+        return float(_number(schema.get("minimum"), 1.5) or 1.5)
     if kind == "null":
         return None
     return _example_string(schema, name)
@@ -74,8 +103,8 @@ def _example_string(schema: dict, name: str) -> str:
     text = f"example {name}"
     min_length = schema.get("minLength")
     if isinstance(min_length, int) and len(text) < min_length:
-        text = text + "x" * (min_length - len(text))
-    return text
+        text = text + "x" * (min(min_length, EXAMPLE_MAX_CHARS) - len(text))
+    return text[:EXAMPLE_MAX_CHARS]
 
 
 # -- the schema editor's field table ----------------------------------------------------
@@ -343,35 +372,107 @@ def _pattern_properties(validator, pattern_properties, instance, schema):
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
+def _canonical(value: Any) -> Any:
+    """A hashable form in which two values are equal exactly when JSON Schema calls them
+    equal: 1 and 1.0 alike, true and 1 not, objects whatever their key order."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, list):
+        return ("array", tuple(_canonical(v) for v in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((k, _canonical(v)) for k, v in value.items()))
+    return ("other", repr(value))
+
+
+def _unique_items(validator, unique, instance, schema):
+    """``uniqueItems`` in linear time (jsonschema compares unsortable items pairwise: 19,000
+    objects cost minutes of CPU)."""
+    from jsonschema.exceptions import ValidationError
+
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set = set()
+    for index, item in enumerate(instance):
+        key = _canonical(item)
+        if key in seen:
+            yield ValidationError(f"has non-unique elements (item {index} repeats an earlier one)")
+            return
+        seen.add(key)
+
+
 @functools.cache
 def _bounded_validator():
-    """Draft 2020-12 with ``pattern`` and ``patternProperties`` run on RE2."""
+    """Draft 2020-12 with ``pattern`` and ``patternProperties`` run on RE2 and
+    ``uniqueItems`` in linear time."""
     import jsonschema
 
     return jsonschema.validators.extend(
         jsonschema.Draft202012Validator,
-        {"pattern": _pattern, "patternProperties": _pattern_properties},
+        {
+            "pattern": _pattern,
+            "patternProperties": _pattern_properties,
+            "uniqueItems": _unique_items,
+        },
     )
+
+
+# The whole check is bounded: outside results and schemas bigger than these are not checked,
+# at most MAX_PROBLEMS are listed, and checking stops after MAX_CHECK_S.
+MAX_RESULT_BYTES = 512 * 1024
+MAX_SCHEMA_BYTES = 64 * 1024
+MAX_PROBLEMS = 50
+MAX_CHECK_S = 1.0
+MAX_PROBLEM_CHARS = 300
 
 
 def result_problems(result: Any, schema: Any) -> list[dict]:
     """How ``result`` (from outside) fails its case's own ``schema``: ``[{where, problem}]``.
-    Patterns run with RE2, so no value can make this take long."""
+    Patterns run with RE2 and ``uniqueItems`` in linear time, and the whole check is bounded
+    (size, number of problems, time), so no value can make this take long."""
+    import time
+
     import jsonschema
 
     if not isinstance(schema, dict):
         return []
+    for what, value, limit in (
+        ("result", result, MAX_RESULT_BYTES),
+        ("resultSchema", schema, MAX_SCHEMA_BYTES),
+    ):
+        try:
+            size = len(json.dumps(value, ensure_ascii=False))
+        except (TypeError, ValueError, RecursionError):
+            return [{"where": "(top)", "problem": f"not checked: the {what} is not plain JSON"}]
+        if size > limit:
+            return [
+                {
+                    "where": "(top)",
+                    "problem": f"not checked: the {what} is {size // 1024} KiB, over the "
+                    f"{limit // 1024} KiB the console checks",
+                }
+            ]
     bounded = _bounded_validator()
+    problems: list[dict] = []
+    deadline = time.monotonic() + MAX_CHECK_S
     try:
         bounded.check_schema(schema)
-        validator = bounded(schema)
-        return [
-            {"where": "/".join(map(str, e.absolute_path)) or "(top)", "problem": e.message}
-            for e in validator.iter_errors(result)
-        ]
+        for error in bounded(schema).iter_errors(result):
+            where = "/".join(map(str, error.absolute_path)) or "(top)"
+            problems.append({"where": where[:200], "problem": error.message[:MAX_PROBLEM_CHARS]})
+            if len(problems) >= MAX_PROBLEMS or time.monotonic() > deadline:
+                problems.append(
+                    {"where": "(top)", "problem": "not checked further: too many problems"}
+                )
+                break
     except jsonschema.SchemaError as exc:
         return [
-            {"where": "(schema)", "problem": f"the case's resultSchema is invalid: {exc.message}"}
+            {
+                "where": "(schema)",
+                "problem": f"the case's resultSchema is invalid: {exc.message[:MAX_PROBLEM_CHARS]}",
+            }
         ]
     except RecursionError:
         return [{"where": "(top)", "problem": "not checked: the result is nested too deeply"}]
+    return problems

@@ -591,3 +591,35 @@ def test_a_dropped_questions_reason_is_read_afresh(env_db):
     env_db["input_requests"].update("r1", {"status": "ANSWERED", "answered_by": "Blake"})
     at.run()
     assert any("already answered by Blake" in t for t in texts(at))
+
+
+def test_unique_items_is_checked_in_linear_time_and_the_check_is_bounded(monkeypatch):
+    """Issue 23, defect 8 (fails on the main before it: jsonschema compares 20,000 objects
+    pairwise, here cut off at 100,000 comparisons)."""
+    import jsonschema._utils
+
+    from offload_console.schema_tools import MAX_PROBLEMS, result_problems
+
+    compared = []
+    real_equal = jsonschema._utils.equal
+
+    def counted(one, two):
+        compared.append(1)
+        if len(compared) > 100_000:
+            raise AssertionError("uniqueItems compared items pairwise")
+        return real_equal(one, two)
+
+    monkeypatch.setattr(jsonschema._utils, "equal", counted)
+    schema = {"type": "object", "properties": {"xs": {"type": "array", "uniqueItems": True}}}
+    distinct = [{"i": i} for i in range(20_000)]
+    assert result_problems({"xs": distinct}, schema) == []
+    repeated = [{"a": 1, "b": [1, 2]}, {"b": [1.0, 2], "a": 1}]  # equal under JSON Schema
+    [problem] = result_problems({"xs": repeated}, schema)
+    assert problem["where"] == "xs" and "item 1 repeats" in problem["problem"]
+    assert result_problems({"xs": [1, True, "1", None, [1]]}, schema) == []  # all distinct
+    too_big = {"xs": ["x" * 1000] * 600}
+    assert "not checked: the result is 5" in result_problems(too_big, schema)[0]["problem"]
+    many = result_problems(
+        {"xs": list(range(500))}, {"properties": {"xs": {"items": {"type": "string"}}}}
+    )
+    assert len(many) == MAX_PROBLEMS + 1 and "not checked further" in many[-1]["problem"]

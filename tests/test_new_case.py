@@ -527,3 +527,44 @@ def test_a_case_carries_its_own_answer_window_in_its_metadata():
     _, problems = build_body({**form, "answer_within": "soon"})
     assert "not a duration" in problems["answer_within"]
     assert DEFAULTS["answer_within"] == ""
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        {"type": "array", "minItems": 3_000_000, "items": {"type": "string", "minLength": 10**9}},
+        {"type": "array", "minItems": "abc", "items": {"type": "integer", "minimum": "x"}},
+        {
+            "type": "array",
+            "minItems": 1000,
+            "items": {
+                "type": "array",
+                "minItems": 1000,
+                "items": {"type": "array", "minItems": 1000},
+            },
+        },
+    ],
+    ids=["three-million", "wrong-types", "nested"],
+)
+def test_duplicating_a_case_with_an_outside_schema_is_bounded(env_db, items):
+    """Issue 23, defect 9 (fails on the main before it: a 51 MB example, or an error page).
+    A case learned from Offload carries its own resultSchema; its example stays small and
+    the New case page draws."""
+    from tests.helpers import store, webhook
+
+    schema = {"type": "object", "properties": {"xs": items}, "required": ["xs"]}
+    assert len(json.dumps(example_for_schema(schema))) < 100_000
+    store(env_db, webhook("c-outside", "case.completed", 1000, result={}))
+    with env_db.atomic():
+        env_db.execute(
+            "UPDATE cases SET result_schema = ? WHERE case_id = 'c-outside'", [json.dumps(schema)]
+        )
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page("app_pages/case.py")
+    at.query_params["case"] = "c-outside"
+    at.run()
+    at.button(key="duplicate_case").click().run()
+    assert not at.exception, at.exception
+    shown = "".join(c.value for c in at.code)
+    assert "xs" in shown and len(shown) < 200_000
