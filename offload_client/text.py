@@ -40,3 +40,17 @@ def storable(value: Any) -> tuple[Any, bool]:
             return [item for item, _ in cleaned], True
         return value, False
     return value, False
+
+
+def printable(text: str) -> str:
+    """``text`` with every unprintable character escaped (``\\n``, ``\\x1b``): outside text
+    printed on an operator's terminal, or in a message, cannot break a line or send a
+    terminal escape."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Outside text as one short line: every run of whitespace (newlines, U+2028 …) is one
+    space, other unprintable characters are escaped, and it is cut at ``limit`` with "…"."""
+    flat = printable(" ".join(str(text).split()))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from offload_client.text import printable
 from offload_console import __version__, settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -28,12 +29,6 @@ def db_option(fn):
         type=click.Path(dir_okay=False),
         help=f"SQLite file  [default: {settings.DEFAULT_DB_PATH_TEXT}]",
     )(fn)
-
-
-def printable(text: str) -> str:
-    """``text`` with every unprintable character escaped (``\\n``, ``\\x1b``): outside text
-    printed on an operator's terminal cannot break a line or send a terminal escape."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def example(text: str) -> str:
@@ -230,6 +225,12 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         for task in background:
             task.cancel()
 
+    import logging
+
+    # Apprise logs the URLs it derives from the configured ones (tokens in them): WARNING
+    # and above only, unless OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL asks for more; every line
+    # is masked besides (RedactingFilter).
+    logging.getLogger("apprise").setLevel(settings.apprise_log_level())
     path = "/webhooks/offload/<token>" if token else "/webhooks/offload"
     click.echo(
         f"sidecar: receiving Offload webhooks at http://{host}:{port}{path}"
@@ -339,8 +340,12 @@ def create(case_file: str, scenario: str | None, db: str | None) -> None:
     with settings.offload_client() as client:
         result = submit_case(database, client, body, actor=settings.operator_name())
     if result.status != "SENT":
-        fail("create", f"submission {result.submission_id} {result.status}: {result.message}", 1)
-    click.echo(result.case_id)
+        fail(
+            "create",
+            f"submission {result.submission_id} {result.status}: {printable(result.message)}",
+            1,
+        )
+    click.echo(printable(result.case_id))
 
 
 @cli.command(epilog=example("offload-console sync"))
@@ -355,8 +360,10 @@ def sync(concurrency: int, db: str | None) -> None:
     with settings.offload_client() as client:
         report = reconcile(database, client, concurrency=concurrency)
     click.echo(report.summary())
+    for line in report.answers:
+        click.echo(f"  answer {printable(line)}")
     for error in report.errors[:10]:
-        click.echo(f"  {error}", err=True)
+        click.echo(f"  {printable(error)}", err=True)
     sys.exit(1 if report.errors else 0)
 
 
@@ -561,8 +568,8 @@ def reproject(db: str | None) -> None:
         click.echo("no event waits to be applied again")
         return
     for result in results:
-        line = f"{result['outcome']}\t{result['event_id']}\t{result['case_id']}"
-        click.echo(line + (f"\t{result['error']}" if result["error"] else ""))
+        fields = [result["outcome"], result["event_id"], result["case_id"], result["error"]]
+        click.echo("\t".join(printable(str(f)) for f in fields if f))
     failing = sum(r["outcome"] != "applied" for r in results)
     click.echo(f"{len(results) - failing} applied, {failing} still failing", err=True)
     sys.exit(1 if failing else 0)
@@ -579,7 +586,7 @@ def demo(db: str | None) -> None:
     with settings.offload_client() as client:
         results = seed_demo_cases(database, client)
     for result in results:
-        click.echo(f"{result.status:8} {result.case_id or result.submission_id}")
+        click.echo(f"{result.status:8} {printable(result.case_id or result.submission_id)}")
     sys.exit(0 if all(r.status == "SENT" for r in results) else 1)
 
 

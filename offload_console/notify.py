@@ -20,8 +20,10 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from offload_client.text import one_line, printable
+from storage import StorageError
 from storage import notifications as store
 
 log = logging.getLogger("offload_console.notify")
@@ -67,25 +69,46 @@ def waited(ms: int) -> str:
     return f"{hours // 24} days {hours % 24} h"
 
 
+TITLE_LIMIT = 120  # an e-mail subject of ~960+ characters fails on every try
+
+
+def quoted(text: str | None, missing: str, limit: int = 200) -> str:
+    """Outside text in a message: one line, in quotation marks (so it reads as quoted, not
+    as the console's words), or the console's own ``missing`` in parentheses."""
+    return f"“{one_line(text, limit)}”" if text else missing
+
+
+def case_link(dashboard_url: str, case_id: str) -> str:
+    """The console's link to a case: the id percent-encoded, so no character of it can end
+    the link or start a line."""
+    return f"{dashboard_url.rstrip('/')}/case?case={quote(case_id, safe='')}"
+
+
 def message(kind: str, rows: list[dict], *, now: int, dashboard_url: str) -> tuple[str, str]:
-    """Title and plain-text body for one notification (or a digest of several)."""
+    """Title and plain-text body for one notification (or a digest of several). Every piece
+    of outside text is one line, labelled as quoted (the question: each of its lines behind
+    ``> ``); the console's own lines (the link, the id) cannot be imitated by it."""
     parts = []
     for row in rows:
-        reference = row["client_reference_id"] or "(no reference)"
         counterparty = " ".join(
             filter(
                 None,
                 [
-                    row["counterparty_name"],
-                    f"<{row['counterparty_address']}>" if row["counterparty_address"] else None,
+                    one_line(row["counterparty_name"], 100) if row["counterparty_name"] else None,
+                    f"<{one_line(row['counterparty_address'], 100)}>"
+                    if row["counterparty_address"]
+                    else None,
                 ],
             )
         )
+        question = (row["question"] or "").splitlines() or ["(no question text)"]
         lines = [
-            f"Case: {reference} · {counterparty or '(no counterparty)'} · "
-            f"{row['objective'] or '(no objective)'}",
-            "Question:",
-            *(f"> {line}" for line in (row["question"] or "(no question text)").splitlines()),
+            f"Case: {quoted(row['client_reference_id'], '(no reference)', 100)} · "
+            f"{quoted(counterparty, '(no counterparty)')} · "
+            f"{quoted(row['objective'], '(no objective)')}",
+            "Question (quoted as received):",
+            *(f"> {printable(line)}" for line in question[:40]),
+            *(["> …"] if len(question) > 40 else []),
             f"Waiting: {waited(now - row['requested_at'])}"
             if row["requested_at"] is not None
             else "Waiting: since an unknown time",
@@ -94,16 +117,16 @@ def message(kind: str, rows: list[dict], *, now: int, dashboard_url: str) -> tup
             late = now - row["due_at"]
             lines.append(f"Overdue by {waited(late)}" if late >= 0 else f"Due in {waited(-late)}")
         if row.get("assigned_to"):
-            lines.append(f"Assigned to: {row['assigned_to']}")
-        lines.append(f"Answer it: {dashboard_url.rstrip('/')}/case?case={row['case_id']}")
-        lines.append(f"Notification id: {row['notification_id']}")
+            lines.append(f"Assigned to: {quoted(row['assigned_to'], '', 100)}")
+        lines.append(f"Answer it: {case_link(dashboard_url, row['case_id'])}")
+        lines.append(f"Notification id: {printable(row['notification_id'])}")
         parts.append("\n".join(lines))
     title = TITLES.get(kind, "Offload console")
     if len(rows) == 1:
-        title += f": {rows[0]['client_reference_id'] or rows[0]['case_id']}"
+        title += f": {one_line(rows[0]['client_reference_id'] or rows[0]['case_id'], 80)}"
     else:
         title += f": {len(rows)} questions"
-    return title, "\n\n".join(parts)
+    return one_line(title, TITLE_LIMIT), "\n\n".join(parts)
 
 
 def apprise_send(target: Target, title: str, body: str, recipient: str | None) -> str | None:
@@ -174,24 +197,44 @@ def send_due(
             continue  # no longer configured: kept, sent again if it comes back
         title, body = message(kind, rows, now=now, dashboard_url=dashboard_url)
         recipient = rows[0]["recipient"]
-        error = send(target, title, body, recipient)
         ids = [row["notification_id"] for row in rows]
-        if error is None:
-            store.mark_sent(db, ids, target_id, now=now)
-            counts["sent"] += len(ids)
-            continue
-        log.warning("notification to %s failed: %s", target.label, error)
         attempts = rows[0]["attempts"] + 1
-        give_up = now - min(row["created_at"] for row in rows) >= GIVE_UP_AFTER_MS
-        store.mark_failed(
-            db,
-            ids,
-            target_id,
-            now=now,
-            error=error,
-            next_attempt_at=now + retry_delay_ms(attempts, first_retry_ms),
-            give_up=give_up,
-        )
+        next_attempt_at = now + retry_delay_ms(attempts, first_retry_ms)
+        # The next try is booked before this one is made: a send whose outcome cannot be
+        # recorded (a full disk) waits like a failed one instead of going again each second.
+        # A booking that cannot be written sends nothing.
+        try:
+            store.book_next_attempt(db, ids, next_attempt_at)
+        except StorageError as exc:
+            log.warning("notifications not sent: the database cannot be written (%s)", exc)
+            counts["retry"] += len(ids)
+            break
+        error = send(target, title, body, recipient)
+        try:
+            if error is None:
+                store.mark_sent(db, ids, target_id, now=now)
+                counts["sent"] += len(ids)
+                continue
+            log.warning("notification to %s failed: %s", target.label, error)
+            give_up = now - min(row["created_at"] for row in rows) >= GIVE_UP_AFTER_MS
+            store.mark_failed(
+                db,
+                ids,
+                target_id,
+                now=now,
+                error=error,
+                next_attempt_at=next_attempt_at,
+                give_up=give_up,
+            )
+        except StorageError as exc:
+            log.warning(
+                "notification %s to %s: outcome not recorded (%s); next try as booked",
+                ids[0],
+                target.label,
+                exc,
+            )
+            counts["retry"] += len(ids)
+            continue
         counts["failed" if give_up else "retry"] += len(ids)
     return counts
 

@@ -10,7 +10,6 @@ import functools
 import json
 from typing import Any
 
-
 EXAMPLE_BUDGET = 2_000  # values in one example, at most: outside schemas cannot make it big
 EXAMPLE_MAX_ITEMS = 20
 EXAMPLE_MAX_CHARS = 1_000

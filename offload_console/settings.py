@@ -7,10 +7,13 @@ dashboard read their settings here and hand them on as arguments, so ``storage``
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import storage
 from offload_client import DEFAULT_SANDBOX_API_KEY, DEFAULT_SANDBOX_URL, OffloadClient
@@ -122,10 +125,49 @@ SECRET_VARIABLES = ("OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
 
 def secret_values() -> list[str]:
     """The secrets to mask wherever text is shown or logged, longest first: the API key, the
-    webhook token and each notification URL."""
-    values = [_env(name) or "" for name in SECRET_VARIABLES]
-    values += (_env("OFFLOAD_CONSOLE_NOTIFY_URLS") or "").split()
+    webhook token, each notification URL (environment and secrets.toml) and each part of one
+    that may be a credential (see :func:`url_secrets`)."""
+    files = tuple(
+        (str(path), path.stat().st_mtime_ns) for path in _secrets_paths() if path.exists()
+    )
+    env = tuple(_env(name) or "" for name in (*SECRET_VARIABLES, "OFFLOAD_CONSOLE_NOTIFY_URLS"))
+    return _secret_values(env, files)
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_values(env: tuple[str, ...], files: tuple) -> list[str]:
+    values = list(env[: len(SECRET_VARIABLES)])
+    for url in notify_urls():
+        values += [url, *url_secrets(url)]
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+_NOT_SECRET = re.compile(r"^(localhost|\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\])$", re.IGNORECASE)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a notification URL that may be credentials (6+ characters): user,
+    password, host, each path segment, each query value, as written and decoded. Apprise
+    builds other URLs from them (a ``slack://A/B/C`` URL's tokens in
+    ``https://hooks.slack.com/services/A/B/C``) and logs those, so each part is masked alone."""
+    parts = urlsplit(url)
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    # "host:port" may be "bot-id:token" (tgram://): every side of it is a candidate
+    pieces = [user, password, hostport, *hostport.split(":"), *parts.path.split("/")]
+    pieces += [value for _, value in parse_qsl(parts.query)]
+    found = set()
+    for piece in pieces:
+        for form in (piece, unquote(piece)):
+            if len(form) >= 6 and not _NOT_SECRET.match(form):
+                found.add(form)
+    return sorted(found)
+
+
+def apprise_log_level() -> str:
+    """``OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL`` (default ``WARNING``): Apprise's own log lines
+    carry the URLs it derives (tokens in them); below WARNING only when asked."""
+    return (_env("OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL") or "WARNING").upper()
 
 
 def allowed_emails_variable() -> set[str]:
@@ -234,13 +276,17 @@ def use_uvloop() -> bool:
     return not _env("OFFLOAD_CONSOLE_NO_UVLOOP")
 
 
+def _secrets_paths(base: Path | None = None) -> tuple[Path, Path]:
+    return (
+        Path.home() / ".streamlit" / "secrets.toml",
+        (base or Path.cwd()) / ".streamlit" / "secrets.toml",
+    )
+
+
 def read_secrets_file(base: Path | None = None) -> dict:
     """The secrets Streamlit would read: ./.streamlit/secrets.toml, then ~/.streamlit/."""
     merged: dict = {}
-    for path in (
-        Path.home() / ".streamlit" / "secrets.toml",
-        (base or Path.cwd()) / ".streamlit" / "secrets.toml",
-    ):
+    for path in _secrets_paths(base):
         if path.exists():
             try:
                 merged.update(tomllib.loads(path.read_text()))

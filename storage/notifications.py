@@ -136,11 +136,24 @@ def due_batches(
             yield target_id, "question.new", group
 
 
+def book_next_attempt(db: sqlite_utils.Database, ids: list[str], next_attempt_at: int) -> None:
+    """Before a send: the try is counted and the next one booked, should this one's outcome
+    never be recorded (:func:`mark_sent` and :func:`mark_failed` then count nothing more)."""
+    marks = ",".join("?" for _ in ids)
+    with write_transaction(db):
+        db.execute(
+            "UPDATE notifications SET next_attempt_at = ?, attempts = attempts + 1"
+            f" WHERE notification_id IN ({marks})"
+            " AND status = 'PENDING'",
+            [next_attempt_at, *ids],
+        )
+
+
 def mark_sent(db: sqlite_utils.Database, ids: list[str], target_id: str, *, now: int) -> None:
     marks = ",".join("?" for _ in ids)
     with write_transaction(db):
         db.execute(
-            "UPDATE notifications SET status = 'SENT', sent_at = ?, attempts = attempts + 1,"
+            "UPDATE notifications SET status = 'SENT', sent_at = ?,"
             f" last_error = NULL WHERE notification_id IN ({marks})",
             [now, *ids],
         )
@@ -162,7 +175,7 @@ def mark_failed(
     marks = ",".join("?" for _ in ids)
     with write_transaction(db):
         db.execute(
-            "UPDATE notifications SET attempts = attempts + 1, last_error = ?,"
+            "UPDATE notifications SET last_error = ?,"
             " next_attempt_at = ?, status = CASE WHEN ? THEN 'FAILED' ELSE status END"
             f" WHERE notification_id IN ({marks})",
             [error, next_attempt_at, give_up, *ids],

@@ -124,3 +124,30 @@ def test_cli_lines_escape_what_could_break_a_terminal(text):
     shown = printable(text)
     assert "\n" not in shown and "\t" not in shown and "\x1b" not in shown
     assert "é" in printable("plain é")
+
+
+def test_reproject_and_sync_print_outside_ids_escaped(db_path, monkeypatch):
+    """Issue 23, defect 13 (fails on the main before it: 15 and 4 raw ESC bytes): terminal
+    escapes in outside ids reach the terminal escaped, as ``deliveries`` prints them."""
+    from tests.helpers import free_port
+
+    evil = "c-\x1b[2J\x1b]0;pwned\x07"
+    real = events_module._project
+
+    def broken(db, event, received_at):
+        raise RuntimeError("still \x1b[31mbroken")
+
+    monkeypatch.setattr(events_module, "_project", broken)
+    file_db = storage.open_db(db_path)
+    store(file_db, input_needed(evil, "r-\x1b[2J", 10, "Still there?"))
+    out = CliRunner().invoke(cli, ["reproject", "--db", db_path])
+    printed = out.stdout + out.stderr
+    assert out.exit_code == 1 and "still failing" in printed
+    assert "\x1b" not in printed and "\x07" not in printed and "\\x1b[2J" in printed
+    monkeypatch.setattr(events_module, "_project", real)
+    assert "\x1b" not in CliRunner().invoke(cli, ["reproject", "--db", db_path]).stdout
+    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
+    monkeypatch.setenv("OFFLOAD_API_KEY", "k")
+    out = CliRunner().invoke(cli, ["sync", "--db", db_path])
+    printed = out.stdout + out.stderr
+    assert out.exit_code == 1 and "\\x1b[2J" in printed and "\x1b" not in printed

@@ -84,7 +84,7 @@ def test_each_notification_is_sent_once_and_says_what_the_operator_needs(db, tar
     assert counts["sent"] == 2 and len(sender.sent) == 2
     _, title, body, recipient = sender.sent[0]
     assert title == "Question waiting: vendor_2048" and recipient is None
-    assert "vendor_2048 · Maya Chen <ap@northstar.example> · Collect a signed W-9" in body
+    assert "“vendor_2048” · “Maya Chen <ap@northstar.example>” · “Collect a signed W-9”" in body
     assert "> Can we send it next Monday?\n> **not markdown**" in body  # quoted, as text
     assert "Waiting: 31 min" in body
     assert "http://console.example/case?case=c1" in body
@@ -303,3 +303,69 @@ def test_a_sidecar_with_an_answer_window_that_is_no_duration_says_so_and_stops(t
     )
     assert out.exit_code == 2
     assert "OFFLOAD_CONSOLE_ANSWER_WITHIN='soon' is not a duration" in out.output
+
+
+def test_a_send_whose_outcome_cannot_be_recorded_backs_off_like_a_failed_one(
+    db, targets, monkeypatch
+):
+    """Issue 23, defect 10 (fails on the main before it: with the disk full one message went
+    out every second). The send went; recording it fails: the next try waits 10 s, 20 s …"""
+    from offload_console import notify
+    from storage import DatabaseUnavailable
+
+    ask(db)
+    only = [next(t for t in targets if t.label.startswith("json"))]
+
+    def full(*args, **kwargs):
+        raise DatabaseUnavailable("database or disk is full")
+
+    monkeypatch.setattr(notify.store, "mark_sent", full)
+    sender = Recorder()
+    for second in range(26):  # the notifier's pass, once a second for 25 s
+        try:
+            run(db, only, sender, now=T0 + second * 1000)
+        except DatabaseUnavailable:
+            pass
+    assert len(sender.sent) == 2  # at 0 s and 10 s (the next is due at 30 s)
+    assert len({body for _, _, body, _ in sender.sent}) == 1  # the same id each time
+
+
+def test_a_booking_that_cannot_be_written_sends_nothing(db, targets, monkeypatch):
+    from offload_console import notify
+    from storage import DatabaseUnavailable
+
+    ask(db)
+
+    def full(*args, **kwargs):
+        raise DatabaseUnavailable("database or disk is full")
+
+    monkeypatch.setattr(notify.store, "book_next_attempt", full)
+    sender = Recorder()
+    run(db, targets, sender, now=T0)
+    assert sender.sent == []
+
+
+def test_outside_text_cannot_forge_a_line_or_break_the_link(db, targets):
+    """Issue 23, defect 11 (fails on the main before it): newlines in the objective put a
+    forged "Answer it:" line first; a newline in the case id broke the real link."""
+    from offload_console.notify import TITLE_LIMIT
+
+    envelope = input_needed("c1\nAnswer it: https://evil.example/x", "r1", T0, "Q1\nQ2")
+    envelope["data"].update(
+        clientReferenceId="R" * 2000,
+        counterparty={"name": "Maya\r\nAnswer it: https://evil.example/n", "address": "a@b"},
+        goal={"objective": "Collect\nAnswer it: https://evil.example/o\u2028x\x1b[2J"},
+    )
+    store(db, envelope)
+    sender = Recorder()
+    run(db, targets[:1], sender, now=T0 + 60_000)
+    [(_, title, body, _)] = sender.sent
+    lines = body.splitlines()
+    answer_lines = [line for line in lines if line.startswith("Answer it:")]
+    assert answer_lines == [
+        "Answer it: http://console.example/case?case=c1%0AAnswer%20it%3A%20https%3A%2F%2Fevil.example%2Fx"
+    ]
+    assert lines[0].startswith("Case: “RRR") and "evil.example/o" in lines[0]  # one line
+    assert "\x1b" not in body and "\u2028" not in body
+    assert "> Q1" in lines and "> Q2" in lines
+    assert len(title) <= TITLE_LIMIT and "\n" not in title

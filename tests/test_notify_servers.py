@@ -193,3 +193,73 @@ def test_a_notification_queued_before_a_kill_9_is_sent_once_after_the_restart(db
     finally:
         server.stop()
         down.close()
+
+
+def test_no_part_of_a_notification_url_reaches_the_log_even_at_debug(db_path):
+    """Issue 23, defect 12 (fails on the main before it: Apprise logged the http:// URL it
+    derived, password and path token in it). Apprise's logger stays at WARNING unless asked,
+    and every credential-like part of a configured URL is masked in every line."""
+    secret_receiver = Receiver()
+    url = (
+        f"json://avery:Pa55wordSecret@127.0.0.1:{secret_receiver.port}"
+        "/hook/PathTokenABCDEF123?token=QueryTokenXYZ789"
+    )
+    server = start_sidecar(db_path, free_port(), [url])  # at info first, then at debug
+    server.stop()
+    debug = ServerProcess(
+        ["sidecar", "--db", db_path, "--reconcile-every", "0", "--log-level", "debug"],
+        env={
+            "OFFLOAD_WEBHOOK_TOKEN": "",
+            "OFFLOAD_CONSOLE_NOTIFY_URLS": url,
+            "OFFLOAD_CONSOLE_NOTIFY_RETRY_S": "0.3",
+        },
+    ).start(free_port())
+    try:
+        assert post(debug, input_needed("c-log", "r-log", now_ms())).status_code == 200
+        wait_until(lambda: secret_receiver.received, timeout=30, message="the message arrived")
+    finally:
+        debug.stop()
+        secret_receiver.close()
+    log = server.output() + debug.output()
+    for secret in ("Pa55wordSecret", "PathTokenABCDEF123", "QueryTokenXYZ789"):
+        assert secret not in log
+
+
+def test_every_credential_like_part_of_a_service_url_is_masked(monkeypatch):
+    """Apprise derives other URLs from these (a Slack URL's tokens go into
+    hooks.slack.com/services/…): each part is masked wherever it shows up. Nothing is sent."""
+    import logging
+
+    from offload_console.redact import RedactingFilter
+
+    urls = {
+        "slack://T1A2B3C4D/B1A2B3C4D/abcdefghijklmnopqrstuvwx": [
+            "https://hooks.slack.com/services/T1A2B3C4D/B1A2B3C4D/abcdefghijklmnopqrstuvwx"
+        ],
+        "discord://123456789012/abcDEFghiJKLmnoPQR": [
+            "https://discord.com/api/webhooks/123456789012/abcDEFghiJKLmnoPQR"
+        ],
+        "tgram://123456789:ABCdefGHIjklMNOpqr/987654321": [
+            "https://api.telegram.org/bot123456789:ABCdefGHIjklMNOpqr/sendMessage"
+        ],
+        "pover://uQiRzpo4DXghDmr9QzzfQu27cmVRsG@azGDORePK8gMaC0QOYAMyEEuzJnyUi": [
+            "Pushover user uQiRzpo4DXghDmr9QzzfQu27cmVRsG token azGDORePK8gMaC0QOYAMyEEuzJnyUi"
+        ],
+    }
+    monkeypatch.setenv("OFFLOAD_CONSOLE_NOTIFY_URLS", " ".join(urls))
+    flt = RedactingFilter()
+    for derived_lines in urls.values():
+        for line in derived_lines:
+            record = logging.LogRecord("apprise", logging.DEBUG, __file__, 1, "%s", (line,), None)
+            flt.filter(record)
+            shown = record.getMessage()
+            for token in (
+                "abcdefghijklmnopqrstuvwx",
+                "abcDEFghiJKLmnoPQR",
+                "ABCdefGHIjklMNOpqr",
+                "uQiRzpo4DXghDmr9QzzfQu27cmVRsG",
+                "azGDORePK8gMaC0QOYAMyEEuzJnyUi",
+                "T1A2B3C4D",
+                "123456789012",
+            ):
+                assert token not in shown, shown
