@@ -11,8 +11,11 @@ from storage.inbox import overdue_count, pending_count
 
 # The icon is served by the dashboard itself (a Material icon would be fetched from Google).
 ICON = str(Path(__file__).with_name("icon.png"))
-pending = pending_count(get_db())
-overdue = overdue_count(get_db(), within_ms=answer_window(), now=now_ms())
+mode = sign_in_mode()
+signed_in = may_see_pages(mode)
+# The counts are for signed-in eyes only (a signed-out tab's title says nothing).
+pending = pending_count(get_db()) if signed_in else 0
+overdue = overdue_count(get_db(), within_ms=answer_window(), now=now_ms()) if signed_in else 0
 # The tab's title carries the count, so a background tab tells the operator.
 st.set_page_config(
     page_title=f"({pending}) Offload console" if pending else "Offload console",
@@ -48,7 +51,6 @@ pages = [
 ]
 # The page is resolved from the URL before the sign-in, so signing in at a deep link lands
 # on that page; the navigation stays hidden until then.
-mode = sign_in_mode()
-page = st.navigation(pages, position="sidebar" if may_see_pages(mode) else "hidden")
+page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
 gate(mode)  # signed-out sessions stop here, having seen only the sign-in
 page.run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from offload_client import NOTHING_SCHEDULED
@@ -110,16 +111,21 @@ _MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~<>$&")
 def literal(text: object) -> str:
     """Outside text made safe for a call that renders markdown (a toast): one line, every
     markdown character backslash-escaped, and a zero-width space after each colon so that
-    Streamlit's ``:emoji:`` and ``:color[...]`` forms cannot match. It shows as typed."""
+    Streamlit's ``:emoji:`` and ``:color[...]`` forms cannot match, and after each ``@`` and
+    before the dot of ``www.`` so that no address or host is made a link. It shows as typed."""
     out = []
     for ch in " ".join(str(text).split()):
         if ch in _MARKDOWN_SPECIAL:
             out.append("\\" + ch)
-        elif ch == ":":
-            out.append(":\u200b")
+        elif ch in ":@":  # "@": an e-mail address is autolinked
+            out.append(ch + "\u200b")
         else:
             out.append(ch)
-    return "".join(out)
+    # "www.example.com" is autolinked too: a zero-width space before its first dot
+    return _WWW.sub("\\1\u200b\\2", "".join(out))
+
+
+_WWW = re.compile(r"(www)(\\?\.)", re.IGNORECASE)
 
 
 def due_words(due_at: int | None, now: int) -> tuple[str, bool]:

@@ -20,7 +20,13 @@ from storage.inbox import assign_request
 from storage.notifications import drop_other_assignment_mail, queue_assigned
 from storage.operators import list_operators, operator_emails
 
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# One plain address: no display name, no comma-separated list, no CR/LF (a header injection).
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def is_one_address(text: str | None) -> bool:
+    """``text`` is exactly one e-mail address (254 characters at most)."""
+    return bool(text) and len(text) <= 254 and EMAIL.fullmatch(text) is not None
 
 
 def assignable(db: sqlite_utils.Database, secrets: dict | None = None) -> list[str]:
@@ -36,9 +42,9 @@ def email_of(db: sqlite_utils.Database, name: str) -> str | None:
     """An operator's e-mail: the one their account gives, or the name itself if it is one
     (OIDC operators are known by their e-mail)."""
     address = operator_emails(db).get(name)
-    if address:
+    if is_one_address(address):
         return address
-    return name if EMAIL.match(name) else None
+    return name if is_one_address(name) else None
 
 
 def assign(

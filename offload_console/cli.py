@@ -476,8 +476,11 @@ def operators() -> None:
 def operators_add(name: str, password_stdin: bool, email: str | None, db: str | None) -> None:
     """Add an operator, or change an operator's password (and e-mail)."""
     from offload_console.accounts import add_operator
+    from offload_console.assignment import is_one_address
     from storage.operators import set_email
 
+    if email is not None and not is_one_address(email.strip()):
+        fail("operators", f"--email takes one address, like avery@example.com: {email!r}")
     if sys.stdin.isatty() and not password_stdin:
         password = click.prompt(f"Password for {name}", hide_input=True)
         if click.prompt("Again", hide_input=True) != password:

@@ -471,3 +471,39 @@ def test_wrong_passwords_sent_at_once_are_checked_no_more_than_the_back_off_allo
     assert (ok, wait) == (True, 0)
     [entry] = list_audit(db, action="operator.signed_in")
     assert entry["operator"] == "avery" and '"client": "local"' in entry["detail"]
+
+
+def test_a_signed_out_tab_reads_no_counts_for_its_title(app_db, monkeypatch):
+    """Issue 23, 14: a signed-out tab's title showed how many questions wait."""
+    import storage.inbox
+
+    add_operator(app_db, "avery", "correct horse battery", by="admin")
+
+    def counted(*args, **kwargs):
+        raise AssertionError("a count was read for a signed-out session")
+
+    monkeypatch.setattr(storage.inbox, "pending_count", counted)
+    monkeypatch.setattr(storage.inbox, "overdue_count", counted)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert QUESTION not in everything(at)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["a@example.com\r\nBcc: x@evil.example", "a@example.com,b@example.com", "Avery <a@b.c>"],
+)
+def test_operators_add_takes_one_plain_address(db_path, email):
+    out = cli(
+        "operators",
+        "add",
+        "avery",
+        "--password-stdin",
+        "--email",
+        email,
+        "--db",
+        db_path,
+        stdin="correct horse battery\n",
+    )
+    assert out.returncode == 2 and "--email takes one address" in out.stderr
+    assert storage.open_db(db_path)["operators"].count == 0  # refused before anything

@@ -155,3 +155,17 @@ def test_no_outside_value_reaches_a_markdown_rendering_call():
         if not ours(text)
     ]
     assert offenders == [], "\n".join(offenders)
+
+
+def test_literal_leaves_no_address_or_host_to_autolink():
+    """Issue 23, 14: the live toast turned outside www. hosts and e-mail addresses into links."""
+    from dashboard.format import literal
+
+    shown = literal(
+        "www.evil.example and WWW.x.example, mail ap@evil.example, https://evil.example"
+    )
+    assert "www." not in shown.lower() and "www\\." not in shown.lower()
+    assert "@e" not in shown and "://" not in shown
+    assert shown.replace("\u200b", "").replace("\\", "") == (
+        "www.evil.example and WWW.x.example, mail ap@evil.example, https://evil.example"
+    )
