@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
+from collections import OrderedDict
 
 import uvicorn
 from uvicorn.config import HTTP_PROTOCOLS
@@ -18,6 +20,14 @@ class SlowClientGuard(asyncio.Protocol):
     reports the server's writes) and closes a connection whose client has not sent a whole
     request head within ``timeout_s`` of connecting or of the server's last write, with a 408
     if a head had begun. The body is timed by the app (:func:`sidecar.app.create_app`)."""
+
+    # Connections still owing their request head, oldest first (one event loop per process).
+    # When open connections near the process's file limit, the oldest of these is closed for
+    # each new one: a flood of slow sockets cannot take the descriptors a delivery needs (at
+    # the limit the kernel's queue holds new connections unaccepted, and they are lost).
+    waiting: OrderedDict[SlowClientGuard, None] = OrderedDict()
+    open_count = 0
+    max_open = 1 << 30  # set by serve() from the file limit
 
     def __init__(self, inner: asyncio.Protocol, timeout_s: float):
         self.inner = inner
@@ -39,6 +49,11 @@ class SlowClientGuard(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
+        cls = type(self)
+        cls.open_count += 1
+        while cls.open_count > cls.max_open and cls.waiting:
+            oldest, _ = cls.waiting.popitem(last=False)
+            oldest._timed_out()  # shed: it has had longest to send its head
         self.inner.connection_made(_WatchedTransport(transport, self))
         self._arm()
 
@@ -56,6 +71,7 @@ class SlowClientGuard(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        type(self).open_count -= 1
         self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -71,16 +87,18 @@ class SlowClientGuard(asyncio.Protocol):
     def _arm(self) -> None:
         self._disarm()
         self.timer = self.loop.call_later(self.timeout_s, self._timed_out)
+        type(self).waiting[self] = None
 
     def _disarm(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.received = b""
+        type(self).waiting.pop(self, None)
 
     def _timed_out(self) -> None:
         begun = bool(self.received)
-        self.timer = None
+        self._disarm()
         if self.transport.is_closing():
             return
         if begun:
@@ -131,6 +149,7 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    SlowClientGuard.max_open = _connection_limit()
     http = SlowClientGuard.wrapping(import_from_string(HTTP_PROTOCOLS["auto"]), request_timeout_s)
     config = uvicorn.Config(
         app,
@@ -151,6 +170,24 @@ def serve(
             for handler in logging.getLogger(name).handlers:
                 handler.addFilter(log_filter)
     server.run()
+
+
+FILES_KEPT_FREE = 256  # the database, logs, the notifier's sockets, and headroom
+
+
+def _connection_limit() -> int:
+    """Raise the open-file limit to what the system allows and keep FILES_KEPT_FREE of it
+    for everything but client connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    return max(64, soft - FILES_KEPT_FREE)
 
 
 def _has_uvloop() -> bool:

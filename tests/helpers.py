@@ -26,7 +26,16 @@ def free_port() -> int:
 class ServerProcess:
     """A console command run as a child process; its output goes to a file shown on failure."""
 
-    def __init__(self, args: list[str], env: dict | None = None, health_path: str = "/healthz"):
+    def __init__(
+        self,
+        args: list[str],
+        env: dict | None = None,
+        health_path: str = "/healthz",
+        *,
+        max_files: int | None = None,
+    ):
+        """``max_files``: the child's open-file limit (soft and hard)."""
+        self.max_files = max_files
         self.args = args
         self.env = {**os.environ, **(env or {})}
         self.health_path = health_path
@@ -43,9 +52,15 @@ class ServerProcess:
             env=self.env,
             cwd=ROOT,
             start_new_session=True,
+            preexec_fn=self._limit_files if self.max_files else None,
         )
         self.wait_healthy(timeout, any_answer=any_answer)
         return self
+
+    def _limit_files(self) -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.max_files, self.max_files))
 
     @property
     def url(self) -> str:
