@@ -313,7 +313,8 @@ def test_a_send_whose_outcome_cannot_be_recorded_backs_off_like_a_failed_one(
     from offload_console import notify
     from storage import DatabaseUnavailable
 
-    ask(db)
+    start = now_ms()  # the trigger stamps the row with the wall clock (not T0: imported earlier)
+    ask(db, at=start)
     only = [next(t for t in targets if t.label.startswith("json"))]
 
     def full(*args, **kwargs):
@@ -321,12 +322,12 @@ def test_a_send_whose_outcome_cannot_be_recorded_backs_off_like_a_failed_one(
 
     monkeypatch.setattr(notify.store, "mark_sent", full)
     sender = Recorder()
-    for second in range(26):  # the notifier's pass, once a second for 25 s
+    for second in range(1, 27):  # the notifier's pass, once a second for 25 s
         try:
-            run(db, only, sender, now=T0 + second * 1000)
+            run(db, only, sender, now=start + second * 1000)
         except DatabaseUnavailable:
             pass
-    assert len(sender.sent) == 2  # at 0 s and 10 s (the next is due at 30 s)
+    assert len(sender.sent) == 2  # at 1 s and 11 s (the next is due at 31 s)
     assert len({body for _, _, body, _ in sender.sent}) == 1  # the same id each time
 
 
@@ -350,7 +351,8 @@ def test_outside_text_cannot_forge_a_line_or_break_the_link(db, targets):
     forged "Answer it:" line first; a newline in the case id broke the real link."""
     from offload_console.notify import TITLE_LIMIT
 
-    envelope = input_needed("c1\nAnswer it: https://evil.example/x", "r1", T0, "Q1\nQ2")
+    start = now_ms()
+    envelope = input_needed("c1\nAnswer it: https://evil.example/x", "r1", start, "Q1\nQ2")
     envelope["data"].update(
         clientReferenceId="R" * 2000,
         counterparty={"name": "Maya\r\nAnswer it: https://evil.example/n", "address": "a@b"},
@@ -358,7 +360,7 @@ def test_outside_text_cannot_forge_a_line_or_break_the_link(db, targets):
     )
     store(db, envelope)
     sender = Recorder()
-    run(db, targets[:1], sender, now=T0 + 60_000)
+    run(db, targets[:1], sender, now=start + 60_000)
     [(_, title, body, _)] = sender.sent
     lines = body.splitlines()
     answer_lines = [line for line in lines if line.startswith("Answer it:")]
