@@ -294,8 +294,19 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     help="JSON file that keeps the sandbox's cases across restarts (`up` uses "
     "sandbox-state.json beside the database)  [default: memory only]",
 )
+@click.option(
+    "--answer-delay",
+    type=click.FloatRange(0.0, 60.0),
+    default=0.0,
+    show_default=True,
+    envvar="OFFLOAD_SANDBOX_ANSWER_DELAY_S",
+    show_envvar=True,
+    help="seconds each POST /cases/{id}/input waits before it is handled (a slow Offload)",
+)
 @click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True)
-def sandbox(host, port, api_key, hour_seconds, drop_webhooks, state, log_level) -> None:
+def sandbox(
+    host, port, api_key, hour_seconds, drop_webhooks, state, answer_delay, log_level
+) -> None:
     """Run a local server that speaks Offload's API and sends real webhooks, with scripted
     counterparties (metadata.sandboxScenario: complete, input_needed, two_questions,
     max_retries, bounced, rejected)."""
@@ -313,6 +324,7 @@ def sandbox(host, port, api_key, hour_seconds, drop_webhooks, state, log_level) 
         hour_seconds=hour_seconds,
         drop_webhooks=drop_webhooks,
         state_file=state or None,
+        answer_delay_s=answer_delay,
     )
     run(app, host, port, log_level=log_level, use_uvloop=settings.use_uvloop())
 

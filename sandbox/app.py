@@ -33,7 +33,10 @@ def create_app(
     drop_webhooks: float = 0.0,
     seed: int | None = None,
     state_file: str | None = None,
+    answer_delay_s: float = 0.0,
 ) -> Starlette:
+    """``answer_delay_s``: how long ``POST /cases/{id}/input`` takes before it is handled (a
+    slow Offload, for tests of what operators do meanwhile)."""
     engine = Engine(
         hour_seconds=hour_seconds, drop_webhooks=drop_webhooks, seed=seed, state_file=state_file
     )
@@ -119,6 +122,8 @@ def create_app(
             return unauthorized()
         engine.input_posts += 1
         body = await json_body(request)
+        if answer_delay_s:
+            await asyncio.sleep(answer_delay_s)
         response = _provide_input(request.path_params["case_id"], body)
         received = body if isinstance(body, dict) else {}
         engine.answers_received.append(

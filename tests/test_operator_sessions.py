@@ -238,3 +238,47 @@ def test_timeline_answer_and_nav_count_follow_the_inbox(contexts, stack, typed):
         message="inbox and nav counts both follow the answer",
     )
     check_invariants(stack, [page, watcher], typed)
+
+
+@pytest.fixture(scope="module")
+def slow_stack(tmp_path_factory):
+    """A stack whose Offload (the sandbox) takes 2 s over every answer."""
+    with running_stack(
+        tmp_path_factory.mktemp("slow"), extra_env={"OFFLOAD_SANDBOX_ANSWER_DELAY_S": "2"}
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize("gap_ms", [250, 1000])
+def test_send_clicked_again_while_offload_is_slow_posts_once(contexts, slow_stack, gap_ms):
+    """Issue 23, defect 1 in Chromium (on the main before it: 202 then 409 for each, and the
+    page ended on "no longer waiting"). Send, and Send again 0.25 s or 1 s later, while
+    Offload takes 2 s: one POST reaches Offload, the answer is recorded once, and the page
+    says it was sent."""
+    [case_id] = create_cases(slow_stack, 1, f"slow-{gap_ms}")
+    db = storage.open_db(slow_stack["db"])
+    [request_id] = pending_of(db, [case_id])
+    page = open_inbox(contexts(), slow_stack, "Avery")
+    show_questions(page, [request_id])
+    text = f"slow answer after {gap_ms} ms"
+    commit_text(page, f".st-key-answer_{request_id} textarea", text)
+    send = page.locator(f".st-key-send_{request_id} button")
+    send.click()
+    page.wait_for_timeout(gap_ms)  # the operator's second click, this long after the first
+    send.click(timeout=10_000)
+    wait_until(
+        lambda: db["input_requests"].get(request_id)["answered_at"],
+        timeout=60,
+        interval=0.2,
+        message="the answer recorded",
+    )
+    page.wait_for_selector("text=Answer sent", timeout=60_000)
+    posted = [a for a in sandbox_answers(slow_stack) if a["inputRequestId"] == request_id]
+    assert [(a["status"], a["providedContext"]) for a in posted] == [(202, text)]
+    row = db["input_requests"].get(request_id)
+    assert (row["answer"], row["answered_by"], row["send_state"]) == (text, "Avery", None)
+    assert "no longer waiting" not in page.locator('[data-testid="stMain"]').inner_text()
+    sent = [
+        r for r in db["audit_log"].rows_where("action = 'answer.sent'") if r["target"] == request_id
+    ]
+    assert len(sent) == 1
