@@ -21,7 +21,8 @@ def db_path(tmp_path):
 def sidecar(db_path):
     """A real ``offload-console sidecar`` on a free loopback port."""
     server = ServerProcess(
-        ["sidecar", "--db", db_path, "--log-level", "info"], env={"OFFLOAD_WEBHOOK_TOKEN": ""}
+        ["sidecar", "--db", db_path, "--log-level", "info", "--reconcile-every", "0"],
+        env={"OFFLOAD_WEBHOOK_TOKEN": ""},
     )
     server.start(free_port())
     server.db_path = db_path

@@ -23,6 +23,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def quiet_background() -> dict[str, str]:
+    """What a server a test starts runs with unless the test says otherwise: no reconciler,
+    no notifier, and an Offload where nobody listens, so that no background job of it talks to
+    the default ports (a console the user may be running) or to anything else, however long
+    the test takes on a loaded machine."""
+    return {
+        "OFFLOAD_RECONCILE_EVERY_S": "0",
+        "OFFLOAD_CONSOLE_NOTIFY_URLS": "",
+        "OFFLOAD_BASE_URL": os.environ.get("OFFLOAD_BASE_URL")
+        or f"http://127.0.0.1:{free_port()}",
+    }
+
+
 class ServerProcess:
     """A console command run as a child process; its output goes to a file shown on failure."""
 
@@ -37,7 +50,7 @@ class ServerProcess:
         """``max_files``: the child's open-file limit (soft and hard)."""
         self.max_files = max_files
         self.args = args
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, **quiet_background(), **(env or {})}
         self.health_path = health_path
         self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
         self.proc: subprocess.Popen | None = None
