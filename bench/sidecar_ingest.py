@@ -263,7 +263,7 @@ def store_only(batch: int, deliveries: int = 12_000) -> None:
     """``store_batch`` on batches of new-case deliveries, in this process, real fsyncs (the
     writer thread's work alone, no HTTP)."""
     import storage
-    from sidecar.writer import Stats, store_batch
+    from sidecar.writer import Delivery, Stats, store_batch
     from storage.db import checkpoint, manual_checkpoints
 
     db_path = os.path.join(tempfile.mkdtemp(prefix="bench-store-"), "store.db")
@@ -273,7 +273,7 @@ def store_only(batch: int, deliveries: int = 12_000) -> None:
         stats = Stats()
         for start in range(0, deliveries, batch):
             items = [
-                ("delivery", _body(f"s{rnd}_{start + i}", start + i), 1, "127.0.0.1")
+                Delivery(_body(f"s{rnd}_{start + i}", start + i), 1, "127.0.0.1")
                 for i in range(batch)
             ]
             store_batch(db, items, stats)

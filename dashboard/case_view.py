@@ -1,6 +1,7 @@
 """What the Case timeline page shows, as plain functions (no Streamlit): the header's figures,
 the facts table, the result's rows and its schema check, the timeline and the audit rows.
-``app_pages/case.py`` only lays these out."""
+``app_pages/case.py`` lays these out and holds the page's buttons (refresh, transcript,
+attachment links, duplicate)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``OffloadClient``: create, get, attachment link, provide input, over httpx.
 
-Rules (from the API contract, ``shared/offload-api.md``):
+Rules (from the API contract, ``docs/offload-api.md``):
 - every call sends ``x-api-key``; timeouts are explicit;
 - GETs are retried (at most 3 attempts) on connection failures, timeouts, 429 and 5xx, with
   capped exponential backoff and jitter, honouring ``Retry-After``;

@@ -46,21 +46,6 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def not_stored_outcome(message: str) -> str:
-    """What a 503 was, in the log's words: ``busy``, ``disk_full``, ``stopping`` or
-    ``not_stored``."""
-    lowered = message.lower()
-    for needle, outcome in (
-        ("locked", "busy"),
-        ("busy", "busy"),
-        ("full", "disk_full"),
-        ("stopping", "stopping"),
-    ):
-        if needle in lowered:
-            return outcome
-    return "not_stored"
-
-
 def create_app(
     db_path: str,
     *,
@@ -146,34 +131,34 @@ def create_app(
             return Response(status_code=400)
         remote = request.client.host if request.client else None
         try:
-            status, detail, event_id, event_type, case_id = await writer.deliver(
-                body, storage.now_ms(), remote
-            )
+            outcome = await writer.deliver(body, storage.now_ms(), remote)
         except DatabaseBusy as exc:
             log.warning(
                 "delivery event_id=%r type=%r outcome=%s ms=%.1f error=%r",
-                exc.event_id,
-                exc.event_type,
-                not_stored_outcome(str(exc)),
+                exc.outcome.event_id,
+                exc.outcome.event_type,
+                exc.outcome.why,
                 (time.perf_counter() - started) * 1000,
-                str(exc),
+                exc.outcome.detail,
             )
             return JSONResponse(
                 {"ok": False, "error": {"code": "BUSY", "message": "database busy, retry"}},
                 status_code=503,
                 headers={"Retry-After": RETRY_AFTER_S},
             )
-        if status != 200:
-            return refused_response(started, status, detail)
+        if outcome.status != 200:
+            return refused_response(started, outcome.status, outcome.detail)
         log.info(  # %r: outside values are escaped, so a newline cannot forge a log line
             "delivery event_id=%r type=%r case=%r outcome=%s ms=%.1f",
-            event_id,
-            event_type,
-            case_id,
-            detail,
+            outcome.event_id,
+            outcome.event_type,
+            outcome.case_id,
+            outcome.detail,
             (time.perf_counter() - started) * 1000,
         )
-        return JSONResponse({"ok": True, "data": {"event_id": event_id, "outcome": detail}})
+        return JSONResponse(
+            {"ok": True, "data": {"event_id": outcome.event_id, "outcome": outcome.detail}}
+        )
 
     async def healthz(request: Request) -> Response:
         try:

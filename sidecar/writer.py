@@ -21,35 +21,67 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import storage
 from sidecar.delivery import Refused, parse_delivery
 from storage import DatabaseUnavailable, StorageError
 from storage.db import checkpoint, manual_checkpoints, write_transaction
-from storage.deliveries import record_deliveries, record_rejection
+from storage.deliveries import LoggedDelivery, record_deliveries, record_rejection
 from storage.events import Event, record_events
 
 log = logging.getLogger("offload_console.sidecar")
 
 CHECKPOINT_EVERY_S = 1.0
 
-# An item queued for the writer, and what it resolves to:
-#   ("delivery", body: bytes, received_at: int, remote_addr: str | None)
-#       -> (status, detail, event_id, event_type, case_id)
-#          status 200: detail "stored" or "duplicate"; 400/422: detail is the reason;
-#          503: it could not be committed, detail is the error.
-#   ("rejection", fields: dict)  a refusal the server made itself, for the record -> None
+
+class Delivery(NamedTuple):
+    """A delivery's body queued for the writer, unparsed."""
+
+    body: bytes
+    received_at: int
+    remote_addr: str | None = None
+
+
+class Rejection(NamedTuple):
+    """A refusal the server made itself (before the writer saw the body), for the record:
+    ``storage.deliveries.record_rejection``'s keyword arguments. Nobody waits on it."""
+
+    fields: dict
+
+
+class Outcome(NamedTuple):
+    """What a :class:`Delivery` came to. ``status`` 200: ``detail`` is ``stored`` or
+    ``duplicate``; 400/422: ``detail`` is the reason; 503: it could not be committed, ``detail``
+    is the error and ``why`` says what kept it out, in the log's words (``busy``,
+    ``disk_full``, ``io_error``, ``stopping``, ``not_stored``)."""
+
+    status: int
+    detail: str
+    event_id: str | None = None
+    event_type: str | None = None
+    case_id: str | None = None
+    why: str = ""
+
+
+def not_stored(exc: Exception, event: Event | None = None) -> Outcome:
+    """The 503 for a delivery the database would not take now."""
+    why = exc.kind if isinstance(exc, DatabaseUnavailable) else "not_stored"
+    return Outcome(
+        503,
+        f"not stored: {exc!r}"[:300],
+        *(event.event_id, event.event_type, event.case_id) if event else (None, None, None),
+        why=why,
+    )
 
 
 class DatabaseBusy(Exception):
     """The delivery could not be committed (database locked or full, sidecar stopping): a
-    503. ``event_id`` and ``event_type`` are set when its body had been parsed."""
+    503. ``outcome`` says what kept it out and, when its body had been parsed, its ids."""
 
-    def __init__(self, message: str, event_id: str | None = None, event_type: str | None = None):
-        super().__init__(message)
-        self.event_id = event_id
-        self.event_type = event_type
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.detail)
+        self.outcome = outcome
 
 
 class Stats:
@@ -129,28 +161,26 @@ class GroupCommitWriter:
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=10)
 
-    async def deliver(self, body: bytes, received_at: int, remote_addr: str | None) -> tuple:
-        """Store one delivery: ``(status, detail, event_id, event_type, case_id)``.
-
-        Raises :class:`DatabaseBusy` when it could not be committed."""
+    async def deliver(self, body: bytes, received_at: int, remote_addr: str | None) -> Outcome:
+        """Store one delivery; raises :class:`DatabaseBusy` when it could not be committed."""
         if self._stopping:
-            raise DatabaseBusy("the sidecar is stopping")
+            raise DatabaseBusy(Outcome(503, "the sidecar is stopping", why="stopping"))
         future = asyncio.get_running_loop().create_future()
-        self._enqueue(("delivery", body, received_at, remote_addr), future)
+        self._enqueue(Delivery(body, received_at, remote_addr), future)
         self.waiting += 1
         try:
             result = await future
         finally:
             self.waiting -= 1
-        if result[0] == 503:
-            raise DatabaseBusy(result[1], event_id=result[2], event_type=result[3])
+        if result.status == 503:
+            raise DatabaseBusy(result)
         return result
 
     def note_rejection(self, **fields: Any) -> None:
         """Queue a refusal the server made itself, for the record; nobody waits on it."""
-        self._enqueue(("rejection", fields), None)
+        self._enqueue(Rejection(fields), None)
 
-    def _enqueue(self, item: tuple, future: asyncio.Future | None) -> None:
+    def _enqueue(self, item: Delivery | Rejection, future: asyncio.Future | None) -> None:
         self._pending.append((item, future))
         self._idle.clear()
         self._wakeup.set()
@@ -167,10 +197,10 @@ class GroupCommitWriter:
                     self._db = await self._run(self._open)
                 results = await self._run(store_batch, self._db, items, self.stats)
             except DatabaseUnavailable as exc:
-                results = [(503, f"not stored: {exc}", None, None, None)] * len(items)
+                results = [not_stored(exc)] * len(items)
             except Exception as exc:  # noqa: BLE001 - a bug here must not stop the writer
                 log.exception("the writer failed on a batch of %d", len(items))
-                results = [(503, f"not stored: {exc!r}", None, None, None)] * len(items)
+                results = [not_stored(exc)] * len(items)
             for (_, future), result in zip(batch, results, strict=True):
                 if future is not None and not future.done():
                     future.set_result(result)
@@ -190,25 +220,28 @@ class GroupCommitWriter:
                 log.debug("checkpoint skipped: %s", exc)
 
 
-def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tuple | None]:
-    """Store one batch in one transaction; the result of each item, in order."""
+def store_batch(
+    db, items: list[Delivery | Rejection], stats: Stats | None = None
+) -> list[Outcome | None]:
+    """Store one batch in one transaction; the outcome of each delivery, in order (None for a
+    rejection noted for the record)."""
     started = time.perf_counter()
     committing = started
-    results: list[tuple | None] = [None] * len(items)
+    results: list[Outcome | None] = [None] * len(items)
     events: list[tuple[int, Event, int]] = []  # (index, event, received_at)
     remotes: dict[int, str | None] = {}
     rejections: list[dict] = []
     for index, item in enumerate(items):
-        if item[0] == "rejection":
-            rejections.append(item[1])
+        if isinstance(item, Rejection):
+            rejections.append(item.fields)
             continue
-        _, body, received_at, remote_addr = item
+        body, received_at, remote_addr = item
         remotes[index] = remote_addr
         try:
             events.append((index, parse_delivery(body), received_at))
         except Exception as exc:  # noqa: BLE001 - whatever parsing raises refuses this body alone
             refused = exc if isinstance(exc, Refused) else unparseable(exc)
-            results[index] = (refused.status, refused.reason, None, None, None)
+            results[index] = Outcome(refused.status, refused.reason)
             rejections.append(
                 {
                     "received_at": received_at,
@@ -241,8 +274,7 @@ def store_batch(db, items: list[tuple], stats: Stats | None = None) -> list[tupl
             _store_one_by_one(db, events, rejections, results, remotes)
     else:
         for (index, event, _), is_new in zip(events, new, strict=True):
-            outcome = "stored" if is_new else "duplicate"
-            results[index] = (200, outcome, event.event_id, event.event_type, event.case_id)
+            results[index] = _stored(event, is_new)
     if stats is not None:
         finished = time.perf_counter()
         stats.commits += 1
@@ -266,18 +298,26 @@ def _log_failure(exc: Exception, count: int) -> None:
         log.error("unexpected error writing %d deliveries: %r", count, exc)
 
 
-def _failed(exc: Exception, event: Event) -> tuple:
+def _failed(exc: Exception, event: Event) -> Outcome:
     """What a delivery that could not be stored is answered: 422 when its body itself cannot
     be stored (text SQLite refuses, a number out of range), else 503 (database busy or full,
     a bug: the same body may be stored later)."""
-    status = 422 if isinstance(exc, UnicodeError | OverflowError | ValueError) else 503
-    reason = f"could not be stored: {exc!r}"[:300]
-    return (status, reason, event.event_id, event.event_type, event.case_id)
+    if isinstance(exc, UnicodeError | OverflowError | ValueError):
+        reason = f"could not be stored: {exc!r}"[:300]
+        return Outcome(422, reason, event.event_id, event.event_type, event.case_id)
+    return not_stored(exc, event)
 
 
-def _logged(event: Event, received_at: int, is_new: bool, remote: str | None) -> tuple:
+def _stored(event: Event, is_new: bool) -> Outcome:
     outcome = "stored" if is_new else "duplicate"
-    return (received_at, outcome, event.event_id, event.event_type, event.case_id, remote)
+    return Outcome(200, outcome, event.event_id, event.event_type, event.case_id)
+
+
+def _logged(event: Event, received_at: int, is_new: bool, remote: str | None) -> LoggedDelivery:
+    outcome = "stored" if is_new else "duplicate"
+    return LoggedDelivery(
+        received_at, outcome, event.event_id, event.event_type, event.case_id, remote
+    )
 
 
 def _store_one_by_one(db, events, rejections, results, remotes) -> None:
@@ -296,8 +336,7 @@ def _store_one_by_one(db, events, rejections, results, remotes) -> None:
             _log_failure(exc, 1)
             results[index] = _failed(exc, event)
         else:
-            outcome = "stored" if is_new else "duplicate"
-            results[index] = (200, outcome, event.event_id, event.event_type, event.case_id)
+            results[index] = _stored(event, is_new)
 
 
 def freeze_startup_objects() -> None:

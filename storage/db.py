@@ -27,13 +27,35 @@ class StorageError(Exception):
 
 
 class DatabaseUnavailable(StorageError):
-    """Locked, busy, full, read-only or unreadable: the database's state, not the data's; the
-    same write may succeed later."""
+    """Locked, busy, full, read-only or failing I/O: the database's state, not the data's; the
+    same write may succeed later. ``kind`` says which, in the log's words (``busy``,
+    ``disk_full``, ``read_only``, ``io_error``, ``no_memory``)."""
+
+    def __init__(self, message: str, kind: str = "busy"):
+        super().__init__(message)
+        self.kind = kind
+
+
+# SQLite's primary result codes that mean "try again later", by name (extended codes such as
+# SQLITE_BUSY_SNAPSHOT or SQLITE_IOERR_WRITE share their primary's prefix). Anything else (a
+# missing table, a corrupt page, a constraint) is a StorageError: trying again will not help.
+UNAVAILABLE = {
+    "SQLITE_BUSY": "busy",
+    "SQLITE_LOCKED": "busy",
+    "SQLITE_PROTOCOL": "busy",
+    "SQLITE_FULL": "disk_full",
+    "SQLITE_READONLY": "read_only",
+    "SQLITE_IOERR": "io_error",
+    "SQLITE_NOMEM": "no_memory",
+}
 
 
 def _translated(exc: sqlite3.Error) -> StorageError:
-    kind = DatabaseUnavailable if isinstance(exc, sqlite3.OperationalError) else StorageError
-    return kind(str(exc))
+    """The storage error for a ``sqlite3`` one, by SQLite's error code (not its words)."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    primary = "_".join(name.split("_")[:2])
+    kind = UNAVAILABLE.get(primary)
+    return DatabaseUnavailable(str(exc), kind) if kind else StorageError(str(exc))
 
 
 def open_db(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -17,9 +18,19 @@ EXCERPT_BYTES = 64 * 1024
 OUTCOMES = ("stored", "duplicate", "rejected", "projection failed")
 
 
-def record_deliveries(db: sqlite_utils.Database, rows: list[tuple]) -> None:
-    """Log deliveries the sidecar stored: ``(received_at, outcome, event_id, event_type,
-    case_id, remote_addr)`` each (inside the caller's transaction)."""
+class LoggedDelivery(NamedTuple):
+    """A delivery the sidecar stored, as the ``deliveries`` log keeps it."""
+
+    received_at: int
+    outcome: str  # stored | duplicate
+    event_id: str
+    event_type: str
+    case_id: str
+    remote_addr: str | None
+
+
+def record_deliveries(db: sqlite_utils.Database, rows: list[LoggedDelivery]) -> None:
+    """Log deliveries the sidecar stored (inside the caller's transaction)."""
     if not rows:
         return
     db.conn.executemany(

@@ -80,3 +80,26 @@ def env_db(db_path, monkeypatch):
     monkeypatch.setenv("OFFLOAD_API_KEY", "sk_CANARY_do_not_show_9f2")
     monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
     return storage.open_db(db_path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A passing test leaves no server log behind (they are kept, and named in the report,
+    when it fails): the logs of every stopped server are deleted after each passing test."""
+    import os
+
+    from tests.helpers import STARTED
+
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "teardown" and not getattr(item, "_failed_phase", False):
+        for server in [s for s in STARTED if s.stopped]:
+            STARTED.remove(server)
+            try:
+                os.unlink(server.log.name)
+            except OSError:
+                pass
+    elif report.failed:
+        item._failed_phase = True
+        for server in STARTED:
+            report.sections.append(("server log kept", server.log.name))

@@ -23,6 +23,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+STARTED: list = []  # every ServerProcess made; conftest deletes the logs of passing tests
+
+
 def quiet_background() -> dict[str, str]:
     """What a server a test starts runs with unless the test says otherwise: no reconciler,
     no notifier, and an Offload where nobody listens, so that no background job of it talks to
@@ -31,8 +34,7 @@ def quiet_background() -> dict[str, str]:
     return {
         "OFFLOAD_RECONCILE_EVERY_S": "0",
         "OFFLOAD_CONSOLE_NOTIFY_URLS": "",
-        "OFFLOAD_BASE_URL": os.environ.get("OFFLOAD_BASE_URL")
-        or f"http://127.0.0.1:{free_port()}",
+        "OFFLOAD_BASE_URL": os.environ.get("OFFLOAD_BASE_URL") or f"http://127.0.0.1:{free_port()}",
     }
 
 
@@ -53,6 +55,7 @@ class ServerProcess:
         self.env = {**os.environ, **quiet_background(), **(env or {})}
         self.health_path = health_path
         self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+        STARTED.append(self)
         self.proc: subprocess.Popen | None = None
 
     def start(self, port: int, timeout: float = 30.0, *, any_answer: bool = False) -> ServerProcess:
@@ -95,6 +98,10 @@ class ServerProcess:
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
+
+    @property
+    def stopped(self) -> bool:
+        return self.proc is None or self.proc.poll() is not None
 
     def kill(self, sig=signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:

@@ -208,6 +208,12 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
 
     examples = help_examples(command)
     assert examples, f"{command} --help shows no example"
+    # Examples name files relative to the repository (examples/w9.json) and may write some
+    # (export's results.csv): they run in a temporary folder that sees the repository's files.
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    (workdir / "examples").symlink_to(ROOT / "examples")
+    before = set(os.listdir(ROOT))
     bin_dir = os.path.dirname(sys.executable)
     env = {
         **os.environ,
@@ -241,7 +247,7 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
             line = prefix + "offload-console " + shlex.join(words)
             proc = subprocess.Popen(
                 ["bash", "-c", f"exec env {line}"],
-                cwd=ROOT,
+                cwd=workdir,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -265,12 +271,13 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
             if command == "operators remove":  # someone to remove
                 invoke("operators", "add", "avery", env=env, input="a-long-enough-password\n")
             cwd = os.getcwd()
-            os.chdir(ROOT)  # examples name files relative to the repository
+            os.chdir(workdir)
             try:
                 out = invoke(*words, env=env, input="a-long-enough-password\n")
             finally:
                 os.chdir(cwd)
             assert out.exit_code == 0, f"{example}\n{out.output}"
+    assert set(os.listdir(ROOT)) <= before, "a help example wrote into the repository"
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -398,8 +398,8 @@ def test_store_batch_survives_an_unexpected_error(monkeypatch):
     import sidecar.writer as worker
 
     db = storage.open_db(":memory:")
-    items = [("delivery", dumps(webhook(f"u{i}", "case.completed", i)), 1, None) for i in (1, 2)]
-    items.append(("delivery", b"not json", 1, None))
+    items = [worker.Delivery(dumps(webhook(f"u{i}", "case.completed", i)), 1) for i in (1, 2)]
+    items.append(worker.Delivery(b"not json", 1))
 
     def broken(db, batch):
         raise RuntimeError("bug")
@@ -427,8 +427,8 @@ def test_one_delivery_that_cannot_be_stored_fails_alone(monkeypatch):
         return real(db, batch)
 
     monkeypatch.setattr(worker, "record_events", poisoned)
-    items = [("delivery", dumps(webhook(f"ok{i}", "case.completed", i)), 1, None) for i in range(5)]
-    items.insert(2, ("delivery", dumps(webhook("poison", "case.completed", 9)), 1, None))
+    items = [worker.Delivery(dumps(webhook(f"ok{i}", "case.completed", i)), 1) for i in range(5)]
+    items.insert(2, worker.Delivery(dumps(webhook("poison", "case.completed", 9)), 1))
     results = worker.store_batch(db, items)
     assert [r[0] for r in results] == [200, 200, 422, 200, 200, 200]
     assert db["events"].count == 5
@@ -507,18 +507,38 @@ def test_a_newline_in_an_event_id_cannot_forge_a_log_line(sidecar):
 
 
 @pytest.mark.parametrize(
-    "message, outcome",
+    "error, why",
     [
-        ("could not be stored: DatabaseUnavailable('database is locked')", "busy"),
-        ("could not be stored: DatabaseUnavailable('database or disk is full')", "disk_full"),
-        ("the sidecar is stopping", "stopping"),
-        ("something else", "not_stored"),
+        (storage.DatabaseUnavailable("database is locked", "busy"), "busy"),
+        (storage.DatabaseUnavailable("database or disk is full", "disk_full"), "disk_full"),
+        (RuntimeError("a bug"), "not_stored"),
     ],
 )
-def test_a_delivery_not_stored_is_logged_as_what_happened(message, outcome):
-    from sidecar.app import not_stored_outcome
+def test_a_delivery_not_stored_is_logged_as_what_happened(error, why):
+    """What kept a delivery out comes from SQLite's error code (storage.db.UNAVAILABLE), not
+    from the words of its message."""
+    from sidecar.writer import not_stored
 
-    assert not_stored_outcome(message) == outcome
+    assert not_stored(error).why == why and not_stored(error).status == 503
+
+
+def test_storage_errors_are_told_apart_by_sqlite_error_code(tmp_path):
+    from storage.db import _translated
+
+    path = str(tmp_path / "x.db")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, timeout=0.01, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as missing:
+        other.execute("SELECT * FROM no_such_table")
+    assert isinstance(_translated(busy.value), storage.DatabaseUnavailable)
+    assert _translated(busy.value).kind == "busy"
+    assert not isinstance(_translated(missing.value), storage.DatabaseUnavailable)
+    assert isinstance(_translated(missing.value), storage.StorageError)
+    holder.rollback()
 
 
 def test_the_loop_keeps_answering_while_a_delivery_waits_on_a_locked_database(sidecar):
@@ -552,9 +572,9 @@ def test_a_huge_integer_refuses_its_own_body_alone():
     import sidecar.writer as worker
 
     db = storage.open_db(":memory:")
-    items = [("delivery", dumps(webhook(f"ok{i}", "case.completed", i)), 1, None) for i in range(4)]
+    items = [worker.Delivery(dumps(webhook(f"ok{i}", "case.completed", i)), 1) for i in range(4)]
     poison = dumps(webhook("poison", "case.completed", 9))[:-1] + b', "n": ' + b"9" * 5000 + b"}"
-    items.insert(2, ("delivery", poison, 1, None))
+    items.insert(2, worker.Delivery(poison, 1))
     results = worker.store_batch(db, items)
     assert [r[0] for r in results] == [200, 200, 400, 200, 200]
     assert "4300" in results[2][1]
@@ -599,7 +619,7 @@ def test_whatever_parsing_raises_refuses_that_body_alone(plan):
 
     worker_parse, worker.parse_delivery = worker.parse_delivery, parse
     try:
-        results = worker.store_batch(db, [("delivery", b, 1, None) for b in bodies])
+        results = worker.store_batch(db, [worker.Delivery(b, 1) for b in bodies])
     finally:
         worker.parse_delivery = worker_parse
     assert [r[0] for r in results] == [200 if exc is None else 400 for exc in bodies.values()]
