@@ -81,13 +81,6 @@ class SignInSetup:
     def protected(self) -> bool:
         return self.oidc or self.local_accounts > 0
 
-    def describe(self) -> str:
-        if self.oidc:
-            return "OIDC sign-in ([auth] in .streamlit/secrets.toml) with an e-mail allow-list"
-        if self.local_accounts:
-            return f"local accounts ({self.local_accounts})"
-        return "no sign-in"
-
 
 def sign_in_setup(db: sqlite_utils.Database, secrets: dict | None = None) -> SignInSetup:
     secrets = read_secrets_file() if secrets is None else secrets

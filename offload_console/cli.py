@@ -27,7 +27,7 @@ def db_option(fn):
         envvar="OFFLOAD_CONSOLE_DB",
         show_envvar=True,
         type=click.Path(dir_okay=False),
-        help=f"SQLite file  [default: {settings.DEFAULT_DB_PATH_TEXT}]",
+        help=f"SQLite file  [default: {settings.DEFAULT_DB_PATH}]",
     )(fn)
 
 

@@ -25,13 +25,3 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
-
-
-def install_log_redaction() -> None:
-    """On every handler of the root and uvicorn loggers (filters on loggers do not see
-    records from child loggers; filters on handlers do)."""
-    flt = RedactingFilter()
-    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-                handler.addFilter(flt)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -55,11 +55,9 @@ class Child:
     env: dict
     proc: subprocess.Popen | None = None
     restarts: int = 0
-    started_at: float = field(default=0.0)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.argv, env=self.env)
-        self.started_at = time.monotonic()
 
     def wait_healthy(self, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout

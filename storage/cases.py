@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from storage.db import now_ms, write_transaction
+from storage.db import first_row, now_ms, write_transaction
 from storage.events import case_details, local_event, record_event
 
 
@@ -136,5 +136,4 @@ def finish_reconciler_run(
 
 def poll_target(db: sqlite_utils.Database, case_id: str) -> dict | None:
     """What :func:`record_poll` compares a GET against, for one case."""
-    rows = list(db.query(f"SELECT {_POLL_COLUMNS} FROM cases WHERE case_id = ?", [case_id]))
-    return rows[0] if rows else None
+    return first_row(db, f"SELECT {_POLL_COLUMNS} FROM cases WHERE case_id = ?", [case_id])

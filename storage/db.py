@@ -109,6 +109,11 @@ def apply_migrations(db: sqlite_utils.Database) -> None:
     db.conn.execute("COMMIT")
 
 
+def first_row(db: sqlite_utils.Database, sql: str, params=None) -> dict | None:
+    """The first row ``sql`` selects, as a dict; None when it selects none."""
+    return next(iter(db.query(sql, params)), None)
+
+
 @contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database):
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error): take the write lock up

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from storage.db import write_transaction
+from storage.db import first_row, write_transaction
 from storage.events import parse_envelope, project_stored_event
 
 REJECTED_KEEP = 1000  # newest refused deliveries kept; a flood cannot fill the disk
@@ -142,14 +142,12 @@ def event_types_seen(db: sqlite_utils.Database) -> list[str]:
 
 
 def rejected_body(db: sqlite_utils.Database, rejected_id: int) -> dict | None:
-    rows = list(
-        db.query(
-            "SELECT id, body_size, body_excerpt, reason, status_code FROM rejected_deliveries"
-            " WHERE id = ?",
-            [rejected_id],
-        )
+    return first_row(
+        db,
+        "SELECT id, body_size, body_excerpt, reason, status_code FROM rejected_deliveries"
+        " WHERE id = ?",
+        [rejected_id],
     )
-    return rows[0] if rows else None
 
 
 def failed_projections(db: sqlite_utils.Database) -> list[dict]:

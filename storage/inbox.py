@@ -8,7 +8,7 @@ import sqlite_utils
 
 from storage import audit
 from storage.case_filter import like_pattern
-from storage.db import now_ms, write_transaction
+from storage.db import first_row, now_ms, write_transaction
 from storage.events import local_event, record_event, refresh_request_statuses
 
 CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be taken over
@@ -126,10 +126,9 @@ def pending_for_case(
     db: sqlite_utils.Database, case_id: str, *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
 ) -> dict | None:
     """The case's PENDING question with its case (None when it waits on none)."""
-    rows = list(
-        db.query(_PENDING_SELECT + " AND r.case_id = :case", {"case": case_id, "within": within_ms})
+    return first_row(
+        db, _PENDING_SELECT + " AND r.case_id = :case", {"case": case_id, "within": within_ms}
     )
-    return rows[0] if rows else None
 
 
 def assign_request(
@@ -159,8 +158,7 @@ def assign_request(
 
 
 def get_request(db: sqlite_utils.Database, request_id: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM input_requests WHERE input_request_id = ?", [request_id]))
-    return rows[0] if rows else None
+    return first_row(db, "SELECT * FROM input_requests WHERE input_request_id = ?", [request_id])
 
 
 def case_questions(db: sqlite_utils.Database, case_id: str) -> list[dict]:

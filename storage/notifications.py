@@ -13,7 +13,6 @@ import sqlite_utils
 
 from storage.db import write_transaction
 
-KINDS = ("question.new", "question.overdue", "question.assigned")
 _FIELDS = (
     "SELECT n.notification_id, n.kind, n.target_id, n.recipient, n.attempts, n.created_at,"
     " n.input_request_id, n.case_id, r.question, r.requested_at, r.assigned_to,"

@@ -8,7 +8,7 @@ import os
 import sqlite_utils
 
 from storage.case_filter import CaseFilter
-from storage.db import now_ms, write_transaction
+from storage.db import first_row, now_ms, write_transaction
 
 STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
 LIST_COLUMNS = (
@@ -114,8 +114,7 @@ def unknown_submissions(db: sqlite_utils.Database) -> list[dict]:
 
 
 def get_case(db: sqlite_utils.Database, case_id: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM cases WHERE case_id = ?", [case_id]))
-    return rows[0] if rows else None
+    return first_row(db, "SELECT * FROM cases WHERE case_id = ?", [case_id])
 
 
 def case_events(db: sqlite_utils.Database, case_id: str, limit: int = 500) -> list[dict]:
@@ -152,13 +151,11 @@ def case_attachments(db: sqlite_utils.Database, case_id: str) -> list[dict]:
 
 
 def case_submission(db: sqlite_utils.Database, case_id: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM submissions WHERE case_id = ? LIMIT 1", [case_id]))
-    return rows[0] if rows else None
+    return first_row(db, "SELECT * FROM submissions WHERE case_id = ? LIMIT 1", [case_id])
 
 
 def last_reconciler_run(db: sqlite_utils.Database) -> dict | None:
-    rows = list(db.query("SELECT * FROM reconciler_runs ORDER BY id DESC LIMIT 1"))
-    return rows[0] if rows else None
+    return first_row(db, "SELECT * FROM reconciler_runs ORDER BY id DESC LIMIT 1")
 
 
 def drift_found_recently(db: sqlite_utils.Database, runs: int = 20) -> int:

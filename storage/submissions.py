@@ -7,13 +7,12 @@ from typing import Any
 
 import sqlite_utils
 
-from storage.db import now_ms, write_transaction
+from storage.db import first_row, now_ms, write_transaction
 from storage.events import local_event, record_event
 
 
 def get_submission(db: sqlite_utils.Database, submission_id: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM submissions WHERE submission_id = ?", [submission_id]))
-    return rows[0] if rows else None
+    return first_row(db, "SELECT * FROM submissions WHERE submission_id = ?", [submission_id])
 
 
 def create_submission(

@@ -158,15 +158,6 @@ def dumps(obj) -> bytes:
     return json.dumps(obj).encode()
 
 
-def process_alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped counts as gone: it can do nothing more)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, message: str = ""):
     """Poll ``predicate`` until it returns something truthy; fail with ``message`` otherwise."""
     deadline = time.monotonic() + timeout

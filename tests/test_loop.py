@@ -112,7 +112,7 @@ def test_seed_flow_end_to_end(stack, db_path):
     assert sources == {"console", "webhook"}
 
 
-def _drive_to_end(client, db_path, case_ids, via_db=True):
+def _drive_to_end(client, db_path, case_ids):
     """Answer every question as it comes until each case is terminal in Offload."""
 
     def step():

@@ -87,7 +87,7 @@ names = assignable(db)
 
 
 def _assign(request_id: str, assignee: str | None) -> None:
-    changed, message = assign(db, request_id, assignee, operator())
+    _, message = assign(db, request_id, assignee, operator())
     ss[f"assign_note_{request_id}"] = message
 
 

@@ -188,7 +188,6 @@ st.text_area(
 # -- result schema -----------------------------------------------------------------------
 st.subheader("Result")
 st.toggle("Ask for a structured result (JSON Schema)", key="nc_has_schema")
-schema_error = None
 if ss["nc_has_schema"]:
     # The editor's edits are positions in the table it was first given: keep that base (and
     # the schema it came from) fixed for this version of the form.
