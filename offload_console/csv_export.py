@@ -18,7 +18,7 @@ import sqlite_utils
 
 from offload_console.schema_tools import schema_keys
 from storage import audit
-from storage.case_filter import CaseFilter
+from storage.case_filter import CaseFilter, day_start_ms
 from storage.db import read_snapshot
 from storage.export_rows import CASE_COLUMNS, TIME_COLUMNS, count_cases, iter_cases, result_shapes
 
@@ -184,10 +184,6 @@ def csv_bytes(db: sqlite_utils.Database, flt: CaseFilter, **kwargs) -> bytes:
     buffer = io.BytesIO()
     write_csv(db, flt, buffer, **kwargs)
     return buffer.getvalue()
-
-
-def day_start_ms(day: dt.date) -> int:
-    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
 
 
 def date_range_ms(since: dt.date | None, until: dt.date | None) -> tuple[int | None, int | None]:

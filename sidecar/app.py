@@ -16,12 +16,12 @@ from starlette.routing import Route
 import storage
 from sidecar.delivery import Refused
 from sidecar.writer import DatabaseBusy, GroupCommitWriter, freeze_startup_objects
+from storage.db import DEFAULT_BUSY_TIMEOUT_MS
 from storage.deliveries import health_summary
 
 log = logging.getLogger("offload_console.sidecar")
 
 MAX_BODY = 256 * 1024  # Offload's events are a few KiB; every accepted body is stored whole
-DEFAULT_BUSY_TIMEOUT_MS = 5000
 BODY_TIMEOUT_S = 10.0
 RETRY_AFTER_S = "2"
 WEBHOOK_PATH = "/webhooks/offload"

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+
+
+def day_start_ms(day: dt.date) -> int:
+    """Midnight UTC of ``day``, in Unix ms: every date filter's bound (pages, export, CLI)."""
+    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
 
 
 def like_pattern(text: str) -> str:

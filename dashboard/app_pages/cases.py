@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard.cases_view import filters_from_query, query_from_filters
 from dashboard.format import counterparty_line, grouped_counts, short_when, when
 from dashboard.session import get_db, operator_tz
+from storage.case_filter import day_start_ms
 from storage.page_queries import (
     STATUSES,
     CaseFilter,
@@ -67,10 +68,6 @@ attention = c4.toggle(
 )
 
 
-def day_ms(day: dt.date) -> int:
-    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
-
-
 @st.cache_data(ttl=60, show_spinner=False)
 def charts(_db, db_path: str, fields: tuple) -> tuple[list, list]:
     """The two charts (last 60 days), recomputed at most once a minute per database and
@@ -81,8 +78,10 @@ def charts(_db, db_path: str, fields: tuple) -> tuple[list, list]:
 
 flt = CaseFilter(statuses=list(statuses), text=text, needs_attention=attention)
 if isinstance(dates, (tuple, list)) and len(dates) >= 1:
-    flt.created_since_ms = day_ms(dates[0])
-    flt.created_until_ms = day_ms((dates[1] if len(dates) > 1 else dates[0]) + dt.timedelta(days=1))
+    flt.created_since_ms = day_start_ms(dates[0])
+    flt.created_until_ms = day_start_ms(
+        (dates[1] if len(dates) > 1 else dates[0]) + dt.timedelta(days=1)
+    )
 
 counts = status_counts(db, flt)
 # Metric labels render markdown: only the five statuses Offload documents get one; any other

@@ -1,7 +1,5 @@
 """Deliveries: what happened to every webhook the sidecar received, newest first."""
 
-import datetime as dt
-
 import pandas as pd
 import streamlit as st
 
@@ -9,6 +7,7 @@ from dashboard.auth import operator
 from dashboard.format import plural, when
 from dashboard.session import get_db, operator_tz
 from storage import audit
+from storage.case_filter import day_start_ms
 from storage.deliveries import (
     OUTCOMES,
     DeliveryFilter,
@@ -41,9 +40,7 @@ flt = DeliveryFilter(
     outcomes=list(outcomes),
     event_type=event_type or "",
     case_id=case_id,
-    since_ms=int(dt.datetime.combine(since, dt.time(), dt.UTC).timestamp() * 1000)
-    if since
-    else None,
+    since_ms=day_start_ms(since) if since else None,
 )
 rows = list_deliveries(db, flt, limit=LIMIT)
 st.caption(
