@@ -23,9 +23,10 @@ HOSTILE = (
 )
 
 
-@pytest.fixture
-def stack(tmp_path):
-    with running_stack(tmp_path) as running:
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """One `up` for the module: each test acts on the cases it created."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
 
 
@@ -47,11 +48,25 @@ def open_inbox(browser, stack, name):
     return page
 
 
-def wait_for_question(page, timeout=40):
-    """The inbox refreshes itself every 10 s; reloading just makes the test quicker."""
+def pending_request(stack, case_id: str) -> str:
+    """The id of the question the case waits on, once the console has it."""
+    db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
+
+    def found():
+        row = db.execute(
+            "SELECT input_request_id FROM input_requests WHERE case_id = ? AND status = 'PENDING'",
+            [case_id],
+        ).fetchone()
+        return row[0] if row else None
+
+    return wait_until(found, timeout=60, interval=0.2, message="the case's question")
+
+
+def wait_for_question(page, request_id, timeout=40):
+    """The inbox redraws itself when a question arrives; reloading just makes it quicker."""
 
     def visible():
-        if page.locator('[class*="st-key-send_"] button').count() > 0:
+        if page.locator(f".st-key-send_{request_id} button").count() > 0:
             return True
         page.reload()
         wait_ready(page)
@@ -62,12 +77,13 @@ def wait_for_question(page, timeout=40):
 
 def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):
     case_id = create_case(stack, "input_needed")
+    request_id = pending_request(stack, case_id)
     page = open_inbox(browser, stack, "Avery")
-    wait_for_question(page)
-    assert "Inbox (1)" in page.locator('[data-testid="stSidebarNav"]').inner_text()
+    wait_for_question(page, request_id)
+    assert "Inbox (" in page.locator('[data-testid="stSidebarNav"]').inner_text()
     page.screenshot(path=str(tmp_path / "inbox.png"), full_page=True)
-    commit_text(page, '[class*="st-key-answer_"] textarea', "Yes, next Monday is acceptable.")
-    page.locator('[class*="st-key-send_"] button').first.click()
+    commit_text(page, f".st-key-answer_{request_id} textarea", "Yes, next Monday is acceptable.")
+    page.locator(f".st-key-send_{request_id} button").click()
     page.wait_for_selector("text=Answer sent", timeout=30_000)
     timeline = f"{stack['dashboard']}/case?case={case_id}"
 
@@ -84,19 +100,21 @@ def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):
 
 
 def test_two_operators_clicking_at_once_send_one_answer(browser, stack):
-    create_case(stack, "input_needed")
+    request_id = pending_request(stack, create_case(stack, "input_needed"))
     pages = [open_inbox(browser, stack, name) for name in ("Avery", "Blake")]
     for page in pages:
-        wait_for_question(page)
-        commit_text(page, '[class*="st-key-answer_"] textarea', "Yes, fine.")
-    buttons = [p.locator('[class*="st-key-send_"] button').first for p in pages]
+        wait_for_question(page, request_id)
+        commit_text(page, f".st-key-answer_{request_id} textarea", "Yes, fine.")
+    buttons = [p.locator(f".st-key-send_{request_id} button") for p in pages]
     for button in buttons:  # as close together as two clicks get
         button.click(no_wait_after=True)
     for page in pages:
         page.wait_for_timeout(500)
         wait_ready(page)
-    sandbox = f"http://127.0.0.1:{stack['ports']['sandbox']}/healthz"
-    assert httpx.get(sandbox).json()["input_posts"] == 1
+    answers = httpx.get(
+        stack["sandbox"] + "/_sandbox/answers", headers={"x-api-key": "sandbox-local-key"}
+    ).json()["data"]
+    assert [a["inputRequestId"] for a in answers].count(request_id) == 1
     texts = " ".join(p.locator('[data-testid="stMain"]').inner_text() for p in pages)
     assert "Answer sent" in texts
     assert any(
@@ -129,6 +147,8 @@ def test_hostile_question_renders_as_literal_text(browser, tmp_path):
 
 
 def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
+    sandbox = f"http://127.0.0.1:{stack['ports']['sandbox']}/healthz"
+    cases_before = httpx.get(sandbox).json()["cases"]
     page = open_inbox(browser, stack, "Avery")
     page.goto(stack["dashboard"] + "/new")
     wait_ready(page)
@@ -157,14 +177,13 @@ def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
     page.wait_for_selector("text=Case created.", timeout=30_000)
     send.click()  # a second click on the same form
     page.wait_for_selector("text=no second case", timeout=30_000)
-    sandbox = f"http://127.0.0.1:{stack['ports']['sandbox']}/healthz"
-    assert httpx.get(sandbox).json()["cases"] == 1
+    assert httpx.get(sandbox).json()["cases"] == cases_before + 1
     page.get_by_text("Open the case").click()
     page.wait_for_url("**/case?case=*")
     wait_ready(page)
     page.wait_for_selector('[data-testid="stMetric"]')
     db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
-    case = next(db.query("SELECT * FROM cases"))
+    case = next(db.query("SELECT * FROM cases WHERE client_reference_id = 'vendor_browser_1'"))
     assert json.loads(case["result_schema"]) == schema
 
 

@@ -291,10 +291,19 @@ def test_duplicate_uses_the_request_sent():
 # -- the page in AppTest -------------------------------------------------------------------
 
 
-@pytest.fixture
-def sandbox(db_path, monkeypatch):
+@pytest.fixture(scope="module")
+def sandbox_server():
     server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "100"])
     server.start(free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, db_path, monkeypatch):
+    """The module's sandbox (slow hours: its cases stay where they are) and a database of the
+    test's own."""
+    server = sandbox_server
     monkeypatch.setenv("OFFLOAD_BASE_URL", server.url)
     monkeypatch.setenv("OFFLOAD_API_KEY", SANDBOX_KEY)
     monkeypatch.setenv("OFFLOAD_CONSOLE_MODE", "sandbox")
@@ -303,8 +312,7 @@ def sandbox(db_path, monkeypatch):
     monkeypatch.setenv(
         "OFFLOAD_PUBLIC_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/webhooks/offload"
     )
-    yield server
-    server.stop()
+    return server
 
 
 def open_page(**state):
