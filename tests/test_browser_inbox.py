@@ -122,51 +122,60 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
     assert avery.locator(".st-key-answer_r-live textarea").input_value() == "Half-typed answer"
 
 
-def test_filters_live_in_the_url_and_the_back_button_walks_them_back(browser, tmp_path):
-    with running_stack(tmp_path, reconcile_every_s="0") as stack:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(stack["dashboard"] + "/cases")
-        wait_ready(page)
-        commit_text(page, ".st-key-cases_search input", "vendor")
-        assert page.url.endswith("/cases?q=vendor")
-        commit_text(page, ".st-key-cases_search input", "w9")
-        assert page.url.endswith("/cases?q=w9")
-        page.go_back()
-        page.wait_for_url("**/cases?q=vendor")
-        wait_ready(page)
-        wait_until(
-            lambda: page.locator(".st-key-cases_search input").input_value() == "vendor",
-            message="the search box follows the URL back",
-        )
-        # A link opens the same Inbox view.
-        page.goto(stack["dashboard"] + "/?view=unassigned&q=monday")
-        wait_ready(page)
-        assert page.locator(".st-key-inbox_q input").input_value() == "monday"
-        selected = page.locator('.st-key-inbox_view button[aria-checked="true"]')
-        assert selected.inner_text() == "Unassigned"
+@pytest.fixture(scope="module")
+def quiet_stack(tmp_path_factory):
+    """An `up` with no case and no receiver, shared by the tests below (none creates a case)."""
+    with running_stack(tmp_path_factory.mktemp("quiet"), reconcile_every_s="0") as running:
+        yield running
 
 
-def test_a_refused_body_is_read_as_text_and_downloaded_from_the_deliveries_page(browser, tmp_path):
+def test_filters_live_in_the_url_and_the_back_button_walks_them_back(browser, quiet_stack):
+    stack = quiet_stack
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(stack["dashboard"] + "/cases")
+    wait_ready(page)
+    commit_text(page, ".st-key-cases_search input", "vendor")
+    assert page.url.endswith("/cases?q=vendor")
+    commit_text(page, ".st-key-cases_search input", "w9")
+    assert page.url.endswith("/cases?q=w9")
+    page.go_back()
+    page.wait_for_url("**/cases?q=vendor")
+    wait_ready(page)
+    wait_until(
+        lambda: page.locator(".st-key-cases_search input").input_value() == "vendor",
+        message="the search box follows the URL back",
+    )
+    # A link opens the same Inbox view.
+    page.goto(stack["dashboard"] + "/?view=unassigned&q=monday")
+    wait_ready(page)
+    assert page.locator(".st-key-inbox_q input").input_value() == "monday"
+    selected = page.locator('.st-key-inbox_view button[aria-checked="true"]')
+    assert selected.inner_text() == "Unassigned"
+
+
+def test_a_refused_body_is_read_as_text_and_downloaded_from_the_deliveries_page(
+    browser, quiet_stack
+):
     hostile = '{"event_id": "<b>bold</b> **x**", "data": [1, 2'
-    with running_stack(tmp_path, reconcile_every_s="0") as stack:
-        sidecar = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
-        refused = httpx.post(
-            sidecar, content=hostile.encode(), headers={"content-type": "application/json"}
-        )
-        assert refused.status_code == 400
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(stack["dashboard"] + "/deliveries")
-        wait_ready(page)
-        grid = page.locator('[data-testid="stDataFrame"]').first
-        grid.wait_for()
-        box = grid.bounding_box()
-        # The newest delivery is the refused one: its row is the first under the header.
-        page.mouse.click(box["x"] + 15, box["y"] + 55)
-        page.wait_for_selector("text=Refused body", timeout=15_000)
-        wait_ready(page)
-        code = page.locator('[data-testid="stCode"]').first
-        assert code.inner_text().strip() == hostile
-        assert page.locator('[data-testid="stMain"] b').count() == 0
-        with page.expect_download() as download:
-            page.locator(".st-key-dl_download button").click()
-        assert Path(download.value.path()).read_text() == hostile
+    stack = quiet_stack
+    sidecar = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
+    refused = httpx.post(
+        sidecar, content=hostile.encode(), headers={"content-type": "application/json"}
+    )
+    assert refused.status_code == 400
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(stack["dashboard"] + "/deliveries")
+    wait_ready(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    box = grid.bounding_box()
+    # The newest delivery is the refused one: its row is the first under the header.
+    page.mouse.click(box["x"] + 15, box["y"] + 55)
+    page.wait_for_selector("text=Refused body", timeout=15_000)
+    wait_ready(page)
+    code = page.locator('[data-testid="stCode"]').first
+    assert code.inner_text().strip() == hostile
+    assert page.locator('[data-testid="stMain"] b').count() == 0
+    with page.expect_download() as download:
+        page.locator(".st-key-dl_download button").click()
+    assert Path(download.value.path()).read_text() == hostile
