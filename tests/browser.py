@@ -26,7 +26,13 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def wait_ready(page, timeout=30_000):
+# How long a browser test waits for something the server does (a rerun, an answer sent, a
+# question arriving): sized for a 2-core machine running a CPU hog beside the suite, where
+# a rerun that takes 1 s alone can take 20. A wait ends as soon as its condition holds.
+SERVER_WAIT_MS = 90_000
+
+
+def wait_ready(page, timeout=SERVER_WAIT_MS):
     page.wait_for_selector(READY, timeout=timeout)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import storage
 from storage.events import parse_envelope, record_event
-from tests.browser import commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import SERVER_WAIT_MS, commit_text, needs_chromium, running_stack, wait_ready
 from tests.helpers import (
     ServerProcess,
     free_port,
@@ -84,7 +84,7 @@ def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):
     page.screenshot(path=str(tmp_path / "inbox.png"), full_page=True)
     commit_text(page, f".st-key-answer_{request_id} textarea", "Yes, next Monday is acceptable.")
     page.locator(f".st-key-send_{request_id} button").click()
-    page.wait_for_selector("text=Answer sent", timeout=30_000)
+    page.wait_for_selector("text=Answer sent", timeout=SERVER_WAIT_MS)
     timeline = f"{stack['dashboard']}/case?case={case_id}"
 
     def completed():
@@ -174,9 +174,9 @@ def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
     page.screenshot(path=str(tmp_path / "new_case.png"), full_page=True)
     send = page.locator(".st-key-nc_send button")
     send.click()
-    page.wait_for_selector("text=Case created.", timeout=30_000)
+    page.wait_for_selector("text=Case created.", timeout=SERVER_WAIT_MS)
     send.click()  # a second click on the same form
-    page.wait_for_selector("text=no second case", timeout=30_000)
+    page.wait_for_selector("text=no second case", timeout=SERVER_WAIT_MS)
     assert httpx.get(sandbox).json()["cases"] == cases_before + 1
     page.get_by_text("Open the case").click()
     page.wait_for_url("**/case?case=*")
@@ -204,7 +204,7 @@ def test_audit_detail_is_read_whole_by_selecting_its_row(browser, tmp_path):
         wait_ready(page)
         box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
         page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection cell
-        page.wait_for_selector('[data-testid="stCode"]', timeout=15_000)
+        page.wait_for_selector('[data-testid="stCode"]', timeout=SERVER_WAIT_MS)
         wait_ready(page)
         shown = json.loads(page.locator('[data-testid="stCode"]').first.inner_text())
         assert shown == long_detail

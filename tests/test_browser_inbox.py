@@ -11,7 +11,7 @@ import pytest
 import sqlite_utils
 
 import storage
-from tests.browser import commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import SERVER_WAIT_MS, commit_text, needs_chromium, running_stack, wait_ready
 from tests.helpers import dumps, input_needed, wait_until
 from tests.test_notify_servers import Receiver
 
@@ -56,7 +56,7 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
         sidecar, content=dumps(envelope), headers={"content-type": "application/json"}
     ).is_success
     # No reload: the open Inbox notices the question by itself.
-    avery.wait_for_selector("text=Can we pay by card instead?", timeout=15_000)
+    avery.wait_for_selector("text=Can we pay by card instead?", timeout=SERVER_WAIT_MS)
     seen_after = time.monotonic() - posted
     print(f"question visible on the open Inbox {seen_after:.1f} s after the webhook's ack")
     wait_ready(avery)
@@ -84,16 +84,16 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
 
     # Avery takes it; Blake's browser shows it as Avery's after its refresh.
     avery.locator(".st-key-assign_me_r-live button").click()
-    avery.wait_for_selector("text=Assigned to: Avery", timeout=15_000)
+    avery.wait_for_selector("text=Assigned to: Avery", timeout=SERVER_WAIT_MS)
     db = sqlite_utils.Database(db_path)
     assert db["input_requests"].get("r-live")["assigned_to"] == "Avery"
-    blake.wait_for_selector("text=Assigned to: Avery", timeout=15_000)
+    blake.wait_for_selector("text=Assigned to: Avery", timeout=SERVER_WAIT_MS)
 
     # Blake answers anyway: held until confirmed, and nothing reaches Offload meanwhile.
     wait_ready(blake)
     commit_text(blake, ".st-key-answer_r-live textarea", "Card is fine.")
     blake.locator(".st-key-send_r-live button").click()
-    blake.wait_for_selector("text=assigned to another operator", timeout=15_000)
+    blake.wait_for_selector("text=assigned to another operator", timeout=SERVER_WAIT_MS)
     answers = httpx.get(
         stack["sandbox"] + "/_sandbox/answers", headers={"x-api-key": "sandbox-local-key"}
     ).json()["data"]
@@ -113,11 +113,11 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
         sidecar, content=dumps(second), headers={"content-type": "application/json"}
     ).is_success
     toast = avery.locator('[data-testid="stToast"]').filter(has_text="javascript")
-    toast.wait_for(timeout=15_000)
+    toast.wait_for(timeout=SERVER_WAIT_MS)
     shown = toast.inner_text().replace("\u200b", "")
     assert hostile in shown
     assert toast.locator("strong, b, a, .katex").count() == 0
-    avery.wait_for_selector("text=Another one?", timeout=15_000)
+    avery.wait_for_selector("text=Another one?", timeout=SERVER_WAIT_MS)
     wait_ready(avery)
     assert avery.locator(".st-key-answer_r-live textarea").input_value() == "Half-typed answer"
 
@@ -171,7 +171,7 @@ def test_a_refused_body_is_read_as_text_and_downloaded_from_the_deliveries_page(
     box = grid.bounding_box()
     # The newest delivery is the refused one: its row is the first under the header.
     page.mouse.click(box["x"] + 15, box["y"] + 55)
-    page.wait_for_selector("text=Refused body", timeout=15_000)
+    page.wait_for_selector("text=Refused body", timeout=SERVER_WAIT_MS)
     wait_ready(page)
     code = page.locator('[data-testid="stCode"]').first
     assert code.inner_text().strip() == hostile

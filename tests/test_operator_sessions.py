@@ -12,7 +12,7 @@ import pytest
 
 import storage
 from offload_console.templates import W9_TEMPLATE
-from tests.browser import commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import SERVER_WAIT_MS, commit_text, needs_chromium, running_stack, wait_ready
 from tests.helpers import run_cli, wait_until
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -153,13 +153,13 @@ def test_bulk_answer_goes_only_to_ticked_questions_still_waiting(contexts, stack
     # Blake answers the oldest between Avery's tick and send.
     commit_text(blake, f".st-key-answer_{first} textarea", "Blake: yes")
     blake.locator(f".st-key-send_{first} button").click()
-    blake.wait_for_selector("text=Answer sent", timeout=30_000)
+    blake.wait_for_selector("text=Answer sent", timeout=SERVER_WAIT_MS)
     commit_text(avery, ".st-key-bulk_answer textarea", "Avery: yes to all")
     main = avery.locator('[data-testid="stMain"]')
     assert "already answered by Blake" in main.inner_text()
     assert "bulk-2" in main.inner_text()
     avery.locator(".st-key-bulk_send button").click()
-    avery.wait_for_selector("text=Sent to 1 question of 1", timeout=30_000)
+    avery.wait_for_selector("text=Sent to 1 question of 1", timeout=SERVER_WAIT_MS)
     wait_ready(avery)
     typed |= {first: {"Blake: yes"}, second: {"Avery: yes to all"}}
     check_invariants(stack, [avery, blake], typed)
@@ -194,7 +194,7 @@ def test_double_click_reload_and_two_tabs_send_one_answer(contexts, stack, typed
         show_questions(page, [one, two])
     commit_text(tab1, f".st-key-answer_{one} textarea", "Casey: double click")
     tab1.locator(f".st-key-send_{one} button").dblclick()
-    tab1.wait_for_selector("text=Answer sent", timeout=30_000)
+    tab1.wait_for_selector("text=Answer sent", timeout=SERVER_WAIT_MS)
     for page in (tab1, tab2):
         commit_text(page, f".st-key-answer_{two} textarea", "Casey: two tabs")
     buttons = [p.locator(f".st-key-send_{two} button") for p in (tab1, tab2)]
@@ -227,7 +227,7 @@ def test_timeline_answer_and_nav_count_follow_the_inbox(contexts, stack, typed):
     commit_text(page, ".st-key-operator_name input", "Eli")
     commit_text(page, f".st-key-answer_{request_id} textarea", "Eli: from the timeline")
     page.locator(f".st-key-send_{request_id} button").click()
-    page.wait_for_selector("text=Answer sent", timeout=30_000)
+    page.wait_for_selector("text=Answer sent", timeout=SERVER_WAIT_MS)
     typed[request_id] = {"Eli: from the timeline"}
     check_invariants(stack, [page, watcher], typed)
     # The watcher's Inbox refreshes itself (every 10 s) and its nav follows.
