@@ -30,6 +30,33 @@ def sidecar(db_path):
     server.stop()
 
 
+class InProcessSidecar:
+    """The sidecar's app (``create_app``) served in this process through Starlette's
+    ``TestClient``: its HTTP behaviour without a process to start (a real process is for what
+    needs one: signals, kill, slow clients, concurrency, the log)."""
+
+    def __init__(self, db_path: str):
+        from starlette.testclient import TestClient
+
+        from sidecar.app import create_app
+
+        self.db_path = db_path
+        self.client = TestClient(create_app(db_path), raise_server_exceptions=True)
+
+    def post(self, path: str, **kwargs):
+        return self.client.post(path, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, **kwargs)
+
+
+@pytest.fixture
+def app_sidecar(db_path):
+    server = InProcessSidecar(db_path)
+    with server.client:  # runs the app's lifespan: the writer thread starts and stops
+        yield server
+
+
 # The ports a console the user is running listens on: no test may talk to them.
 USERS_PORTS = (8787, 8788, 8501)
 

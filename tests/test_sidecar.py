@@ -68,22 +68,31 @@ JSON = {"content-type": "application/json"}
 
 
 def post(server, body, path="/webhooks/offload", **kw):
+    """POST to a sidecar process, or to one served in this process (``app_sidecar``)."""
     content = body if isinstance(body, bytes) else dumps(body)
     headers = {"content-type": "application/json", **kw.pop("headers", {})}
+    if hasattr(server, "client"):
+        return server.post(path, content=content, headers=headers, **kw)
     return httpx.post(server.url + path, content=content, timeout=10, headers=headers, **kw)
+
+
+def get(server, path):
+    if hasattr(server, "client"):
+        return server.get(path)
+    return httpx.get(server.url + path, timeout=10)
 
 
 def read_db(server):
     return sqlite_utils.Database(server.db_path)
 
 
-def test_seed_flow_is_stored_and_projected(sidecar):
-    r = post(sidecar, SEED_INPUT_NEEDED)
+def test_seed_flow_is_stored_and_projected(app_sidecar):
+    r = post(app_sidecar, SEED_INPUT_NEEDED)
     assert r.status_code == 200
-    db = read_db(sidecar)
+    db = read_db(app_sidecar)
     assert db["input_requests"].get("input-request-123")["status"] == "PENDING"
     assert db["cases"].get("case_123")["status"] == "INPUT_NEEDED"
-    assert post(sidecar, SEED_COMPLETED).status_code == 200
+    assert post(app_sidecar, SEED_COMPLETED).status_code == 200
     case = db["cases"].get("case_123")
     assert case["status"] == "COMPLETED"
     assert json.loads(case["result"])["taxId"] == "12-3456789"
@@ -94,12 +103,12 @@ def test_seed_flow_is_stored_and_projected(sidecar):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_same_event_twice_gets_same_2xx_and_one_row(sidecar):
-    first = post(sidecar, SEED_INPUT_NEEDED)
-    second = post(sidecar, SEED_INPUT_NEEDED)
+def test_same_event_twice_gets_same_2xx_and_one_row(app_sidecar):
+    first = post(app_sidecar, SEED_INPUT_NEEDED)
+    second = post(app_sidecar, SEED_INPUT_NEEDED)
     assert first.status_code == second.status_code == 200
     assert second.json()["data"]["outcome"] == "duplicate"
-    assert read_db(sidecar)["events"].count == 1
+    assert read_db(app_sidecar)["events"].count == 1
 
 
 def test_fifty_concurrent_posts_of_one_event_store_one_row(sidecar):
@@ -120,10 +129,10 @@ def test_fifty_concurrent_posts_of_one_event_store_one_row(sidecar):
     assert db["input_requests"].count == 1
 
 
-def test_unknown_event_type_is_stored_with_2xx(sidecar):
-    r = post(sidecar, webhook("c7", "case.escalated", 5))
+def test_unknown_event_type_is_stored_with_2xx(app_sidecar):
+    r = post(app_sidecar, webhook("c7", "case.escalated", 5))
     assert r.status_code == 200
-    db = read_db(sidecar)
+    db = read_db(app_sidecar)
     assert db["events"].get("evt_c7_case_escalated_5")["event_type"] == "case.escalated"
     assert db["cases"].count == 0
 
@@ -145,12 +154,12 @@ def test_unknown_event_type_is_stored_with_2xx(sidecar):
         (b'{"event_id": "e", "event_type": "x", "timestamp": 1, "data": {"caseId": null}}', 422),
     ],
 )
-def test_bad_bodies_get_4xx_and_are_recorded(sidecar, body, status):
-    r = post(sidecar, body)
+def test_bad_bodies_get_4xx_and_are_recorded(app_sidecar, body, status):
+    r = post(app_sidecar, body)
     assert r.status_code == status
     assert r.json()["ok"] is False
-    assert post(sidecar, SEED_INPUT_NEEDED).status_code == 200  # still serving
-    db = read_db(sidecar)
+    assert post(app_sidecar, SEED_INPUT_NEEDED).status_code == 200  # still serving
+    db = read_db(app_sidecar)
     rows = list(db["rejected_deliveries"].rows)
     assert [row["status_code"] for row in rows] == [status]
     assert db["events"].count == 1
@@ -176,9 +185,9 @@ def test_oversized_chunked_body_is_refused(sidecar):
     assert r.status_code == 413
 
 
-def test_healthz_reports_database_counts_and_last_event(sidecar):
-    post(sidecar, SEED_INPUT_NEEDED)
-    health = httpx.get(sidecar.url + "/healthz").json()
+def test_healthz_reports_database_counts_and_last_event(app_sidecar):
+    post(app_sidecar, SEED_INPUT_NEEDED)
+    health = get(app_sidecar, "/healthz").json()
     assert health["database"] == "ok"
     assert health["counts"]["events"] == 1
     assert health["pending_input_requests"] == 1
@@ -266,11 +275,11 @@ def test_a_long_token_allows_a_public_bind():
     check_bind("127.0.0.1", None)
 
 
-def test_bodies_over_256_kib_are_refused_and_smaller_ones_stored(sidecar):
+def test_bodies_over_256_kib_are_refused_and_smaller_ones_stored(app_sidecar):
     padded = webhook("big", "case.completed", 1, note="x" * (200 * 1024))
-    assert post(sidecar, padded).status_code == 200
+    assert post(app_sidecar, padded).status_code == 200
     too_big = webhook("bigger", "case.completed", 1, note="x" * (256 * 1024))
-    r = post(sidecar, too_big)
+    r = post(app_sidecar, too_big)
     assert r.status_code == 413 and "256 KiB" in r.text
 
 
@@ -480,18 +489,18 @@ def test_lone_surrogate_is_stored_replaced_and_neighbours_are_acked(sidecar, whe
 @pytest.mark.parametrize(
     "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
 )
-def test_only_application_json_is_accepted(sidecar, content_type):
+def test_only_application_json_is_accepted(app_sidecar, content_type):
     """Issue 13, defect 11: a page on another origin can POST text/plain or a form without a
     CORS preflight; the sidecar answers 415 and stores nothing, so no forged question."""
     forged = dumps(input_needed("c-forged", "r-forged", 1, "Paste your Offload API key here"))
     headers = {"content-type": content_type} if content_type else {}
-    r = httpx.post(sidecar.url + "/webhooks/offload", content=forged, headers=headers)
+    r = app_sidecar.post("/webhooks/offload", content=forged, headers=headers)
     assert r.status_code == 415
-    db = read_db(sidecar)
+    db = read_db(app_sidecar)
     wait_until(lambda: db["rejected_deliveries"].count, message="the refusal is recorded")
     assert [r["status_code"] for r in db["rejected_deliveries"].rows] == [415]
     assert db["events"].count == 0
-    ok = post(sidecar, forged, headers={"content-type": "application/json; charset=utf-8"})
+    ok = post(app_sidecar, forged, headers={"content-type": "application/json; charset=utf-8"})
     assert ok.status_code == 200
 
 
