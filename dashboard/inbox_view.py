@@ -54,12 +54,3 @@ def earlier_question_text(question: dict, tz: str) -> str:
         f"Q: {question['question']}\n"
         f"A: {question['answer'] or '(none)'}{answered_by}"
     )
-
-
-def why_not_pending(row: dict | None) -> str:
-    """Why a ticked question was not sent: it left the Inbox since the tick."""
-    if row is None:
-        return "no longer in the console"
-    if row["answered_by"]:
-        return f"already answered by {row['answered_by']}"
-    return "closed (the case moved on or asked a newer question)"

@@ -32,6 +32,7 @@ from storage.inbox import (
     mark_unsettled,
     record_answer,
     release_claim,
+    requests_by_ids,
     send_in_flight,
 )
 
@@ -343,3 +344,47 @@ def _settle_unknown(
     )
     _try_refresh(db, client, case_id)
     return outcome
+
+
+def why_not_pending(row: dict | None) -> str:
+    """Why a question picked earlier is not sent now: it left the Inbox since."""
+    if row is None:
+        return "no longer in the console"
+    if row["answered_by"]:
+        return f"already answered by {row['answered_by']}"
+    return "closed (the case moved on or asked a newer question)"
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What one question of a bulk answer came to: its row (with its case; None when it is
+    no longer in the console), whether the answer went, and the console's words for it."""
+
+    request_id: str
+    row: dict | None
+    sent: bool
+    message: str
+
+
+def send_to_many(
+    db: sqlite_utils.Database,
+    client: OffloadClient,
+    request_ids: list[str],
+    operator: str,
+    text: str,
+    *,
+    session: str,
+) -> list[BulkResult]:
+    """Send ``text`` to exactly ``request_ids`` (the questions the operator saw picked), each
+    once through :func:`send_answer`; one that left the Inbox since is not sent, and its result
+    says why. Raises ``StorageError`` when the questions cannot be read (nothing was sent)."""
+    rows = requests_by_ids(db, list(request_ids))
+    results = []
+    for request_id in request_ids:
+        row = rows.get(request_id)
+        if row is None or row["status"] != "PENDING":
+            results.append(BulkResult(request_id, row, False, f"Not sent: {why_not_pending(row)}."))
+            continue
+        outcome = send_answer(db, client, request_id, operator, text, session=session)
+        results.append(BulkResult(request_id, row, outcome.ok, outcome.message))
+    return results

@@ -578,7 +578,7 @@ def reproject(db: str | None) -> None:
     from storage.deliveries import reproject as apply_again
 
     database = open_database(db)
-    results = apply_again(database)
+    results = apply_again(database, settings.operator_name())
     if not results:
         click.echo("no event waits to be applied again")
         return

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
+from storage import audit
 from storage.db import first_row, write_transaction
 from storage.events import parse_envelope, project_stored_event
 
@@ -160,9 +161,23 @@ def failed_projections(db: sqlite_utils.Database) -> list[dict]:
     )
 
 
-def reproject(db: sqlite_utils.Database) -> list[dict]:
+def reproject(db: sqlite_utils.Database, operator: str) -> list[dict]:
     """Apply again every event whose projection failed (after an upgrade fixed the bug):
-    ``{event_id, case_id, outcome, error}`` each; an event that fails again keeps its error."""
+    ``{event_id, case_id, outcome, error}`` each; an event that fails again keeps its error.
+    Audited as ``events.reprojected`` by ``operator`` (the page's and the CLI's alike) when
+    there was anything to apply."""
+    results = _reproject(db)
+    if results:
+        audit.record(
+            db,
+            operator,
+            "events.reprojected",
+            detail={"applied": sum(r["outcome"] == "applied" for r in results), "of": len(results)},
+        )
+    return results
+
+
+def _reproject(db: sqlite_utils.Database) -> list[dict]:
     results = []
     for row in failed_projections(db):
         stored = db.execute(

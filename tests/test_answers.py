@@ -295,3 +295,26 @@ def test_a_busy_database_before_the_post_sends_nothing_and_says_so(db_path):
     finally:
         holder.rollback()
     assert (outcome.ok, outcome.kind, outcome.keep_text, offload.posts) == (False, "busy", True, 0)
+
+
+def test_a_bulk_answer_goes_to_exactly_the_picked_questions_still_waiting(db):
+    """The Inbox's bulk send, without Streamlit: one POST per picked question still waiting;
+    a picked question answered since is not sent and says by whom."""
+    from offload_console.answers import send_to_many
+    from storage.inbox import record_answer
+
+    seed(db, "c1", "r1")
+    seed(db, "c2", "r2")
+    record_answer(db, "r2", "Blake", "Blake's answer")
+    offload = Offload()
+    results = send_to_many(
+        db, offload.client(), ["r1", "r2", "r-gone"], "Avery", "yes", session="t"
+    )
+    assert [(r.request_id, r.sent) for r in results] == [
+        ("r1", True),
+        ("r2", False),
+        ("r-gone", False),
+    ]
+    assert results[1].message == "Not sent: already answered by Blake."
+    assert results[2].message == "Not sent: no longer in the console."
+    assert offload.posts == 1

@@ -127,7 +127,8 @@ def test_audit_rows_mask_secrets(db, monkeypatch):
 
 
 def test_inbox_card_facts_and_earlier_questions_read_as_words(db):
-    from dashboard.inbox_view import earlier_question_text, question_facts, why_not_pending
+    from dashboard.inbox_view import earlier_question_text, question_facts
+    from offload_console.answers import why_not_pending
     from storage.inbox import case_questions, pending_requests
 
     first = input_needed("c1", "r1", 2, "First?")

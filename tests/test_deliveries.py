@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 import storage
 import storage.events as events_module
+from offload_console import settings
 from offload_console.cli import cli
 from storage.deliveries import DeliveryFilter, failed_projections, list_deliveries, reproject
 from tests.helpers import dumps, input_needed, store, webhook
@@ -68,7 +69,7 @@ def test_a_failed_projection_is_kept_shown_and_applied_again(db, monkeypatch, db
     assert failed["event_id"].startswith("evt_c-bug") and "a bug" in failed["projection_error"]
     assert file_db["cases"].count == 1  # c-ok only
     # Still broken: the event keeps its error.
-    (result,) = reproject(file_db)
+    (result,) = reproject(file_db, "ops")
     assert result["outcome"] == "still failing" and "a bug" in result["error"]
     monkeypatch.setattr(events_module, "_project", real)  # "the upgrade"
     out = CliRunner().invoke(cli, ["reproject", "--db", db_path])
@@ -78,6 +79,10 @@ def test_a_failed_projection_is_kept_shown_and_applied_again(db, monkeypatch, db
     assert file_db["input_requests"].get("r-bug")["status"] == "PENDING"
     again = CliRunner().invoke(cli, ["reproject", "--db", db_path])
     assert "no event waits" in again.output
+    from storage.audit import list_audit
+
+    audited = [r["operator"] for r in list_audit(file_db, action="events.reprojected")]
+    assert audited == [settings.operator_name(), "ops"]  # the CLI's run is audited too
 
 
 def test_the_deliveries_page_lists_outcomes_and_applies_failed_events_again(env_db, monkeypatch):

@@ -6,7 +6,6 @@ import streamlit as st
 from dashboard.auth import operator
 from dashboard.format import plural, when
 from dashboard.session import get_db, operator_tz
-from storage import audit
 from storage.case_filter import day_start_ms
 from storage.deliveries import (
     OUTCOMES,
@@ -118,14 +117,7 @@ else:
     if st.button(
         "Apply them again", key="dl_reproject", type="primary", disabled=operator() is None
     ):
-        results = reproject(db)
-        audit.record(
-            db,
-            operator(),
-            "events.reprojected",
-            detail={"applied": sum(r["outcome"] == "applied" for r in results), "of": len(results)},
-        )
-        ss["dl_results"] = results
+        ss["dl_results"] = reproject(db, operator())
         st.rerun()
 results = ss.pop("dl_results", None)
 if results:

@@ -17,10 +17,9 @@ from dashboard.inbox_view import (
     filter_from_query,
     query_from_filter,
     question_facts,
-    why_not_pending,
 )
 from dashboard.session import answer_window, get_client, get_db, operator_tz, session_token
-from offload_console.answers import BUSY, send_answer
+from offload_console.answers import BUSY, send_to_many, why_not_pending
 from offload_console.assignment import assign, assignable
 from storage import StorageError, now_ms
 from storage.inbox import (
@@ -240,30 +239,24 @@ def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
             {"case": "", "question": "", "sent": False, "what happened": refused.message}
         ]
         return
-    me = operator()
     try:
-        rows = requests_by_ids(db, list(request_ids))
+        sent = send_to_many(
+            db, get_client(), list(request_ids), operator(), text, session=session_token()
+        )
     except StorageError:
         ss["bulk_results"] = [
             {"case": "", "question": "", "sent": False, "what happened": BUSY.message}
         ]
         return
-    results = []
-    for request_id in request_ids:
-        row = rows.get(request_id)
-        if row is None or row["status"] != "PENDING":
-            sent, message = False, f"Not sent: {why_not_pending(row)}."
-        else:
-            outcome = send_answer(db, get_client(), request_id, me, text, session=session_token())
-            sent, message = outcome.ok, outcome.message
-        results.append(
-            {
-                "case": case_line(row) if row else request_id,
-                "question": (row or {}).get("question") or "",
-                "sent": sent,
-                "what happened": message,
-            }
-        )
+    results = [
+        {
+            "case": case_line(r.row) if r.row else r.request_id,
+            "question": (r.row or {}).get("question") or "",
+            "sent": r.sent,
+            "what happened": r.message,
+        }
+        for r in sent
+    ]
     ss["bulk_results"] = results
     ss["bulk_ticked"] = []
     ss["bulk_dropped"] = []
