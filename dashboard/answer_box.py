@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.auth import operator, still_signed_in
+from dashboard.format import literal
 from dashboard.session import get_client, get_db, session_token
 from offload_console.answers import BUSY, AnswerOutcome, send_answer
 from storage import StorageError, now_ms
@@ -92,12 +93,16 @@ def _insert_snippet(request_id: str) -> None:
 
 
 def show_outcome(outcome: AnswerOutcome) -> None:
+    """The outcome in a coloured box. Its message names operators (names anyone may type where
+    there is no sign-in), and the box renders markdown: every character of it is shown as
+    written (``literal``)."""
+    message = literal(outcome.message)
     if outcome.ok:
-        st.success(outcome.message)
+        st.success(message)
     elif outcome.kind in ("taken", "closed", "empty", "confirm", "in_flight", "signed_out"):
-        st.warning(outcome.message)
+        st.warning(message)
     else:
-        st.error(outcome.message)
+        st.error(message)
     if outcome.detail:
         st.code(outcome.detail, language=None, wrap_lines=True)
 

@@ -628,3 +628,19 @@ def test_unique_items_is_checked_in_linear_time_and_the_check_is_bounded(monkeyp
         {"xs": list(range(500))}, {"properties": {"xs": {"items": {"type": "string"}}}}
     )
     assert len(many) == MAX_PROBLEMS + 1 and "not checked further" in many[-1]["problem"]
+
+
+def test_an_operator_name_in_an_answer_outcome_is_shown_as_written(env_db):
+    """Issue 19 (markdown wall): outcomes name operators, and the box they are shown in
+    renders markdown; a name anyone may type is shown as written, every character escaped."""
+    from storage.inbox import claim_request
+
+    add(env_db, input_needed("c1", "r1", 1000))
+    name = "**Blake** [x](http://evil.example) :red[y]"
+    assert claim_request(env_db, "r1", name, "blakes-tab").claimed
+    at = run_app(operator_name="Avery")
+    at.text_area(key="answer_r1").input("Mine")
+    at.button(key="send_r1").click().run()
+    [warning] = [w.value for w in at.warning if "nothing was sent" in w.value]
+    assert warning.startswith("\\*\\*Blake\\*\\* \\[x\\]\\(http:\u200b//evil\\.example\\)")
+    assert ":\u200bred\\[y\\]" in warning
