@@ -36,10 +36,31 @@ def example(text: str) -> str:
     return f"\b\nExample:\n  {text}"
 
 
+class CommandFailed(click.ClickException):
+    """A command that cannot do its work: ``offload-console COMMAND: message`` on stderr and
+    exit status ``code`` (2 for a usage or setup problem, 1 when the work itself failed)."""
+
+    def __init__(self, command: str, message: str, code: int = 2):
+        super().__init__(message)
+        self.command = command
+        self.exit_code = code
+
+    def show(self, file=None) -> None:
+        click.echo(f"offload-console {self.command}: {self.format_message()}", err=True)
+
+
 def fail(command: str, message: str, code: int = 2):
-    """Print ``offload-console COMMAND: message`` on stderr and exit with ``code``."""
-    click.echo(f"offload-console {command}: {message}", err=True)
-    sys.exit(code)
+    raise CommandFailed(command, message, code)
+
+
+def host_option(default: str = "127.0.0.1"):
+    return click.option("--host", default=default, show_default=True, help="address to bind")
+
+
+def port_option(default: int, **kwargs):
+    return click.option(
+        "--port", type=int, default=default, show_default=True, help="port to listen on", **kwargs
+    )
 
 
 def open_database(db: str | None):
@@ -115,18 +136,8 @@ def up(**options) -> None:
         "OFFLOAD_WEBHOOK_TOKEN=$(openssl rand -hex 24) offload-console sidecar --port 8787"
     )
 )
-@click.option(
-    "--host", default=settings.DEFAULT_SIDECAR_HOST, show_default=True, help="address to bind"
-)
-@click.option(
-    "--port",
-    type=int,
-    default=settings.DEFAULT_SIDECAR_PORT,
-    envvar="OFFLOAD_CONSOLE_SIDECAR_PORT",
-    show_envvar=True,
-    show_default=True,
-    help="port",
-)
+@host_option(settings.DEFAULT_SIDECAR_HOST)
+@port_option(settings.DEFAULT_SIDECAR_PORT, envvar="OFFLOAD_CONSOLE_SIDECAR_PORT", show_envvar=True)
 @click.option(
     "--reconcile-every",
     type=float,
@@ -266,8 +277,8 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
 @cli.command(
     epilog=example("offload-console sandbox --port 8788 --hour-seconds 0.01 --drop-webhooks 0.3")
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind")
-@click.option("--port", type=int, default=settings.DEFAULT_SANDBOX_PORT, show_default=True)
+@host_option()
+@port_option(settings.DEFAULT_SANDBOX_PORT)
 @click.option(
     "--api-key",
     envvar="OFFLOAD_API_KEY",
@@ -441,10 +452,8 @@ def export(**options) -> None:
 
 
 @cli.command(epilog=example("offload-console dashboard --port 8501"))
-@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind")
-@click.option(
-    "--port", type=int, default=settings.DEFAULT_DASHBOARD_PORT, show_default=True, help="port"
-)
+@host_option()
+@port_option(settings.DEFAULT_DASHBOARD_PORT)
 @db_option
 def dashboard(host: str, port: int, db: str | None) -> None:
     """Run the Streamlit dashboard alone."""
