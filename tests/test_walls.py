@@ -41,14 +41,23 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imports(path: Path) -> list[tuple[str, list[str], int]]:
-    """``(module, names, line)`` for every import, at any depth (lazy ones too)."""
+def imports(path: Path, package: tuple[str, ...] | None = None) -> list[tuple[str, list[str], int]]:
+    """``(module, names, line)`` for every import, at any depth (lazy ones too); a relative
+    import is read as the absolute module it names (``package``: the file's, by default from
+    its place in the repository)."""
     found = []
+    if package is None:
+        package = path.relative_to(ROOT).parent.parts if path.is_relative_to(ROOT) else ()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(alias.name, [], node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append((node.module, [alias.name for alias in node.names], node.lineno))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            found.append((module, [alias.name for alias in node.names], node.lineno))
     return found
 
 
@@ -88,20 +97,20 @@ def test_no_circle_between_modules():
     for name, where in by_module.items():
         targets = set()
         for module, names, _ in imports(MODULES[where]):
-            for candidate in [f"{module}.{n}" for n in names] + [module]:
+            # every name: ``from storage import audit, db`` reaches both modules
+            submodules = [f"{module}.{n}" for n in names if f"{module}.{n}" in by_module]
+            for candidate in submodules or [module]:
                 if candidate in by_module and candidate != name:
                     targets.add(candidate)
-                    break
         graph[name] = targets
-    # A module's package __init__ re-exporting it is not a circle of meaning.
     done: set[str] = set()
 
     def visit(node: str, trail: list[str]) -> None:
         if node in trail:
             circle = trail[trail.index(node) :] + [node]
-            if not all(m == circle[0] or m.startswith(circle[0] + ".") for m in circle) and not (
-                any(by_module[m].endswith("__init__.py") for m in circle)
-            ):
+            # A package's __init__ importing its own modules, which import one another, is
+            # the package, not a circle; any other loop through an __init__ is one.
+            if not all(m == circle[0] or m.startswith(circle[0] + ".") for m in circle):
                 raise AssertionError("import circle: " + " -> ".join(circle))
             return
         if node in done:
@@ -139,6 +148,21 @@ def test_only_settings_reads_the_environment():
         for attribute in ("environ", "getenv", "environb"):
             lines = _attribute_reads(path, "os", attribute)
             assert not lines, f"{where}:{lines} reads os.{attribute}; use offload_console.settings"
+        for module, names, line in imports(path):
+            taken = {"environ", "getenv", "environb"} & set(names)
+            assert not (module == "os" and taken), f"{where}:{line} imports os.{taken}"
+
+
+PAGE_LOGIC = [
+    where for where in MODULES if where.startswith("dashboard/") and where.endswith("_view.py")
+]
+
+
+@pytest.mark.parametrize("where", PAGE_LOGIC)
+def test_page_logic_modules_are_free_of_streamlit(where):
+    """``dashboard/*_view.py`` hold what the pages compute, tested without Streamlit."""
+    for module, _, line in imports(MODULES[where]):
+        assert package_of(module) != "streamlit", f"{where}:{line} imports {module}"
 
 
 def test_sqlite3_stays_inside_storage():
@@ -164,3 +188,16 @@ def test_the_walls_test_would_catch_an_upward_import(tmp_path):
     os_read = tmp_path / "env.py"
     os_read.write_text("import os\nx = os.environ.get('A')\n")
     assert _attribute_reads(os_read, "os", "environ") == [2]
+
+
+def test_relative_imports_and_os_names_are_read(tmp_path):
+    """The holes issue 19 found, closed: a relative import is read as the module it names,
+    and ``from os import environ`` is seen."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from ..sidecar import app\nfrom . import format, session\nfrom os import environ\n"
+    )
+    read = imports(probe, package=("dashboard",))
+    assert ("sidecar", ["app"], 1) in read
+    assert ("dashboard", ["format", "session"], 2) in read
+    assert ("os", ["environ"], 3) in read

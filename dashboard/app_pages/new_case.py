@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.auth import operator
 from dashboard.format import plural
-from dashboard.new_case_state import (
+from dashboard.new_case_view import (
     batch_preview,
     current_problems,
     filled_rows,

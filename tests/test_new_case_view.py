@@ -1,6 +1,6 @@
-"""The New case page's form state without Streamlit (dashboard/new_case_state.py)."""
+"""The New case page's form state without Streamlit (dashboard/new_case_view.py)."""
 
-from dashboard.new_case_state import (
+from dashboard.new_case_view import (
     batch_preview,
     current_problems,
     filled_rows,
