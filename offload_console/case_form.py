@@ -11,6 +11,7 @@ import copy
 import json
 import re
 import shlex
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import available_timezones
@@ -121,19 +122,19 @@ def build_body(form: dict) -> tuple[dict, dict[str, str]]:
         errors["channel"] = "Choose EMAIL or SMS."
     if str(f["client_reference_id"]).strip():
         body["clientReferenceId"] = str(f["client_reference_id"]).strip()
-    for key, field, minimum in (
+    for key, form_key, minimum in (
         ("maxAttempts", "max_attempts", 0),
         ("followUpDelayHours", "follow_up_delay_hours", 1),
     ):
-        value = whole_number(f[field])
+        value = whole_number(f[form_key])
         if value is None or value < minimum:
-            shown = str(f[field]).strip()
+            shown = str(f[form_key]).strip()
             wanted = (
                 "A whole number, 0 or more"
                 if minimum == 0
                 else "A whole number of hours, 1 or more"
             )
-            errors[field] = f"{wanted}; {shown!r} is not." if shown else f"{wanted}."
+            errors[form_key] = f"{wanted}; {shown!r} is not." if shown else f"{wanted}."
         else:
             body[key] = value
     goal: dict[str, Any] = {"objective": str(f["objective"]).strip()}
@@ -172,9 +173,9 @@ def build_body(form: dict) -> tuple[dict, dict[str, str]]:
     persona: dict[str, Any] = {"name": str(f["sp_name"]).strip()}
     if not persona["name"]:
         errors["sp_name"] = "Who is Offload writing as? A sender name is required."
-    for key, field in (("role", "sp_role"), ("company", "sp_company"), ("tone", "sp_tone")):
-        if str(f[field]).strip():
-            persona[key] = str(f[field]).strip()
+    for key, form_key in (("role", "sp_role"), ("company", "sp_company"), ("tone", "sp_tone")):
+        if str(f[form_key]).strip():
+            persona[key] = str(f[form_key]).strip()
     body["senderPersona"] = persona
     constraints = [line.strip() for line in str(f["constraints"]).splitlines() if line.strip()]
     if constraints:
@@ -305,27 +306,40 @@ def submission_id_for(nonce: str, body: dict) -> str:
     return "sub_" + hashlib.sha256(f"{nonce}\n{canonical}".encode()).hexdigest()[:32]
 
 
-def plan_batch(template: dict, raw_csv: bytes) -> dict:
-    """Cases a CSV makes from a template: ``{"rows": [(body, problems)], "missing": [...],
-    "error": str | None, "batch": id}``. Each row's submission id is
-    ``sub_batch_{batch}_{index}``, so the same file sent twice makes no second case."""
+@dataclass
+class BatchPlan:
+    """Cases a CSV makes from a template: each row's body and its problems (``{}``: none),
+    the placeholders the CSV has no column for, why it could not be read (None: it could),
+    and the batch's id: a row's submission id is ``sub_batch_{batch}_{index}``, so the same
+    file sent twice makes no second case."""
+
+    batch: str
+    rows: list[tuple[dict, dict]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def submission_id(self, index: int) -> str:
+        return f"sub_batch_{self.batch}_{index}"
+
+
+def plan_batch(template: dict, raw_csv: bytes) -> BatchPlan:
+    """The :class:`BatchPlan` for a CSV whose columns fill the template's placeholders."""
     import csv
     import hashlib
     import io
 
-    plan: dict[str, Any] = {"rows": [], "missing": [], "error": None}
-    plan["batch"] = hashlib.sha256(
-        raw_csv + json.dumps(template, sort_keys=True).encode()
-    ).hexdigest()[:16]
+    plan = BatchPlan(
+        hashlib.sha256(raw_csv + json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
+    )
     try:
         reader = csv.DictReader(io.StringIO(raw_csv.decode("utf-8-sig")))
         rows = list(reader)
         columns = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as exc:
-        plan["error"] = f"Could not read the CSV: {exc}"
+        plan.error = f"Could not read the CSV: {exc}"
         return plan
-    plan["missing"] = sorted(p for p in placeholders(template) if p not in columns)
-    if plan["missing"]:
+    plan.missing = sorted(p for p in placeholders(template) if p not in columns)
+    if plan.missing:
         return plan
     for row in rows:
         body = fill(template, {k: (v or "") for k, v in row.items() if k is not None})
@@ -336,7 +350,7 @@ def plan_batch(template: dict, raw_csv: bytes) -> dict:
         unfilled = placeholders(body)
         if unfilled:
             problems["placeholders"] = "unfilled: " + ", ".join(sorted(unfilled))
-        plan["rows"].append((body, problems))
+        plan.rows.append((body, problems))
     return plan
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -136,3 +137,33 @@ def _send(db, client, prepared: dict, submission_id: str, actor: str | None) -> 
         return SubmitResult(submission_id, "UNKNOWN", error=exc)
     mark_sent(db, submission_id, created.case_id, prepared, actor)
     return SubmitResult(submission_id, "SENT", created.case_id)
+
+
+def launch_batch(
+    db: sqlite_utils.Database,
+    client: OffloadClient,
+    rows: list[tuple[dict, dict]],
+    submission_id: Callable[[int], str],
+    *,
+    actor: str | None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> list[dict]:
+    """Send each row without problems through the outbox (``submission_id(i)`` for row
+    ``i``: the same rows sent again make no second case); a row with problems is skipped.
+    ``{row, status, case, note}`` per row; ``progress(done, total)`` after each."""
+    outcomes = []
+    for i, (body, problems) in enumerate(rows):
+        if problems:
+            outcomes.append({"row": i + 1, "status": "SKIPPED", "case": "", "note": ""})
+        else:
+            result = submit_case(db, client, body, actor=actor, submission_id=submission_id(i))
+            outcomes.append(
+                {
+                    "row": i + 1,
+                    "status": result.status,
+                    "case": result.case_id or "",
+                    "note": "already sent" if result.duplicate else "",
+                }
+            )
+        progress(i + 1, len(rows))
+    return outcomes

@@ -267,11 +267,11 @@ def test_placeholders_fill_and_batch_plan():
     assert fill({"a": ["x {{ref}} y"]}, {"ref": "R1"}) == {"a": ["x R1 y"]}
     raw = b"ref,email,name\nv1,a@x.example,Ann\nv2,not-an-email,Bob\n"
     plan = plan_batch(template, raw)
-    assert plan["missing"] == [] and len(plan["rows"]) == 2
-    assert plan["rows"][0][1] == {} and "cp_address" in plan["rows"][1][1]
-    assert plan_batch(template, b"ref,email\nv1,a@x.example\n")["missing"] == ["name"]
-    assert plan_batch(template, b"\xff\xfe\x00")["error"]
-    assert plan_batch(template, raw)["batch"] == plan["batch"]
+    assert plan.missing == [] and len(plan.rows) == 2
+    assert plan.rows[0][1] == {} and "cp_address" in plan.rows[1][1]
+    assert plan_batch(template, b"ref,email\nv1,a@x.example\n").missing == ["name"]
+    assert plan_batch(template, b"\xff\xfe\x00").error
+    assert plan_batch(template, raw).batch == plan.batch
 
 
 def test_duplicate_uses_the_request_sent():
@@ -576,3 +576,29 @@ def test_duplicating_a_case_with_an_outside_schema_is_bounded(env_db, items):
     assert not at.exception, at.exception
     shown = "".join(c.value for c in at.code)
     assert "xs" in shown and len(shown) < 200_000
+
+
+def test_a_batch_launch_sends_each_good_row_once_and_skips_the_rest(sandbox, db_path):
+    """The New case page's launch loop, without Streamlit: rows with problems are skipped,
+    the others go through the outbox, and the same plan sent again makes no second case."""
+    from offload_console.outbox import launch_batch
+
+    template = copy.deepcopy(W9_TEMPLATE)
+    template["clientReferenceId"] = "{{ref}}"
+    template["counterparty"] = {"address": "{{email}}", "name": "{{name}}"}
+    plan = plan_batch(template, b"ref,email,name\nb1,a@x.example,Ann\nb2,not-an-email,Bob\n")
+    db = storage.open_db(db_path)
+    seen = []
+    with OffloadClient(sandbox.url, SANDBOX_KEY) as client:
+        first = launch_batch(
+            db,
+            client,
+            plan.rows,
+            plan.submission_id,
+            actor="t",
+            progress=lambda d, t: seen.append((d, t)),
+        )
+        again = launch_batch(db, client, plan.rows, plan.submission_id, actor="t")
+    assert [r["status"] for r in first] == ["SENT", "SKIPPED"] and seen == [(1, 2), (2, 2)]
+    assert [r["note"] for r in again] == ["already sent", ""]
+    assert db["submissions"].count == 1

@@ -30,7 +30,7 @@ from offload_console.case_form import (
     plan_batch,
     submission_id_for,
 )
-from offload_console.outbox import submit_case
+from offload_console.outbox import launch_batch, submit_case
 from offload_console.redact import redact
 from offload_console.schema_tools import (
     FIELD_TYPES,
@@ -381,14 +381,14 @@ st.caption("Placeholders in this template:")
 st.text(", ".join(needed) if needed else "none")
 if upload is not None:
     plan = plan_batch(template, upload.getvalue())
-    if plan["error"]:
+    if plan.error:
         st.error("Could not read the CSV:")
-        st.code(plan["error"], language=None, wrap_lines=True)
-    elif plan["missing"]:
+        st.code(plan.error, language=None, wrap_lines=True)
+    elif plan.missing:
         st.error("The CSV lacks columns for these placeholders:")
-        st.text(", ".join(plan["missing"]))
-    elif plan["rows"]:
-        bodies = plan["rows"]
+        st.text(", ".join(plan.missing))
+    elif plan.rows:
+        bodies = plan.rows
         st.dataframe(pd.DataFrame(batch_preview(bodies)), hide_index=True)
         bad = sum(1 for _, p in bodies if p)
         if bad:
@@ -399,25 +399,12 @@ if upload is not None:
             disabled=operator() is None or len(bodies) == bad,
         ):
             bar = st.progress(0.0, text="Sending…")
-            outcomes = []
-            for i, (candidate, problems) in enumerate(bodies):
-                if problems:
-                    outcomes.append({"row": i + 1, "status": "SKIPPED", "case": "", "note": ""})
-                else:
-                    res = submit_case(
-                        db,
-                        get_client(),
-                        candidate,
-                        actor=operator(),
-                        submission_id=f"sub_batch_{plan['batch']}_{i}",
-                    )
-                    outcomes.append(
-                        {
-                            "row": i + 1,
-                            "status": res.status,
-                            "case": res.case_id or "",
-                            "note": "already sent" if res.duplicate else "",
-                        }
-                    )
-                bar.progress((i + 1) / len(bodies), text=f"{i + 1} of {len(bodies)}")
+            outcomes = launch_batch(
+                db,
+                get_client(),
+                bodies,
+                plan.submission_id,
+                actor=operator(),
+                progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total}"),
+            )
             st.dataframe(pd.DataFrame(outcomes), hide_index=True)
