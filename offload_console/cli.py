@@ -15,6 +15,7 @@ import click
 
 from offload_client.text import printable
 from offload_console import __version__, settings
+from storage.deliveries import OUTCOMES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
@@ -545,7 +546,7 @@ def operators_list(db: str | None) -> None:
 )
 @click.option(
     "--outcome",
-    type=click.Choice(["stored", "duplicate", "rejected", "projection failed"]),
+    type=click.Choice(OUTCOMES),
     multiple=True,
     help="only these outcomes; repeatable",
 )

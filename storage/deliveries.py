@@ -17,6 +17,12 @@ REJECTED_KEEP = 1000  # newest refused deliveries kept; a flood cannot fill the 
 DELIVERIES_KEEP = 100_000
 EXCERPT_BYTES = 64 * 1024
 OUTCOMES = ("stored", "duplicate", "rejected", "projection failed")
+# A delivery's outcome as shown: "projection failed" for a stored event whose projection
+# failed (d: deliveries, e: its event, joined).
+OUTCOME_SQL = (
+    "CASE WHEN d.outcome = 'stored' AND e.projection_error IS NOT NULL"
+    " THEN 'projection failed' ELSE d.outcome END"
+)
 
 
 class LoggedDelivery(NamedTuple):
@@ -94,10 +100,7 @@ class DeliveryFilter:
 
     def where(self) -> tuple[str, list]:
         clauses, params = [], []
-        outcome = (
-            "CASE WHEN d.outcome = 'stored' AND e.projection_error IS NOT NULL"
-            " THEN 'projection failed' ELSE d.outcome END"
-        )
+        outcome = OUTCOME_SQL
         if self.outcomes:
             clauses.append(f"{outcome} IN ({','.join('?' for _ in self.outcomes)})")
             params += self.outcomes
@@ -122,8 +125,7 @@ def list_deliveries(
     where, params = (flt or DeliveryFilter()).where()
     return list(
         db.query(
-            "SELECT d.id, d.received_at, CASE WHEN d.outcome = 'stored'"
-            " AND e.projection_error IS NOT NULL THEN 'projection failed' ELSE d.outcome END"
+            f"SELECT d.id, d.received_at, {OUTCOME_SQL}"
             " AS outcome, d.status_code, d.event_id, d.event_type, d.case_id,"
             " coalesce(d.reason, e.projection_error) AS reason, d.rejected_id, d.remote_addr"
             " FROM deliveries d LEFT JOIN events e ON e.event_id = d.event_id"
