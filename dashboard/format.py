@@ -8,6 +8,7 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from offload_client import NOTHING_SCHEDULED
+from offload_console.words import duration
 from storage.page_queries import STATUSES
 
 
@@ -88,21 +89,6 @@ def local_now(tz_name: str | None, now: dt.datetime | None = None) -> str:
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(tz)
     label = tz_name if tz is not dt.UTC or tz_name.upper() == "UTC" else f"{tz_name}?"
     return f"{moment.strftime('%a %H:%M')} ({label})"
-
-
-def duration(ms: int) -> str:
-    """``3 d 4 h``, ``5 h 12 min``, ``7 min``, ``just now``."""
-    seconds = max(0, ms // 1000)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min"
-    return "just now"
 
 
 _MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()#+-.!|~<>$&")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from offload_client.text import one_line, printable
+from offload_console.words import duration
 from storage import StorageError
 from storage import notifications as store
 
@@ -60,13 +61,8 @@ def targets_from_urls(urls: list[str]) -> list[Target]:
 
 
 def waited(ms: int) -> str:
-    minutes = max(0, ms) // 60_000
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days {hours % 24} h"
+    """How long, in the pages' words (``0 min`` under a minute)."""
+    return duration(ms, zero="0 min")
 
 
 TITLE_LIMIT = 120  # an e-mail subject of ~960+ characters fails on every try
