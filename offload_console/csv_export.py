@@ -143,6 +143,20 @@ def header(columns: list[str], keys: list[str]) -> list[str]:
     return [*columns, *(f"result.{k}" for k in keys)]
 
 
+def row_cells(columns: list[str], keys: list[str]) -> Callable[[dict], list[str]]:
+    """A case row as its CSV cells (the file's and the Export page's preview alike): the
+    columns, times in ISO 8601 UTC, then one cell per result key."""
+    plan = [(c, c in TIME_COLUMNS) for c in columns]
+
+    def to_cells(row: dict) -> list[str]:
+        values = [iso_utc(row[c]) if is_time else cell(row[c]) for c, is_time in plan]
+        if keys:
+            values += [cell(v) for v in result_cells(row_result(row), keys)]
+        return values
+
+    return to_cells
+
+
 def write_csv(
     db: sqlite_utils.Database,
     flt: CaseFilter,
@@ -164,12 +178,9 @@ def write_csv(
         writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow([neutralise(h) for h in header(columns, keys)])
         written = 0
-        plan = [(c, c in TIME_COLUMNS) for c in columns]
+        to_cells = row_cells(columns, keys)
         for row in iter_cases(db, flt):
-            values = [iso_utc(row[c]) if is_time else cell(row[c]) for c, is_time in plan]
-            if keys:
-                values += [cell(v) for v in result_cells(row_result(row), keys)]
-            writer.writerow(values)
+            writer.writerow(to_cells(row))
             written += 1
             if progress and written % 1000 == 0:
                 progress(written, total)

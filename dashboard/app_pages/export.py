@@ -12,22 +12,18 @@ from dashboard.session import get_db
 from offload_console.csv_export import (
     MAX_UNDECLARED_COLUMNS,
     OTHER_RESULT_KEY,
-    cell,
     date_range_ms,
     drop_spool_file,
     header,
-    iso_utc,
     record_export,
-    result_cells,
     result_keys,
-    row_result,
+    row_cells,
     spool_file,
     write_csv,
 )
 from storage.case_filter import CaseFilter
 from storage.export_rows import (
     CASE_COLUMNS,
-    TIME_COLUMNS,
     count_cases,
     iter_cases,
     result_statuses,
@@ -88,15 +84,9 @@ if preview_rows:
         "Preview: the first 20 rows as they will be written (result columns of these "
         "rows; the file has the union over every exported case)."
     )
+    to_cells = row_cells(columns, keys)
     st.dataframe(
-        pd.DataFrame(
-            [
-                [iso_utc(r[c]) if c in TIME_COLUMNS else cell(r[c]) for c in columns]
-                + [cell(v) for v in result_cells(row_result(r), keys)]
-                for r in preview_rows
-            ],
-            columns=header(columns, keys),
-        ),
+        pd.DataFrame([to_cells(r) for r in preview_rows], columns=header(columns, keys)),
         hide_index=True,
     )
 else:
