@@ -3,43 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
-W9_TEMPLATE: dict = {
-    "clientReferenceId": "vendor_2048",
-    "channel": "EMAIL",
-    "maxAttempts": 3,
-    "followUpDelayHours": 72,
-    "goal": {
-        "objective": "Collect a signed W-9 from the vendor",
-        "knowledge": {
-            "vendorName": "Northstar Supplies",
-            "requestReason": "AP onboarding",
-            "dueDate": "2026-04-04",
-        },
-    },
-    "counterparty": {
-        "address": "ap@northstar.example",
-        "name": "Maya Chen",
-        "company": "Northstar Supplies",
-        "timezone": "America/Los_Angeles",
-    },
-    "senderPersona": {
-        "name": "Avery",
-        "role": "Accounts Payable",
-        "company": "Offload Customer Inc.",
-        "tone": "friendly, concise",
-    },
-    "constraints": ["Email only", "Do not mention legal action"],
-    "resultSchema": {
-        "type": "object",
-        "properties": {
-            "signedW9Received": {"type": "boolean"},
-            "taxId": {"type": "string"},
-            "documentUrl": {"type": "string"},
-        },
-        "required": ["signedW9Received"],
-    },
-}
+# The seed's W-9 request, kept once: examples/w9.json (the CLI's example) links to this file.
+W9_TEMPLATE: dict = json.loads(Path(__file__).with_name("w9.json").read_text())
 
 DEMO_VENDORS = [
     (
