@@ -50,6 +50,19 @@ class InProcessSidecar:
         return self.client.get(path, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def fast_sandbox():
+    """One sandbox for the whole run whose hours last 0.01 s (every scenario ends within
+    10 s); its webhooks go where each case's body says. Tests that need their own (slow
+    hours, a state file, a restart) start their own."""
+    from tests.helpers import SANDBOX_KEY
+
+    server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "0.01"])
+    server.start(free_port())
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def app_sidecar(db_path):
     server = InProcessSidecar(db_path)

@@ -188,14 +188,9 @@ SERVER_HEALTH = {
 }
 
 
-@pytest.fixture(scope="module")
-def example_sandbox():
-    from tests.helpers import SANDBOX_KEY, ServerProcess, free_port
-
-    server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "0.01"])
-    server.start(free_port())
-    yield server
-    server.stop()
+@pytest.fixture
+def example_sandbox(fast_sandbox):
+    return fast_sandbox
 
 
 @pytest.mark.parametrize("command", COMMANDS)

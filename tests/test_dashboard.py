@@ -15,7 +15,6 @@ from storage.inbox import record_answer
 from tests.helpers import (
     ROOT,
     SANDBOX_KEY,
-    ServerProcess,
     dumps,
     free_port,
     input_needed,
@@ -34,24 +33,16 @@ def add(db, envelope):
     store(db, envelope, received_at=storage.now_ms())
 
 
-@pytest.fixture(scope="module")
-def sandbox_server():
-    server = ServerProcess(["sandbox", "--api-key", SANDBOX_KEY, "--hour-seconds", "0.01"])
-    server.start(free_port())
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def sandbox(sandbox_server, monkeypatch):
-    """The module's sandbox, its webhooks going nowhere (a free port nobody listens on; these
+def sandbox(fast_sandbox, monkeypatch):
+    """The run's sandbox, its webhooks going nowhere (a free port nobody listens on; these
     tests sync by polling), never to a running console."""
     monkeypatch.setenv(
         "OFFLOAD_PUBLIC_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/webhooks/offload"
     )
-    monkeypatch.setenv("OFFLOAD_BASE_URL", sandbox_server.url)
+    monkeypatch.setenv("OFFLOAD_BASE_URL", fast_sandbox.url)
     monkeypatch.setenv("OFFLOAD_API_KEY", SANDBOX_KEY)
-    return sandbox_server
+    return fast_sandbox
 
 
 def run_app(query: dict | None = None, **state) -> AppTest:
