@@ -36,6 +36,20 @@ def wait_ready(page, timeout=SERVER_WAIT_MS):
     page.wait_for_selector(READY, timeout=timeout)
 
 
+def click_when_drawn(page, selector: str) -> None:
+    """Click the one element ``selector`` names once the page has finished drawing: during a
+    rerun Streamlit shows the old element beside the new one (both disabled), which a loaded
+    machine keeps on screen for seconds."""
+    from tests.helpers import wait_until
+
+    def drawn():
+        page.wait_for_selector(READY, timeout=SERVER_WAIT_MS)
+        return page.locator(selector).count() == 1
+
+    wait_until(drawn, timeout=SERVER_WAIT_MS / 1000, interval=0.2, message=f"{selector} drawn")
+    page.locator(selector).click()
+
+
 def commit_text(page, selector: str, value: str) -> None:
     """Fill a Streamlit text input/area and commit it (Streamlit commits on blur/Enter)."""
     field = page.locator(selector)

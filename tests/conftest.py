@@ -108,8 +108,34 @@ def browser():
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
+        yield LoadTolerantBrowser(chromium)
         chromium.close()
+
+
+class LoadTolerantBrowser:
+    """The browser, whose pages and contexts wait up to SERVER_WAIT_MS (not Playwright's
+    30 s) for anything: a click or a selector waits on the server, which a loaded machine
+    slows. Every wait still ends as soon as its condition holds."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_page(self, **kwargs):
+        from tests.browser import SERVER_WAIT_MS
+
+        page = self._browser.new_page(**kwargs)
+        page.set_default_timeout(SERVER_WAIT_MS)
+        return page
+
+    def new_context(self, **kwargs):
+        from tests.browser import SERVER_WAIT_MS
+
+        context = self._browser.new_context(**kwargs)
+        context.set_default_timeout(SERVER_WAIT_MS)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture

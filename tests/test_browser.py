@@ -7,10 +7,15 @@ import pytest
 
 import storage
 from storage.events import parse_envelope, record_event
-from tests.browser import SERVER_WAIT_MS, commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import (
+    SERVER_WAIT_MS,
+    click_when_drawn,
+    commit_text,
+    needs_chromium,
+    running_stack,
+    wait_ready,
+)
 from tests.helpers import (
-    ServerProcess,
-    free_port,
     input_needed,
     run_cli,
     wait_until,
@@ -62,7 +67,7 @@ def pending_request(stack, case_id: str) -> str:
     return wait_until(found, timeout=60, interval=0.2, message="the case's question")
 
 
-def wait_for_question(page, request_id, timeout=40):
+def wait_for_question(page, request_id, timeout=SERVER_WAIT_MS / 1000):
     """The inbox redraws itself when a question arrives; reloading just makes it quicker."""
 
     def visible():
@@ -92,7 +97,12 @@ def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):
         wait_ready(page)
         return "completed" in page.locator('[data-testid="stMetric"]').first.inner_text()
 
-    wait_until(completed, timeout=40, interval=1, message="case completed on its timeline")
+    wait_until(
+        completed,
+        timeout=SERVER_WAIT_MS / 1000,
+        interval=1,
+        message="case completed on its timeline",
+    )
     page.screenshot(path=str(tmp_path / "timeline.png"), full_page=True)
     db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
     row = next(db.query("SELECT * FROM input_requests WHERE case_id = ?", [case_id]))
@@ -123,27 +133,22 @@ def test_two_operators_clicking_at_once_send_one_answer(browser, stack):
     )
 
 
-def test_hostile_question_renders_as_literal_text(browser, tmp_path):
-    db_path = str(tmp_path / "hostile.db")
-    db = storage.open_db(db_path)
-    env = input_needed("c-evil", "r-evil", 1000, HOSTILE)
+def test_hostile_question_renders_as_literal_text(browser, stack):
+    db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
+    env = input_needed("c-evil", "r-evil", storage.now_ms(), HOSTILE)
     with db.atomic():
         record_event(db, parse_envelope(env, json.dumps(env)), 1)
-    server = ServerProcess(["dashboard", "--db", db_path], health_path="/_stcore/health")
-    server.start(free_port())
-    try:
-        page = browser.new_page()
-        page.goto(server.url + "/")
-        wait_ready(page)
-        page.wait_for_selector("text=Inbox (1)")
-        main = page.locator('[data-testid="stMain"]')
-        assert HOSTILE in main.inner_text()
-        assert main.locator("strong").count() == 0
-        assert page.locator('a[href^="javascript:"]').count() == 0
-        assert page.locator("img[src='x']").count() == 0
-        assert page.evaluate("window.pwned === undefined")
-    finally:
-        server.stop()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(stack["dashboard"] + "/?q=pwned")
+    wait_ready(page)
+    page.wait_for_selector(".st-key-send_r-evil", timeout=SERVER_WAIT_MS)
+    main = page.locator('[data-testid="stMain"]')
+    assert HOSTILE in main.inner_text()
+    assert main.locator("strong").count() == 0
+    assert page.locator('a[href^="javascript:"]').count() == 0
+    assert page.locator("img[src='x']").count() == 0
+    assert page.evaluate("window.pwned === undefined")
+    page.close()
 
 
 def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
@@ -153,7 +158,7 @@ def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
     page.goto(stack["dashboard"] + "/new")
     wait_ready(page)
     commit_text(page, ".st-key-operator_name input", "Avery")
-    page.locator(".st-key-nc_send button").click()  # empty form: errors at the fields
+    click_when_drawn(page, ".st-key-nc_send button")  # empty form: errors at the fields
     page.wait_for_selector("text=Say what the case should achieve.")
     commit_text(page, ".st-key-nc_objective input", "Collect a signed W-9 from the vendor")
     commit_text(page, ".st-key-nc_client_reference_id input", "vendor_browser_1")
@@ -172,10 +177,9 @@ def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
     }
     commit_text(page, ".st-key-nc_schema_json textarea", json.dumps(schema))
     page.screenshot(path=str(tmp_path / "new_case.png"), full_page=True)
-    send = page.locator(".st-key-nc_send button")
-    send.click()
+    click_when_drawn(page, ".st-key-nc_send button")
     page.wait_for_selector("text=Case created.", timeout=SERVER_WAIT_MS)
-    send.click()  # a second click on the same form
+    click_when_drawn(page, ".st-key-nc_send button")  # a second click on the same form
     page.wait_for_selector("text=no second case", timeout=SERVER_WAIT_MS)
     assert httpx.get(sandbox).json()["cases"] == cases_before + 1
     page.get_by_text("Open the case").click()
@@ -187,27 +191,21 @@ def test_new_case_form_sends_one_case_with_a_schema(browser, stack, tmp_path):
     assert json.loads(case["result_schema"]) == schema
 
 
-def test_audit_detail_is_read_whole_by_selecting_its_row(browser, tmp_path):
+def test_audit_detail_is_read_whole_by_selecting_its_row(browser, stack):
     """Issue 12, defect 7: the Audit page's detail column is cut; selecting a row shows the
     whole detail."""
     from storage import audit
 
-    db_path = str(tmp_path / "audit.db")
-    db = storage.open_db(db_path)
+    db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
     long_detail = {"filters": {"status": ["COMPLETED"]}, "rows": 12, "note": "x" * 300}
-    audit.record(db, "Avery", "export.written", detail=long_detail)
-    server = ServerProcess(["dashboard", "--db", db_path], health_path="/_stcore/health")
-    server.start(free_port())
-    try:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server.url + "/audit")
-        wait_ready(page)
-        box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-        page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection cell
-        page.wait_for_selector('[data-testid="stCode"]', timeout=SERVER_WAIT_MS)
-        wait_ready(page)
-        shown = json.loads(page.locator('[data-testid="stCode"]').first.inner_text())
-        assert shown == long_detail
-        page.close()
-    finally:
-        server.stop()
+    audit.record(db, "Avery", "export.written", detail=long_detail)  # the newest entry
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(stack["dashboard"] + "/audit")
+    wait_ready(page)
+    box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's selection cell
+    page.wait_for_selector('[data-testid="stCode"]', timeout=SERVER_WAIT_MS)
+    wait_ready(page)
+    shown = json.loads(page.locator('[data-testid="stCode"]').first.inner_text())
+    assert shown == long_detail
+    page.close()

@@ -75,7 +75,7 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
 
     wait_until(
         lambda: sent_kinds() == [("question.new", "SENT"), ("question.overdue", "SENT")],
-        timeout=30,
+        timeout=SERVER_WAIT_MS / 1000,
         message="both notifications sent",
     )
     titles = sorted(m["title"] for m in receiver.received)
