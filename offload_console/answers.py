@@ -192,8 +192,8 @@ def _not_claimed(request: dict, operator: str, session: str) -> AnswerOutcome:
         return AnswerOutcome(
             False,
             "taken",
-            f"{request['send_by']} is sending an answer to this question right now; nothing "
-            "was sent.",
+            f"{request['send_by']} is answering this question right now (their answer is on "
+            "its way to Offload); nothing was sent.",
         )
     if request["status"] != "PENDING" and claim_is_fresh(request):
         # Sent by the claim's holder, and the case moved on before its answer was recorded.
