@@ -139,6 +139,17 @@ def _send(db, client, prepared: dict, submission_id: str, actor: str | None) -> 
     return SubmitResult(submission_id, "SENT", created.case_id)
 
 
+@dataclass(frozen=True)
+class LaunchOutcome:
+    """One CSV row of a batch launch: SKIPPED (it had problems), or its submission's status
+    with the case it made; ``note`` says when it had been sent before."""
+
+    row: int
+    status: str
+    case: str = ""
+    note: str = ""
+
+
 def launch_batch(
     db: sqlite_utils.Database,
     client: OffloadClient,
@@ -147,23 +158,17 @@ def launch_batch(
     *,
     actor: str | None,
     progress: Callable[[int, int], None] = lambda done, total: None,
-) -> list[dict]:
+) -> list[LaunchOutcome]:
     """Send each row without problems through the outbox (``submission_id(i)`` for row
     ``i``: the same rows sent again make no second case); a row with problems is skipped.
-    ``{row, status, case, note}`` per row; ``progress(done, total)`` after each."""
+    ``progress(done, total)`` after each row."""
     outcomes = []
     for i, (body, problems) in enumerate(rows):
         if problems:
-            outcomes.append({"row": i + 1, "status": "SKIPPED", "case": "", "note": ""})
+            outcomes.append(LaunchOutcome(i + 1, "SKIPPED"))
         else:
             result = submit_case(db, client, body, actor=actor, submission_id=submission_id(i))
-            outcomes.append(
-                {
-                    "row": i + 1,
-                    "status": result.status,
-                    "case": result.case_id or "",
-                    "note": "already sent" if result.duplicate else "",
-                }
-            )
+            note = "already sent" if result.duplicate else ""
+            outcomes.append(LaunchOutcome(i + 1, result.status, result.case_id or "", note))
         progress(i + 1, len(rows))
     return outcomes

@@ -599,6 +599,6 @@ def test_a_batch_launch_sends_each_good_row_once_and_skips_the_rest(sandbox, db_
             progress=lambda d, t: seen.append((d, t)),
         )
         again = launch_batch(db, client, plan.rows, plan.submission_id, actor="t")
-    assert [r["status"] for r in first] == ["SENT", "SKIPPED"] and seen == [(1, 2), (2, 2)]
-    assert [r["note"] for r in again] == ["already sent", ""]
+    assert [r.status for r in first] == ["SENT", "SKIPPED"] and seen == [(1, 2), (2, 2)]
+    assert [r.note for r in again] == ["already sent", ""]
     assert db["submissions"].count == 1
