@@ -8,13 +8,13 @@ example that ``tests/test_cli.py`` runs.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from pathlib import Path
 
 import click
 
 from offload_client.text import printable
-from offload_console import __version__, settings
+from offload_console import __version__, instance, settings
 from storage.deliveries import OUTCOMES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -28,7 +28,8 @@ def db_option(fn):
         envvar="OFFLOAD_CONSOLE_DB",
         show_envvar=True,
         type=click.Path(dir_okay=False),
-        help=f"SQLite file  [default: {settings.DEFAULT_DB_PATH}]",
+        help="SQLite file  [default: the database of the console running for this user, else "
+        "$XDG_DATA_HOME/offload-console/offload-console.db (~/.local/share/…)]",
     )(fn)
 
 
@@ -64,19 +65,37 @@ def port_option(default: int, **kwargs):
     )
 
 
-def open_database(db: str | None):
+def open_database(db: str | None, *, create: bool = False):
+    """The database by the one rule (``settings.db_choice``). Only the commands that run the
+    console (and ``operators add``) may ``create`` it: the others say where they looked."""
     from storage import StorageError
 
+    command = " ".join(click.get_current_context().command_path.split()[1:])
     try:
-        return settings.open_db(db)
+        path = settings.db_path(db) if create else settings.existing_db_path(db)
+        return settings.open_db(path)
+    except settings.NoDatabase as exc:
+        fail(command, str(exc))
     except (OSError, StorageError) as exc:
-        command = " ".join(click.get_current_context().command_path.split()[1:])
         fail(command, f"cannot open the database {settings.db_path(db)}: {exc}")
 
 
 def adopt_running_up(db: str | None) -> None:
     """Talk to the sandbox and sidecar of an `up` running for this database (sandbox mode)."""
-    settings.adopt_running_up(str(Path(settings.db_path(db)).resolve()))
+    settings.adopt_running_up(settings.db_path(db))
+
+
+def claim(command: str, db_path: str, parts: tuple[str, ...], ports: dict) -> instance.Held:
+    """This long-running command's locks on its database (see ``offload_console.instance``),
+    or exit with who holds them. A child of ``up`` runs under ``up``'s locks."""
+    up = settings.up_pid()
+    if up is not None and up == os.getppid():
+        if all((instance.holder(db_path, part) or {}).get("pid") == up for part in parts):
+            return instance.Held()
+    try:
+        return instance.hold([(db_path, part) for part in parts], command=command, ports=ports)
+    except instance.AlreadyRunning as exc:
+        fail(command, str(exc))
 
 
 @click.group(context_settings=CONTEXT, epilog=example("offload-console up"))
@@ -171,6 +190,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     from storage.notifications import sync_targets
 
     db_path = settings.db_path(db)
+    held = claim("sidecar", db_path, ("sidecar",), {"sidecar": port})
     try:
         notify_options = {
             "dashboard_url": settings.dashboard_url(),
@@ -264,15 +284,20 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
-    serve(
-        app,
-        host,
-        port,
-        log_level=log_level,
-        request_timeout_s=settings.request_timeout_s(),
-        use_uvloop=settings.use_uvloop(),
-        log_filter=RedactingFilter(),
-    )
+    if held.fds:  # not a child of `up` (`up` names its database itself)
+        settings.write_current(db_path)
+    try:
+        serve(
+            app,
+            host,
+            port,
+            log_level=log_level,
+            request_timeout_s=settings.request_timeout_s(),
+            use_uvloop=settings.use_uvloop(),
+            log_filter=RedactingFilter(),
+        )
+    finally:
+        settings.remove_current(db_path)
 
 
 @cli.command(
@@ -325,6 +350,8 @@ def sandbox(
     from offload_client import DEFAULT_SANDBOX_API_KEY
     from sandbox.app import create_app, run
 
+    if state:  # its cases live in this file: one sandbox per file
+        claim("sandbox", state, ("sandbox",), {"sandbox": port})
     click.echo(
         f"sandbox: Offload's API at http://{host}:{port} "
         f"(x-api-key from --api-key or OFFLOAD_API_KEY; one hour = {hour_seconds:g} s; "
@@ -458,14 +485,14 @@ def export(**options) -> None:
 @db_option
 def dashboard(host: str, port: int, db: str | None) -> None:
     """Run the Streamlit dashboard alone."""
-    import os
-
     from offload_console.accounts import allowed_emails, read_secrets_file, sign_in_setup
     from offload_console.supervisor import dashboard_command
 
+    db_path = settings.db_path(db)
+    held = claim("dashboard", db_path, ("dashboard",), {"dashboard": port})
     if not settings.is_loopback(host):
         secrets = read_secrets_file()
-        setup = sign_in_setup(open_database(db), secrets)
+        setup = sign_in_setup(open_database(db_path, create=True), secrets)
         if not setup.protected or (setup.oidc and not allowed_emails(secrets)):
             fail(
                 "dashboard",
@@ -475,8 +502,8 @@ def dashboard(host: str, port: int, db: str | None) -> None:
                 "(OFFLOAD_CONSOLE_ALLOWED_EMAILS or [console] allowed_emails), then start it "
                 "again. On 127.0.0.1 it runs without sign-in.",
             )
-    if db:
-        settings.set_db_path(db)
+    held.keep_across_exec()  # Streamlit, in this process, holds the lock from here on
+    settings.set_db_path(db_path)
     os.execvp(sys.executable, dashboard_command(port, host))
 
 
@@ -509,7 +536,7 @@ def operators_add(name: str, password_stdin: bool, email: str | None, db: str | 
             fail("operators", "the passwords differ")
     else:
         password = sys.stdin.readline().rstrip("\n")
-    database = open_database(db)
+    database = open_database(db, create=True)
     try:
         new = add_operator(database, name, password, settings.operator_name())
     except ValueError as exc:

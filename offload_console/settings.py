@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import storage
 from offload_client import DEFAULT_SANDBOX_API_KEY, DEFAULT_SANDBOX_URL, OffloadClient
-from storage import DEFAULT_DB_PATH
+from offload_console import instance
+from storage import DEFAULT_DB_NAME
 from storage.db import DEFAULT_BUSY_TIMEOUT_MS
 from storage.events import parse_window_ms
 from storage.inbox import DEFAULT_ANSWER_WITHIN_MS
@@ -74,16 +75,114 @@ def check_bind(host: str, token: str | None) -> None:
 # -- the database -----------------------------------------------------------------------------
 
 
+def data_dir() -> Path:
+    """The console's per-user folder: ``$XDG_DATA_HOME/offload-console``, by default
+    ``~/.local/share/offload-console``. The default database lives there, so every command
+    finds the same one from whichever folder it runs."""
+    base = _env("XDG_DATA_HOME")
+    return (Path(base) if base else Path.home() / ".local" / "share") / "offload-console"
+
+
+def default_db_path() -> str:
+    return str(data_dir() / DEFAULT_DB_NAME)
+
+
+def current_file() -> Path:
+    """Where the console running for this user names its database (``up`` and ``sidecar``
+    write it while they hold their database's sidecar lock)."""
+    return data_dir() / "current.json"
+
+
+def db_choice(explicit: str | os.PathLike | None = None) -> tuple[str, str]:
+    """The database every command uses, and why (for messages): ``--db``, then
+    ``OFFLOAD_CONSOLE_DB``, then the database of the console running for this user, then
+    :func:`default_db_path`. Always an absolute path."""
+    if explicit:  # click hands OFFLOAD_CONSOLE_DB over as --db
+        return str(Path(explicit).resolve()), "--db or OFFLOAD_CONSOLE_DB"
+    if _env("OFFLOAD_CONSOLE_DB"):
+        return str(Path(_env("OFFLOAD_CONSOLE_DB")).resolve()), "OFFLOAD_CONSOLE_DB"
+    running = running_console_db()
+    if running:
+        return running, "the running console's database"
+    return default_db_path(), "the default"
+
+
 def db_path(explicit: str | os.PathLike | None = None) -> str:
-    """``--db`` wins, then ``OFFLOAD_CONSOLE_DB``, then ``./data/offload-console.db``."""
-    if explicit:
-        return str(explicit)
-    return _env("OFFLOAD_CONSOLE_DB") or DEFAULT_DB_PATH
+    """The database's path by :func:`db_choice`'s rule."""
+    return db_choice(explicit)[0]
 
 
 def set_db_path(path: str) -> None:
     """Hand the database to the processes this one starts (``up``'s children)."""
     os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(path).resolve())
+
+
+def running_console_db() -> str | None:
+    """The database of the console running for this user (``current.json``, while its
+    sidecar lock is held), or None."""
+    import json
+
+    try:
+        data = json.loads(current_file().read_text(encoding="utf-8"))
+        path = str(data["db"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path if instance.holder(path, "sidecar") is not None else None
+
+
+def write_current(db: str) -> None:
+    """This process (holding ``db``'s sidecar lock) is the running console."""
+    import json
+
+    current_file().parent.mkdir(parents=True, exist_ok=True)
+    temporary = current_file().with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"db": db, "pid": os.getpid()}), encoding="utf-8")
+    temporary.replace(current_file())
+
+
+def remove_current(db: str) -> None:
+    """At stop: ``current.json`` goes if it still names this process."""
+    import json
+
+    try:
+        data = json.loads(current_file().read_text(encoding="utf-8"))
+        if data.get("pid") == os.getpid() and data.get("db") == db:
+            current_file().unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+LEGACY_DB_PATH = (
+    Path("data") / DEFAULT_DB_NAME
+)  # the default of earlier versions: beside the caller
+
+
+class NoDatabase(Exception):
+    pass
+
+
+def existing_db_path(explicit: str | os.PathLike | None = None) -> str:
+    """For commands that read: the database by :func:`db_choice`, which must exist (they never
+    create one); else :class:`NoDatabase` saying where it looked and how to start one."""
+    path, why = db_choice(explicit)
+    if Path(path).is_file():
+        return path
+    hint = ""
+    if LEGACY_DB_PATH.is_file() and str(LEGACY_DB_PATH.resolve()) != path:
+        hint = (
+            f" A database of an earlier version is at {LEGACY_DB_PATH.resolve()}: "
+            f"pass --db {LEGACY_DB_PATH} (or move it to {default_db_path()})."
+        )
+    raise NoDatabase(
+        f"no database at {path} ({why}). Start the console with `offload-console up` (it "
+        "creates it there), or name yours with --db PATH or OFFLOAD_CONSOLE_DB." + hint
+    )
+
+
+def up_pid() -> int | None:
+    """``OFFLOAD_CONSOLE_UP_PID``: set by ``up`` for its children, which run under its locks."""
+    raw = _env("OFFLOAD_CONSOLE_UP_PID") or ""
+    return int(raw) if raw.isdigit() else None
 
 
 def open_db(explicit: str | os.PathLike | None = None, *, any_thread: bool = False):

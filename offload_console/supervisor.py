@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -13,9 +15,10 @@ from pathlib import Path
 import httpx
 
 from offload_client import DEFAULT_SANDBOX_API_KEY
-from offload_console import settings
+from offload_console import instance, settings
 
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+PR_SET_PDEATHSIG = 1
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 
 
@@ -47,6 +50,15 @@ def dashboard_command(port: int, host: str) -> list[str]:
     ]
 
 
+def _end_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when ``up`` dies, even by ``kill -9``, so no
+    orphan keeps a port or the database once ``up`` (and its locks) are gone."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: children outlive a killed `up`, as before
+
+
 @dataclass
 class Child:
     name: str
@@ -57,7 +69,7 @@ class Child:
     restarts: int = 0
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=self.env)
+        self.proc = subprocess.Popen(self.argv, env=self.env, preexec_fn=_end_with_parent)
 
     def wait_healthy(self, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -99,12 +111,42 @@ class UpOptions:
 
 
 def run_up(args: UpOptions) -> int:
-    db_path = str(Path(settings.db_path(args.db)).resolve())
-    first_start = not Path(db_path).exists()
-    settings.open_db(db_path).conn.close()  # migrations once, before the children race for it
+    db_path = settings.db_path(args.db)
     sandbox = settings.is_sandbox_mode()
+    state_file = str(Path(db_path).with_name("sandbox-state.json"))
+    claims = [(db_path, "sidecar"), (db_path, "dashboard")]
+    claims += [(state_file, "sandbox")] if sandbox else []
+    ports = {
+        "dashboard": args.dashboard_port,
+        "sidecar": args.sidecar_port,
+        "sandbox": args.sandbox_port if sandbox else None,
+    }
+    try:  # before anything else is touched: a second `up` changes nothing of the first
+        held = instance.hold(claims, command="up", ports=ports)
+    except instance.AlreadyRunning as exc:
+        print(f"up: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        return _run_up(args, db_path, sandbox, state_file)
+    finally:
+        held.release()
+
+
+def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> int:
+    first_start = not Path(db_path).exists()
+    if first_start and settings.LEGACY_DB_PATH.is_file():
+        print(
+            f"up: {settings.LEGACY_DB_PATH.resolve()} (where earlier versions kept the database) "
+            f"is not used; to keep it, stop and start again with --db {settings.LEGACY_DB_PATH}, "
+            f"or move it to {db_path}.",
+            file=sys.stderr,
+            flush=True,
+        )
+    settings.open_db(db_path).conn.close()  # migrations once, before the children race for it
     env = settings.child_environment(
-        OFFLOAD_CONSOLE_DB=db_path, OFFLOAD_CONSOLE_SIDECAR_PORT=str(args.sidecar_port)
+        OFFLOAD_CONSOLE_DB=db_path,
+        OFFLOAD_CONSOLE_SIDECAR_PORT=str(args.sidecar_port),
+        OFFLOAD_CONSOLE_UP_PID=str(os.getpid()),
     )
     cli = [sys.executable, "-m", "offload_console.cli"]
     children: list[Child] = []
@@ -128,7 +170,7 @@ def run_up(args: UpOptions) -> int:
                     "--hour-seconds",
                     str(args.hour_seconds),
                     "--state",
-                    str(Path(db_path).with_name("sandbox-state.json")),
+                    state_file,
                 ],  # the key goes by environment (OFFLOAD_API_KEY), never on a command line
                 f"http://127.0.0.1:{args.sandbox_port}/healthz",
                 env,
@@ -176,6 +218,7 @@ def run_up(args: UpOptions) -> int:
     settings.write_run_file(
         db_path, sandbox_port=args.sandbox_port if sandbox else None, sidecar_port=args.sidecar_port
     )
+    settings.write_current(db_path)
     print("\noffload-console is up:", flush=True)
     print(f"  dashboard  http://127.0.0.1:{args.dashboard_port}")
     hook = "/webhooks/offload/<token>" if settings.webhook_token() else "/webhooks/offload"
@@ -211,6 +254,7 @@ def run_up(args: UpOptions) -> int:
             child.start()
         stopping.wait(0.5)
     settings.remove_run_file(db_path)
+    settings.remove_current(db_path)
     _stop_all(children)
     print("up: stopped.", flush=True)
     return 0

@@ -6,7 +6,7 @@ applies pending migrations, so there is no separate init step.
 """
 
 from storage.db import (
-    DEFAULT_DB_PATH,
+    DEFAULT_DB_NAME,
     DatabaseUnavailable,
     StorageError,
     now_ms,
@@ -14,7 +14,7 @@ from storage.db import (
 )
 
 __all__ = [
-    "DEFAULT_DB_PATH",
+    "DEFAULT_DB_NAME",
     "DatabaseUnavailable",
     "StorageError",
     "now_ms",

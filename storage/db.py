@@ -12,7 +12,7 @@ import sqlite_utils
 
 from storage.migrations import migrations
 
-DEFAULT_DB_PATH = "./data/offload-console.db"
+DEFAULT_DB_NAME = "offload-console.db"  # in the console's data folder (settings)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 

@@ -4,6 +4,22 @@ import storage
 from tests.helpers import ServerProcess, free_port
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_data_folder(tmp_path_factory):
+    """The console's per-user folder (default database, ``current.json``) is the suite's own:
+    nothing a test runs finds or writes the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("xdg-data")
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XDG_DATA_HOME"]
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
 @pytest.fixture
 def db():
     """A fresh in-memory database with the schema applied."""

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+import storage
 from offload_console.cli import cli
 from offload_console.templates import W9_TEMPLATE
 from tests.helpers import launch_up, run_cli, wait_until
@@ -263,6 +264,7 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
         else:
+            storage.open_db(env["OFFLOAD_CONSOLE_DB"]).conn.close()  # as a started console left it
             if command == "operators remove":  # someone to remove
                 invoke("operators", "add", "avery", env=env, input="a-long-enough-password\n")
             cwd = os.getcwd()
