@@ -49,6 +49,17 @@ def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str,
             parts.append(
                 f"last error {duration(now - target['last_error_at'])} ago: {target['last_error']}"
             )
+        if failing and target.get("retry_at"):
+            parts.append(
+                f"{target['failures']} failures in a row; tried again "
+                + (
+                    f"in {duration(target['retry_at'] - now)}"
+                    if target["retry_at"] > now
+                    else "now"
+                )
+            )
+        if target.get("role") == "escalate":
+            parts.append("escalation: overdue questions only")
         rows.append(
             (f"Notify {target['label']}", "PROBLEM" if failing else "ok", " · ".join(parts))
         )

@@ -96,6 +96,8 @@ def claim(command: str, db_path: str, parts: tuple[str, ...], ports: dict) -> in
         return instance.hold([(db_path, part) for part in parts], command=command, ports=ports)
     except instance.AlreadyRunning as exc:
         fail(command, str(exc))
+    except OSError as exc:  # its folder cannot be made or written
+        fail(command, f"cannot open the database {db_path}: its lock file: {exc}")
 
 
 @click.group(context_settings=CONTEXT, epilog=example("offload-console up"))
@@ -185,9 +187,8 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         settings.check_bind(host, token)
     except settings.RefuseToStart as exc:
         fail("sidecar", str(exc))
-    from offload_console.notify import notify_forever, targets_from_urls
-    from storage import DatabaseUnavailable, StorageError
-    from storage.notifications import sync_targets
+    from offload_console.notify import notify_forever, switch_on, targets_from_urls
+    from storage import DatabaseUnavailable, StorageError, now_ms
 
     db_path = settings.db_path(db)
     held = claim("sidecar", db_path, ("sidecar",), {"sidecar": port})
@@ -197,19 +198,23 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
             "answer_within_ms": settings.answer_within_ms(),
             "digest_ms": int(settings.notify_digest_s() * 1000),
             "first_retry_ms": int(settings.notify_retry_s() * 1000),
+            "recover_ms": int(settings.notify_recover_s() * 1000),
+            "remind_at": settings.remind_at(),
         }
-        targets = targets_from_urls(settings.notify_urls())
+        targets = targets_from_urls(settings.notify_urls(), settings.escalate_urls())
     except ValueError as exc:
         fail("sidecar", str(exc))
 
     def record_targets() -> None:
         # The configured targets are the active ones: a question recorded from now on gets a
         # notification row for each, in the same transaction (a trigger).
-        database = settings.open_db(db)  # migrations here
+        database = settings.open_db(db_path)  # migrations here
         try:
-            sync_targets(database, [(t.target_id, t.label) for t in targets])
+            waiting = switch_on(database, targets, now=now_ms())
         finally:
             database.conn.close()
+        if waiting:
+            click.echo(f"sidecar: {waiting} questions already waiting: one message names them")
 
     try:
         record_targets()

@@ -1,13 +1,21 @@
 """Telling operators about questions: Apprise targets, the messages, and the sender.
 
-A notification is a row (``storage/notifications.py``): ``question.new`` rows are written by
-the database itself in the transaction that records the question; ``question.overdue`` rows by
-:func:`send_due`'s caller once a question's due time passes; ``question.assigned`` rows when a
-question is assigned to an operator with an e-mail. The always-on sidecar sends them
-(:func:`notify_forever`), retrying a target that fails (first retry after about 10 s, doubling,
-at most 10 min apart) for up to 24 h. A question no longer pending when its turn comes is not
-sent. Every message carries its notification id, so a receiver can drop the one copy a kill -9
-between a send and its record can cause.
+A notification is a row (``storage/notifications.py``), one per (question, kind, target):
+- ``question.new``: written by the database itself in the transaction that records the question;
+- ``question.waiting``: for questions already waiting when a target is switched on (one digest);
+- ``question.due_soon``: a reminder once a share of the question's window has passed
+  (``OFFLOAD_CONSOLE_REMIND_AT``, 75 % by default);
+- ``question.overdue``: once its due time passes, also to the escalation targets
+  (``OFFLOAD_CONSOLE_ESCALATE_URLS``), which get no other kind;
+- ``question.assigned``: to an operator's e-mail when a question is assigned to them.
+
+The always-on sidecar sends them (:func:`notify_forever`). A target that fails is tried again
+with one message at a time (the oldest), 10 s after the first failure, then twice as long each
+time but never more than 15 s apart (``OFFLOAD_CONSOLE_NOTIFY_RECOVER_S``), so a target that
+comes back is found within 15 s; the moment it accepts a message, everything waiting for it
+goes. A message is given up after 24 h of failures. A question no longer pending when its turn
+comes is not sent. Every message carries its notification id, so a receiver can drop the one
+copy a kill -9 between a send and its record can cause.
 
 Apprise URLs are secrets (tokens, passwords): they live in memory only. The database keeps a
 hash of each (its target id) and a label that shows the scheme alone.
@@ -30,10 +38,14 @@ from storage import notifications as store
 log = logging.getLogger("offload_console.notify")
 
 FIRST_RETRY_MS = 10_000
-MAX_RETRY_MS = 600_000
+RECOVER_MS = 15_000  # a failing target is tried at least this often: it is found when it returns
 GIVE_UP_AFTER_MS = 24 * 3_600_000
+REMIND_AT = 0.75
+DIGEST_LINES = 50
 TITLES = {
     "question.new": "Question waiting",
+    "question.waiting": "Already waiting",
+    "question.due_soon": "Question due soon",
     "question.overdue": "Question overdue",
     "question.assigned": "Question assigned to you",
 }
@@ -44,20 +56,31 @@ class Target:
     target_id: str
     url: str  # secret: never stored, shown or logged
     label: str
+    role: str = "notify"  # or "escalate": overdue questions only
 
     @property
     def sends_mail(self) -> bool:
         return self.url.split(":", 1)[0].lower() in ("mailto", "mailtos")
 
 
-def targets_from_urls(urls: list[str]) -> list[Target]:
-    """One target per distinct URL, identified by a hash of it."""
+def targets_from_urls(urls: list[str], escalate: list[str] = ()) -> list[Target]:
+    """One target per distinct URL, identified by a hash of it: the ``notify`` ones, then the
+    ``escalate`` ones not already among them (those get the overdue message anyway)."""
     found: dict[str, Target] = {}
-    for url in urls:
-        target_id = "t_" + hashlib.sha256(url.encode()).hexdigest()[:12]
-        scheme = url.split("://", 1)[0].lower() if "://" in url else "?"
-        found.setdefault(target_id, Target(target_id, url, f"{scheme}:// ({target_id})"))
+    for role, group in (("notify", urls), ("escalate", escalate)):
+        for url in group:
+            target_id = "t_" + hashlib.sha256(url.encode()).hexdigest()[:12]
+            scheme = url.split("://", 1)[0].lower() if "://" in url else "?"
+            label = f"{scheme}:// ({target_id})" + (" escalation" if role == "escalate" else "")
+            found.setdefault(target_id, Target(target_id, url, label, role))
     return list(found.values())
+
+
+def switch_on(db, targets: list[Target], *, now: int) -> int:
+    """Make ``targets`` the active ones (the caller holds the database's sidecar lock); the
+    questions already waiting that a target was never told about are queued for one digest to
+    it. Returns how many were queued."""
+    return store.sync_targets(db, [(t.target_id, t.label, t.role) for t in targets], now=now)
 
 
 def waited(ms: int) -> str:
@@ -80,10 +103,34 @@ def case_link(dashboard_url: str, case_id: str) -> str:
     return f"{dashboard_url.rstrip('/')}/case?case={quote(case_id, safe='')}"
 
 
+def waiting_digest(rows: list[dict], *, now: int, dashboard_url: str) -> tuple[str, str]:
+    """The one message naming the questions that were already waiting when a target was
+    switched on: a line each (the first :data:`DIGEST_LINES`), then the Inbox's link."""
+    lines = [
+        f"{len(rows)} question{'s' if len(rows) != 1 else ''} were already waiting when "
+        "notifications were switched on (oldest first):"
+    ]
+    for row in sorted(rows, key=lambda r: r["requested_at"] or 0)[:DIGEST_LINES]:
+        waiting = waited(now - row["requested_at"]) if row["requested_at"] is not None else "?"
+        lines.append(
+            f"- {quoted(row['client_reference_id'], '(no reference)', 80)} · "
+            f"{quoted(row['question'], '(no question text)', 120)} · waiting {waiting} · "
+            f"{case_link(dashboard_url, row['case_id'])}"
+        )
+    if len(rows) > DIGEST_LINES:
+        lines.append(f"… and {len(rows) - DIGEST_LINES} more.")
+    lines.append(f"The Inbox: {dashboard_url.rstrip('/')}/")
+    lines.append(f"Notification id: {printable(min(r['notification_id'] for r in rows))}")
+    title = f"{TITLES['question.waiting']}: {len(rows)} question{'s' if len(rows) != 1 else ''}"
+    return title, "\n".join(lines)
+
+
 def message(kind: str, rows: list[dict], *, now: int, dashboard_url: str) -> tuple[str, str]:
     """Title and plain-text body for one notification (or a digest of several). Every piece
     of outside text is one line, labelled as quoted (the question: each of its lines behind
     ``> ``); the console's own lines (the link, the id) cannot be imitated by it."""
+    if kind == "question.waiting":
+        return waiting_digest(rows, now=now, dashboard_url=dashboard_url)
     parts = []
     for row in rows:
         counterparty = " ".join(
@@ -159,9 +206,12 @@ def _mail_to(url: str, recipient: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def retry_delay_ms(attempts: int, first_ms: int = FIRST_RETRY_MS) -> int:
-    """After the ``attempts``-th failure: 10 s, 20 s, 40 s, … at most 10 min."""
-    return min(first_ms * 2 ** max(0, attempts - 1), MAX_RETRY_MS)
+def retry_delay_ms(
+    failures: int, first_ms: int = FIRST_RETRY_MS, recover_ms: int = RECOVER_MS
+) -> int:
+    """After a target's ``failures``-th failure in a row: ``first_ms`` (10 s), then twice as
+    long each time, never more than ``recover_ms`` (15 s; or ``first_ms`` if that is longer)."""
+    return min(first_ms * 2 ** max(0, failures - 1), max(recover_ms, first_ms))
 
 
 Sender = Callable[[Target, str, str, str | None], str | None]
@@ -176,26 +226,32 @@ def send_due(
     answer_within_ms: int,
     digest_ms: int = 0,
     first_retry_ms: int = FIRST_RETRY_MS,
+    recover_ms: int = RECOVER_MS,
+    remind_at: float = REMIND_AT,
     send: Sender = apprise_send,
 ) -> dict[str, int]:
-    """One pass: queue overdue notifications, then send every notification that is due.
-    Returns counts by outcome (sent, failed, dropped, retry)."""
+    """One pass: queue reminders and overdue notifications, then send every notification that
+    is due; a failing target gets one message per pass at most (its oldest). Returns counts by
+    outcome (sent, retry, failed, dropped)."""
     by_id = {t.target_id: t for t in targets}
     counts = {"sent": 0, "retry": 0, "failed": 0, "dropped": 0}
+    store.queue_due_soon(db, now=now, answer_within_ms=answer_within_ms, share=remind_at)
     store.queue_overdue(db, now=now, answer_within_ms=answer_within_ms)
-    dropped = store.drop_answered(db, now=now)
-    counts["dropped"] += dropped
+    counts["dropped"] += store.drop_answered(db, now=now)
+    tried_while_failing: set[str] = set()
     for target_id, kind, rows in store.due_batches(
         db, now=now, answer_within_ms=answer_within_ms, digest_ms=digest_ms
     ):
         target = by_id.get(target_id)
-        if target is None:
-            continue  # no longer configured: kept, sent again if it comes back
+        if target is None or target_id in tried_while_failing:
+            continue  # not configured (kept, sent if it comes back); failing: tried once a pass
+        # The target's failures in a row; or this message's own tries, when their outcomes
+        # could not be recorded.
+        failures = max(rows[0]["target_failures"], rows[0]["attempts"])
         title, body = message(kind, rows, now=now, dashboard_url=dashboard_url)
         recipient = rows[0]["recipient"]
         ids = [row["notification_id"] for row in rows]
-        attempts = rows[0]["attempts"] + 1
-        next_attempt_at = now + retry_delay_ms(attempts, first_retry_ms)
+        next_attempt_at = now + retry_delay_ms(failures + 1, first_retry_ms, recover_ms)
         # The next try is booked before this one is made: a send whose outcome cannot be
         # recorded (a full disk) waits like a failed one instead of going again each second.
         # A booking that cannot be written sends nothing.
@@ -208,9 +264,12 @@ def send_due(
         error = send(target, title, body, recipient)
         try:
             if error is None:
-                store.mark_sent(db, ids, target_id, now=now)
+                released = store.mark_sent(db, ids, target_id, now=now)
+                if released:
+                    log.info("%s accepts messages again: %d waiting go now", target.label, released)
                 counts["sent"] += len(ids)
                 continue
+            tried_while_failing.add(target_id)
             log.warning("notification to %s failed: %s", target.label, error)
             give_up = now - min(row["created_at"] for row in rows) >= GIVE_UP_AFTER_MS
             store.mark_failed(

@@ -31,6 +31,8 @@ DEFAULT_RECONCILE_EVERY_S = 30.0
 DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8501"
 DEFAULT_ANSWER_WITHIN = f"{DEFAULT_ANSWER_WITHIN_MS // 3_600_000}h"
 DEFAULT_NOTIFY_RETRY_S = 10.0
+DEFAULT_NOTIFY_RECOVER_S = 15.0
+DEFAULT_REMIND_AT = 75
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 
 
@@ -401,13 +403,45 @@ def notify_urls(secrets: dict | None = None) -> list[str]:
     """Apprise URLs: ``OFFLOAD_CONSOLE_NOTIFY_URLS`` (space-separated), then ``[console]
     notify_urls`` in secrets.toml (a list, or one space-separated string). Secrets: never
     shown or logged whole."""
-    urls = (_env("OFFLOAD_CONSOLE_NOTIFY_URLS") or "").split()
+    return _urls("OFFLOAD_CONSOLE_NOTIFY_URLS", "notify_urls", secrets)
+
+
+def _urls(variable: str, key: str, secrets: dict | None) -> list[str]:
+    urls = (_env(variable) or "").split()
     console = ((read_secrets_file() if secrets is None else secrets).get("console")) or {}
-    configured = console.get("notify_urls") or []
+    configured = console.get(key) or []
     if isinstance(configured, str):
         configured = configured.split()
     urls += [str(url).strip() for url in configured if str(url).strip()]
     return list(dict.fromkeys(urls))
+
+
+def escalate_urls() -> list[str]:
+    """``OFFLOAD_CONSOLE_ESCALATE_URLS`` (space-separated Apprise URLs), then ``[console]
+    escalate_urls`` in secrets.toml: where overdue questions are also announced. Secrets."""
+    return _urls("OFFLOAD_CONSOLE_ESCALATE_URLS", "escalate_urls", None)
+
+
+def remind_at() -> float:
+    """``OFFLOAD_CONSOLE_REMIND_AT``: the share of a question's window, in percent, after which
+    one reminder goes (default 75; 0 switches reminders off)."""
+    raw = _env("OFFLOAD_CONSOLE_REMIND_AT") or str(DEFAULT_REMIND_AT)
+    try:
+        share = float(raw.rstrip("%"))
+    except ValueError:
+        share = -1
+    if not 0 <= share < 100:
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_REMIND_AT={raw!r} is not a share of the answer window: write a "
+            "percentage from 0 (no reminders) to 99, e.g. 75"
+        )
+    return share / 100
+
+
+def notify_recover_s() -> float:
+    """``OFFLOAD_CONSOLE_NOTIFY_RECOVER_S``: a failing target is tried at least this often (with
+    one message), so a target that returns is found within it (default 15)."""
+    return float(_env("OFFLOAD_CONSOLE_NOTIFY_RECOVER_S") or DEFAULT_NOTIFY_RECOVER_S)
 
 
 def dashboard_url() -> str:
@@ -440,7 +474,7 @@ def notify_digest_s() -> float:
 
 def notify_retry_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_RETRY_S``: the first retry after a target fails (default 10;
-    it doubles, at most 10 min)."""
+    it doubles, at most :func:`notify_recover_s` apart)."""
     return float(_env("OFFLOAD_CONSOLE_NOTIFY_RETRY_S") or DEFAULT_NOTIFY_RETRY_S)
 
 

@@ -126,6 +126,9 @@ def run_up(args: UpOptions) -> int:
     except instance.AlreadyRunning as exc:
         print(f"up: {exc}", file=sys.stderr, flush=True)
         return 2
+    except OSError as exc:
+        print(f"up: cannot open the database {db_path}: its lock file: {exc}", file=sys.stderr)
+        return 2
     try:
         return _run_up(args, db_path, sandbox, state_file)
     finally:

@@ -415,3 +415,31 @@ def m012_answers_in_flight(db):
         "CREATE INDEX input_requests_unsettled ON input_requests (send_state)"
         " WHERE send_state IS NOT NULL"
     )
+
+
+@migrations()
+def m013_targets_recover_remind_escalate(db):
+    """A failing target is tried one message at a time on its own schedule (``failures``,
+    ``retry_at``: NULL while it is healthy); when it accepts a message again, everything
+    waiting for it goes at once. ``role``: ``notify`` targets get every kind, ``escalate``
+    targets (``OFFLOAD_CONSOLE_ESCALATE_URLS``) only ``question.overdue``. New kinds:
+    ``question.due_soon`` (a reminder) and ``question.waiting`` (the digest of questions that
+    were already waiting when a target was switched on)."""
+    db.execute("ALTER TABLE notify_targets ADD COLUMN role TEXT NOT NULL DEFAULT 'notify'")
+    db.execute("ALTER TABLE notify_targets ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE notify_targets ADD COLUMN retry_at INTEGER")
+    db.execute("DROP TRIGGER input_requests_notify")
+    db.execute(
+        f"""
+        CREATE TRIGGER input_requests_notify AFTER INSERT ON input_requests
+        WHEN NEW.status = 'PENDING'
+        BEGIN
+            INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,
+                case_id, target_id, created_at, next_attempt_at)
+            SELECT 'ntf_new_' || NEW.input_request_id || '_' || target_id, 'question.new',
+                NEW.input_request_id, NEW.case_id, target_id, {NOW_MS}, {NOW_MS}
+            FROM notify_targets WHERE active = 1 AND role = 'notify';
+        END
+        """
+    )
+    db.execute("CREATE INDEX notifications_target ON notifications (target_id, status)")

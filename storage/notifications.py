@@ -17,39 +17,76 @@ _FIELDS = (
     "SELECT n.notification_id, n.kind, n.target_id, n.recipient, n.attempts, n.created_at,"
     " n.input_request_id, n.case_id, r.question, r.requested_at, r.assigned_to,"
     " r.requested_at + coalesce(c.answer_within_ms, :within) AS due_at,"
-    " c.client_reference_id, c.counterparty_name, c.counterparty_address, c.objective"
+    " c.client_reference_id, c.counterparty_name, c.counterparty_address, c.objective,"
+    " t.failures AS target_failures"
     " FROM notifications n JOIN input_requests r ON r.input_request_id = n.input_request_id"
     " JOIN cases c ON c.case_id = n.case_id"
 )
 
 
-def sync_targets(db: sqlite_utils.Database, targets: list[tuple[str, str]]) -> None:
-    """The configured targets (``(target_id, label)``) become the active ones; the others
-    stay, inactive, with their history."""
+def sync_targets(
+    db: sqlite_utils.Database, targets: list[tuple[str, str, str]], *, now: int
+) -> int:
+    """The configured targets (``(target_id, label, role)``) become the active ones; the others
+    stay, inactive, with their history. Only the process holding the database's sidecar lock
+    calls this (``offload_console.instance``). Every question already waiting that a ``notify``
+    target was never told about gets a ``question.waiting`` row for it (sent as one digest);
+    returns how many such rows were queued."""
     with write_transaction(db):
         db.execute("UPDATE notify_targets SET active = 0")
-        for target_id, label in targets:
+        for target_id, label, role in targets:
             db.execute(
-                "INSERT INTO notify_targets (target_id, label, active) VALUES (?, ?, 1)"
-                " ON CONFLICT (target_id) DO UPDATE SET label = excluded.label, active = 1",
-                [target_id, label],
+                "INSERT INTO notify_targets (target_id, label, active, role) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT (target_id) DO UPDATE SET label = excluded.label, active = 1,"
+                " role = excluded.role",
+                [target_id, label, role],
             )
+        return db.execute(
+            "INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,"
+            " case_id, target_id, created_at, next_attempt_at)"
+            " SELECT 'ntf_waiting_' || r.input_request_id || '_' || t.target_id,"
+            " 'question.waiting', r.input_request_id, r.case_id, t.target_id, :now, :now"
+            " FROM input_requests r JOIN notify_targets t ON t.active = 1 AND t.role = 'notify'"
+            " WHERE r.status = 'PENDING' AND NOT EXISTS (SELECT 1 FROM notifications n"
+            " WHERE n.input_request_id = r.input_request_id AND n.target_id = t.target_id)",
+            {"now": now},
+        ).rowcount
 
 
 def queue_overdue(db: sqlite_utils.Database, *, now: int, answer_within_ms: int) -> int:
-    """A ``question.overdue`` row per active target for every pending question past its due
-    time (once each)."""
+    """A ``question.overdue`` row per active target (escalation targets too) for every pending
+    question past its due time (once each)."""
+    return _queue_by_due_time(db, "overdue", now=now, within=answer_within_ms, share=1.0)
+
+
+def queue_due_soon(
+    db: sqlite_utils.Database, *, now: int, answer_within_ms: int, share: float
+) -> int:
+    """A ``question.due_soon`` reminder per ``notify`` target for every pending question that
+    has waited ``share`` (e.g. 0.75) of its window and is not yet overdue (once each)."""
+    if not 0 < share < 1:
+        return 0
+    return _queue_by_due_time(db, "due_soon", now=now, within=answer_within_ms, share=share)
+
+
+def _queue_by_due_time(
+    db: sqlite_utils.Database, kind: str, *, now: int, within: int, share: float
+) -> int:
+    window = "coalesce(c.answer_within_ms, :within)"
+    roles = "" if kind == "overdue" else " AND t.role = 'notify'"
+    not_yet_overdue = "" if kind == "overdue" else f" AND r.requested_at + {window} > :now"
     with write_transaction(db):
         cursor = db.execute(
             "INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,"
             " case_id, target_id, created_at, next_attempt_at)"
-            " SELECT 'ntf_overdue_' || r.input_request_id || '_' || t.target_id,"
-            " 'question.overdue', r.input_request_id, r.case_id, t.target_id, :now, :now"
+            f" SELECT 'ntf_{kind}_' || r.input_request_id || '_' || t.target_id,"
+            f" 'question.{kind}', r.input_request_id, r.case_id, t.target_id,"
+            " :now, :now"
             " FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
-            " JOIN notify_targets t ON t.active = 1"
+            f" JOIN notify_targets t ON t.active = 1{roles}"
             " WHERE r.status = 'PENDING'"
-            " AND r.requested_at + coalesce(c.answer_within_ms, :within) <= :now",
-            {"now": now, "within": answer_within_ms},
+            f" AND r.requested_at + CAST({window} * :share AS INTEGER) <= :now{not_yet_overdue}",
+            {"now": now, "within": within, "share": share},
         )
         return cursor.rowcount
 
@@ -110,29 +147,35 @@ def drop_other_assignment_mail(
         ).rowcount
 
 
+DIGESTS = ("question.waiting",)  # kinds always sent as one message per target
+
+
 def due_batches(
     db: sqlite_utils.Database, *, now: int, answer_within_ms: int, digest_ms: int = 0
 ) -> Iterator[tuple[str, str, list[dict]]]:
-    """``(target_id, kind, rows)`` for each message to send now, oldest first. With
+    """``(target_id, kind, rows)`` for each message to send now, oldest first; nothing for a
+    failing target before its ``retry_at`` (each row says ``target_failures``). With
     ``digest_ms``, a target's new questions wait until the oldest has waited that long and then
-    go in one message."""
+    go in one message; ``question.waiting`` rows always go as one message."""
     params = {"now": now, "within": answer_within_ms}
     rows = list(
         db.query(
-            _FIELDS + " WHERE n.status = 'PENDING' AND n.next_attempt_at <= :now"
-            " AND r.status = 'PENDING' ORDER BY n.created_at, n.notification_id",
+            _FIELDS + " JOIN notify_targets t ON t.target_id = n.target_id"
+            " WHERE n.status = 'PENDING' AND n.next_attempt_at <= :now"
+            " AND r.status = 'PENDING' AND (t.retry_at IS NULL OR t.retry_at <= :now)"
+            " ORDER BY n.created_at, n.notification_id",
             params,
         )
     )
-    digests: dict[str, list[dict]] = {}
+    digests: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        if digest_ms and row["kind"] == "question.new":
-            digests.setdefault(row["target_id"], []).append(row)
+        if row["kind"] in DIGESTS or (digest_ms and row["kind"] == "question.new"):
+            digests.setdefault((row["target_id"], row["kind"]), []).append(row)
         else:
             yield row["target_id"], row["kind"], [row]
-    for target_id, group in digests.items():
-        if min(r["created_at"] for r in group) + digest_ms <= now:
-            yield target_id, "question.new", group
+    for (target_id, kind), group in digests.items():
+        if kind in DIGESTS or min(r["created_at"] for r in group) + digest_ms <= now:
+            yield target_id, kind, group
 
 
 def book_next_attempt(db: sqlite_utils.Database, ids: list[str], next_attempt_at: int) -> None:
@@ -148,7 +191,9 @@ def book_next_attempt(db: sqlite_utils.Database, ids: list[str], next_attempt_at
         )
 
 
-def mark_sent(db: sqlite_utils.Database, ids: list[str], target_id: str, *, now: int) -> None:
+def mark_sent(db: sqlite_utils.Database, ids: list[str], target_id: str, *, now: int) -> int:
+    """The message went. A target that was failing is healthy again: everything waiting for
+    it becomes due now, whatever its own backoff had grown to; returns how many were."""
     marks = ",".join("?" for _ in ids)
     with write_transaction(db):
         db.execute(
@@ -156,9 +201,21 @@ def mark_sent(db: sqlite_utils.Database, ids: list[str], target_id: str, *, now:
             f" last_error = NULL WHERE notification_id IN ({marks})",
             [now, *ids],
         )
+        row = db.execute(
+            "SELECT failures FROM notify_targets WHERE target_id = ?", [target_id]
+        ).fetchone()
         db.execute(
-            "UPDATE notify_targets SET last_success_at = ? WHERE target_id = ?", [now, target_id]
+            "UPDATE notify_targets SET last_success_at = ?, failures = 0, retry_at = NULL"
+            " WHERE target_id = ?",
+            [now, target_id],
         )
+        if not row or not row[0]:
+            return 0
+        return db.execute(
+            "UPDATE notifications SET next_attempt_at = ? WHERE target_id = ?"
+            " AND status = 'PENDING' AND next_attempt_at > ?",
+            [now, target_id, now],
+        ).rowcount
 
 
 def mark_failed(
@@ -171,6 +228,8 @@ def mark_failed(
     next_attempt_at: int,
     give_up: bool,
 ) -> None:
+    """The message did not go: it and its target wait until ``next_attempt_at`` (the target's
+    other messages with it: a failing target is tried one message at a time)."""
     marks = ",".join("?" for _ in ids)
     with write_transaction(db):
         db.execute(
@@ -180,8 +239,9 @@ def mark_failed(
             [error, next_attempt_at, give_up, *ids],
         )
         db.execute(
-            "UPDATE notify_targets SET last_error_at = ?, last_error = ? WHERE target_id = ?",
-            [now, error, target_id],
+            "UPDATE notify_targets SET last_error_at = ?, last_error = ?,"
+            " failures = failures + 1, retry_at = ? WHERE target_id = ?",
+            [now, error, next_attempt_at, target_id],
         )
 
 
@@ -189,7 +249,8 @@ def target_health(db: sqlite_utils.Database) -> list[dict]:
     """Each active target: last success, last error, and how many notifications wait."""
     return list(
         db.query(
-            "SELECT t.target_id, t.label, t.last_success_at, t.last_error_at, t.last_error,"
+            "SELECT t.target_id, t.label, t.role, t.failures, t.retry_at, t.last_success_at,"
+            " t.last_error_at, t.last_error,"
             " (SELECT count(*) FROM notifications n WHERE n.target_id = t.target_id"
             " AND n.status = 'PENDING') AS queued"
             " FROM notify_targets t WHERE t.active = 1 ORDER BY t.label"

@@ -8,14 +8,16 @@ import pytest
 from offload_console.notify import (
     FIRST_RETRY_MS,
     GIVE_UP_AFTER_MS,
+    RECOVER_MS,
     message,
     retry_delay_ms,
     send_due,
+    switch_on,
     targets_from_urls,
 )
 from storage import now_ms
 from storage.events import parse_window_ms
-from storage.notifications import case_notifications, inbox_version, sync_targets, target_health
+from storage.notifications import case_notifications, inbox_version, target_health
 from tests.helpers import input_needed, store, webhook
 
 HOUR = 3_600_000
@@ -40,7 +42,7 @@ class Recorder:
 @pytest.fixture
 def targets(db):
     found = targets_from_urls(URLS)
-    sync_targets(db, [(t.target_id, t.label) for t in found])
+    switch_on(db, found, now=now_ms())
     return found
 
 
@@ -93,7 +95,7 @@ def test_each_notification_is_sent_once_and_says_what_the_operator_needs(db, tar
     assert len(sender.sent) == 2  # never a second time
 
 
-def test_a_failing_target_is_retried_with_doubling_backoff_then_given_up(db, targets):
+def test_a_failing_target_is_retried_on_its_own_schedule_at_most_15_s_apart(db, targets):
     ask(db)
     json_target = next(t for t in targets if t.label.startswith("json"))
     sender = Recorder(failing=3)
@@ -110,21 +112,18 @@ def test_a_failing_target_is_retried_with_doubling_backoff_then_given_up(db, tar
     }  # not due yet
     run(db, only, sender, now=start + FIRST_RETRY_MS)
     row = db["notifications"].get(row["notification_id"])
-    assert row["next_attempt_at"] == start + FIRST_RETRY_MS + 2 * FIRST_RETRY_MS
+    assert row["next_attempt_at"] == start + FIRST_RETRY_MS + RECOVER_MS  # 20 s, capped at 15
     health = {h["target_id"]: h for h in target_health(db)}[json_target.target_id]
     assert health["last_error"] == "HTTP 503 from the receiver" and health["queued"] == 1
+    assert health["failures"] == 2 and health["retry_at"] == row["next_attempt_at"]
     assert "abc123" not in str(health)
     run(db, only, sender, now=row["next_attempt_at"])
     run(db, only, sender, now=start + 10 * FIRST_RETRY_MS)  # the fourth try goes through
     assert db["notifications"].get(row["notification_id"])["status"] == "SENT"
     assert len(sender.sent) == 1
-    assert [retry_delay_ms(n) for n in (1, 2, 3, 7, 20)] == [
-        10_000,
-        20_000,
-        40_000,
-        600_000,
-        600_000,
-    ]
+    assert {h["target_id"]: h for h in target_health(db)}[json_target.target_id]["failures"] == 0
+    assert [retry_delay_ms(n) for n in (1, 2, 3, 7, 20)] == [10_000] + [RECOVER_MS] * 4
+    assert retry_delay_ms(5, first_ms=60_000) == 60_000  # a slower first retry is kept
 
 
 def test_after_a_day_of_failures_a_notification_is_given_up(db, targets):
@@ -193,7 +192,7 @@ def test_targets_are_hashed_and_labelled_without_any_part_of_the_url(db):
 
 
 def test_a_target_dropped_from_the_configuration_gets_no_new_rows(db, targets):
-    sync_targets(db, [(targets[0].target_id, targets[0].label)])
+    switch_on(db, targets[:1], now=now_ms())
     ask(db)
     assert {r["target_id"] for r in db["notifications"].rows} == {targets[0].target_id}
 
@@ -322,12 +321,12 @@ def test_a_send_whose_outcome_cannot_be_recorded_backs_off_like_a_failed_one(
 
     monkeypatch.setattr(notify.store, "mark_sent", full)
     sender = Recorder()
-    for second in range(1, 27):  # the notifier's pass, once a second for 25 s
+    for second in range(1, 26):  # the notifier's pass, once a second for 25 s
         try:
             run(db, only, sender, now=start + second * 1000)
         except DatabaseUnavailable:
             pass
-    assert len(sender.sent) == 2  # at 1 s and 11 s (the next is due at 31 s)
+    assert len(sender.sent) == 2  # at 1 s and 11 s (the next is due at 26 s)
     assert len({body for _, _, body, _ in sender.sent}) == 1  # the same id each time
 
 
@@ -371,3 +370,115 @@ def test_outside_text_cannot_forge_a_line_or_break_the_link(db, targets):
     assert "\x1b" not in body and "\u2028" not in body
     assert "> Q1" in lines and "> Q2" in lines
     assert len(title) <= TITLE_LIMIT and "\n" not in title
+
+
+class Outage:
+    """A receiver that refuses every message until ``back_at`` (on the test's clock)."""
+
+    def __init__(self, back_at: int):
+        self.back_at = back_at
+        self.now = 0
+        self.tries: list[int] = []
+        self.sent: list[tuple[int, str]] = []
+
+    def __call__(self, target, title, body, recipient):
+        self.tries.append(self.now)
+        if self.now < self.back_at:
+            return "connection refused"
+        self.sent.append((self.now, body))
+        return None
+
+
+@pytest.mark.parametrize("down_s", [60, 82, 600])
+def test_a_target_that_comes_back_gets_everything_within_15_s(db, targets, down_s):
+    """Defect 4: a receiver down for 82 s got its messages 74 s after it came back. Now every
+    waiting message goes within 15 s of its return, whatever the backoff had grown to, and a
+    dead target is tried with one message at a time, never twice within 10 s."""
+    only = targets[:1]
+    start = now_ms() + 1
+    receiver = Outage(back_at=start + down_s * 1000)
+    for n in range(5):  # questions arriving during the outage, each its own first failure
+        ask(db, case_id=f"c{n}", request_id=f"r{n}", at=start)
+        for second in range(n * 7, (n + 1) * 7):
+            receiver.now = start + second * 1000
+            run(db, only, receiver, now=receiver.now)
+    for second in range(35, down_s + 60):  # the notifier's pass, once a second
+        receiver.now = start + second * 1000
+        run(db, only, receiver, now=receiver.now)
+    assert len(receiver.sent) == 5
+    assert max(at for at, _ in receiver.sent) - receiver.back_at <= RECOVER_MS
+    refused = [t for t in receiver.tries if t < receiver.back_at]
+    assert all(b - a >= FIRST_RETRY_MS for a, b in zip(refused, refused[1:], strict=False))
+    assert len(refused) <= 1 + down_s * 1000 // FIRST_RETRY_MS
+
+
+def test_one_reminder_goes_when_three_quarters_of_the_window_have_passed(db, targets):
+    ask(db, at=T0)
+    sender = Recorder()
+    run(db, targets[:1], sender, now=now_ms() + 1)  # the new-question message
+    run(db, targets[:1], sender, now=T0 + 3 * HOUR - 1)
+    assert [s[1] for s in sender.sent] == ["Question waiting: vendor_2048"]
+    for minute in range(0, 60, 5):  # 3 h of a 4 h window: one reminder, however many passes
+        run(db, targets[:1], sender, now=T0 + 3 * HOUR + minute * 60_000)
+    reminders = [s for s in sender.sent if s[1].startswith("Question due soon")]
+    assert len(reminders) == 1 and "Due in 1 h" in reminders[0][2]
+    assert "Notification id: ntf_due_soon_r1_" in reminders[0][2]
+    sent = [n["kind"] for n in case_notifications(db, "c1") if n["status"] == "SENT"]
+    assert sent.count("question.due_soon") == 1  # in the case's timeline
+    ask(db, case_id="c2", request_id="r2", at=T0)
+    run(db, targets[:1], sender, now=T0 + 3 * HOUR, remind_at=0)  # 0: no reminders
+    assert not [n for n in case_notifications(db, "c2") if n["kind"] == "question.due_soon"]
+    ask(db, case_id="c3", request_id="r3", at=T0 - 5 * HOUR)  # overdue already: no reminder
+    run(db, targets[:1], sender, now=now_ms() + 2)
+    kinds = {n["kind"] for n in case_notifications(db, "c3")}
+    assert "question.due_soon" not in kinds and "question.overdue" in kinds
+
+
+def test_overdue_questions_also_go_to_the_escalation_list_and_nothing_else_does(db):
+    escalation = "json://127.0.0.1:9/escalate?secret=esc999"
+    found = targets_from_urls(URLS[:1], [escalation, URLS[0]])
+    assert [t.role for t in found] == ["notify", "escalate"]  # a URL in both: notified once
+    assert found[1].label.endswith("escalation") and "esc999" not in found[1].label
+    switch_on(db, found, now=now_ms())
+    ask(db, at=T0)
+    sender = Recorder()
+    run(db, found, sender, now=now_ms() + 1)
+    run(db, found, sender, now=T0 + 3 * HOUR)
+    run(db, found, sender, now=T0 + 4 * HOUR)
+    run(db, found, sender, now=T0 + 5 * HOUR)
+    by_target = {}
+    for target_id, title, _, _ in sender.sent:
+        by_target.setdefault(target_id, []).append(title.split(":")[0])
+    assert by_target[found[1].target_id] == ["Question overdue"]
+    assert by_target[found[0].target_id] == [
+        "Question waiting",
+        "Question due soon",
+        "Question overdue",
+    ]
+    health = {h["target_id"]: h for h in target_health(db)}
+    assert health[found[1].target_id]["role"] == "escalate"
+
+
+def test_questions_already_waiting_when_notifications_are_switched_on_get_one_digest(db):
+    for n in range(3):
+        ask(db, case_id=f"c{n}", request_id=f"r{n}", at=T0 - (3 - n) * 60_000)
+    ask(db, case_id="done", request_id="r-done", at=T0)
+    store(db, webhook("done", "case.completed", T0 + 1))
+    assert db["notifications"].count == 0  # nobody was configured: nobody was told
+    found = targets_from_urls(URLS[:1])
+    assert switch_on(db, found, now=now_ms()) == 3
+    assert switch_on(db, found, now=now_ms()) == 0  # a restart announces nothing again
+    ask(db, case_id="c-new", request_id="r-new", at=T0)  # arrives after: its own message
+    sender = Recorder()
+    run(db, found, sender, now=now_ms() + 1)
+    titles = sorted(s[1] for s in sender.sent)
+    assert titles == ["Already waiting: 3 questions", "Question waiting: vendor_2048"]
+    digest = next(s[2] for s in sender.sent if s[1].startswith("Already waiting"))
+    assert digest.count("http://console.example/case?case=c") == 3
+    assert "case=done" not in digest and "case=c-new" not in digest
+    assert digest.index("case=c0") < digest.index("case=c2")  # oldest first
+    run(db, found, sender, now=now_ms() + 2)
+    assert len(sender.sent) == 2
+    switch_on(db, [], now=now_ms())  # switched off, a question arrives, switched on again
+    ask(db, case_id="c-off", request_id="r-off", at=T0)
+    assert switch_on(db, found, now=now_ms()) == 1

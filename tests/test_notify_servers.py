@@ -18,7 +18,7 @@ from tests.helpers import ServerProcess, dumps, free_port, input_needed, wait_un
 class Receiver:
     """An HTTP endpoint for Apprise's json:// that answers 500 while ``failing`` > 0."""
 
-    def __init__(self, failing: int = 0):
+    def __init__(self, failing: int = 0, port: int | None = None):
         self.failing = failing
         self.attempts = 0
         self.received: list[dict] = []
@@ -40,7 +40,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -263,3 +263,113 @@ def test_every_credential_like_part_of_a_service_url_is_masked(monkeypatch):
                 "123456789012",
             ):
                 assert token not in shown, shown
+
+
+def titles(receiver: Receiver) -> list[str]:
+    return [message["title"].split(":")[0] for message in receiver.received]
+
+
+def test_a_receiver_down_then_back_gets_every_waiting_message_soon_after_its_return(db_path):
+    """Issue 21: the receiver stops listening (connection refused) while questions arrive, for
+    longer than the old backoff's reach (0.5 s doubling would next try 15.5 s after its
+    return). With the recovery bound at 3 s (15 s by default; the pure test in test_notify.py
+    runs the default on a simulated clock) every message has arrived 3 s after its return,
+    plus a pass and a send, once."""
+    receiver = Receiver()
+    port = receiver.port
+    server = start_sidecar(
+        db_path,
+        free_port(),
+        [receiver.url],
+        OFFLOAD_CONSOLE_NOTIFY_RETRY_S="0.5",
+        OFFLOAD_CONSOLE_NOTIFY_RECOVER_S="3",
+    )
+    back = None
+    try:
+        assert post(server, input_needed("c-0", "r-0", now_ms())).status_code == 200
+        wait_until(lambda: len(receiver.received) == 1, 30, message="sent while it listens")
+        receiver.close()  # down: nothing listens on its port
+        down_at = now_ms()
+        for n in range(1, 4):
+            assert post(server, input_needed(f"c-{n}", f"r-{n}", now_ms())).status_code == 200
+        # The outage's length is the test's own setting: a clock, not a state, is waited on.
+        wait_until(lambda: now_ms() - down_at >= 16_000, 60, 0.5, "16 s of outage")
+        back = Receiver(port=port)
+        back_at = now_ms()
+        wait_until(lambda: len(back.received) == 3, 40, 0.1, "every waiting message arrived")
+        assert now_ms() - back_at <= 3_000 + 2_000
+        rows = notification_rows(db_path)
+        assert sorted(r["status"] for r in rows) == ["SENT"] * 4
+        assert sorted(m["message"].split("Notification id: ")[1] for m in back.received) == sorted(
+            r["notification_id"] for r in rows if r["input_request_id"] != "r-0"
+        )
+    finally:
+        server.stop()
+        if back is not None:
+            back.close()
+
+
+def test_reminder_overdue_and_escalation_go_exactly_once_across_kill_9(db_path):
+    """A question asked 35 s into a 1 min window: its reminder (at 50 %) goes at once, its
+    overdue message to the team and the escalation list 25 s later; the sidecar is killed with
+    SIGKILL after each, and restarted: each message arrived once."""
+    team, escalation = Receiver(), Receiver()
+    settings = {
+        "OFFLOAD_CONSOLE_ESCALATE_URLS": escalation.url.replace("receiver-secret", "esc-secret"),
+        "OFFLOAD_CONSOLE_ANSWER_WITHIN": "1m",
+        "OFFLOAD_CONSOLE_REMIND_AT": "50",
+    }
+    port = free_port()
+    server = start_sidecar(db_path, port, [team.url], **settings)
+    try:
+        asked = now_ms() - 35_000
+        assert post(server, input_needed("c-due", "r-due", asked)).status_code == 200
+        wait_until(lambda: "Question due soon" in titles(team), 30, message="the reminder")
+        server.kill()
+        server = start_sidecar(db_path, port, [team.url], **settings)
+        wait_until(
+            lambda: "Question overdue" in titles(team) and escalation.received,
+            60,
+            message="the overdue message, to the team and the escalation list",
+        )
+        server.kill()
+        server = start_sidecar(db_path, port, [team.url], **settings)
+        # A pass of the new sidecar has run once a question asked now has been announced.
+        assert post(server, input_needed("c-later", "r-later", now_ms())).status_code == 200
+        wait_until(lambda: titles(team).count("Question waiting") == 2, 30, message="a pass ran")
+        assert sorted(titles(team)) == [
+            "Question due soon",
+            "Question overdue",
+            "Question waiting",
+            "Question waiting",
+        ]
+        assert titles(escalation) == ["Question overdue"]
+        assert "ntf_overdue_r-due_" in escalation.received[0]["message"]
+    finally:
+        server.stop()
+        team.close()
+        escalation.close()
+
+
+def test_questions_waiting_before_notifications_were_switched_on_are_named_once(db_path):
+    quiet = start_sidecar(db_path, free_port(), [])
+    try:
+        for n in range(2):
+            assert post(quiet, input_needed(f"c-{n}", f"r-{n}", now_ms())).status_code == 200
+    finally:
+        quiet.stop()
+    receiver = Receiver()
+    for start in range(2):  # switched on, then a plain restart
+        server = start_sidecar(db_path, free_port(), [receiver.url])
+        try:
+            if start == 0:
+                assert "2 questions already waiting" in server.output()
+            assert (
+                post(server, input_needed("c-new", f"r-new-{start}", now_ms())).status_code == 200
+            )
+            wait_until(lambda s=start: len(receiver.received) == 2 + s, 30, message="sent")
+        finally:
+            server.stop()
+    digest = [m for m in receiver.received if m["title"].startswith("Already waiting")]
+    assert len(digest) == 1 and digest[0]["title"] == "Already waiting: 2 questions"
+    assert "case=c-0" in digest[0]["message"] and "case=c-1" in digest[0]["message"]
