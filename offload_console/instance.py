@@ -97,8 +97,11 @@ def hold(
                 os.close(fd)
                 raise AlreadyRunning(part, resource, read_holder(path)) from None
             held.fds[part] = fd
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, record, 0)
+            try:  # who holds it, for a refusal's message: best effort (a full disk)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, record, 0)
+            except OSError:
+                pass
     except BaseException:
         held.release()
         raise

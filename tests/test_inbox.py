@@ -4,9 +4,8 @@ reached the database is checked, not only the screen)."""
 import storage
 from offload_console.accounts import add_operator
 from offload_console.assignment import email_of
-from offload_console.notify import targets_from_urls
+from offload_console.notify import switch_on, targets_from_urls
 from storage import audit
-from storage.notifications import sync_targets
 from storage.operators import set_email
 from tests.helpers import input_needed
 from tests.test_dashboard import add, markdown, run_app, texts
@@ -90,7 +89,7 @@ def test_assigning_to_an_operator_with_an_email_queues_one_mail_to_them(env_db, 
     mail = "mailto://127.0.0.1:9?from=console@example.com&to=ops@example.com&mode=insecure"
     monkeypatch.setenv("OFFLOAD_CONSOLE_NOTIFY_URLS", mail)
     (target,) = targets_from_urls([mail])
-    sync_targets(env_db, [(target.target_id, target.label)])
+    switch_on(env_db, [target], now=storage.now_ms())
     audit.record(env_db, "blake@example.com", "operator.signed_in")  # an OIDC operator
     ask(env_db, "c1", "r1", 5, "Accept Monday?")
     at = run_app(operator_name="Avery")
@@ -169,7 +168,7 @@ def test_an_unsent_assignment_mail_is_dropped_when_the_question_changes_hands(en
     mail = "mailto://127.0.0.1:9?from=console@example.com&to=ops@example.com&mode=insecure"
     monkeypatch.setenv("OFFLOAD_CONSOLE_NOTIFY_URLS", mail)
     (target,) = targets_from_urls([mail])
-    sync_targets(env_db, [(target.target_id, target.label)])
+    switch_on(env_db, [target], now=storage.now_ms())
     ask(env_db, "c1", "r1", 5, "Accept Monday?")
     assert assign(env_db, "r1", "blake@example.com", "Avery")[0]
     assert assign(env_db, "r1", "casey@example.com", "Avery")[0]

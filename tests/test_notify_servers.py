@@ -309,10 +309,16 @@ def test_a_receiver_down_then_back_gets_every_waiting_message_soon_after_its_ret
             back.close()
 
 
+def sent_kinds(db_path) -> list[str]:
+    return [r["kind"] for r in notification_rows(db_path) if r["status"] == "SENT"]
+
+
 def test_reminder_overdue_and_escalation_go_exactly_once_across_kill_9(db_path):
     """A question asked 35 s into a 1 min window: its reminder (at 50 %) goes at once, its
     overdue message to the team and the escalation list 25 s later; the sidecar is killed with
-    SIGKILL after each, and restarted: each message arrived once."""
+    SIGKILL once each is recorded as sent, and restarted: each message arrived once. (A kill
+    between a send and its record can repeat that one message, with the same notification
+    id: the documented at-least-once edge, not exercised here.)"""
     team, escalation = Receiver(), Receiver()
     settings = {
         "OFFLOAD_CONSOLE_ESCALATE_URLS": escalation.url.replace("receiver-secret", "esc-secret"),
@@ -324,11 +330,11 @@ def test_reminder_overdue_and_escalation_go_exactly_once_across_kill_9(db_path):
     try:
         asked = now_ms() - 35_000
         assert post(server, input_needed("c-due", "r-due", asked)).status_code == 200
-        wait_until(lambda: "Question due soon" in titles(team), 30, message="the reminder")
+        wait_until(lambda: sent_kinds(db_path).count("question.due_soon") == 1, 30, 0.1)
         server.kill()
         server = start_sidecar(db_path, port, [team.url], **settings)
         wait_until(
-            lambda: "Question overdue" in titles(team) and escalation.received,
+            lambda: sent_kinds(db_path).count("question.overdue") == 2,
             60,
             message="the overdue message, to the team and the escalation list",
         )
