@@ -13,15 +13,18 @@ import streamlit as st
 from dashboard.format import plural
 from dashboard.session import get_db
 from offload_console.accounts import (
+    SESSION_COOKIE,
     allowed_emails,
     is_allowed,
     password_fingerprint,
+    resume_session,
     sign_in_setup,
+    start_session,
     try_sign_in,
 )
 from offload_console.csv_export import drop_spool_file
-from offload_console.settings import is_loopback
-from storage import StorageError, audit, now_ms
+from offload_console.settings import is_loopback, session_lifetime_ms
+from storage import StorageError, audit, now_ms, sign_in
 
 ss = st.session_state
 
@@ -56,7 +59,11 @@ def still_signed_in() -> bool:
     mode = ss.get("auth_mode")
     if mode == "local":
         name = ss.get("auth_operator")
-        return bool(name) and password_fingerprint(get_db(), name) == ss.get("auth_fingerprint")
+        return (
+            bool(name)
+            and password_fingerprint(get_db(), name) == ss.get("auth_fingerprint")
+            and sign_in.is_live(get_db(), ss.get("auth_session", ""), now=now_ms())
+        )
     if mode == "oidc":
         return is_allowed(ss.get("auth_operator"), allowed_emails(_secrets()))
     return True
@@ -124,7 +131,11 @@ def _drop_session_files() -> None:
 
 def _sign_out() -> None:
     audit.record(get_db(), ss.get("auth_operator"), "operator.signed_out")
+    session_id = ss.pop("auth_session", None)
+    if session_id:  # every tab of this browser ends at its next run
+        sign_in.end(get_db(), now=now_ms(), why="signed out", session_id=session_id)
     ss.pop("auth_operator", None)
+    ss["auth_forget_cookie"] = True
     _drop_session_files()
 
 
@@ -142,18 +153,39 @@ def client_address() -> str:
     return ip if isinstance(ip, str) and ip else "local"
 
 
+def _end_tab_sign_in(why: str) -> None:
+    for key in ("auth_operator", "auth_fingerprint", "auth_session", "auth_ticket"):
+        ss.pop(key, None)
+    ss["auth_ended"] = why
+
+
 def _local_gate(db) -> None:
     signed_in = ss.get("auth_operator")
-    # An account removed, or its password changed, ends every session signed in with it.
+    # An account removed, or its password changed, ends every session signed in with it; so
+    # does a sign-out in another tab, and time.
     if signed_in and password_fingerprint(db, signed_in) != ss.get("auth_fingerprint"):
         audit.record(db, signed_in, "operator.session_ended", detail={"why": "account changed"})
-        for key in ("auth_operator", "auth_fingerprint"):
-            ss.pop(key, None)
-        ss["auth_ended"] = True
+        sign_in.end(db, now=now_ms(), why="account changed", session_id=ss.get("auth_session"))
+        _end_tab_sign_in("Your account was removed or its password changed: sign in again.")
+    elif signed_in and not sign_in.is_live(db, ss.get("auth_session", ""), now=now_ms()):
+        _end_tab_sign_in("Your sign-in ended (signed out, or it expired): sign in again.")
+    if not ss.get("auth_operator") and not ss.get("auth_forget_cookie"):
+        # A reload, a new tab, a notification link: the browser's cookie (set at sign-in).
+        session = resume_session(db, _context_cookies().get(SESSION_COOKIE))
+        if session is not None:
+            ss["auth_operator"] = session.operator
+            ss["auth_fingerprint"] = session.fingerprint
+            ss["auth_session"] = session.session_id
+            ss.pop("auth_ended", None)
     if not ss.get("auth_operator"):
         _stop_with_title()
-        if ss.pop("auth_ended", False):
-            st.warning("Your account was removed or its password changed: sign in again.")
+        if ss.pop("auth_forget_cookie", False):
+            st.html(
+                _POST_SCRIPT.format(path="/auth/signout", body='""'), unsafe_allow_javascript=True
+            )
+        ended = ss.pop("auth_ended", None)
+        if ended:
+            st.warning(ended)
         with st.form("sign_in"):
             name = st.text_input("Name", key="auth_name")
             password = st.text_input("Password", type="password", key="auth_password")
@@ -163,6 +195,8 @@ def _local_gate(db) -> None:
             client = client_address()
             try:
                 signed_in, wait = try_sign_in(db, name, password, client, now_ms())
+                if signed_in:
+                    session, ticket = start_session(db, name, session_lifetime_ms())
             except StorageError:
                 st.error("The console's database is busy: sign in again in a moment.")
                 st.stop()
@@ -171,14 +205,33 @@ def _local_gate(db) -> None:
                 st.stop()
             if signed_in:
                 ss["auth_operator"] = name
-                ss["auth_fingerprint"] = password_fingerprint(db, name)
+                ss["auth_fingerprint"] = session.fingerprint
+                ss["auth_session"] = session.session_id
+                ss["auth_ticket"] = ticket
                 st.rerun()
             st.error("Wrong name or password.")
         st.stop()
+    ticket = ss.get("auth_ticket")
+    if ticket:  # until the browser has its cookie (drawn again should a rerun unmount it)
+        if sign_in.ticket_waiting(db, ss["auth_session"], now=now_ms()):
+            st.html(
+                _POST_SCRIPT.format(path="/auth/session", body=json.dumps(ticket)),
+                unsafe_allow_javascript=True,
+            )
+        else:
+            ss.pop("auth_ticket", None)
     with st.sidebar:
         st.caption("Signed in as")
         st.text(ss["auth_operator"])
         st.button("Sign out", on_click=_sign_out, key="auth_logout")
+
+
+# The page hands its browser the sign-in cookie (or has it cleared) through a route of the
+# dashboard's own (dashboard/server.py): the cookie's token is never in the page.
+_POST_SCRIPT = (
+    "<script>fetch({path!r}, {{method: 'POST', body: {body}, credentials: 'same-origin',"
+    " headers: {{'content-type': 'text/plain'}}}});</script>"
+)
 
 
 NAME_COOKIE = "offload_console_operator"

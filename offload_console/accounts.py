@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from offload_console.settings import allowed_emails_variable, read_secrets_file
-from storage import audit
+from storage import audit, now_ms, sign_in
 from storage.operators import (
     count_operators,
     get_password_hash,
@@ -35,6 +35,8 @@ def add_operator(db: sqlite_utils.Database, name: str, password: str, by: str | 
         raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
     new = upsert_operator(db, name, _hasher.hash(password), by)
     audit.record(db, by, "operator.added" if new else "operator.password_changed", target=name)
+    if not new:  # a changed password ends every sign-in made with the old one
+        sign_in.end(db, now=now_ms(), why="account changed", operator=name)
     return new
 
 
@@ -42,6 +44,7 @@ def delete_operator(db: sqlite_utils.Database, name: str, by: str | None) -> boo
     removed = remove_operator(db, name)
     if removed:
         audit.record(db, by, "operator.removed", target=name)
+        sign_in.end(db, now=now_ms(), why="account changed", operator=name.strip())
     return removed
 
 
@@ -139,3 +142,36 @@ def password_fingerprint(db: sqlite_utils.Database, name: str) -> str | None:
 
     stored = get_password_hash(db, name.strip())
     return hashlib.sha256(stored.encode()).hexdigest() if stored else None
+
+
+# -- sign-ins that outlive a tab ----------------------------------------------------------
+
+
+SESSION_COOKIE = "offload_console_session"  # HttpOnly; set by dashboard/server.py
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    operator: str
+    fingerprint: str
+
+
+def start_session(db: sqlite_utils.Database, name: str, lifetime_ms: int) -> tuple[Session, str]:
+    """After a password was accepted: the session, and the one-time ticket the browser
+    exchanges for its cookie (``dashboard/server.py``)."""
+    fingerprint = password_fingerprint(db, name) or ""
+    session_id, ticket = sign_in.begin(db, name, fingerprint, now=now_ms(), lifetime_ms=lifetime_ms)
+    return Session(session_id, name, fingerprint), ticket
+
+
+def resume_session(db: sqlite_utils.Database, token: str | None) -> Session | None:
+    """The session a browser's cookie token holds, if it is live and its account unchanged
+    (else None; a session whose account changed is ended here)."""
+    row = sign_in.by_token(db, token or "", now=now_ms())
+    if row is None:
+        return None
+    if password_fingerprint(db, row["operator"]) != row["fingerprint"]:
+        sign_in.end(db, now=now_ms(), why="account changed", session_id=row["session_id"])
+        return None
+    return Session(row["session_id"], row["operator"], row["fingerprint"])

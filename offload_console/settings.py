@@ -33,6 +33,7 @@ DEFAULT_ANSWER_WITHIN = f"{DEFAULT_ANSWER_WITHIN_MS // 3_600_000}h"
 DEFAULT_NOTIFY_RETRY_S = 10.0
 DEFAULT_NOTIFY_RECOVER_S = 15.0
 DEFAULT_REMIND_AT = 75
+DEFAULT_SESSION_HOURS = 12.0
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 
 
@@ -476,6 +477,17 @@ def notify_retry_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_RETRY_S``: the first retry after a target fails (default 10;
     it doubles, at most :func:`notify_recover_s` apart)."""
     return float(_env("OFFLOAD_CONSOLE_NOTIFY_RETRY_S") or DEFAULT_NOTIFY_RETRY_S)
+
+
+def session_lifetime_ms() -> int:
+    """``OFFLOAD_CONSOLE_SESSION_HOURS``: how long a local-account sign-in lasts in its
+    browser (default 12; reloads, new tabs and notification links stay signed in)."""
+    raw = _env("OFFLOAD_CONSOLE_SESSION_HOURS") or str(DEFAULT_SESSION_HOURS)
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = DEFAULT_SESSION_HOURS
+    return int(max(hours, 1 / 60) * 3_600_000)
 
 
 def reconcile_every_s() -> float:

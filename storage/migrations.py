@@ -443,3 +443,28 @@ def m013_targets_recover_remind_escalate(db):
         """
     )
     db.execute("CREATE INDEX notifications_target ON notifications (target_id, status)")
+
+
+@migrations()
+def m014_sign_in_sessions(db):
+    """A local-account sign-in that outlives its browser tab: the browser holds a random token
+    in an HttpOnly, SameSite=Strict cookie; this table holds its hash (never the token), whose
+    it is, the account's password fingerprint at sign-in, and when it expires or ended. The
+    cookie is set by the dashboard's ``/auth/session`` route in exchange for a one-time
+    ticket (hash kept here too) that the signed-in page hands its browser."""
+    db.execute(
+        """
+        CREATE TABLE sign_in_sessions (
+            session_id        TEXT PRIMARY KEY,  -- random, shown nowhere
+            operator          TEXT NOT NULL,
+            fingerprint       TEXT NOT NULL,     -- the password's, at sign-in
+            ticket_hash       TEXT UNIQUE,       -- sha256 of the one-time ticket; NULL once used
+            ticket_expires_at INTEGER,
+            token_hash        TEXT UNIQUE,       -- sha256 of the cookie's token
+            created_at        INTEGER NOT NULL,
+            expires_at        INTEGER NOT NULL,
+            ended_at          INTEGER,
+            ended_why         TEXT               -- signed out | account changed | expired
+        )
+        """
+    )
