@@ -3,12 +3,15 @@ and on the case timeline (the same claim, the same exactly-once send)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from dashboard.auth import operator, still_signed_in
-from dashboard.format import literal
-from dashboard.session import get_client, get_db, session_token
+from dashboard.format import literal, when
+from dashboard.session import get_client, get_db, operator_tz, session_token
 from offload_console.answers import BUSY, AnswerOutcome, send_answer
+from offload_console.assignment import same_person
 from storage import StorageError, now_ms
 from storage.inbox import claim_is_fresh, get_request
 from storage.snippets import list_snippets
@@ -21,7 +24,7 @@ def answer_key(request_id: str) -> str:
 
 
 def someone_elses(assigned_to: str | None, me: str | None) -> bool:
-    return bool(assigned_to) and assigned_to != me
+    return bool(assigned_to) and not same_person(assigned_to, me)
 
 
 def _send(request_id: str) -> None:
@@ -51,14 +54,17 @@ def _send(request_id: str) -> None:
         )
         ss[f"confirm_needed_{request_id}"] = True
         return
+    text = ss.get(answer_key(request_id), "")
     outcome = send_answer(
-        get_db(),
-        get_client(),
-        request_id,
-        operator(),
-        ss.get(answer_key(request_id), ""),
-        session=session_token(),
+        get_db(), get_client(), request_id, operator(), text, session=session_token()
     )
+    if outcome.ok and outcome.detail is None:  # what went, by whom, when: it stays visible
+        outcome = dataclasses.replace(
+            outcome,
+            message=f"{outcome.message} Sent by {operator()} at "
+            f"{when(now_ms(), operator_tz(), seconds=True)}; what went to Offload:",
+            detail=text.strip(),
+        )
     ss[f"outcome_{request_id}"] = outcome
     if not outcome.keep_text:
         ss[answer_key(request_id)] = ""
@@ -126,8 +132,8 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
         height=90,
         placeholder="Type the answer Offload should pass on",
     )
-    cols = st.columns([1, 2, 3])
-    cols[0].button(
+    buttons = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    buttons.button(
         "Send answer",
         key=f"send_{request_id}",
         type="primary",
@@ -137,7 +143,7 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
         help=None if operator() else "Enter your name in the sidebar first.",
     )
     if snippets:
-        cols[1].selectbox(
+        buttons.selectbox(
             "Insert saved reply",
             [s["name"] for s in snippets],
             index=None,
@@ -146,6 +152,7 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
             args=(request_id,),
             label_visibility="collapsed",
             placeholder="Insert saved reply…",
+            width=220,
         )
     outcome = ss.get(f"outcome_{request_id}")
     if outcome is not None:

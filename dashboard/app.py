@@ -4,10 +4,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import style
 from dashboard.auth import gate, may_see_pages, sign_in_mode
+from dashboard.format import literal
+from dashboard.health_checks import trouble
 from dashboard.session import answer_window, get_db
 from storage import now_ms
 from storage.inbox import overdue_count, pending_count
+from storage.notifications import known_target_count, target_health
 
 # The icon is served by the dashboard itself (a Material icon would be fetched from Google).
 ICON = str(Path(__file__).with_name("icon.png"))
@@ -53,4 +57,8 @@ pages = [
 # on that page; the navigation stays hidden until then.
 page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
 gate(mode)  # signed-out sessions stop here, having seen only the sign-in
+style.apply()
+for line in trouble(target_health(get_db()), known_target_count(get_db()), now_ms()):
+    # The target's last error is the receiver's words: shown as written.
+    st.error(literal(line), icon=":material/notifications_off:")
 page.run()

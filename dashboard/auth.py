@@ -153,7 +153,14 @@ def client_address() -> str:
     return ip if isinstance(ip, str) and ip else "local"
 
 
+ENDED = {
+    "account changed": "Your account was removed or its password changed: sign in again.",
+    "ended": "Your sign-in ended (signed out, or it expired): sign in again.",
+}
+
+
 def _end_tab_sign_in(why: str) -> None:
+    """``why``: a key of :data:`ENDED`."""
     for key in ("auth_operator", "auth_fingerprint", "auth_session", "auth_ticket"):
         ss.pop(key, None)
     ss["auth_ended"] = why
@@ -166,9 +173,9 @@ def _local_gate(db) -> None:
     if signed_in and password_fingerprint(db, signed_in) != ss.get("auth_fingerprint"):
         audit.record(db, signed_in, "operator.session_ended", detail={"why": "account changed"})
         sign_in.end(db, now=now_ms(), why="account changed", session_id=ss.get("auth_session"))
-        _end_tab_sign_in("Your account was removed or its password changed: sign in again.")
+        _end_tab_sign_in("account changed")
     elif signed_in and not sign_in.is_live(db, ss.get("auth_session", ""), now=now_ms()):
-        _end_tab_sign_in("Your sign-in ended (signed out, or it expired): sign in again.")
+        _end_tab_sign_in("ended")
     if not ss.get("auth_operator") and not ss.get("auth_forget_cookie"):
         # A reload, a new tab, a notification link: the browser's cookie (set at sign-in).
         session = resume_session(db, _context_cookies().get(SESSION_COOKIE))
@@ -184,8 +191,8 @@ def _local_gate(db) -> None:
                 _POST_SCRIPT.format(path="/auth/signout", body='""'), unsafe_allow_javascript=True
             )
         ended = ss.pop("auth_ended", None)
-        if ended:
-            st.warning(ended)
+        if ended in ENDED:
+            st.warning(ENDED[ended])
         with st.form("sign_in"):
             name = st.text_input("Name", key="auth_name")
             password = st.text_input("Password", type="password", key="auth_password")

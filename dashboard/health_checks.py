@@ -66,6 +66,37 @@ def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str,
     return rows
 
 
+def trouble(targets: list[dict], known_targets: int, now: int) -> list[str]:
+    """What every page says at its top while notifications are in trouble (empty: none):
+    an active target that is failing, or no active target although some were configured
+    before (the running sidecar was started without the URLs). ``targets``: the active
+    ones (``storage.notifications.target_health``); ``known_targets``: every target ever
+    recorded."""
+    from dashboard.format import duration
+
+    lines = []
+    for target in targets:
+        if not target.get("failures"):
+            continue
+        since = target["last_error_at"] or now
+        lines.append(
+            f"Notifications to {target['label']} are failing ({target['failures']} tries in a "
+            f"row, the last {duration(now - since)} ago: {target['last_error']}); "
+            f"{target['queued']} waiting. Check the receiver or the URL in "
+            "OFFLOAD_CONSOLE_NOTIFY_URLS; it is tried again at least every 15 s and everything "
+            "waiting goes once it accepts a message."
+        )
+    if not targets and known_targets:
+        lines.append(
+            "Notifications are off: the running sidecar has no OFFLOAD_CONSOLE_NOTIFY_URLS, "
+            f"though {known_targets} target{'s were' if known_targets != 1 else ' was'} "
+            "configured before, so nobody is told of new or overdue questions. Restart the "
+            "sidecar (or `offload-console up`) with the URLs set; questions waiting meanwhile "
+            "are then named in one message."
+        )
+    return lines
+
+
 def answer_window_row() -> tuple[str, str, str]:
     try:
         window = settings.answer_within_ms()

@@ -15,8 +15,8 @@ import sqlite_utils
 from offload_console import settings
 from offload_console.accounts import allowed_emails
 from offload_console.notify import targets_from_urls
-from storage import audit, now_ms
-from storage.inbox import assign_request
+from storage import now_ms
+from storage.inbox import answerers, assign_request
 from storage.notifications import drop_other_assignment_mail, queue_assigned
 from storage.operators import list_operators, operator_emails
 
@@ -29,13 +29,35 @@ def is_one_address(text: str | None) -> bool:
     return bool(text) and len(text) <= 254 and EMAIL.fullmatch(text) is not None
 
 
+# Names the console itself acts under (the demo seeder, a command run with no operator, a
+# page with no name typed): never people to assign a question to.
+NOT_PEOPLE = {"cli", "demo", "(not signed in)", "reconciler", "sidecar", "console"}
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """One identity per person: names compare without case (and around spaces)."""
+    return bool(a and b) and a.strip().casefold() == b.strip().casefold()
+
+
 def assignable(db: sqlite_utils.Database, secrets: dict | None = None) -> list[str]:
-    """Whom a question may be assigned to: local accounts, the OIDC allow-list, and every
-    name the audit log has seen act."""
+    """Whom a question may be assigned to: people, each once (names compared without case,
+    the first spelling kept): local accounts, the OIDC allow-list, and operators who have
+    answered questions; never the console's own names (``cli``, ``demo``, …)."""
     names = [row["name"] for row in list_operators(db)]
     names += sorted(allowed_emails(secrets))
-    names += audit.operators_seen(db)
-    return list(dict.fromkeys(name for name in names if name and name.strip()))
+    names += answerers(db)
+    people: dict[str, str] = {}
+    for name in names:
+        key = (name or "").strip().casefold()
+        if key and key not in NOT_PEOPLE:
+            people.setdefault(key, name.strip())
+    return list(people.values())
+
+
+def canonical(db: sqlite_utils.Database, name: str, secrets: dict | None = None) -> str:
+    """The spelling of ``name`` the console already knows for that person (``Avery`` typed
+    for the account ``avery`` is ``avery``); a new name as typed."""
+    return next((known for known in assignable(db, secrets) if same_person(known, name)), name)
 
 
 def email_of(db: sqlite_utils.Database, name: str) -> str | None:
@@ -52,6 +74,8 @@ def assign(
 ) -> tuple[bool, str]:
     """Assign (or with None, unassign) a waiting question; ``(changed, what happened)`` in
     the console's words."""
+    if assignee is not None:
+        assignee = canonical(db, assignee.strip())
     before = assign_request(db, request_id, assignee, by)
     if before is None:
         return False, "Not changed: the question is no longer waiting."

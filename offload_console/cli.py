@@ -635,7 +635,8 @@ def reproject(db: str | None) -> None:
 @cli.command(epilog=example("offload-console demo"))
 @db_option
 def demo(db: str | None) -> None:
-    """Create a handful of demo cases, one per sandbox scenario, through the real API path."""
+    """Create 8 demo W-9 cases covering the 6 sandbox scenarios (3 ask a question), through
+    the real API path."""
     from offload_console.demo import seed_demo_cases
 
     adopt_running_up(db)

@@ -97,10 +97,10 @@ def quoted(text: str | None, missing: str, limit: int = 200) -> str:
     return f"“{one_line(text, limit)}”" if text else missing
 
 
-def case_link(dashboard_url: str, case_id: str) -> str:
-    """The console's link to a case: the id percent-encoded, so no character of it can end
-    the link or start a line."""
-    return f"{dashboard_url.rstrip('/')}/case?case={quote(case_id, safe='')}"
+def question_link(dashboard_url: str, request_id: str) -> str:
+    """The console's link to a question: the Inbox with that question open (answered or not).
+    The id is percent-encoded, so no character of it can end the link or start a line."""
+    return f"{dashboard_url.rstrip('/')}/?request={quote(request_id, safe='')}"
 
 
 def waiting_digest(rows: list[dict], *, now: int, dashboard_url: str) -> tuple[str, str]:
@@ -115,7 +115,7 @@ def waiting_digest(rows: list[dict], *, now: int, dashboard_url: str) -> tuple[s
         lines.append(
             f"- {quoted(row['client_reference_id'], '(no reference)', 80)} · "
             f"{quoted(row['question'], '(no question text)', 120)} · waiting {waiting} · "
-            f"{case_link(dashboard_url, row['case_id'])}"
+            f"{question_link(dashboard_url, row['input_request_id'])}"
         )
     if len(rows) > DIGEST_LINES:
         lines.append(f"… and {len(rows) - DIGEST_LINES} more.")
@@ -161,7 +161,7 @@ def message(kind: str, rows: list[dict], *, now: int, dashboard_url: str) -> tup
             lines.append(f"Overdue by {waited(late)}" if late >= 0 else f"Due in {waited(-late)}")
         if row.get("assigned_to"):
             lines.append(f"Assigned to: {quoted(row['assigned_to'], '', 100)}")
-        lines.append(f"Answer it: {case_link(dashboard_url, row['case_id'])}")
+        lines.append(f"Answer it: {question_link(dashboard_url, row['input_request_id'])}")
         lines.append(f"Notification id: {printable(row['notification_id'])}")
         parts.append("\n".join(lines))
     title = TITLES.get(kind, "Offload console")

@@ -284,7 +284,16 @@ def child_environment(**overrides: str) -> dict[str, str]:
 
 
 def unix_user() -> str | None:
-    return _env("USER")
+    """``$USER``, else the login name of this process's user (``id -un``): set in a terminal,
+    often unset under cron, systemd or a container."""
+    if _env("USER"):
+        return _env("USER")
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name or None
+    except KeyError:  # a uid with no account (some containers)
+        return None
 
 
 def webhook_token() -> str | None:
@@ -446,7 +455,8 @@ def notify_recover_s() -> float:
 
 
 def dashboard_url() -> str:
-    """Where notifications link to (``+ /case?case=<id>``)."""
+    """Where notifications link to (``+ /?request=<question id>``: the Inbox, that question
+    open)."""
     return (_env("OFFLOAD_CONSOLE_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/")
 
 
@@ -496,5 +506,7 @@ def reconcile_every_s() -> float:
 
 
 def operator_name() -> str:
-    """Who is acting, for CLI actions (the dashboard asks the operator)."""
-    return _env("OFFLOAD_CONSOLE_OPERATOR") or unix_user() or "cli"
+    """Who is acting, for CLI actions (the dashboard asks the operator):
+    ``OFFLOAD_CONSOLE_OPERATOR``, else :func:`unix_user`, else ``uid <n>`` (a uid with no
+    account name)."""
+    return _env("OFFLOAD_CONSOLE_OPERATOR") or unix_user() or f"uid {os.getuid()}"

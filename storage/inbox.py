@@ -15,7 +15,7 @@ CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be 
 
 _REQUEST_SELECT = """
 SELECT r.input_request_id, r.case_id, r.question, r.requested_at, r.claimed_by, r.claimed_at,
-       r.claim_token, r.status, r.answered_by, r.answered_at, r.assigned_to,
+       r.claim_token, r.status, r.answer, r.answered_by, r.answered_at, r.assigned_to,
        r.requested_at + coalesce(c.answer_within_ms, :within) AS due_at,
        c.objective, c.client_reference_id, c.counterparty_name, c.counterparty_address,
        c.counterparty_company, c.counterparty_timezone, c.attempt_count, c.max_attempts,
@@ -27,6 +27,12 @@ _PENDING_SELECT = _REQUEST_SELECT + " WHERE r.status = 'PENDING'"
 
 DEFAULT_ANSWER_WITHIN_MS = 4 * 3_600_000
 VIEWS = ("all", "mine", "unassigned")
+# The Inbox's orders; each ends on the request id, so the order is total and stable.
+SORTS = {
+    "due": "due_at, r.requested_at, r.input_request_id",
+    "waiting": "r.requested_at, r.input_request_id",
+    "case": "coalesce(c.client_reference_id, c.case_id), r.requested_at, r.input_request_id",
+}
 
 
 @dataclass
@@ -40,8 +46,8 @@ class InboxFilter:
 
     def where(self) -> tuple[str, dict]:
         clauses, params = [], {}
-        if self.view == "mine":
-            clauses.append("r.assigned_to = :me")
+        if self.view == "mine":  # one identity per person: "Avery" is account "avery"
+            clauses.append("r.assigned_to = :me COLLATE NOCASE")
             params["me"] = self.me or ""
         elif self.view == "unassigned":
             clauses.append("r.assigned_to IS NULL")
@@ -96,13 +102,14 @@ def pending_requests(
     *,
     within_ms: int = DEFAULT_ANSWER_WITHIN_MS,
     flt: InboxFilter | None = None,
+    sort: str = "due",
 ) -> list[dict]:
     """The inbox: the PENDING requests ``flt`` lets through, with their cases and due times
-    (``due_at``), soonest due first."""
+    (``due_at``), in a :data:`SORTS` order (soonest due first by default)."""
     where, params = (flt or InboxFilter()).where()
     return list(
         db.query(
-            _PENDING_SELECT + where + " ORDER BY due_at, r.requested_at, r.input_request_id"
+            _PENDING_SELECT + where + f" ORDER BY {SORTS.get(sort, SORTS['due'])}"
             " LIMIT :limit OFFSET :offset",
             {**params, "within": within_ms, "limit": limit, "offset": offset},
         )
@@ -155,6 +162,18 @@ def assign_request(
             detail={"from": row["assigned_to"], "to": assignee},
         )
     return row
+
+
+def answerers(db: sqlite_utils.Database, limit: int = 200) -> list[str]:
+    """Who has answered questions in the console, most recent first."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT answered_by FROM input_requests WHERE answered_by IS NOT NULL"
+            " GROUP BY answered_by ORDER BY max(answered_at) DESC LIMIT ?",
+            [limit],
+        )
+    ]
 
 
 def get_request(db: sqlite_utils.Database, request_id: str) -> dict | None:

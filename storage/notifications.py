@@ -276,3 +276,8 @@ def inbox_version(db: sqlite_utils.Database) -> int:
     (un)assigned: what an open Inbox polls to know it must redraw."""
     row = db.execute("SELECT n FROM inbox_version WHERE id = 1").fetchone()
     return row[0] if row else 0
+
+
+def known_target_count(db: sqlite_utils.Database) -> int:
+    """Every target ever configured, active or not."""
+    return db.execute("SELECT count(*) FROM notify_targets").fetchone()[0]

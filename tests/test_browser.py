@@ -68,16 +68,24 @@ def pending_request(stack, case_id: str) -> str:
 
 
 def wait_for_question(page, request_id, timeout=SERVER_WAIT_MS / 1000):
-    """The inbox redraws itself when a question arrives; reloading just makes it quicker."""
+    """The inbox redraws itself when a question arrives (reloading just makes it quicker);
+    then the question is selected in the queue, its answer box beside it."""
 
     def visible():
-        if page.locator(f".st-key-send_{request_id} button").count() > 0:
+        if page.locator(f".st-key-open_{request_id} button").count() > 0:
             return True
         page.reload()
         wait_ready(page)
         return False
 
     wait_until(visible, timeout=timeout, interval=0.5, message="question in the inbox")
+    click_when_drawn(page, f".st-key-open_{request_id} button")
+    wait_until(
+        lambda: wait_ready(page) or page.locator(f".st-key-send_{request_id} button").count(),
+        timeout=timeout,
+        interval=0.2,
+        message="the question's answer box",
+    )
 
 
 def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):

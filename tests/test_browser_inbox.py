@@ -80,7 +80,7 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
     )
     titles = sorted(m["title"] for m in receiver.received)
     assert titles == ["Question overdue: vendor_live", "Question waiting: vendor_live"]
-    assert all("/case?case=c-live" in m["message"] for m in receiver.received)
+    assert all("/?request=r-live" in m["message"] for m in receiver.received)
 
     # Avery takes it; Blake's browser shows it as Avery's after its refresh.
     avery.locator(".st-key-assign_me_r-live button").click()

@@ -67,7 +67,13 @@ SAFE_NAMES = {
     "verdict",
     # dashboard/format.py due_words: "due in …" / "overdue by …", numbers and our words.
     "due_text",
+    "due",  # the same words (dashboard/inbox_view.py queue_row passes them on)
     "overdue",  # a count
+    # dashboard/app_pages/inbox.py: "N waiting, M overdue · the first K shown …": counts and
+    # our words.
+    "caption",
+    # dashboard/health_checks.py and the Health page: "ok", "DOWN", "PROBLEM", "off", "never".
+    "state",
 }
 # Attributes that hold the console's own words: an error's advice, an answer's outcome.
 SAFE_ATTRIBUTES = {("exc", "advice"), ("outcome", "message")}  # fmt: skip

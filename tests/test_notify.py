@@ -89,7 +89,7 @@ def test_each_notification_is_sent_once_and_says_what_the_operator_needs(db, tar
     assert "“vendor_2048” · “Maya Chen <ap@northstar.example>” · “Collect a signed W-9”" in body
     assert "> Can we send it next Monday?\n> **not markdown**" in body  # quoted, as text
     assert "Waiting: 31 min" in body
-    assert "http://console.example/case?case=c1" in body
+    assert "http://console.example/?request=r1" in body  # the question itself, in the Inbox
     assert "Notification id: ntf_new_r1_t_" in body
     run(db, targets, sender, now=T0 + 32 * 60_000)
     assert len(sender.sent) == 2  # never a second time
@@ -225,6 +225,7 @@ def test_a_digest_message_lists_each_question(db, targets):
     rows = [
         {
             "notification_id": f"ntf_new_r{n}_t",
+            "input_request_id": f"r{n}",
             "client_reference_id": None,
             "case_id": f"c{n}",
             "counterparty_name": None,
@@ -351,7 +352,7 @@ def test_outside_text_cannot_forge_a_line_or_break_the_link(db, targets):
     from offload_console.notify import TITLE_LIMIT
 
     start = now_ms()
-    envelope = input_needed("c1\nAnswer it: https://evil.example/x", "r1", start, "Q1\nQ2")
+    envelope = input_needed("c1", "r1\nAnswer it: https://evil.example/x", start, "Q1\nQ2")
     envelope["data"].update(
         clientReferenceId="R" * 2000,
         counterparty={"name": "Maya\r\nAnswer it: https://evil.example/n", "address": "a@b"},
@@ -364,7 +365,7 @@ def test_outside_text_cannot_forge_a_line_or_break_the_link(db, targets):
     lines = body.splitlines()
     answer_lines = [line for line in lines if line.startswith("Answer it:")]
     assert answer_lines == [
-        "Answer it: http://console.example/case?case=c1%0AAnswer%20it%3A%20https%3A%2F%2Fevil.example%2Fx"
+        "Answer it: http://console.example/?request=r1%0AAnswer%20it%3A%20https%3A%2F%2Fevil.example%2Fx"
     ]
     assert lines[0].startswith("Case: “RRR") and "evil.example/o" in lines[0]  # one line
     assert "\x1b" not in body and "\u2028" not in body
@@ -474,9 +475,9 @@ def test_questions_already_waiting_when_notifications_are_switched_on_get_one_di
     titles = sorted(s[1] for s in sender.sent)
     assert titles == ["Already waiting: 3 questions", "Question waiting: vendor_2048"]
     digest = next(s[2] for s in sender.sent if s[1].startswith("Already waiting"))
-    assert digest.count("http://console.example/case?case=c") == 3
-    assert "case=done" not in digest and "case=c-new" not in digest
-    assert digest.index("case=c0") < digest.index("case=c2")  # oldest first
+    assert digest.count("http://console.example/?request=r") == 3
+    assert "request=r-done" not in digest and "request=r-new" not in digest
+    assert digest.index("request=r0") < digest.index("request=r2")  # oldest first
     run(db, found, sender, now=now_ms() + 2)
     assert len(sender.sent) == 2
     switch_on(db, [], now=now_ms())  # switched off, a question arrives, switched on again

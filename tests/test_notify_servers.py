@@ -155,7 +155,7 @@ def test_a_question_reaches_mail_and_a_flaky_receiver_exactly_once(db_path, rece
         assert len(receiver.received) == 1 and len(mailbox.messages) == 1
         body = receiver.received[0]["message"]
         assert "> Can we send it Monday?" in body
-        assert "http://console.example:8501/case?case=c-mail" in body
+        assert "http://console.example:8501/?request=r-mail" in body
         assert "Notification id: ntf_new_r-mail_" in body
         assert "Can we send it Monday?" in mailbox.messages[0][2]
         health = httpx.get(server.url + "/healthz").json()
@@ -378,4 +378,4 @@ def test_questions_waiting_before_notifications_were_switched_on_are_named_once(
             server.stop()
     digest = [m for m in receiver.received if m["title"].startswith("Already waiting")]
     assert len(digest) == 1 and digest[0]["title"] == "Already waiting: 2 questions"
-    assert "case=c-0" in digest[0]["message"] and "case=c-1" in digest[0]["message"]
+    assert "request=r-0" in digest[0]["message"] and "request=r-1" in digest[0]["message"]

@@ -12,7 +12,14 @@ import pytest
 
 import storage
 from offload_console.templates import W9_TEMPLATE
-from tests.browser import SERVER_WAIT_MS, commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import (
+    SERVER_WAIT_MS,
+    click_when_drawn,
+    commit_text,
+    needs_chromium,
+    running_stack,
+    wait_ready,
+)
 from tests.helpers import run_cli, wait_until
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -116,7 +123,7 @@ def show_questions(page, request_ids):
     """The inbox refreshes itself; reloading only makes the test quicker."""
 
     def visible():
-        if all(page.locator(f".st-key-send_{r} button").count() for r in request_ids):
+        if all(page.locator(f".st-key-open_{r} button").count() for r in request_ids):
             return True
         page.reload()
         wait_ready(page)
@@ -124,6 +131,17 @@ def show_questions(page, request_ids):
 
     wait_until(
         visible, timeout=SERVER_WAIT_MS / 1000, interval=0.5, message="questions in the inbox"
+    )
+
+
+def open_question(page, request_id: str) -> None:
+    """Select a question in the queue: its answer box shows in the pane beside it."""
+    click_when_drawn(page, f".st-key-open_{request_id} button")
+    wait_until(
+        lambda: wait_ready(page) or page.locator(f".st-key-send_{request_id} button").count() == 1,
+        timeout=SERVER_WAIT_MS / 1000,
+        interval=0.2,
+        message="the question's answer box",
     )
 
 
@@ -147,13 +165,12 @@ def test_bulk_answer_goes_only_to_ticked_questions_still_waiting(contexts, stack
     blake = open_inbox(contexts(), stack, "Blake")
     for page in (avery, blake):
         show_questions(page, [first])
-    avery.locator(".st-key-inbox_bulk_open label").click()
-    wait_ready(avery)
     for request_id in (first, second):
         avery.locator(f".st-key-bulk_pick_{request_id} label").click()
         wait_ready(avery)
     # Blake answers the oldest between Avery's tick and send.
     typed |= {first: {"Blake: yes"}, second: {"Avery: yes to all"}}  # before anything is sent
+    open_question(blake, first)
     commit_text(blake, f".st-key-answer_{first} textarea", "Blake: yes")
     blake.locator(f".st-key-send_{first} button").click()
     blake.wait_for_selector("text=Answer sent", timeout=SERVER_WAIT_MS)
@@ -200,10 +217,12 @@ def test_double_click_reload_and_two_tabs_send_one_answer(contexts, stack, typed
     for page in (tab1, tab2):
         show_questions(page, [one, two])
     typed |= {one: {"Casey: double click"}, two: {"Casey: two tabs"}}  # before anything is sent
+    open_question(tab1, one)
     commit_text(tab1, f".st-key-answer_{one} textarea", "Casey: double click")
     tab1.locator(f".st-key-send_{one} button").dblclick()
     tab1.wait_for_selector("text=Answer sent", timeout=SERVER_WAIT_MS)
     for page in (tab1, tab2):
+        open_question(page, two)
         commit_text(page, f".st-key-answer_{two} textarea", "Casey: two tabs")
     buttons = [p.locator(f".st-key-send_{two} button") for p in (tab1, tab2)]
     for button in buttons:  # as close together as two clicks get
@@ -277,6 +296,7 @@ def test_send_clicked_again_while_offload_is_slow_posts_once(contexts, slow_stac
     [request_id] = pending_of(db, [case_id])
     page = open_inbox(contexts(), slow_stack, "Avery")
     show_questions(page, [request_id])
+    open_question(page, request_id)
     text = f"slow answer after {gap_ms} ms"
     commit_text(page, f".st-key-answer_{request_id} textarea", text)
     send = page.locator(f".st-key-send_{request_id} button")

@@ -85,10 +85,11 @@ if preview_rows:
         "rows; the file has the union over every exported case)."
     )
     to_cells = row_cells(columns, keys)
-    st.dataframe(
-        pd.DataFrame([to_cells(r) for r in preview_rows], columns=header(columns, keys)),
-        hide_index=True,
-    )
+    with st.container(key="ex_preview"):
+        st.dataframe(
+            pd.DataFrame([to_cells(r) for r in preview_rows], columns=header(columns, keys)),
+            hide_index=True,
+        )
 else:
     st.info("No cases match these filters.")
 

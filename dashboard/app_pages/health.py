@@ -1,6 +1,5 @@
 """Health: is every part alive, and is anything being missed?"""
 
-import pandas as pd
 import streamlit as st
 
 from dashboard.format import duration, when
@@ -25,6 +24,7 @@ from storage.page_queries import (
 db = get_db()
 tz = operator_tz()
 st.title("Health")
+STATE_COLOURS = {"ok": "green", "DOWN": "red", "PROBLEM": "red", "off": "orange", "never": "gray"}
 
 
 @st.fragment(run_every="15s")
@@ -68,16 +68,14 @@ def health() -> None:
         answer_window_row(),
         *notification_rows(target_health(db), tz, now),
     ]
-    st.dataframe(
-        pd.DataFrame(rows, columns=["part", "state", "detail"]),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "part": st.column_config.TextColumn(width="small"),
-            "state": st.column_config.TextColumn(width="small"),
-            "detail": st.column_config.TextColumn(width="large"),
-        },
-    )
+    # A row each, wrapped, all of them on the page (no table scrolling inside itself).
+    for number, (part, state, detail) in enumerate(rows):
+        with st.container(key=f"health_row_{number}", border=False):
+            c1, c2, c3 = st.columns([3, 1.2, 9], vertical_alignment="top")
+            c1.text(part)
+            if state:
+                c2.badge(state, color=STATE_COLOURS.get(state, "gray"))
+            c3.text(detail)  # errors quote outside words: text, never markdown
     if run and run["error_sample"]:
         st.caption("Last reconciler error:")
         st.code(run["error_sample"], language=None, wrap_lines=True)

@@ -1,28 +1,39 @@
-"""Inbox: every question waiting on a human, soonest due first, whose it is, and where to
-answer it. Filters live in the URL (``?view=mine&q=…``); an open Inbox notices new questions
-within two seconds (it polls ``inbox_version``, a counter the database bumps)."""
+"""Inbox: a queue of every question waiting on a human (one dense row each) with the selected
+question beside it: the whole question, its case, its last events, assignment and the answer
+box. After an answer is sent the next question is selected. Filters, order and the selected
+question live in the URL (``?view=mine&q=…&sort=waiting&request=<id>``); an open Inbox
+notices new questions within two seconds (it polls ``inbox_version``, a counter the database
+bumps). Ticking rows turns the pane into one answer for every ticked question."""
 
-import math
-
-import pandas as pd
 import streamlit as st
 
-from dashboard.answer_box import answer_box, refusal_before_sending, show_departed_outcomes
+from dashboard.answer_box import (
+    answer_box,
+    answer_key,
+    refusal_before_sending,
+    show_departed_outcomes,
+    show_outcome,
+)
 from dashboard.auth import operator
-from dashboard.format import case_line, due_words, duration, literal, plural, when
+from dashboard.format import case_line, due_words, duration, event_summary, literal, plural, when
 from dashboard.inbox_view import (
+    SORT_LABELS,
     VIEW_LABELS,
+    InboxQuery,
     arrivals_note,
     earlier_question_text,
     filter_from_query,
+    next_after,
     query_from_filter,
     question_facts,
+    queue_row,
 )
 from dashboard.session import answer_window, get_client, get_db, operator_tz, session_token
 from offload_console.answers import BUSY, send_to_many, why_not_pending
-from offload_console.assignment import assign, assignable
+from offload_console.assignment import assign, assignable, same_person
 from storage import StorageError, now_ms
 from storage.inbox import (
+    SORTS,
     VIEWS,
     InboxFilter,
     case_questions,
@@ -32,141 +43,62 @@ from storage.inbox import (
     requests_by_ids,
 )
 from storage.notifications import inbox_version
+from storage.page_queries import case_events
 from storage.snippets import delete_snippet, list_snippets, save_snippet
 
-PAGE_SIZE = 10
-BULK_LIMIT = 100
+QUEUE_SIZE = 100  # rows in the queue (it scrolls inside itself); the rest: narrow the filters
+LIST_HEIGHT = 560
+LAST_EVENTS = 4
 db = get_db()
 tz = operator_tz()
 ss = st.session_state
-
 within = answer_window()
+me = operator()
 
-st.title("Inbox")
-st.caption("Questions Offload's agent cannot answer alone. Each answer goes to Offload once.")
 arrivals = ss.pop("inbox_toast", None)
 if arrivals:  # outside text (the case's reference, counterparty, objective): made literal
     st.toast(literal(arrivals), icon=":material/mark_email_unread:")
 
-# -- filters, kept in the URL -------------------------------------------------------------
-me = operator()
+# -- the view, kept in the URL --------------------------------------------------------------
 from_url = filter_from_query(st.query_params.to_dict(), me)
 if ss.get("inbox_url") != query_from_filter(from_url):  # a link, a reload, back or forward
-    ss["inbox_view"] = from_url.view
-    ss["inbox_q"] = from_url.text
+    ss["inbox_view"] = from_url.flt.view
+    ss["inbox_q"] = from_url.flt.text
+    ss["inbox_sort"] = from_url.sort
+    ss["inbox_request"] = from_url.request
     ss["inbox_url"] = query_from_filter(from_url)
 
 
-def current_filter() -> InboxFilter:
-    return InboxFilter(view=ss.get("inbox_view") or "all", me=me, text=ss.get("inbox_q", ""))
+def current_query() -> InboxQuery:
+    return InboxQuery(
+        InboxFilter(view=ss.get("inbox_view") or "all", me=me, text=ss.get("inbox_q", "")),
+        ss.get("inbox_sort") or "due",
+        ss.get("inbox_request"),
+    )
 
 
-def filters_changed() -> None:
-    wanted = query_from_filter(current_filter())
-    st.query_params.from_dict(wanted)
+def keep_in_url() -> None:
+    wanted = query_from_filter(current_query())
+    if wanted != st.query_params.to_dict():
+        st.query_params.from_dict(wanted)
     ss["inbox_url"] = wanted
 
 
-f1, f2 = st.columns([2, 3], vertical_alignment="bottom")
+f0, f1, f2, f3 = st.columns([1.3, 2.2, 3, 1.5], vertical_alignment="bottom")
+f0.title("Inbox")
 f1.segmented_control(
-    "Show",
-    VIEWS,
-    format_func=VIEW_LABELS.get,
-    key="inbox_view",
-    on_change=filters_changed,
+    "Show", VIEWS, format_func=VIEW_LABELS.get, key="inbox_view", on_change=keep_in_url
 )
 f2.text_input(
     "Search questions",
     key="inbox_q",
-    on_change=filters_changed,
+    on_change=keep_in_url,
     placeholder="e.g. W-9, vendor_2048, Maya, Monday",
 )
-flt = current_filter()
-names = assignable(db)
-
-
-def _assign(request_id: str, assignee: str | None) -> None:
-    _, message = assign(db, request_id, assignee, operator())
-    ss[f"assign_note_{request_id}"] = message
-
-
-def _assign_chosen(request_id: str) -> None:
-    chosen = (ss.get(f"assignee_{request_id}") or "").strip()
-    ss[f"assignee_{request_id}"] = None
-    if chosen:
-        _assign(request_id, chosen)
-
-
-def render_request(row: dict, snippets: list[dict]) -> None:
-    request_id = row["input_request_id"]
-    now = now_ms()
-    with st.container(border=True, key=f"request_{abs(hash(request_id))}"):
-        left, right = st.columns([1, 1])
-        with left:
-            due_text, late = due_words(row["due_at"], now)
-            st.badge(
-                due_text,
-                icon=":material/alarm:" if late else ":material/schedule:",
-                color="red" if late else "green",
-            )
-            st.caption(
-                f"Waiting {duration(now - (row['requested_at'] or now))} · asked "
-                f"{when(row['requested_at'], tz)}"
-            )
-            st.text(row["question"] or "(Offload sent no question text)")
-            earlier = [
-                q for q in case_questions(db, row["case_id"]) if q["input_request_id"] != request_id
-            ]
-            if earlier:
-                with st.expander(f"Earlier questions on this case ({len(earlier)})"):
-                    for q in earlier:
-                        st.text(earlier_question_text(q, tz))
-        with right:
-            facts = question_facts(row)
-            st.text("\n".join(f"{k}: {v}" for k, v in facts.items()))
-            st.page_link(
-                "app_pages/case.py",
-                label="Open timeline",
-                query_params={"case": row["case_id"]},
-                icon=":material/timeline:",
-            )
-            assignment(row)
-        answer_box(row, snippets)
-
-
-def assignment(row: dict) -> None:
-    """Whose question it is, and the buttons that change it (each change audited)."""
-    request_id = row["input_request_id"]
-    st.text(f"Assigned to: {row['assigned_to'] or 'nobody'}")
-    a1, a2, a3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-    others = [n for n in names if n != row["assigned_to"]]
-    a1.selectbox(
-        "Assign to",
-        others,
-        index=None,
-        key=f"assignee_{request_id}",
-        placeholder="Assign to…",
-        label_visibility="collapsed",
-        accept_new_options=True,
-        on_change=_assign_chosen,
-        args=(request_id,),
-        disabled=me is None,
-    )
-    if row["assigned_to"] != me:
-        a2.button(
-            "Assign to me",
-            key=f"assign_me_{request_id}",
-            on_click=_assign,
-            args=(request_id, me),
-            disabled=me is None,
-        )
-    if row["assigned_to"]:
-        a3.button(
-            "Unassign", key=f"unassign_{request_id}", on_click=_assign, args=(request_id, None)
-        )
-    assign_note = ss.pop(f"assign_note_{request_id}", None)
-    if assign_note:  # it names an operator: shown as text
-        st.text(assign_note)
+f3.selectbox(
+    "Order", list(SORTS), format_func=SORT_LABELS.get, key="inbox_sort", on_change=keep_in_url
+)
+query = current_query()
 
 
 @st.fragment(run_every="2s")
@@ -191,31 +123,30 @@ def watch() -> None:
 
 watch()
 
-
-def inbox() -> None:
-    ss["inbox_known"] = pending_ids(db)
-    total = pending_count(db, flt)
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = 1
-    if pages > 1:
-        page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, key="inbox_page")
-    rows = pending_requests(db, PAGE_SIZE, (page - 1) * PAGE_SIZE, within_ms=within, flt=flt)
-    show_departed_outcomes({row["input_request_id"] for row in rows})
-    if total == 0:
-        if flt == InboxFilter(me=me):
-            st.info("No questions are waiting. New ones appear here on their own.")
-        else:
-            st.info("No waiting question matches these filters.")
-        return
-    st.caption(f"{total} waiting, soonest due first.")
-    snippets = list_snippets(db)
-    for row in rows:
-        render_request(row, snippets)
+# -- which question is selected --------------------------------------------------------------
+ss["inbox_known"] = pending_ids(db)
+total = pending_count(db, query.flt)
+rows = pending_requests(db, QUEUE_SIZE, 0, within_ms=within, flt=query.flt, sort=query.sort)
+shown = [row["input_request_id"] for row in rows]
+selected = ss.get("inbox_request")
+sent_here = selected is not None and getattr(ss.get(f"outcome_{selected}"), "ok", False)
+if selected not in shown and (selected is None or sent_here):
+    # Nothing chosen yet, or this tab just answered it: the next question in the order the
+    # operator saw. A question someone else answered stays (its answer and the draft show).
+    selected = next_after(selected, ss.get("inbox_order", []), shown) if selected else None
+    selected = selected or (shown[0] if shown else None)
+ss["inbox_order"] = shown
+ss["inbox_request"] = selected
+keep_in_url()
 
 
-# -- one answer to several questions -----------------------------------------------------
-# Ticks follow the question (its input request id), never a row position: the list below
-# changes whenever anyone answers.
+def choose(request_id: str) -> None:
+    ss["inbox_request"] = request_id
+
+
+# -- ticks: one answer to several questions ------------------------------------------------
+# Ticks follow the question (its input request id), never a row position: the queue changes
+# whenever anyone answers.
 
 
 def ticked() -> list[str]:
@@ -230,13 +161,204 @@ def toggle(request_id: str) -> None:
     ss.pop("bulk_results", None)  # a new selection: the last send's results are done with
 
 
-def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
-    """Send ``text`` to exactly the questions the preview showed, each once; any that left
+def clear_ticks() -> None:
+    for request_id in ticked():
+        ss.pop(f"bulk_pick_{request_id}", None)
+    ss["bulk_ticked"] = []
+    ss["bulk_dropped"] = []
+
+
+# -- the queue -------------------------------------------------------------------------------
+
+
+def queue() -> None:
+    now = now_ms()
+    overdue = sum(1 for row in rows if row["due_at"] is not None and row["due_at"] <= now)
+    caption = f"{total} waiting" + (f", {overdue} overdue" if overdue else "")
+    if total > len(rows):
+        caption += f" · the first {len(rows)} shown: search or filter for the others"
+    st.caption(caption + f" · {SORT_LABELS[query.sort].lower()} first.")
+    if not rows:
+        if query.flt == InboxFilter(me=me):
+            st.info("No questions are waiting. New ones appear here on their own.")
+        else:
+            st.info("No waiting question matches these filters.")
+        return
+    with st.container(height=LIST_HEIGHT, key="inbox_list", border=False):
+        for row in rows:
+            request_id = row["input_request_id"]
+            due, late, text = queue_row(row, now)
+            ss[f"bulk_pick_{request_id}"] = request_id in ticked()
+            with st.container(
+                key=f"row_{request_id}",
+                horizontal=True,
+                vertical_alignment="center",
+                gap="small",
+            ):
+                st.checkbox(
+                    "Tick for one answer to several",
+                    key=f"bulk_pick_{request_id}",
+                    on_change=toggle,
+                    args=(request_id,),
+                    label_visibility="collapsed",
+                )
+                st.button(
+                    due,
+                    key=f"open_{request_id}",
+                    on_click=choose,
+                    args=(request_id,),
+                    type="primary" if request_id == selected else "secondary",
+                    icon=":material/alarm:" if late else ":material/schedule:",
+                    width=150,
+                )
+                st.text(text)  # outside text: shown as written, never markdown
+
+
+# -- the selected question ---------------------------------------------------------------------
+
+
+def _assign(request_id: str, assignee: str | None) -> None:
+    _, message = assign(db, request_id, assignee, operator())
+    ss[f"assign_note_{request_id}"] = message
+
+
+def _assign_chosen(request_id: str) -> None:
+    chosen = (ss.get(f"assignee_{request_id}") or "").strip()
+    ss[f"assignee_{request_id}"] = None
+    if chosen:
+        _assign(request_id, chosen)
+
+
+def assignment(row: dict) -> None:
+    """Whose question it is, and the buttons that change it (each change audited)."""
+    request_id = row["input_request_id"]
+    row_of = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row_of.text(f"Assigned to: {row['assigned_to'] or 'nobody'}")
+    others = [n for n in assignable(db) if not same_person(n, row["assigned_to"])]
+    row_of.selectbox(
+        "Assign to",
+        others,
+        index=None,
+        key=f"assignee_{request_id}",
+        placeholder="Assign to…",
+        label_visibility="collapsed",
+        accept_new_options=True,
+        on_change=_assign_chosen,
+        args=(request_id,),
+        disabled=me is None,
+        width=200,
+    )
+    if not same_person(row["assigned_to"], me):
+        row_of.button(
+            "Assign to me",
+            key=f"assign_me_{request_id}",
+            on_click=_assign,
+            args=(request_id, me),
+            disabled=me is None,
+        )
+    if row["assigned_to"]:
+        row_of.button(
+            "Unassign", key=f"unassign_{request_id}", on_click=_assign, args=(request_id, None)
+        )
+    assign_note = ss.pop(f"assign_note_{request_id}", None)
+    if assign_note:  # it names an operator: shown as text
+        st.text(assign_note)
+
+
+def answered_here(row: dict) -> None:
+    """A question no longer waiting: what went to Offload, who sent it and when; a draft this
+    tab had typed stays, marked not sent."""
+    outcome = ss.get(f"outcome_{row['input_request_id']}")
+    if outcome is not None:  # this tab's own try, e.g. it lost the race
+        show_outcome(outcome)
+    if row["status"] == "ANSWERED":
+        st.success(
+            literal(
+                f"Answered by {row['answered_by'] or 'someone'} at {when(row['answered_at'], tz)}"
+            )
+        )
+        st.caption("What was sent to Offload:")
+        st.text(row["answer"] or "(not recorded)")
+    else:
+        st.info(literal(why_not_pending(row)))
+    draft = (ss.get(answer_key(row["input_request_id"])) or "").strip()
+    if draft:
+        st.text_area(
+            "Your draft (not sent)",
+            value=draft,
+            disabled=True,
+            key=f"draft_{row['input_request_id']}",
+        )
+
+
+def detail(request_id: str, snippets: list[dict]) -> None:
+    row = requests_by_ids(db, [request_id], within_ms=within).get(request_id)
+    if row is None:
+        st.warning(literal(f"No question {request_id} in the console's database."))
+        return
+    now = now_ms()
+    with st.container(key="inbox_detail"):
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            if row["status"] == "PENDING":
+                due, late = due_words(row["due_at"], now)
+                st.badge(due, color="red" if late else "green")
+            st.caption(
+                f"Asked {when(row['requested_at'], tz)} · waited "
+                f"{duration(now - (row['requested_at'] or now))}"
+            )
+        st.text(case_line(row))
+        with st.container(key="inbox_question", border=True):
+            st.text(row["question"] or "(Offload sent no question text)")
+        if row["status"] == "PENDING":
+            answer_box(row, snippets)
+            assignment(row)
+        else:
+            answered_here(row)
+        facts = question_facts(row)
+        with st.expander("The case", expanded=True):
+            st.text("\n".join(f"{k}: {v}" for k, v in facts.items()))
+            st.page_link(
+                "app_pages/case.py",
+                label="Open the timeline",
+                query_params={"case": row["case_id"]},
+                icon=":material/timeline:",
+            )
+            events = case_events(db, row["case_id"])[-LAST_EVENTS:]
+            if events:
+                st.caption(f"Last {plural(len(events), 'event')}:")
+                st.text(
+                    "\n".join(
+                        f"{when(e['state_ts'] or e['received_at'], tz)}  {event_summary(e)}"
+                        for e in events
+                    )
+                )
+        earlier = [
+            q for q in case_questions(db, row["case_id"]) if q["input_request_id"] != request_id
+        ]
+        if earlier:
+            with st.expander(f"Earlier questions on this case ({len(earlier)})"):
+                for q in earlier:
+                    st.text(earlier_question_text(q, tz))
+
+
+# -- one answer to several ---------------------------------------------------------------
+
+
+def bulk_send(request_ids: tuple[str, ...]) -> None:
+    """Send the text in the box at the click (read here, in the callback: what the page drew
+    before may be an older draft) to exactly the ticked questions, each once; any that left
     the inbox since is not sent, and the results say so."""
+    text = ss.get("bulk_answer") or ""
     refused = refusal_before_sending()
     if refused is not None:
         ss["bulk_results"] = [
-            {"case": "", "question": "", "sent": False, "what happened": refused.message}
+            {
+                "case": "",
+                "question": "",
+                "sent": False,
+                "text": "",
+                "what happened": refused.message,
+            }
         ]
         return
     try:
@@ -245,7 +367,7 @@ def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
         )
     except StorageError:
         ss["bulk_results"] = [
-            {"case": "", "question": "", "sent": False, "what happened": BUSY.message}
+            {"case": "", "question": "", "sent": False, "text": "", "what happened": BUSY.message}
         ]
         return
     results = [
@@ -253,32 +375,24 @@ def bulk_send(request_ids: tuple[str, ...], text: str) -> None:
             "case": case_line(r.row) if r.row else r.request_id,
             "question": (r.row or {}).get("question") or "",
             "sent": r.sent,
+            "text": text.strip() if r.sent else "",
             "what happened": r.message,
         }
         for r in sent
     ]
     ss["bulk_results"] = results
-    ss["bulk_ticked"] = []
-    ss["bulk_dropped"] = []
-    for request_id in request_ids:
-        ss.pop(f"bulk_pick_{request_id}", None)
-    if all(r["sent"] for r in results):
+    # The ones that went are done; the others stay ticked, with the text, to send again.
+    unsent = [r.request_id for r in sent if not r.sent and r.row and r.row["status"] == "PENDING"]
+    clear_ticks()
+    ss["bulk_ticked"] = unsent
+    if not unsent:
         ss["bulk_answer"] = ""
 
 
-def bulk_answer() -> None:
-    # Kept until the next selection, so a background redraw does not take them away.
-    results = ss.get("bulk_results")
-    if results:
-        sent = sum(r["sent"] for r in results)
-        st.success(f"Sent to {plural(sent, 'question')} of {len(results)}.")
-        st.dataframe(pd.DataFrame(results), hide_index=True)
-    rows = pending_requests(db, BULK_LIMIT, 0, within_ms=within)
+def bulk_pane() -> None:
     pending = {r["input_request_id"]: r for r in rows}
-    # Questions ticked earlier that have left the inbox since: dropped, and said so until the
-    # next send (the live Inbox may redraw in the background: the note must not vanish with it).
-    # Why each left is read afresh every time: a question seen closed by a webhook a moment
-    # before its answer was recorded reads "already answered by …" once it is.
+    # Ticked questions that have left the inbox since: dropped, and said so until the next
+    # send (the live Inbox redraws in the background: the note must not vanish with it).
     gone = [r for r in ticked() if r not in pending]
     if gone:
         ss["bulk_dropped"] = list(dict.fromkeys([*ss.get("bulk_dropped", []), *gone]))
@@ -292,54 +406,64 @@ def bulk_answer() -> None:
         for request_id in dropped:
             row = left.get(request_id)
             st.text(f"{case_line(row) if row else request_id}: {why_not_pending(row)}")
-    if not rows:
-        st.caption("Nothing waiting.")
-        return
-    if len(rows) == BULK_LIMIT:
-        st.caption(f"The {BULK_LIMIT} oldest questions.")
-    for row in rows:
-        request_id = row["input_request_id"]
-        ss[f"bulk_pick_{request_id}"] = request_id in ticked()
-        c1, c2 = st.columns([1, 24], vertical_alignment="center")
-        c1.checkbox(
-            "Select",
-            key=f"bulk_pick_{request_id}",
-            on_change=toggle,
-            args=(request_id,),
-            label_visibility="collapsed",
-        )
-        c2.text(f"{case_line(row)}\n  {row['question']}")
-    text = st.text_area("One answer for every selected question", key="bulk_answer")
     chosen = [r for r in ticked() if r in pending]
+    st.subheader(f"One answer for {plural(len(chosen), 'question')}")
+    st.button("Clear the ticks", key="bulk_clear", on_click=clear_ticks, type="tertiary")
+    text = st.text_area(
+        "One answer for every ticked question",
+        key="bulk_answer",
+        height=110,
+        placeholder="Type the answer each ticked case should get",
+    )
     if not chosen:
-        st.caption("Tick the questions this answer is for.")
         return
-    if not text.strip():
-        st.caption("Type the answer to see what each case will get.")
-        return
-    st.caption(f"Preview: {plural(len(chosen), 'case')}, each question and the answer it gets.")
-    for request_id in chosen:
-        row = pending[request_id]
-        with st.container(border=True):
-            st.text(case_line(row))
-            st.text(f"Q: {row['question']}\nA: {text.strip()}")
     st.button(
         f"Send to {plural(len(chosen), 'question')}",
         key="bulk_send",
         type="primary",
         on_click=bulk_send,
-        args=(tuple(chosen), text),
-        disabled=operator() is None,
+        args=(tuple(chosen),),
+        disabled=operator() is None or not text.strip(),
     )
+    st.caption(f"Preview: {plural(len(chosen), 'case')}, each question and the answer it gets.")
+    with st.container(key="bulk_preview", height=300, border=False):
+        for request_id in chosen:
+            row = pending[request_id]
+            with st.container(border=True):
+                st.text(case_line(row))
+                st.text(f"Q: {row['question']}\nA: {text.strip() or '(type the answer above)'}")
 
 
-if operator() is None:
-    st.warning("Enter your name in the sidebar to answer questions.")
-inbox()
+def bulk_results() -> None:
+    # Kept until the next tick, so a background redraw does not take them away.
+    results = ss.get("bulk_results")
+    if results:
+        sent = sum(r["sent"] for r in results)
+        st.success(f"Sent to {plural(sent, 'question')} of {len(results)}.")
+        with st.container(key="bulk_results", border=True):
+            for result in results:  # outside text (cases, questions): shown as written
+                st.text(
+                    ("Sent" if result["sent"] else "Not sent")
+                    + (f" · {result['case']}" if result["case"] else "")
+                    + f"\n{result['what happened']}"
+                    + (f"\nWhat went to Offload: {result['text']}" if result["text"] else "")
+                )
 
-# Drawn only when asked for: a table of every pending question is heavy to load.
-if st.toggle("Answer several similar questions at once", key="inbox_bulk_open"):
-    bulk_answer()
+
+# -- the page ----------------------------------------------------------------------------------
+
+left, right = st.columns([6, 5], gap="medium")
+with left:
+    queue()
+with right:
+    if me is None:
+        st.warning("Enter your name in the sidebar to answer questions.")
+    show_departed_outcomes(set(shown) | ({selected} if selected else set()))
+    bulk_results()
+    if ticked() or ss.get("bulk_dropped"):
+        bulk_pane()
+    elif selected:
+        detail(selected, list_snippets(db))
 
 if st.toggle("Saved replies", key="inbox_snippets_open"):
     for snippet in list_snippets(db):

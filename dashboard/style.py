@@ -1,0 +1,33 @@
+"""The console's few style rules: a denser page, a dense Inbox queue, one download button.
+
+Only the console's own CSS goes through ``st.html`` (a ``<style>`` alone takes no space on the
+page); no outside text is ever rendered as HTML.
+"""
+
+import streamlit as st
+
+CSS = """
+<style>
+/* Less empty space around the page: wide tables and the Inbox fit at 1280x800. */
+[data-testid="stMainBlockContainer"] { padding: 2.2rem 2rem 3rem 2rem !important; }
+/* The Export preview: the page's own button downloads the file (the grid's icon would
+   download only the preview's 20 rows). */
+.st-key-ex_preview button[aria-label="Download as CSV"] { display: none; }
+/* The Inbox queue: one row per question, two lines of text cut with an ellipsis (the whole
+   question is in the pane beside it). */
+.st-key-inbox_list { gap: 0.2rem !important; }
+div[class*="st-key-row_"] { flex-wrap: nowrap !important; gap: 0.45rem !important; }
+div[class*="st-key-row_"] > div:last-child { min-width: 0 !important; flex: 1 1 0 !important; }
+div[class*="st-key-row_"] [data-testid="stText"] span {
+  display: block !important; white-space: pre !important; overflow: hidden !important;
+  text-overflow: ellipsis !important; font-size: 0.84rem !important; line-height: 1.3 !important;
+}
+div[class*="st-key-open_"] button { min-height: 2.1rem !important; padding: 0.15rem 0.5rem !important; }
+div[class*="st-key-open_"] button p { font-size: 0.8rem !important; }
+div.st-key-inbox_question { max-height: 9.5rem !important; overflow-y: auto !important; }
+</style>
+"""
+
+
+def apply() -> None:
+    st.html(CSS)

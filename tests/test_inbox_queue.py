@@ -1,0 +1,229 @@
+"""Issue 20 in Chromium: the Inbox as a dense queue with the selected question beside it, 30
+waiting questions at 1280x800 and 1400x900, ten answered in a row, a bulk answer that sends
+the text in the box at the click, the loser of a race keeping their draft, and a link opened
+cold on the question it names. Every step is checked on what reached the sandbox and the
+database, not only on the screen."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+import storage
+from offload_client import OffloadClient
+from offload_console.outbox import submit_case
+from offload_console.templates import W9_TEMPLATE
+from tests.browser import (
+    SERVER_WAIT_MS,
+    click_when_drawn,
+    commit_text,
+    needs_chromium,
+    running_stack,
+    wait_ready,
+)
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+QUESTIONS = 30
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("queue"), reconcile_every_s="0") as running:
+        db = storage.open_db(running["db"])
+        client = OffloadClient(running["sandbox"], "sandbox-local-key")
+        hook = f"http://127.0.0.1:{running['ports']['sidecar']}/webhooks/offload"
+        for n in range(QUESTIONS):
+            body = {
+                **W9_TEMPLATE,
+                "clientReferenceId": f"q-{n:02d}",
+                "clientWebhookUrl": hook,
+                "metadata": {"sandboxScenario": "input_needed"},
+            }
+            assert submit_case(db, client, body, actor="setup").status == "SENT"
+        wait_until(
+            lambda: pending(db) == QUESTIONS, 90, 0.3, message="every question in the console"
+        )
+        yield running
+
+
+def pending(db) -> int:
+    return db.execute("SELECT count(*) FROM input_requests WHERE status = 'PENDING'").fetchone()[0]
+
+
+def sandbox_answers(stack) -> list[dict]:
+    response = httpx.get(
+        stack["sandbox"] + "/_sandbox/answers", headers={"x-api-key": "sandbox-local-key"}
+    )
+    return response.json()["data"]
+
+
+def inbox(browser, stack, name: str, size=(1280, 800), path: str = "/"):
+    page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
+    page.goto(stack["dashboard"] + path)
+    wait_ready(page)
+    commit_text(page, ".st-key-operator_name input", name)
+    return page
+
+
+def queue_ids(page) -> list[str]:
+    classes = page.locator('[class*="st-key-row_"]').evaluate_all("es => es.map(e => e.className)")
+    return [re.search(r"st-key-row_(\S+)", c).group(1) for c in classes]
+
+
+def selected(page) -> str | None:
+    match = re.search(r"[?&]request=([^&]+)", page.url)
+    return match.group(1) if match else None
+
+
+def fully_visible(page, selector: str) -> int:
+    """How many elements ``selector`` names lie wholly inside the window (no scrolling)."""
+    return page.locator(selector).evaluate_all(
+        """es => es.filter(e => { const r = e.getBoundingClientRect();
+            return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight
+                && r.left >= 0 && r.right <= window.innerWidth; }).length"""
+    )
+
+
+def clipped_labels(page) -> list[str]:
+    """Button and badge labels cut short with an ellipsis (text wider than its box)."""
+    return page.locator(
+        '[data-testid="stMain"] button [data-testid="stMarkdownContainer"],'
+        ' [data-testid="stMain"] [data-testid="stWidgetLabel"]'
+    ).evaluate_all("es => es.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
+
+
+def test_thirty_questions_fit_and_ten_are_answered_in_a_row(browser, stack, tmp_path):
+    page = inbox(browser, stack, "Avery")
+    wait_until(lambda: len(queue_ids(page)) == QUESTIONS, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    rows_in_view = fully_visible(page, '[class*="st-key-row_"]')
+    first = queue_ids(page)[0]
+    assert selected(page) == first  # the first question is open from the start
+    box_in_view = fully_visible(page, f".st-key-answer_{first} textarea") == 1
+    send_in_view = fully_visible(page, f".st-key-send_{first} button") == 1
+    print(f"1280x800: {rows_in_view} questions in view, answer box in view: {box_in_view}")
+    page.screenshot(path=str(tmp_path / "inbox-1280.png"))
+    assert rows_in_view >= 12 and box_in_view and send_in_view
+    assert clipped_labels(page) == []
+
+    clicks = 0
+    order = queue_ids(page)
+    main = page.locator('[data-testid="stMain"]')
+    for n in range(10):
+        current = selected(page)
+        assert current == order[n]  # the next one, without scrolling back
+        text = f"Avery answers {current} ({n})"
+        commit_text(page, f".st-key-answer_{current} textarea", text)
+        click_when_drawn(page, f".st-key-send_{current} button")
+        clicks += 1
+        wait_until(
+            lambda current=current: wait_ready(page) or selected(page) not in (None, current),
+            SERVER_WAIT_MS / 1000,
+            0.2,
+            "the next question selected",
+        )
+        wait_until(  # what went, by whom, shows (and stays, through the live redraws)
+            lambda text=text: "Sent by Avery" in main.inner_text() and text in main.inner_text(),
+            SERVER_WAIT_MS / 1000,
+            0.2,
+            "the answer that went, shown",
+        )
+    print(f"ten answers in a row: {clicks} clicks ({clicks / 10:g} per answer), no scrolling")
+    answers = {a["inputRequestId"]: a["providedContext"] for a in sandbox_answers(stack)}
+    db = storage.open_db(stack["db"])
+    for n, request_id in enumerate(order[:10]):
+        assert answers[request_id] == f"Avery answers {request_id} ({n})"
+        row = db["input_requests"].get(request_id)
+        assert (row["answer"], row["answered_by"]) == (answers[request_id], "Avery")
+
+    wide = inbox(browser, stack, "Avery", size=(1400, 900))
+    wait_until(lambda: len(queue_ids(wide)) >= 12, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    assert fully_visible(wide, '[class*="st-key-row_"]') >= 12
+    assert clipped_labels(wide) == []
+    wide.screenshot(path=str(tmp_path / "inbox-1400.png"))
+
+
+def test_a_bulk_answer_sends_the_text_in_the_box_at_the_click(browser, stack):
+    """Defect: tick two, type "bulk v1 draft", click outside (the preview shows it), click
+    back, select all, type "bulk v2 final", click Send at once: v1 went. Now v2 goes."""
+    page = inbox(browser, stack, "Blake")
+    wait_until(lambda: len(queue_ids(page)) >= 4, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    picks = queue_ids(page)[-2:]
+    for request_id in picks:
+        click_when_drawn(page, f".st-key-bulk_pick_{request_id} label")
+        wait_ready(page)
+    box = page.locator(".st-key-bulk_answer textarea")
+    box.fill("bulk v1 draft")
+    page.locator('[data-testid="stMain"] h1').click()  # outside: the preview shows v1
+    page.wait_for_selector("text=A: bulk v1 draft", timeout=SERVER_WAIT_MS)
+    wait_ready(page)
+    box.click()
+    box.press("Control+a")
+    box.type("bulk v2 final")
+    page.locator(".st-key-bulk_send button").click()  # at once: v2 never committed by a blur
+    page.wait_for_selector("text=Sent to 2 questions of 2", timeout=SERVER_WAIT_MS)
+    answers = {a["inputRequestId"]: a["providedContext"] for a in sandbox_answers(stack)}
+    assert [answers[r] for r in picks] == ["bulk v2 final", "bulk v2 final"]
+    db = storage.open_db(stack["db"])
+    assert [db["input_requests"].get(r)["answer"] for r in picks] == ["bulk v2 final"] * 2
+    results = page.locator(".st-key-bulk_results").inner_text()
+    for request_id in picks:  # each case named, with the text that went
+        reference = db.execute(
+            "SELECT c.client_reference_id FROM input_requests r JOIN cases c USING (case_id)"
+            " WHERE r.input_request_id = ?",
+            [request_id],
+        ).fetchone()[0]
+        assert reference in results
+    assert results.count("What went to Offload: bulk v2 final") == 2
+
+
+def test_the_loser_of_a_race_keeps_the_draft_and_sees_the_answer_that_won(browser, stack):
+    avery = inbox(browser, stack, "Avery")
+    blake = inbox(browser, stack, "Blake")
+    wait_until(lambda: len(queue_ids(avery)) >= 2, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    target = queue_ids(avery)[1]
+    for page in (avery, blake):
+        click_when_drawn(page, f".st-key-open_{target} button")
+        wait_until(
+            lambda page=page: wait_ready(page) or page.locator(f".st-key-send_{target}").count(),
+            SERVER_WAIT_MS / 1000,
+            0.2,
+            "the question open",
+        )
+    commit_text(avery, f".st-key-answer_{target} textarea", "Avery's careful draft")
+    commit_text(blake, f".st-key-answer_{target} textarea", "Blake got there first")
+    click_when_drawn(blake, f".st-key-send_{target} button")
+    blake.wait_for_selector("text=Sent by Blake", timeout=SERVER_WAIT_MS)
+    # Avery's open Inbox redraws by itself: the question stays open, answered.
+    avery.wait_for_selector("text=Answered by Blake", timeout=SERVER_WAIT_MS)
+    wait_ready(avery)
+    main = avery.locator('[data-testid="stMain"]').inner_text()
+    assert "Blake got there first" in main and "Your draft (not sent)" in main
+    assert avery.locator(".st-key-draft_" + target + " textarea").input_value() == (
+        "Avery's careful draft"
+    )
+    posted = [a for a in sandbox_answers(stack) if a["inputRequestId"] == target]
+    assert [a["providedContext"] for a in posted] == ["Blake got there first"]
+
+
+def test_a_link_to_a_question_opens_that_question(browser, stack):
+    db = storage.open_db(stack["db"])
+    waiting = [
+        r[0]
+        for r in db.execute(
+            "SELECT input_request_id FROM input_requests WHERE status = 'PENDING'"
+            " ORDER BY requested_at DESC"
+        )
+    ]
+    answered = db.execute(
+        "SELECT input_request_id, answer FROM input_requests WHERE status = 'ANSWERED' LIMIT 1"
+    ).fetchone()
+    page = inbox(browser, stack, "Casey", path=f"/?request={waiting[0]}")  # cold, a new browser
+    page.wait_for_selector(f".st-key-send_{waiting[0]}", timeout=SERVER_WAIT_MS)
+    assert selected(page) == waiting[0]
+    assert page.locator(f".st-key-open_{waiting[0]} button[kind=primary]").count() == 1
+    page.goto(stack["dashboard"] + f"/?request={answered[0]}")
+    page.wait_for_selector("text=What was sent to Offload:", timeout=SERVER_WAIT_MS)
+    assert answered[1] in page.locator('[data-testid="stMain"]').inner_text()
