@@ -8,7 +8,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dashboard.format import STATUS_WORDS, counterparty_line, event_summary, gap, next_action, when
+from dashboard.format import (
+    STATUS_WORDS,
+    counterparty_line,
+    event_summary,
+    gap,
+    next_action,
+    plural,
+    when,
+)
 from offload_console.csv_export import flatten
 from offload_console.redact import redact
 from offload_console.schema_tools import result_problems
@@ -19,7 +27,7 @@ def header_figures(case: dict) -> list[tuple[str, str]]:
     render markdown: Offload's strings never go there)."""
     used, follow_ups = case["attempt_count"] or 0, case["max_attempts"]
     if case["state_rank"] == 1:
-        left = "— (finished)"
+        left = "none"  # finished (a longer word is cut short in the metric at 1280 px)
     elif follow_ups is None:
         left = "?"
     else:
@@ -82,7 +90,8 @@ def result_check(case: dict) -> tuple[list[dict], str | None]:
     problems = result_problems(result, schema)
     if problems:
         return problems, (
-            f"The result does not match this case's result schema ({len(problems)} problems)."
+            "The result does not match this case's result schema "
+            f"({plural(len(problems), 'problem')})."
         )
     return [], "Matches the case's result schema." if schema else None
 

@@ -117,6 +117,19 @@ def get_case(db: sqlite_utils.Database, case_id: str) -> dict | None:
     return first_row(db, "SELECT * FROM cases WHERE case_id = ?", [case_id])
 
 
+def case_version(db: sqlite_utils.Database, case_id: str) -> tuple:
+    """What changes whenever something is stored about a case (an event, a poll's repair, an
+    answer, an assignment): what an open timeline polls to know it must redraw."""
+    row = db.execute(
+        "SELECT count(*), coalesce(max(received_at), 0) FROM events WHERE case_id = ?", [case_id]
+    ).fetchone()
+    changed = db.execute(
+        "SELECT updated_at, last_event_at, last_polled_at FROM cases WHERE case_id = ?", [case_id]
+    ).fetchone()
+    version = db.execute("SELECT n FROM inbox_version WHERE id = 1").fetchone()
+    return (*row, *(changed or ()), version[0] if version else 0)
+
+
 def case_events(db: sqlite_utils.Database, case_id: str, limit: int = 500) -> list[dict]:
     """A case's events in the order they happened (Offload's updatedAt, then arrival)."""
     return list(

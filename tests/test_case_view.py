@@ -48,7 +48,7 @@ def test_header_figures_are_the_consoles_own_words(db):
         ("Status", "completed"),
         ("Result", "yes"),
         ("Messages sent", "2 of 4"),
-        ("Attempts left", "— (finished)"),
+        ("Attempts left", "none"),
     ]
     store(db, input_needed("c2", "r2", 5))
     open_case = get_case(db, "c2")
@@ -83,6 +83,8 @@ def test_result_check_says_whether_the_result_matches_its_schema(db):
     bad = completed(db, "bad", result={"signedW9Received": "yes"})
     problems, verdict = result_check(bad)
     assert len(problems) == 2 and "(2 problems)" in verdict
+    one = completed(db, "one", result={"signedW9Received": True, "taxId": 12})
+    assert "(1 problem)" in result_check(one)[1]  # not "(1 problems)"
     plain = completed(db, "plain", result={"anything": 1}, schema=None)
     assert result_check(plain) == ([], None)
 

@@ -219,7 +219,7 @@ def test_case_timeline_header_events_and_result_check(env_db):
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Status"] == "completed"
-    assert (metrics["Messages sent"], metrics["Attempts left"]) == ("2 of 4", "— (finished)")
+    assert (metrics["Messages sent"], metrics["Attempts left"]) == ("2 of 4", "none")
     header = at.dataframe[0].value
     assert dict(zip(header.iloc[:, 0], header["value"], strict=True))["Next follow-up"] == (
         "none scheduled"

@@ -1,10 +1,13 @@
 """The Inbox's due times, assignment, filters in the URL and confirmation (AppTest; what
 reached the database is checked, not only the screen)."""
 
+import os
+
 import storage
-from offload_console.accounts import add_operator
+from offload_console.accounts import add_operator, delete_operator
 from offload_console.assignment import email_of
 from offload_console.notify import switch_on, targets_from_urls
+from storage import audit
 from storage.operators import set_email
 from tests.helpers import input_needed
 from tests.test_dashboard import add, markdown, run_app, texts
@@ -198,3 +201,68 @@ def test_a_new_question_is_toasted_however_many_wait_before_it(env_db):
     at.run()
     assert not at.exception, at.exception
     assert any("brand-new-ref" in t.value.replace("\\", "") for t in at.toast)
+
+
+def test_assign_to_offers_people_once_each_and_mine_ignores_case(env_db):
+    """Issue 20, defect: the list held avery, blake, (not signed in), cli, Avery, demo, Blake.
+    A person is one identity: accounts, the allow-list and people who answered, compared
+    without case; the console's own names never."""
+    from offload_console.assignment import assign, assignable
+
+    add_operator(env_db, "avery", "a-long-enough-password", by="admin")
+    for n, who in enumerate(["Avery", "blake", "Blake", "cli", "demo", "(not signed in)"]):
+        ask(env_db, f"c-{n}", f"r-{n}", 10 + n, "Q?")
+        env_db["input_requests"].update(
+            f"r-{n}", {"status": "ANSWERED", "answered_by": who, "answered_at": n + 1}
+        )
+    audit.record(env_db, "cli", "export.made")  # acting is not being a person
+    people = assignable(env_db, {})
+    assert people[0] == "avery" and [p.casefold() for p in people] == ["avery", "blake"]
+    ask(env_db, "c-open", "r-open", 1, "Whose is this?")
+    assign(env_db, "r-open", "AVERY", by="blake")  # typed differently: the known spelling
+    assert env_db["input_requests"].get("r-open")["assigned_to"] == "avery"
+    env_db["input_requests"].update("r-open", {"assigned_to": "Avery"})
+    delete_operator(env_db, "avery", by="admin")  # no sign-in: the name typed in the page
+    at = run_app({"view": "mine"}, operator_name="avery")
+    assert queued(at) == ["Whose is this?"]  # "Avery" is Mine for "avery"
+    assert "assign_me_r-open" not in [b.key for b in at.button]
+
+
+def test_the_cli_names_its_operator_even_without_user(monkeypatch):
+    import pwd
+
+    from offload_console import settings
+
+    monkeypatch.delenv("OFFLOAD_CONSOLE_OPERATOR", raising=False)
+    monkeypatch.delenv("USER", raising=False)
+    assert settings.operator_name() == pwd.getpwuid(os.getuid()).pw_name != "cli"
+    monkeypatch.setenv("USER", "dana")
+    assert settings.operator_name() == "dana"
+
+
+def test_trouble_with_notifications_shows_on_every_page(env_db):
+    from offload_console.notify import switch_on, targets_from_urls
+    from storage.notifications import mark_failed
+
+    (target,) = targets_from_urls(["json://127.0.0.1:9/hook?token=secret-xyz"])
+    switch_on(env_db, [target], now=storage.now_ms())
+    ask(env_db, "c1", "r1", 5, "Accept Monday?")
+    at = run_app()
+    assert not [e for e in at.error if "Notifications" in e.value]  # healthy: no banner
+    mark_failed(
+        env_db,
+        [f"ntf_new_r1_{target.target_id}"],
+        target.target_id,
+        now=storage.now_ms(),
+        error="HTTP 503 from the receiver",
+        next_attempt_at=storage.now_ms() + 15_000,
+        give_up=False,
+    )
+    for page in ("app_pages/inbox.py", "app_pages/cases.py", "app_pages/health.py"):
+        at.switch_page(page).run()
+        banners = [e.value for e in at.error if "Notifications to" in e.value]
+        assert len(banners) == 1 and "failing" in banners[0] and "503" in banners[0]
+        assert "secret-xyz" not in banners[0]
+    switch_on(env_db, [], now=storage.now_ms())  # a sidecar started without the URLs
+    at.run()
+    assert any("Notifications are off" in e.value for e in at.error)

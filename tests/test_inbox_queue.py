@@ -7,6 +7,7 @@ database, not only on the screen."""
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from tests.browser import (
     running_stack,
     wait_ready,
 )
-from tests.helpers import wait_until
+from tests.helpers import dumps, input_needed, wait_until, webhook
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 QUESTIONS = 30
@@ -227,3 +228,26 @@ def test_a_link_to_a_question_opens_that_question(browser, stack):
     page.goto(stack["dashboard"] + f"/?request={answered[0]}")
     page.wait_for_selector("text=What was sent to Offload:", timeout=SERVER_WAIT_MS)
     assert answered[1] in page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_an_open_timeline_shows_a_new_event_without_a_reload(browser, stack):
+    sidecar = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
+
+    def deliver(envelope) -> None:
+        response = httpx.post(
+            sidecar, content=dumps(envelope), headers={"content-type": "application/json"}
+        )
+        assert response.is_success
+
+    deliver(input_needed("c-follow", "r-follow", storage.now_ms() - 1000, "Still there?"))
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(stack["dashboard"] + "/case?case=c-follow")
+    wait_ready(page)
+    status = page.locator('[data-testid="stMetric"]').first
+    assert "input needed" in status.inner_text().lower()
+    delivered = time.monotonic()
+    deliver(webhook("c-follow", "case.completed", storage.now_ms(), resultStatus="goal_achieved"))
+    wait_until(  # no reload: the open page notices by itself
+        lambda: "completed" in status.inner_text().lower(), 30, 0.1, "the new event shown"
+    )
+    print(f"a new event shows on an open timeline {time.monotonic() - delivered:.1f} s later")

@@ -32,6 +32,7 @@ from storage.page_queries import (
     case_attachments,
     case_events,
     case_submission,
+    case_version,
     get_case,
     list_cases,
 )
@@ -62,6 +63,21 @@ if case is None:
             about.text(f"{r['case_id']} · {r['status']}")
     st.stop()
 
+
+@st.fragment(run_every="2s")
+def follow_case() -> None:
+    """Every 2 s, a few indexed reads: when anything about this case was stored since (an
+    event, a repair, an answer), the page redraws, so a new event shows within seconds,
+    without a reload. Typed answers live in session state and survive the redraw."""
+    version = case_version(db, case["case_id"])
+    key = f"case_version_{case['case_id']}"
+    seen = st.session_state.get(key)
+    st.session_state[key] = version
+    if seen is not None and seen != version:
+        st.rerun(scope="app")
+
+
+follow_case()
 
 # -- header ------------------------------------------------------------------------------
 for column, (label, figure) in zip(st.columns([3, 2, 2, 2]), header_figures(case), strict=True):

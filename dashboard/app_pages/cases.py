@@ -116,9 +116,7 @@ else:
                 ),
                 "reference": r["client_reference_id"] or "",
                 "objective": r["objective"] or "",
-                "attempts": r["attempt_count"],
                 "result": r["result_status"] or "",
-                "created": short_when(r["created_at"], tz),
                 "updated": short_when(r["updated_at"], tz),
             }
             for r in rows
@@ -128,14 +126,14 @@ else:
         table,
         hide_index=True,
         column_config={
-            "open": st.column_config.LinkColumn("case", display_text="open ↗", width=60),
+            # Sized to show a counterparty with its company and an objective whole at 1280 px
+            # (attempts and the creation time are on each case's timeline and in Export).
+            "open": st.column_config.LinkColumn("case", display_text="open ↗", width=55),
             "status": st.column_config.TextColumn(width=115),
-            "counterparty": st.column_config.TextColumn(width=140),
+            "counterparty": st.column_config.TextColumn(width=205),
             "reference": st.column_config.TextColumn(width=100),
-            "objective": st.column_config.TextColumn(width=150),
-            "attempts": st.column_config.NumberColumn(format="%d", width=60),
-            "result": st.column_config.TextColumn(width=110),
-            "created": st.column_config.TextColumn(width=95),
+            "objective": st.column_config.TextColumn(width=240),
+            "result": st.column_config.TextColumn(width=100),
             "updated": st.column_config.TextColumn(width=95),
         },
         key="cases_table",
