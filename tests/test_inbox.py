@@ -266,3 +266,20 @@ def test_trouble_with_notifications_shows_on_every_page(env_db):
     switch_on(env_db, [], now=storage.now_ms())  # a sidecar started without the URLs
     at.run()
     assert any("Notifications are off" in e.value for e in at.error)
+
+
+def test_the_queue_sorts_three_ways_and_the_order_lives_in_the_url(env_db):
+    ask(env_db, "c-b", "r-b", 200, "Oldest, due last?", reference="b-ref", window="2d")
+    ask(env_db, "c-a", "r-a", 10, "Newest, due first?", reference="c-ref", window="30m")
+    ask(env_db, "c-c", "r-c", 100, "Middle?", reference="a-ref")
+    at = run_app()
+    assert queued(at) == ["Newest, due first?", "Middle?", "Oldest, due last?"]
+    at.selectbox(key="inbox_sort").set_value("waiting").run()
+    assert at.query_params["sort"] == "waiting"
+    assert queued(at) == ["Oldest, due last?", "Middle?", "Newest, due first?"]
+    at.selectbox(key="inbox_sort").set_value("case").run()
+    assert queued(at) == ["Middle?", "Oldest, due last?", "Newest, due first?"]
+    linked = run_app({"sort": "waiting", "request": "r-c"})  # a link: that order, that question
+    assert queued(linked)[0] == "Oldest, due last?"
+    assert linked.session_state["inbox_request"] == "r-c"
+    assert "Middle?" in texts(linked)  # the selected question, whole, beside the queue
