@@ -298,8 +298,13 @@ def test_a_receiver_down_then_back_gets_every_waiting_message_soon_after_its_ret
         back_at = now_ms()
         wait_until(lambda: len(back.received) == 3, 40, 0.1, "every waiting message arrived")
         assert now_ms() - back_at <= 3_000 + 2_000
+        wait_until(  # each recorded as sent (a moment after the receiver has it)
+            lambda: [r["status"] for r in notification_rows(db_path)] == ["SENT"] * 4,
+            30,
+            0.1,
+            "all recorded as sent",
+        )
         rows = notification_rows(db_path)
-        assert sorted(r["status"] for r in rows) == ["SENT"] * 4
         assert sorted(m["message"].split("Notification id: ")[1] for m in back.received) == sorted(
             r["notification_id"] for r in rows if r["input_request_id"] != "r-0"
         )
