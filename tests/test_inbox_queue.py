@@ -113,21 +113,36 @@ def clipped_labels(page) -> list[str]:
     ).evaluate_all("es => es.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
 
 
+def measured(page, questions: int = QUESTIONS):
+    """Once the page has finished drawing its queue of ``questions`` with the first one open:
+    the queue's ids, how many rows and whether the answer box and Send lie wholly in view, and
+    the labels cut short. None while a redraw is under way (then the caller asks again)."""
+    wait_ready(page)
+    ids = queue_ids(page)
+    if len(ids) != questions or selected(page) != ids[0]:
+        return None
+    figures = (
+        ids,
+        fully_visible(page, '[class*="st-key-row_"]'),
+        fully_visible(page, f".st-key-answer_{ids[0]} textarea") == 1,
+        fully_visible(page, f".st-key-send_{ids[0]} button") == 1,
+        clipped_labels(page),
+    )
+    return figures if queue_ids(page) == ids else None  # not redrawn meanwhile
+
+
 def test_thirty_questions_fit_and_ten_are_answered_in_a_row(browser, stack, tmp_path):
     page = inbox(browser, stack, "Avery")
-    wait_until(lambda: len(queue_ids(page)) == QUESTIONS, SERVER_WAIT_MS / 1000, 0.3, "queue")
-    rows_in_view = fully_visible(page, '[class*="st-key-row_"]')
-    first = queue_ids(page)[0]
-    assert selected(page) == first  # the first question is open from the start
-    box_in_view = fully_visible(page, f".st-key-answer_{first} textarea") == 1
-    send_in_view = fully_visible(page, f".st-key-send_{first} button") == 1
+    order, rows_in_view, box_in_view, send_in_view, clipped = wait_until(
+        lambda: measured(page), SERVER_WAIT_MS / 1000, 0.3, "the queue drawn"
+    )
+    assert selected(page) == order[0]  # the first question is open from the start
     print(f"1280x800: {rows_in_view} questions in view, answer box in view: {box_in_view}")
     page.screenshot(path=str(tmp_path / "inbox-1280.png"))
     assert rows_in_view >= 12 and box_in_view and send_in_view
-    assert clipped_labels(page) == []
+    assert clipped == []
 
     clicks = 0
-    order = queue_ids(page)
     main = page.locator('[data-testid="stMain"]')
     for n in range(10):
         current = selected(page)
@@ -157,9 +172,10 @@ def test_thirty_questions_fit_and_ten_are_answered_in_a_row(browser, stack, tmp_
         assert (row["answer"], row["answered_by"]) == (answers[request_id], "Avery")
 
     wide = inbox(browser, stack, "Avery", size=(1400, 900))
-    wait_until(lambda: len(queue_ids(wide)) >= 12, SERVER_WAIT_MS / 1000, 0.3, "queue")
-    assert fully_visible(wide, '[class*="st-key-row_"]') >= 12
-    assert clipped_labels(wide) == []
+    _, rows_in_view, box_in_view, _, clipped = wait_until(
+        lambda: measured(wide, QUESTIONS - 10), SERVER_WAIT_MS / 1000, 0.3, "the queue drawn"
+    )
+    assert rows_in_view >= 12 and box_in_view and clipped == []
     wide.screenshot(path=str(tmp_path / "inbox-1400.png"))
 
 
