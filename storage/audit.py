@@ -9,6 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import now_ms, write_transaction
+from storage.dialect import dialect
 
 
 def record(
@@ -25,22 +26,18 @@ def record(
     if not (operator or "").strip():
         raise ValueError(f"audit: {action} without an operator")
     with write_transaction(db):
-        return (
-            db["audit_log"]
-            .insert(
-                {
-                    "at": now_ms(),
-                    "operator": operator,
-                    "action": action,
-                    "case_id": case_id,
-                    "target": target,
-                    "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)
-                    if detail
-                    else None,
-                }
-            )
-            .last_pk
-        )
+        return db.execute(
+            "INSERT INTO audit_log (at, operator, action, case_id, target, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            [
+                now_ms(),
+                operator,
+                action,
+                case_id,
+                target,
+                json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+            ],
+        ).lastrowid
 
 
 def operators_seen(db: sqlite_utils.Database, limit: int = 200) -> list[str]:
@@ -65,13 +62,12 @@ def list_audit(
 ) -> list[dict]:
     wanted = {"action": action, "operator": operator, "case_id": case_id}
     wanted = {column: value for column, value in wanted.items() if value}
+    where = " AND ".join(f"{column} = :{column}" for column in wanted)
     return list(
-        db["audit_log"].rows_where(
-            " AND ".join(f"{column} = :{column}" for column in wanted) or None,
-            wanted,
-            order_by="id DESC",
-            limit=limit,
-            offset=offset,
+        db.query(
+            f"SELECT * FROM audit_log{' WHERE ' + where if where else ''}"
+            " ORDER BY id DESC LIMIT :limit OFFSET :offset",
+            {**wanted, "limit": limit, "offset": offset},
         )
     )
 
@@ -92,7 +88,8 @@ def sign_in_failures(
         ).fetchone()[0]
         where, params = "target = ? AND at > ?", [name, max(since_ms, last_success or 0)]
     else:
-        where, params = "json_extract(detail, '$.client') = ? AND at > ?", [client, since_ms]
+        client_of = dialect(db).json_text.format("detail", "client")
+        where, params = f"{client_of} = ? AND at > ?", [client, since_ms]
     count, last = db.execute(
         f"SELECT count(*), max(at) FROM audit_log WHERE action = 'operator.sign_in_refused'"
         f" AND {where}",

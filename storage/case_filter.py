@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from storage.dialect import POSTGRESQL, SQLITE, Dialect
+
 
 def day_start_ms(day: dt.date) -> int:
     """Midnight UTC of ``day``, in Unix ms: every date filter's bound (pages, export, CLI)."""
@@ -45,8 +47,8 @@ class CaseFilter:
     def uses_search_index(self) -> bool:
         return len(self.search_text()) >= 3
 
-    def where(self, include_status: bool = True) -> tuple[str, list]:
-        """`` WHERE …`` (or ``""``) and its parameters."""
+    def where(self, include_status: bool = True, sql: Dialect = SQLITE) -> tuple[str, list]:
+        """`` WHERE …`` (or ``""``) and its parameters, in ``sql``'s words."""
         clauses: list[str] = []
         params: list = []
 
@@ -72,10 +74,15 @@ class CaseFilter:
             ("client_reference_id", self.client_reference),
         ):
             if value.strip():
-                clauses.append(f"{column} LIKE ? ESCAPE '\\'")
+                clauses.append(f"{column} {sql.like} ? ESCAPE '\\'")
                 params.append(like_pattern(value.strip()))
         text = self.search_text()
-        if len(text) >= 3:
+        if len(text) >= 3 and sql is POSTGRESQL:  # the pg_trgm index over these columns
+            from storage.pg_schema import SEARCH_TEXT
+
+            clauses.append(f"(({SEARCH_TEXT}) ILIKE ? ESCAPE '\\' OR case_id = ?)")
+            params += [like_pattern(text), text]
+        elif len(text) >= 3:
             clauses.append(
                 "(rowid IN (SELECT rowid FROM cases_search WHERE cases_search MATCH ?)"
                 " OR case_id = ?)"
@@ -91,7 +98,7 @@ class CaseFilter:
             )
             clauses.append(
                 "("
-                + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in columns)
+                + " OR ".join(f"{column} {sql.like} ? ESCAPE '\\'" for column in columns)
                 + " OR case_id = ?)"
             )
             params += [like_pattern(text)] * len(columns) + [text]

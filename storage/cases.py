@@ -118,7 +118,7 @@ def record_poll(
 def start_reconciler_run(db: sqlite_utils.Database) -> int:
     with write_transaction(db):
         return db.execute(
-            "INSERT INTO reconciler_runs (started_at) VALUES (?)", [now_ms()]
+            "INSERT INTO reconciler_runs (started_at) VALUES (?) RETURNING id", [now_ms()]
         ).lastrowid
 
 

@@ -1,4 +1,6 @@
-"""Opening the database: WAL, durable commits, a busy timeout, and migrations applied."""
+"""Opening the database (a SQLite file, or PostgreSQL for ``postgresql://`` URLs): WAL and
+durable commits on SQLite, a busy timeout, migrations applied; the transactions every storage
+function writes in."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from storage import pg
+from storage.dialect import SQLITE
 from storage.migrations import migrations
 
 DEFAULT_DB_NAME = "offload-console.db"  # in the console's data folder (settings)
@@ -68,9 +72,19 @@ def open_db(
 
     ``path=":memory:"`` gives a private in-memory database (tests). File databases run in WAL
     mode with ``synchronous=FULL``: a commit that returned is on disk, even after power loss.
+    A ``postgresql://`` URL opens that database instead (``storage.pg``); ``any_thread`` is
+    then moot (one connection, used by one thread at a time, as here).
     """
     timeout = busy_timeout
     target = str(path)
+    if pg.is_postgresql(target):
+        db = pg.connect(target, busy_timeout_ms=timeout)
+        try:
+            apply_pg_migrations(db)
+        except BaseException:
+            db.conn.close()
+            raise
+        return db
     if target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -89,6 +103,7 @@ def open_db(
         # per transaction (measured: a file open/unlink/close in most of the sidecar's commits).
         conn.execute("PRAGMA temp_store=MEMORY")
         db = sqlite_utils.Database(conn, execute_plugins=False)
+        db.dialect = SQLITE
         apply_migrations(db)
     except sqlite3.Error as exc:
         raise _translated(exc) from exc
@@ -109,6 +124,46 @@ def apply_migrations(db: sqlite_utils.Database) -> None:
     db.conn.execute("COMMIT")
 
 
+def apply_pg_migrations(db: pg.PgDatabase) -> None:
+    """The PostgreSQL twin of :func:`apply_migrations`: pending ones in one transaction, under
+    an advisory lock, so that consoles starting together on several machines apply each once."""
+    from storage.pg_schema import MIGRATIONS, MIGRATIONS_TABLE
+
+    conn = db.conn
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"SELECT pg_advisory_xact_lock({pg.MIGRATION_LOCK})")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name text PRIMARY KEY,"
+            " applied_at bigint NOT NULL)"
+        )
+        applied = {r[0] for r in conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        for name, sql in MIGRATIONS:
+            if name not in applied:
+                conn.raw.execute(sql)  # several statements, no parameters
+                conn.execute(
+                    f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
+                    (name, now_ms()),
+                )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def iter_rows(db, sql: str, params=None, batch: int = 1000):
+    """The rows ``sql`` selects as dicts, fetched ``batch`` at a time, never all in memory
+    (PostgreSQL: a server-side cursor, in a snapshot of its own)."""
+    if isinstance(db, pg.PgDatabase):
+        yield from pg.stream(db, sql, params, batch)
+        return
+    cursor = db.conn.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    while rows := cursor.fetchmany(batch):
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
+
+
 def first_row(db: sqlite_utils.Database, sql: str, params=None) -> dict | None:
     """The first row ``sql`` selects, as a dict; None when it selects none."""
     return next(iter(db.query(sql, params)), None)
@@ -119,8 +174,15 @@ def write_transaction(db: sqlite_utils.Database):
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error): take the write lock up
     front, so a busy database waits (busy timeout) or fails here rather than halfway through,
     where a read-then-write transaction would fail at once if another writer went first.
-    Inside a transaction already, a savepoint of it (``db.atomic()``)."""
+    Inside a transaction already, a savepoint of it (``db.atomic()``).
+
+    On PostgreSQL: ``BEGIN`` and the console's write lock (``storage.pg.WRITE_LOCK``, waited
+    for up to the busy timeout, ``lock_timeout``), the same one-writer-at-a-time meaning.
+    """
     conn = db.conn
+    if isinstance(db, pg.PgDatabase):
+        yield from _pg_write_transaction(db)
+        return
     if conn.in_transaction:
         try:
             with db.atomic():
@@ -141,13 +203,38 @@ def write_transaction(db: sqlite_utils.Database):
         raise _translated(exc) from exc
 
 
+def _pg_write_transaction(db: pg.PgDatabase):
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN")
+    try:
+        conn.execute(f"SELECT pg_advisory_xact_lock({pg.WRITE_LOCK})")
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except StorageError:
+                pass  # the connection is gone: so is the transaction
+        raise
+    conn.execute("COMMIT")
+
+
 @contextlib.contextmanager
 def read_snapshot(db: sqlite_utils.Database):
-    """Every query inside sees one snapshot (WAL), whatever commits meanwhile."""
+    """Every query inside sees one snapshot (WAL; PostgreSQL: REPEATABLE READ), whatever
+    commits meanwhile."""
     conn = db.conn
     own = not conn.in_transaction
     if own:
-        conn.execute("BEGIN")
+        conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            if isinstance(db, pg.PgDatabase)
+            else "BEGIN"
+        )
     try:
         yield db
     finally:
@@ -157,11 +244,15 @@ def read_snapshot(db: sqlite_utils.Database):
 
 def manual_checkpoints(db: sqlite_utils.Database) -> None:
     """This connection's commits no longer run WAL checkpoints; call :func:`checkpoint`."""
+    if isinstance(db, pg.PgDatabase):
+        return  # PostgreSQL checkpoints by itself
     db.conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def checkpoint(path: str) -> None:
     """A passive WAL checkpoint on a connection of its own (never blocks writers)."""
+    if pg.is_postgresql(path):
+        return
     try:
         conn = sqlite3.connect(path, timeout=1)
         try:

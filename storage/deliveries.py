@@ -45,8 +45,8 @@ def record_deliveries(db: sqlite_utils.Database, rows: list[LoggedDelivery]) -> 
         " case_id, remote_addr) VALUES (?, ?, 200, ?, ?, ?, ?)",
         rows,
     )
-    # executemany leaves cursor.lastrowid unset: ask SQLite
-    _prune(db, db.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    # executemany leaves cursor.lastrowid unset: ask for the newest id
+    _prune(db, db.conn.execute("SELECT max(id) FROM deliveries").fetchone()[0])
 
 
 def _prune(db: sqlite_utils.Database, last_id: int | None) -> None:
@@ -68,7 +68,7 @@ def record_rejection(
     log the delivery."""
     cursor = db.conn.execute(
         "INSERT INTO rejected_deliveries (received_at, remote_addr, status_code, reason,"
-        " body_size, body_excerpt) VALUES (?, ?, ?, ?, ?, ?)",
+        " body_size, body_excerpt) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (
             received_at,
             remote_addr,
@@ -84,7 +84,7 @@ def record_rejection(
         )
     logged = db.conn.execute(
         "INSERT INTO deliveries (received_at, outcome, status_code, reason, rejected_id,"
-        " remote_addr) VALUES (?, 'rejected', ?, ?, ?, ?)",
+        " remote_addr) VALUES (?, 'rejected', ?, ?, ?, ?) RETURNING id",
         (received_at, status_code, reason[:500], cursor.lastrowid, remote_addr),
     )
     _prune(db, logged.lastrowid)

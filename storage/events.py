@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlite_utils
 
+from storage.dialect import POSTGRESQL, dialect
+
 KNOWN_TYPES = {"case.completed", "case.failed", "case.input_needed", "case.polled", "case.created"}
 TERMINAL = {"COMPLETED", "FAILED"}
 STATUS_BY_TYPE = {
@@ -144,8 +146,9 @@ def state_key(rank: int, state_ts: int, source: str, event_id: str) -> tuple:
 
 
 _INSERT_EVENT = (
-    "INSERT OR IGNORE INTO events (event_id, case_id, event_type, timestamp, state_ts,"
+    "INSERT INTO events (event_id, case_id, event_type, timestamp, state_ts,"
     " received_at, source, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
 )
 _IN_CHUNK = 500  # bound parameters per "IN (...)" query
 
@@ -248,12 +251,14 @@ def _project_batch(db: sqlite_utils.Database, known: list[tuple[Event, int]]) ->
     )
     for status, count in Counter(row["status"] for row in rows).items():
         _bump_count(conn, status, count)
+    if dialect(db) is POSTGRESQL:
+        return  # its search index is PostgreSQL's own (storage.pg_schema)
     case_ids = [row["case_id"] for row in rows]
     for start in range(0, len(case_ids), _IN_CHUNK):
         chunk = case_ids[start : start + _IN_CHUNK]
         conn.execute(
-            "INSERT OR IGNORE INTO search_pending (case_rowid) SELECT rowid FROM cases"
-            f" WHERE case_id IN ({', '.join('?' for _ in chunk)})",
+            "INSERT INTO search_pending (case_rowid) SELECT rowid FROM cases"
+            f" WHERE case_id IN ({', '.join('?' for _ in chunk)}) ON CONFLICT DO NOTHING",
             chunk,
         )
 
@@ -297,7 +302,7 @@ def _bump_count(conn, status: str, delta: int) -> None:
     """What the insert trigger dropped in migration m008 did: keep ``case_status_counts``."""
     conn.execute(
         "INSERT INTO case_status_counts (status, cases) VALUES (?, ?)"
-        " ON CONFLICT (status) DO UPDATE SET cases = cases + excluded.cases",
+        " ON CONFLICT (status) DO UPDATE SET cases = case_status_counts.cases + excluded.cases",
         (status, delta),
     )
 
@@ -419,9 +424,11 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
         cursor = conn.execute(f"INSERT INTO cases ({columns}) VALUES ({marks})", list(row.values()))
         # What the insert triggers dropped in migration m008 did: count it, note it for search.
         _bump_count(conn, row["status"], 1)
-        conn.execute(
-            "INSERT OR IGNORE INTO search_pending (case_rowid) VALUES (?)", (cursor.lastrowid,)
-        )
+        if dialect(db) is not POSTGRESQL:
+            conn.execute(
+                "INSERT INTO search_pending (case_rowid) VALUES (?) ON CONFLICT DO NOTHING",
+                (cursor.lastrowid,),
+            )
     else:
         state = _event_state(event)
         descriptive = case_details(event.data)
@@ -431,16 +438,17 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
         created_at = descriptive.pop("created_at") or event.effective_state_ts
         sets = [f"{k} = coalesce({k}, ?)" for k in descriptive]
         values = list(descriptive.values())
-        sets.append("created_at = min(coalesce(created_at, ?), ?)")  # earliest seen wins
+        sql = dialect(db)
+        sets.append(f"created_at = {sql.least}(coalesce(created_at, ?), ?)")  # earliest seen wins
         values += [created_at, created_at]
         attempts = state.pop("attempt_count")
         if attempts is not None:  # attempts only grow: the most any event reported
-            sets.append("attempt_count = max(coalesce(attempt_count, 0), ?)")
+            sets.append(f"attempt_count = {sql.greatest}(coalesce(attempt_count, 0), ?)")
             values.append(attempts)
         if new_key > old_key:
             sets += [f"{k} = ?" for k in state]
             values += list(state.values())
-        sets.append("last_event_at = max(coalesce(last_event_at, 0), ?)")
+        sets.append(f"last_event_at = {sql.greatest}(coalesce(last_event_at, 0), ?)")
         values.append(received_at)
         conn.execute(
             f"UPDATE cases SET {', '.join(sets)} WHERE case_id = ?",
@@ -462,9 +470,9 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
             "INSERT INTO input_requests (input_request_id, case_id, question, status,"
             " requested_at, event_id) VALUES (?, ?, ?, 'PENDING', ?, ?)"
             " ON CONFLICT (input_request_id) DO UPDATE SET"
-            " question = coalesce(question, excluded.question),"
-            " requested_at = coalesce(requested_at, excluded.requested_at),"
-            " event_id = coalesce(event_id, excluded.event_id)",
+            " question = coalesce(input_requests.question, excluded.question),"
+            " requested_at = coalesce(input_requests.requested_at, excluded.requested_at),"
+            " event_id = coalesce(input_requests.event_id, excluded.event_id)",
             (
                 request["id"],
                 event.case_id,

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import sqlite_utils
 
 from storage.case_filter import CaseFilter
+from storage.db import iter_rows
+from storage.dialect import POSTGRESQL, dialect
 
 CASE_COLUMNS = (
     "case_id",
@@ -35,32 +37,39 @@ _SELECT = (
 
 
 def count_cases(db: sqlite_utils.Database, flt: CaseFilter) -> int:
-    where, params = flt.where()
+    where, params = flt.where(sql=dialect(db))
     return db.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
 
 
 def iter_cases(db: sqlite_utils.Database, flt: CaseFilter, batch: int = 1000) -> Iterator[dict]:
     """Matching cases, oldest first, fetched ``batch`` rows at a time."""
-    where, params = flt.where()
-    cursor = db.conn.execute(f"{_SELECT}{where} ORDER BY created_at, case_id", params)
-    names = [d[0] for d in cursor.description]
-    while rows := cursor.fetchmany(batch):
-        for row in rows:
-            yield dict(zip(names, row, strict=True))
+    where, params = flt.where(sql=dialect(db))
+    yield from iter_rows(db, f"{_SELECT}{where} ORDER BY created_at, case_id", params, batch)
 
 
 def result_shapes(db: sqlite_utils.Database, flt: CaseFilter) -> Iterator[dict]:
     """One matching case per (result shape, result schema), in export order: SQLite groups
     the cases by the set of JSON paths of their result (in C), so the caller walks one result
-    of each shape instead of every case's."""
-    where, params = flt.where()
-    cursor = db.conn.execute(
-        "SELECT result, result_schema, min(created_at) AS first_at, case_id FROM ("
-        " SELECT case_id, created_at, result, result_schema,"
-        " (SELECT group_concat(fullkey, char(31)) FROM json_tree(cases.result)) AS shape"
-        f" FROM cases{where}) GROUP BY result_schema, shape ORDER BY first_at, case_id",
-        params,
-    )
+    of each shape instead of every case's. PostgreSQL: ``DISTINCT ON`` the shape its
+    ``result_shape`` function gives (``storage.pg_schema``)."""
+    where, params = flt.where(sql=dialect(db))
+    if dialect(db) is POSTGRESQL:
+        sql = (
+            "SELECT result, result_schema, first_at, case_id FROM ("
+            " SELECT DISTINCT ON (result_schema, shape) result, result_schema,"
+            " created_at AS first_at, case_id FROM (SELECT case_id, created_at, result,"
+            f" result_schema, result_shape(result) AS shape FROM cases{where}) shaped"
+            " ORDER BY result_schema, shape, created_at, case_id) firsts"
+            " ORDER BY first_at, case_id"
+        )
+    else:
+        sql = (
+            "SELECT result, result_schema, min(created_at) AS first_at, case_id FROM ("
+            " SELECT case_id, created_at, result, result_schema,"
+            " (SELECT group_concat(fullkey, char(31)) FROM json_tree(cases.result)) AS shape"
+            f" FROM cases{where}) GROUP BY result_schema, shape ORDER BY first_at, case_id"
+        )
+    cursor = db.conn.execute(sql, params)
     for result, result_schema, _, _ in cursor:
         yield {"result": result, "result_schema": result_schema}
 

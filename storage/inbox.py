@@ -9,6 +9,7 @@ import sqlite_utils
 from storage import audit
 from storage.case_filter import like_pattern
 from storage.db import first_row, now_ms, write_transaction
+from storage.dialect import dialect
 from storage.events import local_event, record_event, refresh_request_statuses
 
 CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be taken over
@@ -47,7 +48,7 @@ class InboxFilter:
     def where(self) -> tuple[str, dict]:
         clauses, params = [], {}
         if self.view == "mine":  # one identity per person: "Avery" is account "avery"
-            clauses.append("r.assigned_to = :me COLLATE NOCASE")
+            clauses.append("lower(r.assigned_to) = lower(:me)")
             params["me"] = self.me or ""
         elif self.view == "unassigned":
             clauses.append("r.assigned_to IS NULL")
@@ -60,7 +61,11 @@ class InboxFilter:
                 "c.client_reference_id",
                 "c.objective",
             )
-            clauses.append("(" + " OR ".join(f"{c} LIKE :text ESCAPE '\\'" for c in columns) + ")")
+            clauses.append(
+                "("
+                + " OR ".join(f"lower({c}) LIKE lower(:text) ESCAPE '\\'" for c in columns)
+                + ")"
+            )
             params["text"] = like_pattern(text)
         return "".join(f" AND {clause}" for clause in clauses), params
 
@@ -70,7 +75,7 @@ def pending_count(db: sqlite_utils.Database, flt: InboxFilter | None = None) -> 
         return db.execute(
             "SELECT count(*) FROM input_requests WHERE status = 'PENDING'"
         ).fetchone()[0]
-    where, params = flt.where()
+    where, params = flt.where()  # InboxFilter: the same SQL on both engines
     return db.execute(
         "SELECT count(*) FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
         f" WHERE r.status = 'PENDING'{where}",
@@ -243,7 +248,7 @@ def claim_request(
             "UPDATE input_requests SET claimed_by = :operator, claimed_at = :now,"
             f" claim_token = :token{send_columns}"
             " WHERE input_request_id = :id AND status = 'PENDING' AND answered_at IS NULL"
-            " AND (send_state IS NOT 'SENDING' OR send_started_at < :send_stale)"
+            " AND (send_state IS NULL OR send_state != 'SENDING' OR send_started_at < :send_stale)"
             " AND (claim_token IS NULL OR claim_token = :token OR claimed_at < :claim_stale)",
             {
                 "operator": operator,
@@ -311,7 +316,8 @@ def abandon_send(db: sqlite_utils.Database, request_id: str, started_at: int | N
         db.execute(
             "UPDATE input_requests SET claimed_by = NULL, claimed_at = NULL, claim_token = NULL,"
             " send_state = NULL, send_text = NULL, send_by = NULL, send_started_at = NULL"
-            " WHERE input_request_id = ? AND answered_at IS NULL AND send_started_at IS ?",
+            " WHERE input_request_id = ? AND answered_at IS NULL"
+            f" AND send_started_at {dialect(db).not_distinct} ?",
             [request_id, started_at],
         )
 

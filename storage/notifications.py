@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import sqlite_utils
 
 from storage.db import write_transaction
+from storage.dialect import dialect
 
 _FIELDS = (
     "SELECT n.notification_id, n.kind, n.target_id, n.recipient, n.attempts, n.created_at,"
@@ -42,13 +43,14 @@ def sync_targets(
                 [target_id, label, role],
             )
         return db.execute(
-            "INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,"
+            "INSERT INTO notifications (notification_id, kind, input_request_id,"
             " case_id, target_id, created_at, next_attempt_at)"
             " SELECT 'ntf_waiting_' || r.input_request_id || '_' || t.target_id,"
             " 'question.waiting', r.input_request_id, r.case_id, t.target_id, :now, :now"
             " FROM input_requests r JOIN notify_targets t ON t.active = 1 AND t.role = 'notify'"
             " WHERE r.status = 'PENDING' AND NOT EXISTS (SELECT 1 FROM notifications n"
-            " WHERE n.input_request_id = r.input_request_id AND n.target_id = t.target_id)",
+            " WHERE n.input_request_id = r.input_request_id AND n.target_id = t.target_id)"
+            " ON CONFLICT DO NOTHING",
             {"now": now},
         ).rowcount
 
@@ -77,7 +79,7 @@ def _queue_by_due_time(
     not_yet_overdue = "" if kind == "overdue" else f" AND r.requested_at + {window} > :now"
     with write_transaction(db):
         cursor = db.execute(
-            "INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,"
+            "INSERT INTO notifications (notification_id, kind, input_request_id,"
             " case_id, target_id, created_at, next_attempt_at)"
             f" SELECT 'ntf_{kind}_' || r.input_request_id || '_' || t.target_id,"
             f" 'question.{kind}', r.input_request_id, r.case_id, t.target_id,"
@@ -85,7 +87,8 @@ def _queue_by_due_time(
             " FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
             f" JOIN notify_targets t ON t.active = 1{roles}"
             " WHERE r.status = 'PENDING'"
-            f" AND r.requested_at + CAST({window} * :share AS INTEGER) <= :now{not_yet_overdue}",
+            f" AND r.requested_at + CAST({window} * :share AS BIGINT) <= :now{not_yet_overdue}"
+            " ON CONFLICT DO NOTHING",
             {"now": now, "within": within, "share": share},
         )
         return cursor.rowcount
@@ -104,9 +107,9 @@ def queue_assigned(
     address); True if it is new."""
     with write_transaction(db):
         cursor = db.execute(
-            "INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,"
+            "INSERT INTO notifications (notification_id, kind, input_request_id,"
             " case_id, target_id, recipient, created_at, next_attempt_at)"
-            " VALUES (?, 'question.assigned', ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, 'question.assigned', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 f"ntf_assigned_{input_request_id}_{target_id}_{recipient.lower()}",
                 input_request_id,
@@ -142,7 +145,7 @@ def drop_other_assignment_mail(
             "UPDATE notifications SET status = 'DROPPED', sent_at = ?,"
             " last_error = 'the question was assigned to someone else'"
             " WHERE status = 'PENDING' AND kind = 'question.assigned'"
-            " AND input_request_id = ? AND recipient IS NOT ?",
+            f" AND input_request_id = ? AND recipient {dialect(db).distinct} ?",
             [now, input_request_id, keep],
         ).rowcount
 

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import sqlite_utils
-from sqlite_utils.db import NotFoundError
 
-from storage.db import now_ms, write_transaction
+from storage.db import first_row, now_ms, write_transaction
 
 
 def count_operators(db: sqlite_utils.Database) -> int:
-    return db["operators"].count
+    return db.execute("SELECT count(*) FROM operators").fetchone()[0]
 
 
 def list_operators(db: sqlite_utils.Database) -> list[dict]:
-    return list(db["operators"].rows_where(select="name, created_at, created_by", order_by="name"))
+    return list(db.query("SELECT name, created_at, created_by FROM operators ORDER BY name"))
 
 
 def get_password_hash(db: sqlite_utils.Database, name: str) -> str | None:
-    try:
-        return db["operators"].get(name)["password_hash"]
-    except NotFoundError:
-        return None
+    row = first_row(db, "SELECT password_hash FROM operators WHERE name = ?", [name])
+    return row["password_hash"] if row else None
 
 
 def upsert_operator(
@@ -30,43 +27,35 @@ def upsert_operator(
     with write_transaction(db):
         existed = get_password_hash(db, name) is not None
         if existed:
-            db["operators"].update(name, {"password_hash": password_hash})
+            update_hash(db, name, password_hash)
         else:
-            db["operators"].insert(
-                {
-                    "name": name,
-                    "password_hash": password_hash,
-                    "created_at": now_ms(),
-                    "created_by": created_by,
-                }
+            db.execute(
+                "INSERT INTO operators (name, password_hash, created_at, created_by)"
+                " VALUES (?, ?, ?, ?)",
+                [name, password_hash, now_ms(), created_by],
             )
     return not existed
 
 
 def set_email(db: sqlite_utils.Database, name: str, email: str | None) -> None:
     with write_transaction(db):
-        db["operators"].update(name, {"email": email})
+        db.execute("UPDATE operators SET email = ? WHERE name = ?", [email, name])
 
 
 def operator_emails(db: sqlite_utils.Database) -> dict[str, str]:
     """Local operators' e-mails, by name (those who gave one)."""
     return {
         row["name"]: row["email"]
-        for row in db["operators"].rows_where("email IS NOT NULL", select="name, email")
+        for row in db.query("SELECT name, email FROM operators WHERE email IS NOT NULL")
     }
 
 
 def update_hash(db: sqlite_utils.Database, name: str, password_hash: str) -> None:
+    """A new hash for the account (nothing if it was removed meanwhile)."""
     with write_transaction(db):
-        try:
-            db["operators"].update(name, {"password_hash": password_hash})
-        except NotFoundError:
-            pass  # removed meanwhile: nothing to re-hash
+        db.execute("UPDATE operators SET password_hash = ? WHERE name = ?", [password_hash, name])
 
 
 def remove_operator(db: sqlite_utils.Database, name: str) -> bool:
     with write_transaction(db):
-        if get_password_hash(db, name) is None:
-            return False
-        db["operators"].delete(name)
-        return True
+        return db.execute("DELETE FROM operators WHERE name = ?", [name]).rowcount == 1

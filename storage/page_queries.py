@@ -9,6 +9,7 @@ import sqlite_utils
 
 from storage.case_filter import CaseFilter
 from storage.db import first_row, now_ms, write_transaction
+from storage.dialect import POSTGRESQL, dialect
 
 STATUSES = ("CREATED", "RUNNING", "INPUT_NEEDED", "COMPLETED", "FAILED")
 LIST_COLUMNS = (
@@ -24,7 +25,7 @@ def list_page(
     """One page of matching cases, newest first."""
     if flt.uses_search_index():
         refresh_search_index(db)
-    where, params = flt.where()
+    where, params = flt.where(sql=dialect(db))
     return list(
         db.query(
             f"SELECT {LIST_COLUMNS} FROM cases{where} ORDER BY created_at DESC, case_id"
@@ -56,7 +57,7 @@ def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
     if flt.only_status():
         counts.update(_kept_counts(db))
         return {s: n for s, n in counts.items() if n or s in STATUSES}
-    where, params = flt.where(include_status=False)
+    where, params = flt.where(include_status=False, sql=dialect(db))
     for status, n in db.execute(
         f"SELECT status, count(*) FROM cases{where} GROUP BY status", params
     ).fetchall():
@@ -72,7 +73,7 @@ def _recent(db: sqlite_utils.Database, flt: CaseFilter, days: int) -> tuple[str,
     window: it keeps their cost flat however much history there is)."""
     if flt.uses_search_index():
         refresh_search_index(db)
-    where, params = flt.where()
+    where, params = flt.where(sql=dialect(db))
     since = now_ms() - days * DAY_MS
     return (where + " AND" if where else " WHERE") + " created_at >= ?", [*params, since]
 
@@ -82,7 +83,7 @@ def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) ->
     where, params = _recent(db, flt, days)
     return list(
         db.query(
-            "SELECT date(created_at / 1000, 'unixepoch') AS day,"
+            f"SELECT {dialect(db).day.format('created_at')} AS day,"
             " CASE WHEN status IN ('COMPLETED', 'FAILED') THEN status ELSE 'OPEN' END AS outcome,"
             f" count(*) AS cases FROM cases{where} GROUP BY day, outcome ORDER BY day",
             params,
@@ -94,9 +95,10 @@ def completion_hours(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60)
     """How long completed cases created in the last ``days`` days took, in whole hours
     (10 and more together)."""
     where, params = _recent(db, flt, days)
+    sql = dialect(db)
     return list(
         db.query(
-            "SELECT CAST(min(10, max(0, ((updated_at - created_at) / 3600000.0))) AS INTEGER)"
+            f"SELECT {sql.least}(10, {sql.greatest}(0, (updated_at - created_at) / 3600000))"
             f" AS hours, count(*) AS cases FROM cases{where} AND status = 'COMPLETED'"
             " GROUP BY hours ORDER BY hours",
             params,
@@ -146,7 +148,10 @@ def case_events(db: sqlite_utils.Database, case_id: str, limit: int = 500) -> li
 def case_attachments(db: sqlite_utils.Database, case_id: str) -> list[dict]:
     """Every file Offload reported for a case (``data.attachments`` of its events), once
     each as first reported, in that order. SQLite reads the stored payloads (``json_each``);
-    with ``min()`` the other columns come from the row that has it."""
+    with ``min()`` the other columns come from the row that has it. PostgreSQL: the same with
+    ``jsonb``, the first report of each picked by ``DISTINCT ON``."""
+    if dialect(db) is POSTGRESQL:
+        return list(db.query(_PG_ATTACHMENTS, [case_id]))
     return list(
         db.query(
             "SELECT attachment_id, name, type, size, min(received_at) AS first_at FROM ("
@@ -161,6 +166,25 @@ def case_attachments(db: sqlite_utils.Database, case_id: str) -> list[dict]:
             [case_id],
         )
     )
+
+
+_PG_ATTACHMENTS = """
+SELECT attachment_id, name, type, size, first_at FROM (
+    SELECT DISTINCT ON (a.value ->> 'attachmentId') a.value ->> 'attachmentId' AS attachment_id,
+        a.value ->> 'name' AS name, a.value ->> 'type' AS type, CASE WHEN
+            jsonb_typeof(a.value -> 'size') = 'number' AND (a.value ->> 'size') ~ '^-?[0-9]{1,18}$'
+            THEN (a.value ->> 'size')::bigint END AS size,
+        e.received_at AS first_at
+    FROM events e,
+        jsonb_array_elements(CASE
+            WHEN jsonb_typeof(try_jsonb(e.payload) -> 'data' -> 'attachments') = 'array'
+            THEN try_jsonb(e.payload) -> 'data' -> 'attachments' ELSE '[]' END)
+            WITH ORDINALITY AS a(value, key)
+    WHERE e.case_id = ? AND jsonb_typeof(a.value) = 'object'
+        AND jsonb_typeof(a.value -> 'attachmentId') = 'string'
+    ORDER BY a.value ->> 'attachmentId', e.received_at, a.key
+) first_reports ORDER BY first_at, attachment_id
+"""
 
 
 def case_submission(db: sqlite_utils.Database, case_id: str) -> dict | None:
@@ -180,6 +204,8 @@ def drift_found_recently(db: sqlite_utils.Database, runs: int = 20) -> int:
 
 
 def database_file_size(db: sqlite_utils.Database) -> int | None:
+    if dialect(db) is POSTGRESQL:
+        return db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     path = db.execute("PRAGMA database_list").fetchone()[2]
     if not path:
         return None
@@ -187,6 +213,11 @@ def database_file_size(db: sqlite_utils.Database) -> int | None:
 
 
 def database_path(db: sqlite_utils.Database) -> str:
+    """The SQLite file, or the PostgreSQL URL without its password."""
+    if dialect(db) is POSTGRESQL:
+        from storage.pg import redacted
+
+        return redacted(db.url)
     return db.execute("PRAGMA database_list").fetchone()[2] or ":memory:"
 
 
@@ -195,6 +226,8 @@ def refresh_search_index(db: sqlite_utils.Database) -> int:
     many. Bulk FTS5 work here is far cheaper than one insert per webhook."""
     from storage.migrations import SEARCH_COLUMNS
 
+    if dialect(db) is POSTGRESQL:
+        return 0  # PostgreSQL keeps its trigram index itself
     if not db.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone():
         return 0
     columns = ", ".join(SEARCH_COLUMNS)

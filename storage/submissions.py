@@ -22,8 +22,8 @@ def create_submission(
     now = now_ms()
     with write_transaction(db):
         cursor = db.execute(
-            "INSERT OR IGNORE INTO submissions (submission_id, status, request, created_by,"
-            " created_at, updated_at) VALUES (?, 'PENDING', ?, ?, ?, ?)",
+            "INSERT INTO submissions (submission_id, status, request, created_by,"
+            " created_at, updated_at) VALUES (?, 'PENDING', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [submission_id, json.dumps(request, ensure_ascii=False), created_by, now, now],
         )
     return cursor.rowcount == 1

@@ -20,10 +20,87 @@ def own_data_folder(tmp_path_factory):
         os.environ["XDG_DATA_HOME"] = before
 
 
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.sqlite_only`` tests (SQLite's own machinery) run on SQLite alone."""
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("sqlite_only") and "[postgresql" in item.nodeid
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL server for the run (``tests/pg_server.py``), with a migrated template
+    database that each test's database is copied from; skipped, saying why, without one."""
+    from tests.pg_server import PostgresServer, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(f"PostgreSQL half skipped: {reason}")
+    server = PostgresServer().start()
+    template = server.new_database()
+    storage.open_db(template).conn.close()  # migrated once; copied per test
+    server.template = template.rsplit("/", 1)[1]
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request):
+    """Each test that takes a database runs on both engines."""
+    return request.param
+
+
 @pytest.fixture
-def db():
-    """A fresh in-memory database with the schema applied."""
-    database = storage.open_db(":memory:")
+def db_url(engine, request):
+    """A fresh database's ``--db`` value: a SQLite file, or a new PostgreSQL database."""
+    if engine == "sqlite":
+        return str(request.getfixturevalue("tmp_path") / "console.db")
+    server = request.getfixturevalue("postgres")
+    return server.new_database(server.template)
+
+
+@pytest.fixture
+def blank_db(engine, request):
+    """``blank_db(slot=0)``: an empty database on the test's engine, for tests that need
+    several (one per ``slot``) or a fresh one per Hypothesis example. SQLite: a new in-memory
+    one each call; PostgreSQL: the slot's database, emptied."""
+    from tests.pg_server import empty
+
+    opened, urls = [], {}
+
+    def make(slot: int = 0):
+        if engine == "sqlite":
+            database = storage.open_db(":memory:")
+        else:
+            if slot not in urls:
+                server = request.getfixturevalue("postgres")
+                urls[slot] = server.new_database(server.template)
+            database = storage.open_db(urls[slot])
+            empty(database)
+        opened.append(database)
+        return database
+
+    yield make
+    for database in opened:
+        try:
+            database.conn.close()
+        except Exception:  # noqa: BLE001 - closed by the test already
+            pass
+
+
+@pytest.fixture
+def db(engine, request):
+    """A fresh database with the schema applied: in memory on SQLite, a new database on
+    PostgreSQL."""
+    if engine == "sqlite":
+        database = storage.open_db(":memory:")
+    else:
+        database = storage.open_db(request.getfixturevalue("db_url"))
     yield database
     database.conn.close()
 

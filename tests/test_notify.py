@@ -67,7 +67,7 @@ def ask(db, case_id="c1", request_id="r1", at=T0, question="Accept Monday?"):
 
 
 def test_a_question_gets_one_notification_per_target_in_its_own_transaction(db, targets):
-    db.conn.execute("BEGIN IMMEDIATE")
+    db.conn.execute("BEGIN")
     ask(db)
     db.conn.execute("ROLLBACK")  # the question was not recorded: neither is its notification
     assert db["notifications"].count == 0

@@ -144,7 +144,7 @@ def test_poll_with_a_lone_surrogate_is_stored_and_one_bad_case_never_stops_the_p
     question = db["input_requests"].get("new-c-surrogate")
     assert question["status"] == "PENDING" and question["question"] == "Which entity\ufffd?"
     assert db["input_requests"].get("new-c-fine")["status"] == "PENDING"
-    run = db.execute("SELECT errors FROM reconciler_runs ORDER BY rowid DESC").fetchone()
+    run = db.execute("SELECT errors FROM reconciler_runs ORDER BY id DESC").fetchone()
     assert run[0] == 1
 
 

@@ -1,0 +1,105 @@
+"""A throwaway PostgreSQL server for the tests and benchmarks: Debian's binaries, ``initdb``
+in a temporary folder, ``pg_ctl`` on a free loopback port, stopped and removed afterwards.
+As root it runs as the ``postgres`` user (PostgreSQL refuses to run as root)."""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+from tests.helpers import free_port
+
+_names = itertools.count(1)
+
+
+def binaries() -> str | None:
+    """The newest installed PostgreSQL's bin folder, or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=_version)
+    return os.path.dirname(found[-1]) if found else None
+
+
+def _version(path: str) -> float:
+    try:
+        return float(path.split("/")[4])
+    except ValueError:
+        return 0.0
+
+
+def missing_reason() -> str | None:
+    """Why the PostgreSQL half cannot run here, or None when it can."""
+    if binaries() is None:
+        return "PostgreSQL is not installed (apt-get install postgresql; scripts/test does)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[test]')"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no postgres user to run PostgreSQL as"
+    return None
+
+
+class PostgresServer:
+    def __init__(self, *, fsync: bool = False):
+        self.bin = binaries()
+        self.fsync = fsync
+        self.folder = tempfile.mkdtemp(prefix="offload-console-pg-")
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+
+    def _run(self, *args: str, check: bool = True) -> None:
+        command = [os.path.join(self.bin, args[0]), *args[1:]]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(
+            command, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/"
+        )
+
+    def start(self) -> PostgresServer:
+        data = os.path.join(self.folder, "data")
+        self._run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+            f" -c fsync={'on' if self.fsync else 'off'} -c max_connections=300"
+            " -c shared_buffers=256MB"
+        )
+        self._run("pg_ctl", "-D", data, "-o", options, "-l", f"{self.folder}/log", "-w", "start")
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def new_database(self, template: str | None = None) -> str:
+        """A fresh, empty (or ``template``'s copy) database's URL."""
+        name = f"t{os.getpid()}_{next(_names)}"
+        self.admin(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+        return self.url(name)
+
+    def stop(self) -> None:
+        data = os.path.join(self.folder, "data")
+        if os.path.exists(data):
+            self._run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def empty(db) -> None:
+    """Every console table of a PostgreSQL database emptied, as freshly migrated."""
+    tables = [name for name in db.table_names() if name != "_console_migrations"]
+    db.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+    db.execute("INSERT INTO inbox_version (id, n) VALUES (1, 0)")
