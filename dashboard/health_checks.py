@@ -30,6 +30,23 @@ def sidecar_summary(status_code: int, body: object) -> tuple[bool, str]:
     )
 
 
+def instance_rows(instances: list[dict], tz: str, now: int) -> list[tuple[str, str, str]]:
+    """A Health row per console process on this database (``storage.instances``)."""
+    from dashboard.format import duration, when
+
+    rows = []
+    for i in instances:
+        state = {"running": "ok", "gone": "GONE", "stopped": "stopped"}[i["state"]]
+        where = f"{i['host']}:{i['port']}" if i["port"] else i["host"]
+        detail = f"pid {i['pid']}, version {i['version']}, since {when(i['started_at'], tz)}; " + (
+            f"stopped {duration(now - i['stopped_at'])} ago"
+            if i["stopped_at"]
+            else f"seen {duration(max(0, now - i['last_seen_at']))} ago"
+        )
+        rows.append((f"{i['part'].capitalize()} on {where}", state, detail))
+    return rows
+
+
 def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str, str, str]]:
     """A Health row per notification target: last success, last error, how many wait."""
     from dashboard.format import duration, when

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from offload_console import settings
+from offload_console import instance, settings
 from offload_console.accounts import SESSION_COOKIE
 from offload_console.csv_export import sweep_spool_files
 from storage import now_ms, sign_in
@@ -92,7 +92,16 @@ async def sign_out(request: Request) -> PlainTextResponse:
     return response
 
 
+def _port() -> int | None:
+    try:
+        return int(st.get_option("server.port"))
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
 sweep_spool_files()
+# This dashboard in the database's list of instances (the Health page), while it runs.
+PRESENCE = instance.Presence(settings.open_db, "dashboard", _port()).start()
 app = st.App(
     str(Path(__file__).with_name("app.py")),
     middleware=[Middleware(HidePaths)],

@@ -28,7 +28,7 @@ def db_option(fn):
         envvar="OFFLOAD_CONSOLE_DB",
         show_envvar=True,
         type=click.Path(dir_okay=False),
-        help="SQLite file  [default: the database of the console running for this user, else "
+        help="SQLite file or postgresql:// URL  [default: the database of the console running for this user, else "
         "$XDG_DATA_HOME/offload-console/offload-console.db (~/.local/share/…)]",
     )(fn)
 
@@ -77,7 +77,7 @@ def open_database(db: str | None, *, create: bool = False):
     except settings.NoDatabase as exc:
         fail(command, str(exc))
     except (OSError, StorageError) as exc:
-        fail(command, f"cannot open the database {settings.db_path(db)}: {exc}")
+        fail(command, f"cannot open the database {settings.db_label(settings.db_path(db))}: {exc}")
 
 
 def adopt_running_up(db: str | None) -> None:
@@ -97,7 +97,9 @@ def claim(command: str, db_path: str, parts: tuple[str, ...], ports: dict) -> in
     except instance.AlreadyRunning as exc:
         fail(command, str(exc))
     except OSError as exc:  # its folder cannot be made or written
-        fail(command, f"cannot open the database {db_path}: its lock file: {exc}")
+        fail(
+            command, f"cannot open the database {settings.db_label(db_path)}: its lock file: {exc}"
+        )
 
 
 @click.group(context_settings=CONTEXT, epilog=example("offload-console up"))
@@ -189,6 +191,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         fail("sidecar", str(exc))
     from offload_console.notify import notify_forever, switch_on, targets_from_urls
     from storage import DatabaseUnavailable, StorageError, now_ms
+    from storage.jobs import JobLock
 
     db_path = settings.db_path(db)
     held = claim("sidecar", db_path, ("sidecar",), {"sidecar": port})
@@ -221,13 +224,13 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         targets_recorded = True
     except DatabaseUnavailable as exc:  # a full disk, a lock: start, answer 503 until it passes
         click.echo(
-            f"sidecar: the database {db_path} is unavailable ({exc}); starting anyway: "
+            f"sidecar: the database {settings.db_label(db_path)} is unavailable ({exc}); starting anyway: "
             "deliveries get 503 until it can be written",
             err=True,
         )
         targets_recorded = False
     except (OSError, StorageError) as exc:
-        fail("sidecar", f"cannot open the database {db_path}: {exc}")
+        fail("sidecar", f"cannot open the database {settings.db_label(db_path)}: {exc}")
     background: list[asyncio.Task] = []
 
     async def record_targets_later() -> None:
@@ -240,20 +243,31 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
             click.echo("sidecar: the database is available again", err=True)
             return
 
+    presence = instance.Presence(lambda: settings.open_db(db_path), "sidecar", port)
+
     async def on_startup(app):
+        presence.start()
         if not targets_recorded:
             background.append(asyncio.create_task(record_targets_later()))
         if targets:
             background.append(
                 asyncio.create_task(
-                    notify_forever(lambda: settings.open_db(db_path), targets, **notify_options)
+                    notify_forever(
+                        lambda: settings.open_db(db_path),
+                        targets,
+                        job=JobLock(db_path, "notifier"),
+                        **notify_options,
+                    )
                 )
             )
         if reconcile_every > 0:
             background.append(
                 asyncio.create_task(
                     reconcile_forever(
-                        lambda: settings.open_db(db_path), settings.offload_client, reconcile_every
+                        lambda: settings.open_db(db_path),
+                        settings.offload_client,
+                        reconcile_every,
+                        job=JobLock(db_path, "reconciler"),
                     )
                 )
             )
@@ -261,6 +275,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     async def on_shutdown(app):
         for task in background:
             task.cancel()
+        await asyncio.to_thread(presence.stop)
 
     import logging
 
@@ -271,7 +286,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     path = "/webhooks/offload/<token>" if token else "/webhooks/offload"
     click.echo(
         f"sidecar: receiving Offload webhooks at http://{host}:{port}{path}"
-        f" (health: /healthz), database {db_path}; reconciler "
+        f" (health: /healthz), database {settings.db_label(db_path)}; reconciler "
         + (f"every {reconcile_every:g} s" if reconcile_every > 0 else "off")
         + "; notifications to "
         + (
@@ -630,6 +645,24 @@ def reproject(db: str | None) -> None:
     failing = sum(r["outcome"] != "applied" for r in results)
     click.echo(f"{len(results) - failing} applied, {failing} still failing", err=True)
     sys.exit(1 if failing else 0)
+
+
+@cli.command(
+    epilog=example("offload-console migrate --db postgresql://console@db.internal/console")
+)
+@db_option
+def migrate(db: str | None) -> None:
+    """Create the database if needed (a SQLite file; a PostgreSQL database must exist) and
+    bring its schema up to date, then say which
+    migrations it has (every command that opens it does the same; run this before a rolling
+    deploy of a new version, so no instance migrates while others serve)."""
+    from storage.db import applied_migrations
+
+    database = open_database(db, create=True)
+    names = applied_migrations(database)
+    database.conn.close()
+    label = settings.db_label(settings.db_path(db))
+    click.echo(f"{label}: up to date, {len(names)} migrations applied (newest: {names[-1]})")
 
 
 @cli.command(epilog=example("offload-console demo"))

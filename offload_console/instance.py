@@ -7,6 +7,10 @@ dashboard or a second ``up`` on the same database refuses before touching anythi
 ``flock`` on ``<database>.<part>.lock``: the kernel frees it when its holder exits, however it
 exits (``kill -9`` included), so a stale file never blocks a start. The file's text says who
 holds it (pid, since when, ports), for the refusal's message.
+
+A PostgreSQL database takes no lock here: it is made for several consoles at once, each
+registered in its ``instances`` table (``storage.instances``), each job done once by the
+database's own locks.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+
+from storage.pg import is_postgresql
 
 PARTS = ("sidecar", "dashboard", "sandbox")
 
@@ -88,6 +94,8 @@ def hold(
     ).encode()
     try:
         for resource, part in claims:
+            if is_postgresql(resource):
+                continue
             path = lock_path(resource, part)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -110,6 +118,8 @@ def hold(
 
 def holder(resource: str, part: str) -> dict | None:
     """Who holds ``part`` of ``resource`` now (its record), or None if nobody does."""
+    if is_postgresql(resource):
+        return None
     path = lock_path(resource, part)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -122,3 +132,61 @@ def holder(resource: str, part: str) -> dict | None:
     finally:
         os.close(fd)
     return None
+
+
+class Presence:
+    """This process in the database's ``instances`` table (``storage.instances``): registered
+    by :meth:`start`, seen again every ``HEARTBEAT_S`` by a daemon thread, marked stopped by
+    :meth:`stop`. A database that cannot be reached meanwhile is tried again next beat."""
+
+    def __init__(self, open_db, part: str, port: int | None):
+        import threading
+
+        self.open_db, self.part, self.port = open_db, part, port
+        self.instance_id: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"{part}-presence", daemon=True)
+
+    def start(self) -> Presence:
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        import logging
+
+        from offload_console import __version__
+        from storage import StorageError
+        from storage import instances as registry
+
+        db = None
+        while True:
+            try:
+                db = db or self.open_db()
+                if self.instance_id is None:
+                    self.instance_id = registry.register(db, self.part, self.port, __version__)
+                else:
+                    registry.seen(db, self.instance_id)
+            except StorageError as exc:
+                logging.getLogger("offload_console").warning("instance registry: %s", exc)
+                db = self._close(db)
+            if self._stop.wait(registry.HEARTBEAT_S):
+                break
+        try:
+            if self.instance_id is not None:
+                registry.stopped(db or self.open_db(), self.instance_id)
+        except StorageError:
+            pass  # shown as gone once unseen
+        self._close(db)
+
+    @staticmethod
+    def _close(db):
+        if db is not None:
+            try:
+                db.conn.close()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        return None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -294,13 +294,18 @@ def send_due(
     return counts
 
 
-async def notify_forever(open_db, targets: list[Target], every_s: float = 1.0, **options):
+async def notify_forever(
+    open_db, targets: list[Target], every_s: float = 1.0, *, job=None, **options
+):
     """Run :func:`send_due` every ``every_s`` in a worker thread with its own connection
     (``open_db()``), so the sidecar's loop keeps answering webhooks. ``options`` go to
-    :func:`send_due`, ``now`` excepted."""
+    :func:`send_due`, ``now`` excepted. ``job``: a ``storage.jobs.JobLock``; a pass runs only
+    while this instance holds it (one notifier across all instances of a database)."""
     from storage import now_ms
 
     def one_pass() -> None:
+        if job is not None and not job.held():
+            return  # another instance sends the notifications
         db = open_db()
         try:
             counts = send_due(db, targets, now=now_ms(), **options)

@@ -22,6 +22,7 @@ from storage import DEFAULT_DB_NAME
 from storage.db import DEFAULT_BUSY_TIMEOUT_MS
 from storage.events import parse_window_ms
 from storage.inbox import DEFAULT_ANSWER_WITHIN_MS
+from storage.pg import is_postgresql, redacted
 
 DEFAULT_SIDECAR_HOST = "127.0.0.1"
 DEFAULT_SIDECAR_PORT = 8787
@@ -101,13 +102,23 @@ def db_choice(explicit: str | os.PathLike | None = None) -> tuple[str, str]:
     ``OFFLOAD_CONSOLE_DB``, then the database of the console running for this user, then
     :func:`default_db_path`. Always an absolute path."""
     if explicit:  # click hands OFFLOAD_CONSOLE_DB over as --db
-        return str(Path(explicit).resolve()), "--db or OFFLOAD_CONSOLE_DB"
+        return _absolute(explicit), "--db or OFFLOAD_CONSOLE_DB"
     if _env("OFFLOAD_CONSOLE_DB"):
-        return str(Path(_env("OFFLOAD_CONSOLE_DB")).resolve()), "OFFLOAD_CONSOLE_DB"
+        return _absolute(_env("OFFLOAD_CONSOLE_DB")), "OFFLOAD_CONSOLE_DB"
     running = running_console_db()
     if running:
         return running, "the running console's database"
     return default_db_path(), "the default"
+
+
+def _absolute(db: str | os.PathLike) -> str:
+    """A SQLite path made absolute; a ``postgresql://`` URL as it is."""
+    return str(db) if is_postgresql(str(db)) else str(Path(db).resolve())
+
+
+def db_label(db: str) -> str:
+    """The database as messages and logs show it: a PostgreSQL URL without its password."""
+    return redacted(db) if is_postgresql(db) else db
 
 
 def db_path(explicit: str | os.PathLike | None = None) -> str:
@@ -117,7 +128,7 @@ def db_path(explicit: str | os.PathLike | None = None) -> str:
 
 def set_db_path(path: str) -> None:
     """Hand the database to the processes this one starts (``up``'s children)."""
-    os.environ["OFFLOAD_CONSOLE_DB"] = str(Path(path).resolve())
+    os.environ["OFFLOAD_CONSOLE_DB"] = _absolute(path)
 
 
 def running_console_db() -> str | None:
@@ -164,11 +175,22 @@ class NoDatabase(Exception):
     pass
 
 
+def _db_password() -> str:
+    """The password in a ``postgresql://`` OFFLOAD_CONSOLE_DB, if any: masked like a key."""
+    db = _env("OFFLOAD_CONSOLE_DB") or ""
+    if not is_postgresql(db):
+        return ""
+    try:
+        return unquote(urlsplit(db).password or "")
+    except ValueError:
+        return ""
+
+
 def existing_db_path(explicit: str | os.PathLike | None = None) -> str:
     """For commands that read: the database by :func:`db_choice`, which must exist (they never
     create one); else :class:`NoDatabase` saying where it looked and how to start one."""
     path, why = db_choice(explicit)
-    if Path(path).is_file():
+    if is_postgresql(path) or Path(path).is_file():  # a server says itself if it is not there
         return path
     hint = ""
     if LEGACY_DB_PATH.is_file() and str(LEGACY_DB_PATH.resolve()) != path:
@@ -233,12 +255,13 @@ def secret_values() -> list[str]:
         (str(path), path.stat().st_mtime_ns) for path in _secrets_paths() if path.exists()
     )
     env = tuple(_env(name) or "" for name in (*SECRET_VARIABLES, "OFFLOAD_CONSOLE_NOTIFY_URLS"))
+    env += (_db_password(),)
     return _secret_values(env, files)
 
 
 @functools.lru_cache(maxsize=8)
 def _secret_values(env: tuple[str, ...], files: tuple) -> list[str]:
-    values = list(env[: len(SECRET_VARIABLES)])
+    values = list(env[: len(SECRET_VARIABLES)]) + [env[-1]]
     for url in notify_urls():
         values += [url, *url_secrets(url)]
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
@@ -321,14 +344,27 @@ def public_webhook_url() -> str:
 # talk to that sandbox and name that sidecar, whatever ports `up` was given.
 
 
+def local_dir(db: str) -> Path:
+    """This machine's folder for a database's local files (``up.json``, the sandbox's state):
+    a SQLite database's own folder; for a PostgreSQL one, a folder per database in
+    :func:`data_dir`."""
+    if is_postgresql(db):
+        import hashlib
+
+        key = hashlib.sha256(redacted(db).encode()).hexdigest()[:12]
+        return data_dir() / "postgresql" / key
+    return Path(db).parent
+
+
 def run_file(db_path: str) -> str:
-    return str(Path(db_path).with_name("up.json"))
+    return str(local_dir(db_path) / "up.json")
 
 
 def write_run_file(db_path: str, *, sandbox_port: int | None, sidecar_port: int) -> None:
     import json
 
     data = {"pid": os.getpid(), "sandbox_port": sandbox_port, "sidecar_port": sidecar_port}
+    Path(run_file(db_path)).parent.mkdir(parents=True, exist_ok=True)
     with open(run_file(db_path), "w", encoding="utf-8") as handle:
         json.dump(data, handle)
 

@@ -113,7 +113,7 @@ class UpOptions:
 def run_up(args: UpOptions) -> int:
     db_path = settings.db_path(args.db)
     sandbox = settings.is_sandbox_mode()
-    state_file = str(Path(db_path).with_name("sandbox-state.json"))
+    state_file = str(settings.local_dir(db_path) / "sandbox-state.json")
     claims = [(db_path, "sidecar"), (db_path, "dashboard")]
     claims += [(state_file, "sandbox")] if sandbox else []
     ports = {
@@ -136,7 +136,8 @@ def run_up(args: UpOptions) -> int:
 
 
 def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> int:
-    first_start = not Path(db_path).exists()
+    postgresql = settings.is_postgresql(db_path)
+    first_start = not postgresql and not Path(db_path).exists()
     if first_start and settings.LEGACY_DB_PATH.is_file():
         print(
             f"up: {settings.LEGACY_DB_PATH.resolve()} (where earlier versions kept the database) "
@@ -234,7 +235,7 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
         )
     else:
         print(f"  Offload    {settings.offload_base_url()}")
-    print(f"  database   {db_path}")
+    print(f"  database   {settings.db_label(db_path)}")
     print("Ctrl-C stops everything.\n", flush=True)
 
     if sandbox and first_start:

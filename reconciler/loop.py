@@ -10,12 +10,15 @@ from reconciler.sync import sync
 log = logging.getLogger("offload_console.reconciler")
 
 
-async def reconcile_forever(open_db, make_client, every_s: float) -> None:
+async def reconcile_forever(open_db, make_client, every_s: float, *, job=None) -> None:
     """Each pass runs in a worker thread with its own connection (``open_db()``) and client
     (``make_client()``), so the caller's loop (the sidecar's) keeps answering webhooks
-    meanwhile."""
+    meanwhile. ``job``: a ``storage.jobs.JobLock``; a pass runs only while this instance holds
+    it (one reconciler across all instances of a database: each case polled once a pass)."""
 
     def one_pass() -> None:
+        if job is not None and not job.held():
+            return  # another instance reconciles
         db = open_db()
         try:
             with make_client() as client:

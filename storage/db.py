@@ -14,6 +14,7 @@ import sqlite_utils
 
 from storage import pg
 from storage.dialect import SQLITE
+from storage.errors import DatabaseUnavailable, StorageError
 from storage.migrations import migrations
 
 DEFAULT_DB_NAME = "offload-console.db"  # in the console's data folder (settings)
@@ -23,21 +24,6 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 def now_ms() -> int:
     """Unix time in milliseconds, the unit Offload uses and every time column here uses."""
     return time.time_ns() // 1_000_000
-
-
-class StorageError(Exception):
-    """The database could not do what was asked (the ``sqlite3`` error is its ``__cause__``).
-    Code outside ``storage`` catches this, never a ``sqlite3`` type."""
-
-
-class DatabaseUnavailable(StorageError):
-    """Locked, busy, full, read-only or failing I/O: the database's state, not the data's; the
-    same write may succeed later. ``kind`` says which, in the log's words (``busy``,
-    ``disk_full``, ``read_only``, ``io_error``, ``no_memory``)."""
-
-    def __init__(self, message: str, kind: str = "busy"):
-        super().__init__(message)
-        self.kind = kind
 
 
 # SQLite's primary result codes that mean "try again later", by name (extended codes such as
@@ -164,6 +150,17 @@ def iter_rows(db, sql: str, params=None, batch: int = 1000):
             yield dict(zip(names, row, strict=True))
 
 
+def applied_migrations(db) -> list[str]:
+    """The names of the migrations the database has, in the order they were applied."""
+    if isinstance(db, pg.PgDatabase):
+        from storage.pg_schema import MIGRATIONS_TABLE
+
+        sql = f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY applied_at, name"
+    else:
+        sql = f"SELECT name FROM {migrations.migrations_table} ORDER BY rowid"
+    return [row[0] for row in db.execute(sql).fetchall()]
+
+
 def first_row(db: sqlite_utils.Database, sql: str, params=None) -> dict | None:
     """The first row ``sql`` selects, as a dict; None when it selects none."""
     return next(iter(db.query(sql, params)), None)
@@ -181,7 +178,8 @@ def write_transaction(db: sqlite_utils.Database):
     """
     conn = db.conn
     if isinstance(db, pg.PgDatabase):
-        yield from _pg_write_transaction(db)
+        with db.write_transaction():
+            yield db
         return
     if conn.in_transaction:
         try:
@@ -201,26 +199,6 @@ def write_transaction(db: sqlite_utils.Database):
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise _translated(exc) from exc
-
-
-def _pg_write_transaction(db: pg.PgDatabase):
-    conn = db.conn
-    if conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    conn.execute("BEGIN")
-    try:
-        conn.execute(f"SELECT pg_advisory_xact_lock({pg.WRITE_LOCK})")
-        yield db
-    except BaseException:
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except StorageError:
-                pass  # the connection is gone: so is the transaction
-        raise
-    conn.execute("COMMIT")
 
 
 @contextlib.contextmanager

@@ -468,3 +468,26 @@ def m014_sign_in_sessions(db):
         )
         """
     )
+
+
+INSTANCES_TABLE = """
+CREATE TABLE instances (
+    instance_id  TEXT PRIMARY KEY,      -- <host>:<pid>:<started_at>
+    part         TEXT NOT NULL,         -- sidecar | dashboard
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    port         INTEGER,
+    version      TEXT,
+    started_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,      -- every HEARTBEAT_S while it runs
+    stopped_at   INTEGER                -- set by a clean stop; NULL: running, or killed
+)
+"""
+
+
+@migrations()
+def m015_instances(db):
+    """The console processes using this database, each registered at start and seen again
+    every few seconds (``storage.instances``): the Health page lists them. On SQLite there is
+    one console (its lock); on PostgreSQL, as many as run."""
+    db.execute(INSTANCES_TABLE)

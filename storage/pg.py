@@ -22,12 +22,16 @@ import functools
 import re
 from collections.abc import Iterator
 
-import psycopg
-from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
 from sqlite_utils.db import NotFoundError
 
 from storage.dialect import POSTGRESQL
+from storage.errors import DatabaseUnavailable, StorageError
+
+try:  # an extra: pip install 'offload-console[postgresql]'
+    import psycopg
+    from psycopg.pq import TransactionStatus
+except ImportError:  # SQLite alone needs none of it
+    psycopg = None
 
 WRITE_LOCK = 0x0FF10AD  # pg_advisory_xact_lock key every console writer takes
 MIGRATION_LOCK = 0x0FF10AE  # pg_advisory_xact_lock key of the migrations
@@ -74,8 +78,6 @@ def _text(value):
 def translated(exc: psycopg.Error):
     """The storage error for a psycopg one, by SQLSTATE: lost connections, lock and
     serialization failures, a full disk or a server shutting down may succeed later."""
-    from storage.db import DatabaseUnavailable, StorageError
-
     state = getattr(exc, "sqlstate", None) or ""
     if isinstance(exc, psycopg.OperationalError) and not state:
         return DatabaseUnavailable(str(exc), "unavailable")
@@ -196,10 +198,8 @@ class PgTable:
         return self.db.query(sql, where_args)
 
     def update(self, key, updates: dict) -> PgTable:
-        from storage.db import write_transaction
-
         sets = ", ".join(f"{column} = ?" for column in updates)
-        with write_transaction(self.db):
+        with self.db.write_transaction():
             self.db.execute(
                 f"UPDATE {self.name} SET {sets} WHERE {self._key()} = ?", [*updates.values(), key]
             )
@@ -224,6 +224,28 @@ class PgDatabase:
         for row in cursor.fetchall():
             yield dict(zip(columns, row, strict=True))
 
+    @contextlib.contextmanager
+    def write_transaction(self):
+        """``storage.db.write_transaction`` here: ``BEGIN`` and the console's write lock
+        (:data:`WRITE_LOCK`, waited for up to ``lock_timeout``); a savepoint inside one."""
+        conn = self.conn
+        if conn.in_transaction:
+            with self.atomic():
+                yield self
+            return
+        conn.execute("BEGIN")
+        try:
+            conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            yield self
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except StorageError:
+                    pass  # the connection is gone: so is the transaction
+            raise
+        conn.execute("COMMIT")
+
     def __getitem__(self, name: str) -> PgTable:
         return PgTable(self, name)
 
@@ -240,9 +262,7 @@ class PgDatabase:
     def atomic(self):
         """A savepoint of the transaction under way; outside one, a write transaction."""
         if not self.conn.in_transaction:
-            from storage.db import write_transaction
-
-            with write_transaction(self):
+            with self.write_transaction():
                 yield self
             return
         self.conn.execute("SAVEPOINT atomic")
@@ -276,8 +296,10 @@ def is_postgresql(target: str) -> bool:
 
 def connect(url: str, *, busy_timeout_ms: int) -> PgDatabase:
     """One autocommit connection; ``lock_timeout`` plays SQLite's busy timeout."""
-    from storage.db import StorageError
-
+    if psycopg is None:
+        raise StorageError(
+            "a postgresql:// database needs psycopg: pip install 'offload-console[postgresql]'"
+        )
     try:
         raw = psycopg.connect(
             url,
@@ -296,7 +318,3 @@ def connect(url: str, *, busy_timeout_ms: int) -> PgDatabase:
 def redacted(url: str) -> str:
     """``url`` without its password, to show or log."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
-
-
-def is_undefined_table(exc: BaseException) -> bool:
-    return isinstance(exc.__cause__, pg_errors.UndefinedTable)

@@ -11,7 +11,7 @@ lists, with the same name after the prefix.
 from __future__ import annotations
 
 from storage.dialect import POSTGRESQL
-from storage.migrations import SEARCH_COLUMNS
+from storage.migrations import INSTANCES_TABLE, SEARCH_COLUMNS
 
 NOW_MS = POSTGRESQL.now_ms
 SEARCH_TEXT = " || ' ' || ".join(f"coalesce({c}, '')" for c in SEARCH_COLUMNS)
@@ -299,6 +299,7 @@ CREATE TABLE sign_in_sessions (
 # (name, SQL), applied in order; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, str]] = [
     ("p001_schema_as_sqlite_m014", P001_SCHEMA),
+    ("m015_instances", INSTANCES_TABLE.replace("INTEGER", "bigint")),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"

@@ -128,8 +128,8 @@ def test_filters(seeded):
     ),
     st.text(max_size=10),
 )
-def test_no_exported_cell_can_start_a_formula(values, key):
-    db = storage.open_db(":memory:")
+def test_no_exported_cell_can_start_a_formula(blank_db, values, key):
+    db = blank_db()
     result = {f"{key}{i}": v for i, v in enumerate(values)}
     add(db, webhook("h", "case.completed", 5, result=result, clientReferenceId=str(values[0])))
     data = csv_bytes(db, CaseFilter())
@@ -165,7 +165,9 @@ def test_cli_rejects_bad_dates(db_path):
     assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
 
 
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(
         st.dictionaries(
@@ -182,11 +184,11 @@ def test_cli_rejects_bad_dates(db_path):
         max_size=6,
     )
 )
-def test_grouped_key_pass_equals_reading_every_case(results):
+def test_grouped_key_pass_equals_reading_every_case(blank_db, results):
     from offload_console.csv_export import export_result_keys, result_keys
     from storage.export_rows import iter_cases
 
-    db = storage.open_db(":memory:")
+    db = blank_db()
     for i, result in enumerate(results):
         add(db, webhook(f"k{i}", "case.completed", 10 + i, result=result))
     flt = CaseFilter()

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import sqlite_utils
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import storage
@@ -211,8 +211,7 @@ def test_one_log_line_per_delivery_without_payload(sidecar):
     assert secret not in out
 
 
-def test_rejected_deliveries_are_bounded():
-    db = storage.open_db(":memory:")
+def test_rejected_deliveries_are_bounded(db):
     with db.atomic():
         for i in range(REJECTED_KEEP * 3):
             record_rejection(
@@ -403,10 +402,9 @@ def test_idle_and_slow_connections_are_closed(db_path):
         server.stop()
 
 
-def test_store_batch_survives_an_unexpected_error(monkeypatch):
+def test_store_batch_survives_an_unexpected_error(db, monkeypatch):
     import sidecar.writer as worker
 
-    db = storage.open_db(":memory:")
     items = [worker.Delivery(dumps(webhook(f"u{i}", "case.completed", i)), 1) for i in (1, 2)]
     items.append(worker.Delivery(b"not json", 1))
 
@@ -422,12 +420,11 @@ def test_store_batch_survives_an_unexpected_error(monkeypatch):
     assert db["events"].count == 2
 
 
-def test_one_delivery_that_cannot_be_stored_fails_alone(monkeypatch):
+def test_one_delivery_that_cannot_be_stored_fails_alone(db, monkeypatch):
     """Issue 13, defect 1 (defence in depth): whatever makes one delivery unstorable, its
     neighbours in the same batch are stored and acked."""
     import sidecar.writer as worker
 
-    db = storage.open_db(":memory:")
     real = worker.record_events
 
     def poisoned(db, batch):
@@ -574,13 +571,12 @@ def test_the_loop_keeps_answering_while_a_delivery_waits_on_a_locked_database(si
     assert read_db(sidecar)["cases"].get("locked-out")["status"] == "COMPLETED"
 
 
-def test_a_huge_integer_refuses_its_own_body_alone():
+def test_a_huge_integer_refuses_its_own_body_alone(db):
     """Issue 23, defect 5 (fails on the main before it: the whole batch got 503 and the poison
     left no deliveries row). JSON with an integer of 5,000 digits is a 400 with a reason and
     a deliveries row; the valid deliveries of the same batch are stored."""
     import sidecar.writer as worker
 
-    db = storage.open_db(":memory:")
     items = [worker.Delivery(dumps(webhook(f"ok{i}", "case.completed", i)), 1) for i in range(4)]
     poison = dumps(webhook("poison", "case.completed", 9))[:-1] + b', "n": ' + b"9" * 5000 + b"}"
     items.insert(2, worker.Delivery(poison, 1))
@@ -608,16 +604,18 @@ EXCEPTIONS = [
 ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.one_of(st.none(), st.sampled_from(EXCEPTIONS)), min_size=1, max_size=12))
-def test_whatever_parsing_raises_refuses_that_body_alone(plan):
+def test_whatever_parsing_raises_refuses_that_body_alone(blank_db, plan):
     """Issue 23, defect 5 as a property: the parser raises an arbitrary exception for some
     bodies of a batch; each of those is refused alone (a 4xx and a deliveries row), every
     other body is stored."""
     import sidecar.writer as worker
 
     real = worker.parse_delivery
-    db = storage.open_db(":memory:")
+    db = blank_db()
     bodies = {dumps(webhook(f"c{i}", "case.completed", i)): exc for i, exc in enumerate(plan)}
 
     def parse(body):

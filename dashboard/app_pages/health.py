@@ -7,12 +7,14 @@ from dashboard.health_checks import (
     answer_window_row,
     check_offload,
     check_sidecar,
+    instance_rows,
     notification_rows,
 )
 from dashboard.session import get_client, get_db, operator_tz
 from offload_console import settings
 from storage import now_ms
 from storage.deliveries import health_summary
+from storage.instances import list_instances
 from storage.notifications import target_health
 from storage.page_queries import (
     database_file_size,
@@ -24,7 +26,15 @@ from storage.page_queries import (
 db = get_db()
 tz = operator_tz()
 st.title("Health")
-STATE_COLOURS = {"ok": "green", "DOWN": "red", "PROBLEM": "red", "off": "orange", "never": "gray"}
+STATE_COLOURS = {
+    "ok": "green",
+    "DOWN": "red",
+    "PROBLEM": "red",
+    "GONE": "red",
+    "off": "orange",
+    "never": "gray",
+    "stopped": "gray",
+}
 
 
 @st.fragment(run_every="15s")
@@ -67,6 +77,7 @@ def health() -> None:
         ("API key", "", "set" if settings.api_key() else "not set"),
         answer_window_row(),
         *notification_rows(target_health(db), tz, now),
+        *instance_rows(list_instances(db, now=now), tz, now),
     ]
     # A row each, wrapped, all of them on the page (no table scrolling inside itself).
     for number, (part, state, detail) in enumerate(rows):
