@@ -647,9 +647,7 @@ def reproject(db: str | None) -> None:
     sys.exit(1 if failing else 0)
 
 
-@cli.command(
-    epilog=example("offload-console migrate --db postgresql://console@db.internal/console")
-)
+@cli.command(epilog=example("offload-console migrate"))
 @db_option
 def migrate(db: str | None) -> None:
     """Create the database if needed (a SQLite file; a PostgreSQL database must exist) and

@@ -4,6 +4,7 @@ real sidecar; the sidecar killed with SIGKILL between enqueue and send."""
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -18,8 +19,9 @@ from tests.helpers import ServerProcess, dumps, free_port, input_needed, wait_un
 class Receiver:
     """An HTTP endpoint for Apprise's json:// that answers 500 while ``failing`` > 0."""
 
-    def __init__(self, failing: int = 0, port: int | None = None):
+    def __init__(self, failing: int = 0, port: int | None = None, delay_s: float = 0.0):
         self.failing = failing
+        self.delay_s = delay_s  # a slow receiver: each answer takes this long
         self.attempts = 0
         self.received: list[dict] = []
         receiver = self
@@ -28,6 +30,7 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 receiver.attempts += 1
+                time.sleep(receiver.delay_s)
                 if receiver.failing > 0:
                     receiver.failing -= 1
                     self.send_response(500)
