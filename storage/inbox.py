@@ -125,6 +125,8 @@ def requests_by_ids(
     db: sqlite_utils.Database, request_ids: list[str], *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
 ) -> dict[str, dict]:
     """The requests (whatever their status) with their cases, by id."""
+    if not request_ids:
+        return {}  # PostgreSQL refuses "IN ()"
     params = {f"id{n}": request_id for n, request_id in enumerate(request_ids)}
     marks = ",".join(f":{name}" for name in params)
     rows = db.query(

@@ -198,7 +198,7 @@ def last_reconciler_run(db: sqlite_utils.Database) -> dict | None:
 def drift_found_recently(db: sqlite_utils.Database, runs: int = 20) -> int:
     return db.execute(
         "SELECT coalesce(sum(changed), 0) FROM (SELECT changed FROM reconciler_runs"
-        " ORDER BY id DESC LIMIT ?)",
+        " ORDER BY id DESC LIMIT ?) recent",
         [runs],
     ).fetchone()[0]
 

@@ -241,6 +241,17 @@ def env_db(db_path, monkeypatch):
     return storage.open_db(db_path)
 
 
+@pytest.fixture
+def env_any_db(db_url, monkeypatch):
+    """:func:`env_db` on each engine (SQLite, then PostgreSQL)."""
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_url)
+    monkeypatch.setenv("OFFLOAD_API_KEY", "sk_CANARY_do_not_show_9f2")
+    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    database = storage.open_db(db_url)
+    yield database
+    database.conn.close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A passing test leaves no server log behind (they are kept, and named in the report,

@@ -9,7 +9,7 @@ from offload_console.assignment import email_of
 from offload_console.notify import switch_on, targets_from_urls
 from storage import audit
 from storage.operators import set_email
-from tests.helpers import input_needed
+from tests.helpers import input_needed, store
 from tests.test_dashboard import add, markdown, run_app, texts
 
 MIN = 60_000
@@ -283,3 +283,41 @@ def test_the_queue_sorts_three_ways_and_the_order_lives_in_the_url(env_db):
     assert queued(linked)[0] == "Oldest, due last?"
     assert linked.session_state["inbox_request"] == "r-c"
     assert "Middle?" in texts(linked)  # the selected question, whole, beside the queue
+
+
+def test_dashboards_on_several_connections_race_for_one_question_and_one_wins(db_url):
+    """Eight dashboards (each its own connection: on PostgreSQL, as from several machines)
+    click Send on the same question at the same moment: one claim wins, with its answer
+    written down as SENDING; the others are told someone else has it."""
+    import threading
+
+    from storage.inbox import claim_request
+
+    seed = storage.open_db(db_url)
+    store(seed, input_needed("c1", "r1", 1000))
+    seed.conn.close()
+    start = threading.Barrier(8)
+    won: list[str] = []
+
+    def dashboard(n: int) -> None:
+        db = storage.open_db(db_url)
+        try:
+            start.wait()
+            claim = claim_request(db, "r1", f"op{n}", f"tab-{n}", sending=f"answer {n}")
+            if claim.claimed:
+                won.append(f"op{n}")
+        finally:
+            db.conn.close()
+
+    threads = [threading.Thread(target=dashboard, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1
+    db = storage.open_db(db_url)
+    row = db.execute(
+        "SELECT claimed_by, send_state, send_text FROM input_requests WHERE input_request_id = 'r1'"
+    ).fetchone()
+    db.conn.close()
+    assert tuple(row) == (won[0], "SENDING", f"answer {won[0][2:]}")

@@ -138,6 +138,9 @@ def test_two_notifiers_send_each_message_once_and_one_takes_over_from_a_killed_o
             return read(pg_url, "SELECT count(*) FROM notifications WHERE status = 'SENT'")[0][0]
 
         wait_until(lambda: sent() == 20, timeout=60, message="20 notifications sent")
+        ports = sorted(s.port for s in servers)
+        registered = read(pg_url, "SELECT port FROM instances WHERE part = 'sidecar' ORDER BY 1")
+        assert [row[0] for row in registered] == ports  # each in the Health page's list
         # The notifier is whichever holds the job's lock: kill it, ask again.
         holder = [s for s in servers if "job notifier: this instance does it now" in s.output()]
         assert len(holder) == 1, [s.output()[-500:] for s in servers]
@@ -151,6 +154,8 @@ def test_two_notifiers_send_each_message_once_and_one_takes_over_from_a_killed_o
         for server in servers:
             server.stop()
         receiver.close()
+    stopped = read(pg_url, "SELECT port, stopped_at IS NOT NULL FROM instances ORDER BY 1")
+    assert dict(stopped) == {holder[0].port: False, survivor.port: True}  # killed; stopped
     ids = [
         line.split("Notification id: ")[1].split()[0]
         for message in receiver.received

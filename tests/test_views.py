@@ -108,3 +108,31 @@ def test_counts_and_labels_read_as_words():
         "+3 h 10 min",
     ]
     assert FIELD_LABELS["cp_address"] == "Counterparty address"
+
+
+def test_instances_register_are_seen_and_show_as_running_gone_or_stopped(db):
+    from dashboard.health_checks import instance_rows
+    from storage import instances
+
+    t0 = 1_800_000_000_000
+    a = instances.register(db, "sidecar", 8787, "1.0", now=t0)
+    b = instances.register(db, "dashboard", 8501, "1.0", now=t0 + 1)
+    c = instances.register(db, "sidecar", 9787, "1.0", now=t0 + 2)
+    later = t0 + (instances.GONE_AFTER_S + 5) * 1000
+    instances.seen(db, a, now=later)
+    instances.stopped(db, c)
+    states = {
+        row["instance_id"]: row["state"]
+        for row in instances.list_instances(db, now=later)
+        if row["instance_id"] in (a, b)
+    }
+    assert states == {a: "running", b: "gone"}
+    assert [r["state"] for r in instances.list_instances(db) if r["instance_id"] == c] == [
+        "stopped"
+    ]
+    rows = instance_rows(instances.list_instances(db, now=later), "UTC", later)
+    assert ("Sidecar on " in rows[0][0], rows[0][1]) == (True, "ok")
+    assert {state for _, state, _ in rows} >= {"ok", "GONE"}
+    day_later = later + instances.KEEP_MS + 1
+    instances.register(db, "sidecar", 8787, "1.0", now=day_later)  # prunes the old rows
+    assert len(instances.list_instances(db, now=day_later)) == 1
