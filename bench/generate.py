@@ -18,6 +18,7 @@ import storage
 from storage.events import local_event, record_event
 from storage.inbox import record_answer
 from storage.page_queries import refresh_search_index
+from storage.pg import is_postgresql
 
 SCHEMA = {
     "type": "object",
@@ -208,7 +209,7 @@ def generate(db_path: str, cases: int, seed: int = 7) -> None:
                         t,
                     )
     refresh_search_index(db)
-    db.execute("PRAGMA optimize")
+    db.execute("ANALYZE" if is_postgresql(db_path) else "PRAGMA optimize")
     print(f"generated {cases} cases in {time.perf_counter() - start:.1f} s into {db_path}")
 
 

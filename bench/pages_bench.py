@@ -1,6 +1,10 @@
 """Dashboard pages at 1k and 100k cases, against a hello-world Streamlit page.
 
     .venv/bin/python bench/pages_bench.py [--small 1000] [--large 100000] [--runs 5] [--no-browser]
+        [--postgresql]
+
+``--postgresql``: the same pages on a throwaway PostgreSQL (tests/pg_server.py), both
+databases generated there.
 
 Two measurements per page: the script run in AppTest (server side), and time-to-content in
 Debian's Chromium (navigation until the page's own content is on screen and the app is idle).
@@ -166,11 +170,29 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--postgresql", action="store_true")
     args = parser.parse_args()
-    from bench.generate import ensure
+    from bench.generate import ensure, generate
 
-    small = ensure(str(ROOT / "bench" / "out" / f"cases-{args.small}.db"), args.small)
-    large = ensure(str(ROOT / "bench" / "out" / f"cases-{args.large}.db"), args.large)
+    server = None
+    if args.postgresql:
+        from tests.pg_server import PostgresServer
+
+        server = PostgresServer().start()
+        small, large = server.new_database(), server.new_database()
+        generate(small, args.small)
+        generate(large, args.large)
+    else:
+        small = ensure(str(ROOT / "bench" / "out" / f"cases-{args.small}.db"), args.small)
+        large = ensure(str(ROOT / "bench" / "out" / f"cases-{args.large}.db"), args.large)
+    try:
+        measure(args, small, large)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def measure(args, small: str, large: str) -> None:
     hello = apptest_times(None, args.runs)["hello"]
     report(
         "AppTest (script run)",
