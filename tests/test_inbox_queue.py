@@ -286,8 +286,8 @@ def test_an_open_timeline_shows_a_new_event_without_a_reload(browser, stack):
     page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     page.goto(stack["dashboard"] + "/case?case=c-follow")
     wait_ready(page)
-    status = page.locator('[data-testid="stMetric"]').first
-    assert "input needed" in status.inner_text().lower()
+    status = page.locator('[data-testid="stMetric"]').filter(has_text="Status")
+    wait_until(lambda: shows(status, "input needed"), SERVER_WAIT_MS / 1000, 0.1, "status shown")
     delivered = time.monotonic()
     deliver(webhook("c-follow", "case.completed", storage.now_ms(), resultStatus="goal_achieved"))
     wait_until(  # no reload: the open page notices by itself
