@@ -3,8 +3,8 @@
     .venv/bin/python bench/pages_bench.py [--small 1000] [--large 100000] [--runs 5] [--no-browser]
         [--postgresql]
 
-``--postgresql``: the same pages on a throwaway PostgreSQL (tests/pg_server.py), both
-databases generated there.
+``--postgresql``: the same pages on a throwaway PostgreSQL (tests/pg_server.py), the same two
+generated databases copied there (``bench.generate.copy_into``).
 
 Two measurements per page: the script run in AppTest (server side), and time-to-content in
 Debian's Chromium (navigation until the page's own content is on screen and the app is idle).
@@ -172,19 +172,19 @@ def main() -> None:
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--postgresql", action="store_true")
     args = parser.parse_args()
-    from bench.generate import ensure, generate
+    from bench.generate import copy_into, ensure
 
     server = None
+    small = ensure(str(ROOT / "bench" / "out" / f"cases-{args.small}.db"), args.small)
+    large = ensure(str(ROOT / "bench" / "out" / f"cases-{args.large}.db"), args.large)
     if args.postgresql:
         from tests.pg_server import PostgresServer
 
         server = PostgresServer().start()
-        small, large = server.new_database(), server.new_database()
-        generate(small, args.small)
-        generate(large, args.large)
-    else:
-        small = ensure(str(ROOT / "bench" / "out" / f"cases-{args.small}.db"), args.small)
-        large = ensure(str(ROOT / "bench" / "out" / f"cases-{args.large}.db"), args.large)
+        copies = server.new_database(), server.new_database()
+        copy_into(small, copies[0])
+        copy_into(large, copies[1])
+        small, large = copies
     try:
         measure(args, small, large)
     finally:

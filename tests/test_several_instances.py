@@ -22,9 +22,15 @@ from tests.test_notify_servers import Receiver, post
 pytestmark = pytest.mark.slow
 
 
+PASSWORD = "pw-never-shown-41"
+
+
 @pytest.fixture
 def pg_url(postgres):
-    return postgres.new_database(postgres.template)
+    """A fresh database's URL with a password in it (the test server trusts every local
+    connection, so any password opens it): no log line may show it."""
+    url = postgres.new_database(postgres.template)
+    return url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@")
 
 
 def sidecar(url, port, **env):
@@ -101,6 +107,8 @@ def test_two_sidecars_killed_in_turn_under_load_lose_nothing_and_store_each_once
         for server in servers:
             server.stop()
 
+    assert not [s for s in servers if PASSWORD in s.output()]
+    assert "postgres:***@" in servers[0].output()  # the database, named without its password
     stored = Counter(row[0] for row in read(pg_url, "SELECT event_id FROM events"))
     missing = set(acked) - set(stored)
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:3]}"
