@@ -146,7 +146,10 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
             file=sys.stderr,
             flush=True,
         )
-    settings.open_db(db_path).conn.close()  # migrations once, before the children race for it
+    db = settings.open_db(db_path)  # migrations once, before the children race for it
+    if postgresql:  # a shared database: "first" means nothing in it yet
+        first_start = db.execute("SELECT count(*) FROM cases").fetchone()[0] == 0
+    db.conn.close()
     env = settings.child_environment(
         OFFLOAD_CONSOLE_DB=db_path,
         OFFLOAD_CONSOLE_SIDECAR_PORT=str(args.sidecar_port),
