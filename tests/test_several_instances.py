@@ -1,10 +1,14 @@
 """Several consoles on one PostgreSQL database (issue: beyond one machine): sidecars killed
 with SIGKILL under load lose no acknowledged delivery and store each once; two notifiers send
 each message once; two reconcilers poll each case once a pass; a killed instance's job is
-taken over. Real processes, a real PostgreSQL (tests/pg_server.py), real receivers."""
+taken over. Real processes, a real PostgreSQL (tests/pg_server.py), real receivers.
+
+More instances and more kills than the defaults (2 instances, 4 kills):
+``OFFLOAD_TEST_INSTANCES=4 OFFLOAD_TEST_KILLS=12 pytest tests/test_several_instances.py``."""
 
 import itertools
 import json
+import os
 import random
 import threading
 import time
@@ -20,6 +24,9 @@ from tests.helpers import ServerProcess, dumps, free_port, input_needed, wait_un
 from tests.test_notify_servers import Receiver, post
 
 pytestmark = pytest.mark.slow
+
+INSTANCES = max(2, int(os.environ.get("OFFLOAD_TEST_INSTANCES", "2")))
+KILLS = max(1, int(os.environ.get("OFFLOAD_TEST_KILLS", "4")))
 
 
 PASSWORD = "pw-never-shown-41"
@@ -49,11 +56,11 @@ def read(url, sql, params=None):
         db.conn.close()
 
 
-def test_two_sidecars_killed_in_turn_under_load_lose_nothing_and_store_each_once(pg_url):
-    """A load balancer's view: each delivery goes to one sidecar, to the other when that one
-    does not answer; some go to both (a balancer that retried after a lost answer). Each
-    sidecar is killed with SIGKILL mid-load in turn and restarted."""
-    ports = [free_port(), free_port()]
+def test_sidecars_killed_in_turn_under_load_lose_nothing_and_store_each_once(pg_url):
+    """A load balancer's view: each delivery goes to one sidecar, to the next when that one
+    does not answer; every 7th goes to two (a balancer that retried after a lost answer).
+    The sidecars are killed with SIGKILL mid-load in turn and restarted."""
+    ports = [free_port() for _ in range(INSTANCES)]
     servers = [sidecar(pg_url, port) for port in ports]
     acked: Counter = Counter()
     lock = threading.Lock()
@@ -66,13 +73,13 @@ def test_two_sidecars_killed_in_turn_under_load_lose_nothing_and_store_each_once
             while not stop.is_set():
                 i = next(counter)
                 event = webhook(f"k{n}-{i}", "case.completed", 1_000 + i, resultStatus="ok")
-                first = rnd.randrange(2)
-                order = [first, 1 - first] + ([1 - first] if i % 7 == 0 else [])
+                first = rnd.randrange(len(ports))
+                wanted = 2 if i % 7 == 0 else 1
                 delivered = 0
-                for target in order:  # the second try is the failover (or the duplicate)
+                for k in range(len(ports)):  # the next tries are the failover (or the double)
                     try:
                         r = http.post(
-                            f"http://127.0.0.1:{ports[target]}/webhooks/offload",
+                            f"http://127.0.0.1:{ports[(first + k) % len(ports)]}/webhooks/offload",
                             content=dumps(event),
                             headers={"content-type": "application/json"},
                         )
@@ -80,7 +87,7 @@ def test_two_sidecars_killed_in_turn_under_load_lose_nothing_and_store_each_once
                         continue
                     if r.status_code == 200:
                         delivered += 1
-                        if delivered == 1 and i % 7:
+                        if delivered == wanted:
                             break
                 if delivered:
                     with lock:
@@ -90,11 +97,11 @@ def test_two_sidecars_killed_in_turn_under_load_lose_nothing_and_store_each_once
     for t in threads:
         t.start()
     try:
-        for round_ in range(4):
+        for round_ in range(KILLS):
             with lock:
                 target = len(acked) + 150
             wait_until(lambda t=target: len(acked) >= t, timeout=90, message="load acknowledged")
-            victim = round_ % 2
+            victim = round_ % INSTANCES
             servers[victim].kill()  # SIGKILL, mid-stream
             servers[victim] = sidecar(pg_url, ports[victim])
         with lock:
@@ -115,15 +122,15 @@ def test_two_sidecars_killed_in_turn_under_load_lose_nothing_and_store_each_once
     assert max(stored.values()) == 1
     assert read(pg_url, "SELECT count(*) FROM cases")[0][0] == len(stored)
     twice = [event_id for event_id, n in acked.items() if n == 2]
-    assert len(twice) >= 20  # deliveries both sidecars acknowledged: one event each
+    assert len(twice) >= 20  # deliveries two sidecars acknowledged: one event each
     outcomes = dict(
         read(pg_url, "SELECT outcome, count(*) FROM deliveries GROUP BY outcome ORDER BY 1")
     )
     assert outcomes.get("duplicate", 0) >= len(twice)
-    assert len(acked) >= 700
+    assert len(acked) >= 150 * KILLS + 100
 
 
-def test_two_notifiers_send_each_message_once_and_one_takes_over_from_a_killed_one(pg_url):
+def test_notifiers_send_each_message_once_and_take_over_from_killed_ones(pg_url):
     # Slower to answer than the retry booked before each send: two notifiers at once would
     # each find the other's messages due again and send them twice.
     receiver = Receiver(delay_s=0.4)
@@ -132,15 +139,20 @@ def test_two_notifiers_send_each_message_once_and_one_takes_over_from_a_killed_o
         "OFFLOAD_CONSOLE_NOTIFY_RETRY_S": "0.2",
         "OFFLOAD_CONSOLE_DASHBOARD_URL": "http://console.example:8501",
     }
-    servers = [sidecar(pg_url, free_port(), **env) for _ in range(2)]
+    said = "job notifier: this instance does it now"
+    servers = [sidecar(pg_url, free_port(), **env) for _ in range(INSTANCES)]
+    killed = []
+    asked: list[int] = []
     try:
 
-        def ask(n: int, server) -> None:
+        def ask(server) -> None:
+            n = len(asked)
+            asked.append(n)
             envelope = input_needed(f"c-{n}", f"r-{n}", now_ms(), f"Question {n}?")
             assert post(server, envelope).status_code == 200
 
         for n in range(20):
-            ask(n, servers[n % 2])
+            ask(servers[n % INSTANCES])
 
         def sent() -> int:
             return read(pg_url, "SELECT count(*) FROM notifications WHERE status = 'SENT'")[0][0]
@@ -149,41 +161,47 @@ def test_two_notifiers_send_each_message_once_and_one_takes_over_from_a_killed_o
         ports = sorted(s.port for s in servers)
         registered = read(pg_url, "SELECT port FROM instances WHERE part = 'sidecar' ORDER BY 1")
         assert [row[0] for row in registered] == ports  # each in the Health page's list
-        # The notifier is whichever holds the job's lock: kill it, ask again.
-        holder = [s for s in servers if "job notifier: this instance does it now" in s.output()]
-        assert len(holder) == 1, [s.output()[-500:] for s in servers]
-        holder[0].kill()
-        survivor = next(s for s in servers if s is not holder[0])
-        for n in range(20, 30):
-            ask(n, survivor)
-        wait_until(lambda: sent() == 30, timeout=60, message="taken over: 30 sent")
-        assert "job notifier: this instance does it now" in survivor.output()
+        # The notifier is whichever holds the job's lock: kill it, ask again; until one is left.
+        while len(killed) < INSTANCES - 1:
+            alive = [s for s in servers if s not in killed]
+            holder = [s for s in alive if said in s.output()]
+            assert len(holder) == 1, [s.output()[-500:] for s in alive]
+            holder[0].kill()
+            killed.append(holder[0])
+            alive.remove(holder[0])
+            for n in range(10):
+                ask(alive[n % len(alive)])
+            wait_until(lambda: sent() == len(asked), timeout=60, message="taken over")
+            assert [said in s.output() for s in alive].count(True) == 1
     finally:
         for server in servers:
             server.stop()
         receiver.close()
-    stopped = read(pg_url, "SELECT port, stopped_at IS NOT NULL FROM instances ORDER BY 1")
-    assert dict(stopped) == {holder[0].port: False, survivor.port: True}  # killed; stopped
+    stopped = dict(read(pg_url, "SELECT port, stopped_at IS NOT NULL FROM instances"))
+    assert stopped == {s.port: s not in killed for s in servers}  # killed; stopped cleanly
     ids = [
         line.split("Notification id: ")[1].split()[0]
         for message in receiver.received
         for line in message["message"].splitlines()
         if "Notification id: " in line
     ]
-    assert len(ids) == len(set(ids)) == 30, Counter(ids).most_common(3)
+    expected = 20 + 10 * (INSTANCES - 1)
+    assert len(ids) == len(set(ids)) == expected, Counter(ids).most_common(3)
 
 
 class FakeOffload:
-    """``GET /cases/{id}``: a running case, unchanged; every GET counted, with its time."""
+    """``GET /cases/{id}``: a running case, unchanged; every GET counted, with its time and
+    the API key it came with (each instance is given its own, to tell them apart)."""
 
     def __init__(self):
-        self.gets: list[tuple[str, float]] = []
+        self.gets: list[tuple[str, float, str]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 case_id = self.path.split("?")[0].rsplit("/", 1)[-1]
-                fake.gets.append((case_id, time.monotonic()))
+                key = self.headers.get("x-api-key", "")
+                fake.gets.append((case_id, time.monotonic(), key))
                 body = json.dumps(
                     {"data": {"caseId": case_id, "status": "RUNNING", "updatedAt": 1_000}}
                 ).encode()
@@ -205,15 +223,18 @@ class FakeOffload:
         self.server.server_close()
 
 
-def test_two_reconcilers_poll_each_case_once_a_pass(pg_url):
+def test_reconcilers_poll_each_case_once_a_pass_and_one_takes_over_from_a_killed_one(pg_url):
     offload = FakeOffload()
     env = {
         "OFFLOAD_BASE_URL": offload.url,
-        "OFFLOAD_API_KEY": "test-key",
         "OFFLOAD_CONSOLE_MODE": "real",
         "reconcile_every": "0.5",
     }
-    servers = [sidecar(pg_url, free_port(), **dict(env)) for _ in range(2)]
+    said = "job reconciler: this instance does it now"
+    servers = [
+        sidecar(pg_url, free_port(), OFFLOAD_API_KEY=f"key-{i}", **dict(env))
+        for i in range(INSTANCES)
+    ]
     try:
         for n in range(5):
             event = webhook(f"open-{n}", "case.created", 1_000)
@@ -227,19 +248,34 @@ def test_two_reconcilers_poll_each_case_once_a_pass(pg_url):
             )
 
         wait_until(lambda: len(runs()) >= 8, timeout=60, message="8 reconciler passes")
-        said = "job reconciler: this instance does it now"
-        assert [said in s.output() for s in servers].count(True) == 1  # before either stops
-    finally:
-        for server in servers:
+        holder = [s for s in servers if said in s.output()]
+        assert len(holder) == 1, [s.output()[-500:] for s in servers]  # before any stops
+        holder[0].kill()
+        before = len(runs())
+        wait_until(lambda: len(runs()) >= before + 6, timeout=60, message="passes after a kill")
+        alive = [s for s in servers if s is not holder[0]]
+        assert [said in s.output() for s in alive].count(True) == 1
+    finally:  # the job's holder last, or the next would take the job over as it stops
+        for server in sorted(servers, key=lambda s: said in s.output()):
             server.stop()
         offload.close()
     done = runs()
-    for before, after in itertools.pairwise(done):
-        assert after[0] >= before[1], "two passes overlapped: two reconcilers at once"
-    per_case = Counter(case_id for case_id, _ in offload.gets)
+    for earlier, later in itertools.pairwise(done):
+        assert later[0] >= earlier[1], "two passes overlapped: two reconcilers at once"
+    per_case = Counter(case_id for case_id, _, _ in offload.gets)
     assert set(per_case) == {f"open-{n}" for n in range(5)}
     started = read(pg_url, "SELECT count(*) FROM reconciler_runs")[0][0]
     assert max(per_case.values()) <= started  # once a pass at most, never once per instance
-    for case_id in per_case:  # one reconciler sleeps 0.5 s between passes: GETs that close
-        times = sorted(t for c, t in offload.gets if c == case_id)  # were two reconcilers
-        assert min(b - a for a, b in itertools.pairwise(times)) >= 0.45, case_id
+    # One poller, then the one that took over, never back and forth: two at once would mix.
+    pollers = [
+        key
+        for key, _ in itertools.groupby(
+            key for _, _, key in sorted(offload.gets, key=lambda get: get[1])
+        )
+    ]
+    assert len(pollers) == 2, pollers
+    assert pollers[0] == f"key-{servers.index(holder[0])}"
+    # One reconciler sleeps 0.5 s between passes: no case polled twice closer than that.
+    for case_id, key in itertools.product(per_case, pollers):
+        times = sorted(t for c, t, k in offload.gets if c == case_id and k == key)
+        assert min(b - a for a, b in itertools.pairwise(times)) >= 0.45, (case_id, key)
