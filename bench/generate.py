@@ -3,7 +3,8 @@
     .venv/bin/python bench/generate.py --cases 100000 --db bench/out/cases-100000.db
 
 Mix (per case): ~62% completed, ~14% failed, ~20% running, ~2% waiting on a question (the
-inbox), ~2% created; about 4 events per case (console created, webhooks, polls, answers),
+inbox), ~2% created; the first WAITING cases (100: the Inbox's queue) all wait on a question, so
+a small database fills the Inbox's queue as a large one does; about 4 events per case (console created, webhooks, polls, answers),
 results shaped by the W-9 schema, times spread over the last 400 days.
 """
 
@@ -52,6 +53,9 @@ def event(case_id, kind, ts, data, source="webhook", actor=None, event_id=None):
     eid = event_id or f"evt_{case_id}_{kind.replace('.', '_')}_{ts}"
     state_ts = 0 if kind == "case.created" else ts
     return local_event(case_id, eid, kind, ts, data, source=source, state_ts=state_ts, actor=actor)
+
+
+WAITING = 100  # the Inbox's QUEUE_SIZE: rows it draws at most
 
 
 def generate(db_path: str, cases: int, seed: int = 7) -> None:
@@ -107,6 +111,8 @@ def generate(db_path: str, cases: int, seed: int = 7) -> None:
                     created,
                 )
                 roll = rnd.random()
+                if i < WAITING:
+                    roll = 0.28 + roll % 0.02  # waiting on a question
                 t = created + rnd.randint(1, 48) * 3_600_000
                 if roll < 0.02:
                     continue  # still CREATED
@@ -246,7 +252,14 @@ def copy_into(sqlite_path: str, url: str) -> None:
 
 
 def ensure(db_path: str, cases: int) -> str:
-    """Generate once; later runs reuse the file."""
+    """Generate once; later runs reuse the file (one made before ``WAITING`` is made again)."""
+    if Path(db_path).exists():
+        old = storage.open_db(db_path)
+        waiting = old.execute("SELECT count(*) FROM input_requests WHERE status = 'PENDING'")
+        stale = waiting.fetchone()[0] < min(cases, WAITING)
+        old.conn.close()
+        for path in (db_path, f"{db_path}-wal", f"{db_path}-shm") if stale else ():
+            Path(path).unlink(missing_ok=True)
     if not Path(db_path).exists():
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         generate(db_path, cases)

@@ -71,11 +71,11 @@ class InboxFilter:
 
 
 def pending_count(db: sqlite_utils.Database, flt: InboxFilter | None = None) -> int:
-    if flt is None or flt == InboxFilter():
+    where, params = (flt or InboxFilter()).where()  # the same SQL on both engines
+    if not where:  # every waiting question: no join (an index's count)
         return db.execute(
             "SELECT count(*) FROM input_requests WHERE status = 'PENDING'"
         ).fetchone()[0]
-    where, params = flt.where()  # InboxFilter: the same SQL on both engines
     return db.execute(
         "SELECT count(*) FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
         f" WHERE r.status = 'PENDING'{where}",
