@@ -47,6 +47,13 @@ class CaseFilter:
     def uses_search_index(self) -> bool:
         return len(self.search_text()) >= 3
 
+    def searched_status(self) -> str:
+        """``status`` as a WHERE clause should name it: with a search, an expression no index
+        covers, so the database starts from the search's matches (a few) rather than walking
+        every case of the status on its index and testing each (SQLite, 100k cases, completed
+        and searched: 148 ms, 1 ms)."""
+        return "status || ''" if self.uses_search_index() else "status"
+
     def where(self, include_status: bool = True, sql: Dialect = SQLITE) -> tuple[str, list]:
         """`` WHERE …`` (or ``""``) and its parameters, in ``sql``'s words."""
         clauses: list[str] = []
@@ -62,8 +69,8 @@ class CaseFilter:
                 clauses.append(sql)
                 params.append(value)
 
-        if include_status:
-            among("status", list(self.statuses))
+        if include_status:  # with a search, its matches first (see ``searched_status``)
+            among(self.searched_status(), list(self.statuses))
         among("result_status", list(self.result_statuses))
         compare("created_at >= ?", self.created_since_ms)
         compare("created_at < ?", self.created_until_ms)

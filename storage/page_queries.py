@@ -96,10 +96,11 @@ def completion_hours(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60)
     (10 and more together)."""
     where, params = _recent(db, flt, days)
     sql = dialect(db)
+    completed = f"{flt.searched_status()} = 'COMPLETED'"
     return list(
         db.query(
             f"SELECT {sql.least}(10, {sql.greatest}(0, (updated_at - created_at) / 3600000))"
-            f" AS hours, count(*) AS cases FROM cases{where} AND status = 'COMPLETED'"
+            f" AS hours, count(*) AS cases FROM cases{where} AND {completed}"
             " GROUP BY hours ORDER BY hours",
             params,
         )

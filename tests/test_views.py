@@ -44,6 +44,33 @@ def test_search_finds_substrings_case_insensitively(db):
     assert found("c2") == ["c2"]  # under three characters: LIKE, and the exact id
     assert found('say "hi"') == []
     assert list_cases(db, CaseFilter(text="vendor"))[1] == 2
+    searched = CaseFilter(text="dor_2048", statuses=["COMPLETED"])  # the status, unindexed
+    assert sorted(r["case_id"] for r in list_cases(db, searched)[0]) == ["c1", "c2"]
+    assert list_cases(db, CaseFilter(text="dor_2048", statuses=["FAILED"]))[0] == []
+
+
+@pytest.mark.sqlite_only  # SQLite's planner: the status index would be walked first
+def test_a_search_with_a_status_starts_from_the_searchs_matches(db):
+    """Searched and filtered by status, the Cases page's reads start from the search index,
+    never from every case of that status (100k cases: 148 ms against 1 ms)."""
+    from storage.page_queries import cases_per_day, completion_hours
+
+    for n in range(30):
+        add(db, webhook(f"c{n}", "case.completed", n + 1, clientReferenceId=f"vendor_{n}"))
+    db.execute("ANALYZE")
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    flt = CaseFilter(text="vendor_7", statuses=["COMPLETED"])
+    list_cases(db, flt)
+    status_counts(db, flt)
+    cases_per_day(db, flt)
+    completion_hours(db, flt)
+    db.conn.set_trace_callback(None)
+    searched = [s for s in statements if "MATCH" in s and s.lstrip().upper().startswith("SELECT")]
+    assert len(searched) >= 4
+    for sql in searched:
+        plan = " / ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "SEARCH cases USING INDEX cases_status_created" not in plan, (sql, plan)
 
 
 @settings(
