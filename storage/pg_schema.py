@@ -11,7 +11,7 @@ lists, with the same name after the prefix.
 from __future__ import annotations
 
 from storage.dialect import POSTGRESQL
-from storage.migrations import INSTANCES_TABLE, SEARCH_COLUMNS
+from storage.migrations import INSTANCES_TABLE, SEARCH_COLUMNS, WAITING_INDEXES
 
 NOW_MS = POSTGRESQL.now_ms
 SEARCH_TEXT = " || ' ' || ".join(f"coalesce({c}, '')" for c in SEARCH_COLUMNS)
@@ -300,6 +300,7 @@ CREATE TABLE sign_in_sessions (
 MIGRATIONS: list[tuple[str, str]] = [
     ("p001_schema_as_sqlite_m014", P001_SCHEMA),
     ("m015_instances", INSTANCES_TABLE.replace("INTEGER", "bigint")),
+    ("m016_waiting_indexes", WAITING_INDEXES),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"
