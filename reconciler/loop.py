@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from reconciler.sync import sync
+from storage.db import refresh_statistics
 
 log = logging.getLogger("offload_console.reconciler")
+
+STATISTICS_EVERY_S = 3600.0  # the planner's statistics, refreshed by the first pass and hourly
 
 
 async def reconcile_forever(open_db, make_client, every_s: float, *, job=None) -> None:
@@ -15,12 +19,17 @@ async def reconcile_forever(open_db, make_client, every_s: float, *, job=None) -
     (``make_client()``), so the caller's loop (the sidecar's) keeps answering webhooks
     meanwhile. ``job``: a ``storage.jobs.JobLock``; a pass runs only while this instance holds
     it (one reconciler across all instances of a database: each case polled once a pass)."""
+    statistics_at: float | None = None
 
     def one_pass() -> None:
+        nonlocal statistics_at
         if job is not None and not job.held():
             return  # another instance reconciles
         db = open_db()
         try:
+            if statistics_at is None or time.monotonic() - statistics_at >= STATISTICS_EVERY_S:
+                refresh_statistics(db)
+                statistics_at = time.monotonic()
             with make_client() as client:
                 report = sync(db, client)
             if report.polled:

@@ -508,4 +508,5 @@ def m016_waiting_indexes(db):
     for statement in WAITING_INDEXES.split(";"):
         if statement.strip():
             db.execute(statement)
-
+    db.execute("PRAGMA analysis_limit = 400")  # the planner's statistics, sampled: see
+    db.execute("ANALYZE")  # storage.db.refresh_statistics, which the reconciler runs hourly

@@ -1,10 +1,12 @@
 """Recording polls: news becomes a poll event; stale or repeated polls record nothing."""
 
+import pytest
+
 from offload_client import CaseState
 from storage.cases import cases_to_poll
 from storage.cases import record_poll as record_state
 from storage.events import Event, record_event
-from tests.helpers import input_needed, store
+from tests.helpers import input_needed, store, wait_until
 
 
 def apply_webhook(db, envelope):
@@ -187,3 +189,56 @@ def test_poll_never_undoes_a_terminal_state(db):
     running = {"caseId": "c1", "status": "RUNNING", "updatedAt": 1500}
     assert record_poll(db, poll_target(db, "c1"), running, fetched_at=10**13) is False
     assert db["cases"].get("c1")["status"] == "COMPLETED"
+
+
+@pytest.mark.sqlite_only  # SQLite's planner statistics (PostgreSQL's autovacuum keeps its own)
+def test_a_reconciler_pass_gives_the_planner_statistics_for_the_overdue_count(tmp_path):
+    """Without statistics SQLite looks each waiting question's case up on the primary key's
+    index; with them, on the narrow one that holds every column the overdue count reads."""
+    import asyncio
+
+    import httpx
+
+    import storage
+    from offload_client import OffloadClient
+    from reconciler.loop import reconcile_forever
+
+    path = str(tmp_path / "console.db")
+    db = storage.open_db(path)
+    for n in range(8):
+        store(db, input_needed(f"c{n}", f"r{n}", 1_000 + n))
+    db.execute("DELETE FROM sqlite_stat1")
+    db.conn.commit()
+    db.conn.close()
+
+    def plan() -> str:
+        db = storage.open_db(path)
+        try:
+            sql = (
+                "EXPLAIN QUERY PLAN SELECT count(*) FROM input_requests r JOIN cases c"
+                " ON c.case_id = r.case_id WHERE r.status = 'PENDING'"
+                " AND r.requested_at + coalesce(c.answer_within_ms, 1) <= 2"
+            )
+            return " / ".join(row[3] for row in db.execute(sql))
+        finally:
+            db.conn.close()
+
+    assert "COVERING INDEX cases_answer_within" not in plan()
+
+    def offline(request):
+        raise httpx.ConnectError("Offload is down", request=request)
+
+    def client():
+        return OffloadClient("http://offload.test", "k", transport=httpx.MockTransport(offline))
+
+    async def one_pass():
+        task = asyncio.create_task(reconcile_forever(lambda: storage.open_db(path), client, 0))
+        try:
+            await asyncio.to_thread(
+                lambda: wait_until(lambda: "cases_answer_within" in plan(), 30, message="stats")
+            )
+        finally:
+            task.cancel()
+
+    asyncio.run(one_pass())
+    assert "COVERING INDEX cases_answer_within" in plan()
