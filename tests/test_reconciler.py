@@ -196,6 +196,7 @@ def test_a_reconciler_pass_gives_the_planner_statistics_for_the_overdue_count(tm
     """Without statistics SQLite looks each waiting question's case up on the primary key's
     index; with them, on the narrow one that holds every column the overdue count reads."""
     import asyncio
+    import threading
 
     import httpx
 
@@ -240,5 +241,8 @@ def test_a_reconciler_pass_gives_the_planner_statistics_for_the_overdue_count(tm
         finally:
             task.cancel()
 
-    asyncio.run(one_pass())
+    # A loop of its own, in a thread: the suite's browser tests may leave one in this thread.
+    runner = threading.Thread(target=asyncio.run, args=(one_pass(),))
+    runner.start()
+    runner.join()
     assert "COVERING INDEX cases_answer_within" in plan()
