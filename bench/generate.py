@@ -4,8 +4,9 @@
 
 Mix (per case): ~62% completed, ~14% failed, ~20% running, ~2% waiting on a question (the
 inbox), ~2% created; the first WAITING cases (100: the Inbox's queue) all wait on a question, so
-a small database fills the Inbox's queue as a large one does; about 4 events per case (console created, webhooks, polls, answers),
-results shaped by the W-9 schema, times spread over the last 400 days.
+a small database fills the Inbox's queue as a large one does. About 4 events per case (console
+created, webhooks, polls, answers), results shaped by the W-9 schema, times spread over the
+last 400 days.
 """
 
 from __future__ import annotations

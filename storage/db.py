@@ -15,7 +15,7 @@ import sqlite_utils
 from storage import pg
 from storage.dialect import SQLITE
 from storage.errors import DatabaseUnavailable, StorageError
-from storage.migrations import migrations
+from storage.migrations import ANALYZE_SAMPLED, migrations
 
 DEFAULT_DB_NAME = "offload-console.db"  # in the console's data folder (settings)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -241,18 +241,14 @@ def checkpoint(path: str) -> None:
         raise _translated(exc) from exc
 
 
-STATISTICS_SAMPLE = (
-    400  # rows ANALYZE reads per index (PRAGMA analysis_limit): milliseconds at 100k
-)
-
-
 def refresh_statistics(db: sqlite_utils.Database) -> None:
-    """Give SQLite's query planner current table statistics (``sqlite_stat1``), sampled. Without
+    """Give SQLite's query planner current table statistics (``ANALYZE_SAMPLED``). Without
     them it looks a case up on the primary key's index rather than a narrower one that holds
     every column a query reads (the overdue count at 100k cases: 10 ms against 2 ms).
     PostgreSQL gathers its own (autovacuum): nothing to do there."""
     if isinstance(db, pg.PgDatabase):
         return
-    db.conn.execute(f"PRAGMA analysis_limit = {STATISTICS_SAMPLE}")
+    limit, analyze = ANALYZE_SAMPLED
+    db.conn.execute(limit)  # a setting of the connection, outside the transaction
     with write_transaction(db):
-        db.conn.execute("ANALYZE")
+        db.conn.execute(analyze)
