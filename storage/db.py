@@ -19,6 +19,7 @@ from storage.migrations import ANALYZE_SAMPLED, migrations
 
 DEFAULT_DB_NAME = "offload-console.db"  # in the console's data folder (settings)
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+_migrated: set[str] = set()  # PostgreSQL databases this process brought up to date
 
 
 def now_ms() -> int:
@@ -65,11 +66,13 @@ def open_db(
     target = str(path)
     if pg.is_postgresql(target):
         db = pg.connect(target, busy_timeout_ms=timeout)
-        try:
-            apply_pg_migrations(db)
-        except BaseException:
-            db.conn.close()
-            raise
+        if target not in _migrated:  # once a process: each open is a pool's connection
+            try:
+                apply_pg_migrations(db)
+            except BaseException:
+                db.conn.close()
+                raise
+            _migrated.add(target)
         return db
     if target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +121,8 @@ def apply_pg_migrations(db: pg.PgDatabase) -> None:
     conn = db.conn
     conn.execute("BEGIN")
     try:
+        conn.execute("SET LOCAL statement_timeout = 0")  # an index over many rows takes a while
+        conn.execute("SET LOCAL lock_timeout = 60000")  # another console migrating first
         conn.execute(f"SELECT pg_advisory_xact_lock({pg.MIGRATION_LOCK})")
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name text PRIMARY KEY,"
@@ -167,18 +172,20 @@ def first_row(db: sqlite_utils.Database, sql: str, params=None) -> dict | None:
 
 
 @contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database):
+def write_transaction(db: sqlite_utils.Database, *, lock: int | None = pg.WRITE_LOCK):
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error): take the write lock up
     front, so a busy database waits (busy timeout) or fails here rather than halfway through,
     where a read-then-write transaction would fail at once if another writer went first.
     Inside a transaction already, a savepoint of it (``db.atomic()``).
 
     On PostgreSQL: ``BEGIN`` and the console's write lock (``storage.pg.WRITE_LOCK``, waited
-    for up to the busy timeout, ``lock_timeout``), the same one-writer-at-a-time meaning.
+    for up to the busy timeout, ``lock_timeout``), the same one-writer-at-a-time meaning;
+    ``lock`` names another advisory lock, or None for none (``storage.pg``: the sidecar's
+    acknowledgement and projection). SQLite has one writer whatever ``lock`` says.
     """
     conn = db.conn
     if isinstance(db, pg.PgDatabase):
-        with db.write_transaction():
+        with db.write_transaction(lock):
             yield db
         return
     if conn.in_transaction:

@@ -34,16 +34,19 @@ class LoggedDelivery(NamedTuple):
     event_type: str
     case_id: str
     remote_addr: str | None
+    delivery_key: str | None = None  # the sidecar's own id for this request
 
 
 def record_deliveries(db: sqlite_utils.Database, rows: list[LoggedDelivery]) -> None:
-    """Log deliveries the sidecar stored (inside the caller's transaction)."""
+    """Log deliveries the sidecar stored (inside the caller's transaction); a delivery whose
+    key is logged already (forwarded again from a spool after a crash) is not logged twice."""
     if not rows:
         return
     db.conn.executemany(
         "INSERT INTO deliveries (received_at, outcome, status_code, event_id, event_type,"
-        " case_id, remote_addr) VALUES (?, ?, 200, ?, ?, ?, ?)",
-        rows,
+        " case_id, remote_addr, delivery_key) VALUES (?, ?, 200, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (delivery_key) DO NOTHING",
+        [LoggedDelivery(*row) for row in rows],
     )
     # executemany leaves cursor.lastrowid unset: ask for the newest id
     _prune(db, db.conn.execute("SELECT max(id) FROM deliveries").fetchone()[0])

@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from storage.dialect import POSTGRESQL, dialect
+from storage.errors import DatabaseUnavailable
 
 KNOWN_TYPES = {"case.completed", "case.failed", "case.input_needed", "case.polled", "case.created"}
 TERMINAL = {"COMPLETED", "FAILED"}
@@ -150,7 +151,12 @@ _INSERT_EVENT = (
     " received_at, source, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING"
 )
-_IN_CHUNK = 500  # bound parameters per "IN (...)" query
+_INSERT_EVENTS = (
+    "INSERT INTO events (event_id, case_id, event_type, timestamp, state_ts,"
+    " received_at, source, actor, payload) VALUES {} ON CONFLICT DO NOTHING RETURNING event_id"
+)
+_EVENT_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_IN_CHUNK = 500  # bound parameters per "IN (...)" query; rows per multi-row insert
 
 
 def _event_row(event: Event, received_at: int) -> tuple:
@@ -181,37 +187,141 @@ def record_event(db: sqlite_utils.Database, event: Event, received_at: int) -> b
     return True
 
 
-def record_events(db: sqlite_utils.Database, batch: list[tuple[Event, int]]) -> list[bool]:
+def record_events(
+    db: sqlite_utils.Database, batch: list[tuple[Event, int]], *, project: bool = True
+) -> list[bool]:
     """:func:`record_event` for a batch of ``(event, received_at)``, in a few statements.
 
     Ends in exactly the state that recording them one by one, in this order, would: events
     are stored with one ``executemany``, cases that are new and named once in the batch are
     inserted together, and every other event is applied one by one. Must run inside a
     transaction the caller commits. Returns, per item, whether its event_id was new.
+    ``project=False`` stores them and queues their projection (:func:`project_queued`).
     """
     conn = db.conn
-    seen = _stored_ids(conn, "events", "event_id", {event.event_id for event, _ in batch})
+    firsts: dict[str, tuple[Event, int]] = {}
+    for event, received_at in batch:
+        firsts.setdefault(event.event_id, (event, received_at))
+    # Which were new is what the insert itself says (RETURNING): two sidecars storing the
+    # same event at once, without a lock between them, get one "new" between them.
+    inserted: set[str] = set()
+    candidates = list(firsts.values())
+    for start in range(0, len(candidates), _IN_CHUNK):
+        chunk = candidates[start : start + _IN_CHUNK]
+        rows = conn.execute(
+            _INSERT_EVENTS.format(", ".join(_EVENT_MARKS for _ in chunk)),
+            [value for event, received_at in chunk for value in _event_row(event, received_at)],
+        ).fetchall()
+        inserted.update(row[0] for row in rows)
     fresh: list[tuple[Event, int]] = []
     new_flags = []
     for event, received_at in batch:
-        new = event.event_id not in seen
+        new = event.event_id in inserted
         new_flags.append(new)
         if new:
-            seen.add(event.event_id)
+            inserted.discard(event.event_id)  # a repeat later in the batch is a duplicate
             fresh.append((event, received_at))
-    conn.executemany(_INSERT_EVENT, [_event_row(e, r) for e, r in fresh])
     known = [(e, r) for e, r in fresh if e.event_type in KNOWN_TYPES]
     if not known:
         return new_flags
+    if not project:
+        conn.executemany(
+            "INSERT INTO projection_queue (event_id, queued_at) VALUES (?, ?)"
+            " ON CONFLICT DO NOTHING",
+            [(e.event_id, r) for e, r in known],
+        )
+        return new_flags
+    _apply(db, known)
+    return new_flags
+
+
+def _apply(db: sqlite_utils.Database, known: list[tuple[Event, int]]) -> None:
+    """Project a batch together; if that fails, one by one, each error kept with its event."""
+    conn = db.conn
     conn.execute("SAVEPOINT project_batch")
     try:
         _project_batch(db, known)
+    except DatabaseUnavailable:
+        raise  # the database's state (a lock, a lost connection): the whole batch waits
     except Exception:  # noqa: BLE001 - redo one by one, keeping each error with its event
         conn.execute("ROLLBACK TO SAVEPOINT project_batch")
         for event, received_at in known:
             _project_guarded(db, event, received_at)
     conn.execute("RELEASE SAVEPOINT project_batch")
-    return new_flags
+
+
+def project_queued(db: sqlite_utils.Database, limit: int = 500) -> int:
+    """Apply up to ``limit`` queued events (oldest first) and unqueue them; returns how many.
+
+    On PostgreSQL this runs under the projectors' own lock (``storage.pg.PROJECTION_LOCK``,
+    one projector at a time across sidecars), never the console's write lock, and takes each
+    case's lock without waiting: an event of a case another writer holds stays queued for the
+    next pass. So a stalled writer delays the projection of its cases, and no acknowledgement.
+    """
+    from storage import pg
+    from storage.db import write_transaction
+
+    on_pg = isinstance(db, pg.PgDatabase)
+    with write_transaction(db, lock=pg.PROJECTION_LOCK if on_pg else pg.WRITE_LOCK):
+        rows = db.conn.execute(
+            "SELECT e.event_id, e.case_id, e.event_type, e.timestamp, e.state_ts,"
+            " e.received_at, e.source, e.actor, e.payload FROM projection_queue q"
+            " JOIN events e ON e.event_id = q.event_id ORDER BY q.queued_at, q.event_id"
+            " LIMIT ?",
+            [limit],
+        ).fetchall()
+        orphans = db.conn.execute(  # queued, then its event deleted: nothing to apply
+            "DELETE FROM projection_queue WHERE event_id NOT IN (SELECT event_id FROM events)"
+        ).rowcount
+        locked = set()
+        if on_pg:
+            locked = {
+                case_id
+                for case_id in sorted({row[1] for row in rows})
+                if not pg.case_lock(db, case_id, wait=False)
+            }
+        known = [
+            (
+                Event(
+                    event_id=event_id,
+                    event_type=event_type,
+                    timestamp=timestamp,
+                    case_id=case_id,
+                    data=_data_of(payload),
+                    payload=payload,
+                    source=source,
+                    state_ts=state_ts,
+                    actor=actor,
+                ),
+                received_at,
+            )
+            for event_id, case_id, event_type, timestamp, state_ts, received_at, source, actor, payload in rows
+            if case_id not in locked
+        ]
+        if known:
+            _apply(db, known)
+        done = [event.event_id for event, _ in known]
+        for start in range(0, len(done), _IN_CHUNK):
+            chunk = done[start : start + _IN_CHUNK]
+            db.conn.execute(
+                f"DELETE FROM projection_queue WHERE event_id IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+    return len(done) + orphans
+
+
+def queued_projections(db: sqlite_utils.Database) -> tuple[int, int | None]:
+    """How many stored events wait to be applied, and since when (ms) the oldest has."""
+    count, oldest = db.execute("SELECT count(*), min(queued_at) FROM projection_queue").fetchone()
+    return count, oldest
+
+
+def _data_of(payload: str) -> dict:
+    try:
+        data = json.loads(payload).get("data")
+    except (ValueError, AttributeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _stored_ids(conn, table: str, column: str, ids: set[str]) -> set[str]:
@@ -249,8 +359,8 @@ def _project_batch(db: sqlite_utils.Database, known: list[tuple[Event, int]]) ->
         f"INSERT INTO cases ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
         [list(row.values()) for row in rows],
     )
-    for status, count in Counter(row["status"] for row in rows).items():
-        _bump_count(conn, status, count)
+    for status, count in sorted(Counter(row["status"] for row in rows).items()):
+        _bump_count(conn, status, count)  # in one order: two projectors never deadlock here
     if dialect(db) is POSTGRESQL:
         return  # its search index is PostgreSQL's own (storage.pg_schema)
     case_ids = [row["case_id"] for row in rows]
@@ -289,6 +399,8 @@ def _project_guarded(db: sqlite_utils.Database, event: Event, received_at: int) 
     db.conn.execute("SAVEPOINT project_event")
     try:
         _project(db, event, received_at)
+    except DatabaseUnavailable:
+        raise  # a lock or the connection, not this event: its transaction fails and is retried
     except Exception as exc:  # noqa: BLE001 - keep the event whatever the projection does
         db.conn.execute("ROLLBACK TO SAVEPOINT project_event")
         db.conn.execute(
@@ -411,6 +523,10 @@ def _event_input_request(event: Event) -> dict[str, Any] | None:
 
 def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
     conn = db.conn
+    if dialect(db) is POSTGRESQL:  # the sidecars' projectors may run beside this writer
+        from storage import pg
+
+        pg.case_lock(db, event.case_id)
     current = conn.execute(
         "SELECT state_rank, updated_at, state_event_id,"
         " (SELECT source FROM events WHERE event_id = cases.state_event_id) AS state_source"

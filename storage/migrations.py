@@ -514,3 +514,32 @@ def m016_waiting_indexes(db):
     for statement in [*WAITING_INDEXES.split(";"), *ANALYZE_SAMPLED]:
         if statement.strip():
             db.execute(statement)
+
+
+# Beyond one box (the database is no single point of loss): what a sidecar acknowledged is
+# projected apart (``projection_queue``, PostgreSQL's sidecars; SQLite projects in the same
+# commit); a delivery forwarded from a sidecar's local spool is logged once by its key; each
+# instance says which notification targets it has and how it sees things (``status``: the
+# database as it sees it, its spool).
+RESILIENCE_TABLES = """
+CREATE TABLE projection_queue (
+    event_id    TEXT PRIMARY KEY,       -- an event stored, not yet applied to cases
+    queued_at   INTEGER NOT NULL
+);
+ALTER TABLE deliveries ADD COLUMN delivery_key TEXT;
+CREATE UNIQUE INDEX deliveries_key ON deliveries (delivery_key);
+ALTER TABLE instances ADD COLUMN status TEXT;
+CREATE TABLE instance_targets (
+    instance_id TEXT NOT NULL,
+    target_id   TEXT NOT NULL,
+    PRIMARY KEY (instance_id, target_id)
+);
+"""
+
+
+@migrations()
+def m017_resilience(db):
+    """``RESILIENCE_TABLES``."""
+    for statement in RESILIENCE_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)

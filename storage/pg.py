@@ -11,8 +11,21 @@ SQL that must differ per engine is written per engine where it is used (``storag
 
 One writer at a time, as on SQLite: a write transaction first takes a transaction-level
 advisory lock (:data:`WRITE_LOCK`) that every console writer takes, so each read-then-write the
-storage functions do (claims, the projection, the outboxes) keeps the meaning it has on SQLite
-whatever the number of machines. Readers never wait for it.
+storage functions do (claims, the outboxes, the console's own events) keeps the meaning it has
+on SQLite whatever the number of machines. Readers never wait for it. Two writers take other
+locks instead (``write_transaction(lock=None)``): the sidecar's acknowledgement, which only
+inserts (its event, its ``deliveries`` row: unique keys dedupe across sidecars), and the
+projection of what it acknowledged, which locks the one case it changes (:func:`case_lock`)
+under a lock of the projectors' own (:data:`PROJECTION_LOCK`). A stalled writer holding the
+write lock therefore never refuses a webhook.
+
+Connections come from a pool per database (``psycopg_pool``): each is checked when taken,
+a broken one is replaced, and a statement that opens a transaction (or a lone read) on a
+connection the server dropped meanwhile (a restart, a failover, a terminated backend) runs
+again on a new one; inside a transaction the loss is the transaction's
+(:class:`~storage.errors.DatabaseUnavailable`), and the next one starts on a new connection.
+Every session sets ``lock_timeout`` (the busy timeout), ``idle_in_transaction_session_timeout``
+(a stalled holder's locks are freed), ``statement_timeout`` and TCP keepalives.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import threading
 from collections.abc import Iterator
 
 from sqlite_utils.db import NotFoundError
@@ -29,12 +43,21 @@ from storage.errors import DatabaseUnavailable, StorageError
 
 try:  # an extra: pip install 'offload-console[postgresql]'
     import psycopg
+    import psycopg_pool
     from psycopg.pq import TransactionStatus
 except ImportError:  # SQLite alone needs none of it
     psycopg = None
 
 WRITE_LOCK = 0x0FF10AD  # pg_advisory_xact_lock key every console writer takes
 MIGRATION_LOCK = 0x0FF10AE  # pg_advisory_xact_lock key of the migrations
+PROJECTION_LOCK = 0x0FF10AF  # pg_advisory_xact_lock key of the sidecars' projectors
+CASE_LOCKS = 0x0FF1  # first half of a case's two-key advisory lock (case_lock)
+
+CONNECT_TIMEOUT_S = 5  # libpq's connect_timeout: a server that does not answer at all
+CHECKOUT_WAIT_S = 3.0  # how long taking a connection from the pool may wait
+IDLE_IN_TRANSACTION_MS = 30_000  # a transaction left idle this long is ended by the server
+STATEMENT_TIMEOUT_MS = 120_000
+POOL_MAX = 200  # connections one process may hold per database (each dashboard session holds one)
 
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?|:(\w+)|%|[^'\"?:%]+|.", re.S)
 
@@ -129,34 +152,88 @@ class PgCursor:
 
 
 class PgConnection:
-    """sqlite3.Connection's surface over one psycopg connection (autocommit; explicit BEGIN)."""
+    """sqlite3.Connection's surface over a pooled psycopg connection (autocommit; explicit
+    BEGIN), replaced by a new one from the pool when the server dropped it."""
 
-    def __init__(self, raw: psycopg.Connection):
-        self.raw = raw
+    def __init__(self, pool):
+        self.pool = pool
+        self._raw = None
+        self._began = False  # a BEGIN of ours is open on _raw
+
+    @property
+    def raw(self) -> psycopg.Connection:
+        """A live connection: the one held, or a new one from the pool when it was lost
+        (never within a transaction: that transaction is gone, and saying so is the caller's
+        error)."""
+        raw = self._raw
+        if raw is not None and not raw.closed and not raw.broken:
+            return raw
+        if self._began:
+            self._began = False
+            raise DatabaseUnavailable("the connection was lost mid-transaction", "unavailable")
+        self._put_back()
+        self._raw = checkout(self.pool)
+        return self._raw
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        raw = self._raw
+        if raw is None or raw.closed or raw.broken:
+            return False
+        return raw.info.transaction_status != TransactionStatus.IDLE
 
     def execute(self, sql: str, params=None) -> PgCursor:
+        began = self._began
+        raw = self.raw
         try:
-            cursor = self.raw.execute(pg_sql(sql), _params(params), prepare=False)
+            cursor = raw.execute(pg_sql(sql), _params(params), prepare=False)
         except psycopg.Error as exc:
-            raise translated(exc) from exc
+            if not (raw.broken and not began and _may_run_again(sql)):
+                if raw.broken:
+                    self._began = False
+                raise translated(exc) from exc
+            try:  # the server dropped an idle connection: once more on a new one
+                cursor = self.raw.execute(pg_sql(sql), _params(params), prepare=False)
+            except psycopg.Error as again:
+                raise translated(again) from again
+        head = sql.lstrip()[:8].upper()
+        if head.startswith("BEGIN"):
+            self._began = True
+        elif head.startswith(("COMMIT", "ROLLBACK")) and "TO" not in sql.upper().split()[1:2]:
+            self._began = False
         return PgCursor(cursor, " RETURNING " in sql.upper())
 
     def executemany(self, sql: str, rows) -> None:
         rows = [_params(r) for r in rows]
         if not rows:
             return
+        raw = self.raw
         try:
-            with self.raw.cursor() as cursor:
+            with raw.cursor() as cursor:
                 cursor.executemany(pg_sql(sql), rows)
         except psycopg.Error as exc:
+            if raw.broken:
+                self._began = False
             raise translated(exc) from exc
 
     def close(self) -> None:
-        self.raw.close()
+        """Give the connection back to the pool (rolled back there if a transaction is open)."""
+        self._began = False
+        self._put_back()
+
+    def _put_back(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            try:
+                self.pool.putconn(raw)
+            except Exception:  # noqa: BLE001 - a pool closed meanwhile: just close it
+                raw.close()
+
+
+def _may_run_again(sql: str) -> bool:
+    """A statement that can run again, whole, on a new connection: one that opens a
+    transaction, or a read outside one."""
+    return sql.lstrip()[:6].upper() in ("BEGIN", "BEGIN ", "SELECT")
 
 
 class PgTable:
@@ -211,9 +288,9 @@ class PgDatabase:
 
     dialect = POSTGRESQL
 
-    def __init__(self, url: str, raw: psycopg.Connection):
+    def __init__(self, url: str, pool):
         self.url = url
-        self.conn = PgConnection(raw)
+        self.conn = PgConnection(pool)
 
     def execute(self, sql: str, params=None) -> PgCursor:
         return self.conn.execute(sql, params)
@@ -225,9 +302,10 @@ class PgDatabase:
             yield dict(zip(columns, row, strict=True))
 
     @contextlib.contextmanager
-    def write_transaction(self):
-        """``storage.db.write_transaction`` here: ``BEGIN`` and the console's write lock
-        (:data:`WRITE_LOCK`, waited for up to ``lock_timeout``); a savepoint inside one."""
+    def write_transaction(self, lock: int | None = WRITE_LOCK):
+        """``storage.db.write_transaction`` here: ``BEGIN`` and the advisory lock ``lock``
+        (the console's write lock unless told otherwise; waited for up to ``lock_timeout``;
+        None: no lock); a savepoint inside one."""
         conn = self.conn
         if conn.in_transaction:
             with self.atomic():
@@ -235,7 +313,8 @@ class PgDatabase:
             return
         conn.execute("BEGIN")
         try:
-            conn.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            if lock is not None:
+                conn.execute(f"SELECT pg_advisory_xact_lock({int(lock)})")
             yield self
         except BaseException:
             if conn.in_transaction:
@@ -278,7 +357,7 @@ def stream(db: PgDatabase, sql: str, params, batch: int) -> Iterator[dict]:
     """:func:`storage.db.iter_rows` on PostgreSQL: a named (server-side) cursor, on a
     connection of its own so the caller's stays free for other queries meanwhile."""
     try:
-        with psycopg.connect(db.url, connect_timeout=10) as own:
+        with psycopg.connect(db.url, connect_timeout=CONNECT_TIMEOUT_S) as own:
             with own.cursor(name="console_stream") as cursor:
                 cursor.itersize = batch
                 cursor.execute(pg_sql(sql), _params(params))
@@ -294,25 +373,97 @@ def is_postgresql(target: str) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
-def connect(url: str, *, busy_timeout_ms: int) -> PgDatabase:
-    """One autocommit connection; ``lock_timeout`` plays SQLite's busy timeout."""
+def session_options(busy_timeout_ms: int) -> dict:
+    """Every console connection's settings: ``lock_timeout`` plays SQLite's busy timeout; a
+    transaction left idle (its process stalled or stopped) is ended by the server, freeing its
+    locks; TCP keepalives and ``tcp_user_timeout`` notice a server that went silent."""
+    return {
+        "autocommit": True,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": "offload-console",
+        "options": (
+            f"-c lock_timeout={int(busy_timeout_ms)} -c TimeZone=UTC"
+            f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+            f" -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        ),
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,
+    }
+
+
+_pools: dict[tuple[str, int], object] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_for(url: str, busy_timeout_ms: int):
+    """This process's pool for ``url`` (one per busy timeout): connections made on demand,
+    checked when taken, dropped after a minute idle; a failed connect is tried again within
+    about two seconds of the next request (``reconnect_timeout``), never given up on."""
     if psycopg is None:
         raise StorageError(
             "a postgresql:// database needs psycopg: pip install 'offload-console[postgresql]'"
         )
+    key = (url, int(busy_timeout_ms))
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None or pool.closed:
+            try:
+                pool = psycopg_pool.ConnectionPool(
+                    url,
+                    kwargs=session_options(busy_timeout_ms),
+                    min_size=0,
+                    max_size=POOL_MAX,
+                    check=psycopg_pool.ConnectionPool.check_connection,
+                    timeout=CHECKOUT_WAIT_S,
+                    reconnect_timeout=2.0,
+                    max_idle=60.0,
+                    num_workers=1,
+                    name=f"offload-console-{len(_pools)}",
+                    open=True,
+                )
+            except Exception as exc:  # a malformed URL
+                raise StorageError(f"cannot connect to {redacted(url)}: {exc}") from exc
+            _pools[key] = pool
+        return pool
+
+
+def checkout(pool) -> psycopg.Connection:
+    """A checked connection from ``pool``; DatabaseUnavailable when none can be had in time."""
     try:
-        raw = psycopg.connect(
-            url,
-            autocommit=True,
-            connect_timeout=10,
-            application_name="offload-console",
-            options=f"-c lock_timeout={int(busy_timeout_ms)} -c TimeZone=UTC",
-        )
+        return pool.getconn()
+    except psycopg_pool.PoolTimeout as exc:
+        raise DatabaseUnavailable(
+            f"the database does not answer (no connection within {CHECKOUT_WAIT_S:g} s)",
+            "unavailable",
+        ) from exc
     except psycopg.Error as exc:
         raise translated(exc) from exc
-    except Exception as exc:  # a malformed URL: ProgrammingError is a psycopg.Error, this is not
-        raise StorageError(f"cannot connect to {redacted(url)}: {exc}") from exc
-    return PgDatabase(url, raw)
+
+
+def close_pools() -> None:
+    """Close every pool of this process (tests; a process that ends)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close(timeout=2)
+
+
+def connect(url: str, *, busy_timeout_ms: int) -> PgDatabase:
+    """A database handle on this process's pool for ``url``; its first statement takes a
+    connection (so opening one never fails: the first use may)."""
+    return PgDatabase(url, pool_for(url, busy_timeout_ms))
+
+
+def case_lock(db: PgDatabase, case_id: str, *, wait: bool = True) -> bool:
+    """Lock one case for the rest of the transaction (two-key advisory lock on the case id's
+    hash); ``wait=False`` tries once and says whether it got it."""
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    row = db.conn.execute(f"SELECT {function}({CASE_LOCKS}, hashtext(?))", [case_id]).fetchone()
+    return True if wait else bool(row[0])
 
 
 def redacted(url: str) -> str:

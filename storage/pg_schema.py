@@ -11,7 +11,12 @@ lists, with the same name after the prefix.
 from __future__ import annotations
 
 from storage.dialect import POSTGRESQL
-from storage.migrations import INSTANCES_TABLE, SEARCH_COLUMNS, WAITING_INDEXES
+from storage.migrations import (
+    INSTANCES_TABLE,
+    RESILIENCE_TABLES,
+    SEARCH_COLUMNS,
+    WAITING_INDEXES,
+)
 
 NOW_MS = POSTGRESQL.now_ms
 SEARCH_TEXT = " || ' ' || ".join(f"coalesce({c}, '')" for c in SEARCH_COLUMNS)
@@ -301,6 +306,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("p001_schema_as_sqlite_m014", P001_SCHEMA),
     ("m015_instances", INSTANCES_TABLE.replace("INTEGER", "bigint")),
     ("m016_waiting_indexes", WAITING_INDEXES),
+    ("m017_resilience", RESILIENCE_TABLES.replace("INTEGER", "bigint")),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"

@@ -20,6 +20,13 @@ def own_data_folder(tmp_path_factory):
         os.environ["XDG_DATA_HOME"] = before
 
 
+@pytest.fixture(autouse=True)
+def close_pg_pools():
+    """Each test's PostgreSQL connections end with it (a pool per database keeps them)."""
+    yield
+    storage.pg.close_pools()
+
+
 def pytest_collection_modifyitems(config, items):
     """``@pytest.mark.sqlite_only`` tests (SQLite's own machinery) run on SQLite alone."""
     dropped = [
@@ -44,6 +51,7 @@ def postgres():
     server = PostgresServer().start()
     template = server.new_database()
     storage.open_db(template).conn.close()  # migrated once; copied per test
+    storage.pg.close_pools()  # nobody may stay connected to a template
     server.template = template.rsplit("/", 1)[1]
     yield server
     server.stop()

@@ -427,10 +427,10 @@ def test_one_delivery_that_cannot_be_stored_fails_alone(db, monkeypatch):
 
     real = worker.record_events
 
-    def poisoned(db, batch):
+    def poisoned(db, batch, **options):
         if any(event.case_id == "poison" for event, _ in batch):
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-        return real(db, batch)
+        return real(db, batch, **options)
 
     monkeypatch.setattr(worker, "record_events", poisoned)
     items = [worker.Delivery(dumps(webhook(f"ok{i}", "case.completed", i)), 1) for i in range(5)]
