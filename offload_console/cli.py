@@ -192,6 +192,8 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     from offload_console.notify import notify_forever, switch_on, targets_from_urls
     from storage import DatabaseUnavailable, StorageError, now_ms
     from storage.jobs import JobLock
+    from storage.notifications import retire_targets
+    from storage.pg import is_postgresql
 
     db_path = settings.db_path(db)
     held = claim("sidecar", db_path, ("sidecar",), {"sidecar": port})
@@ -205,15 +207,47 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
             "remind_at": settings.remind_at(),
         }
         targets = targets_from_urls(settings.notify_urls(), settings.escalate_urls())
+        spool_max_bytes = settings.spool_max_bytes(db_path)
     except ValueError as exc:
         fail("sidecar", str(exc))
+    several = is_postgresql(db_path)  # several consoles may share the database
+    background: list[asyncio.Task] = []
+    app = create_app(
+        db_path,
+        token=token,
+        busy_timeout_ms=settings.busy_timeout_ms(),
+        body_timeout_s=settings.request_timeout_s(),
+        spool_path=settings.spool_path(db_path, port) if spool_max_bytes else None,
+        spool_max_bytes=spool_max_bytes,
+        on_startup=lambda app: on_startup(app),
+        on_shutdown=lambda app: on_shutdown(app),
+    )
+
+    def on_beat(database, instance_id) -> None:
+        if several:  # a target nobody running has any more is switched off
+            retire_targets(database, now=now_ms())
+
+    presence = instance.Presence(
+        lambda: settings.open_db(db_path),
+        "sidecar",
+        port,
+        status=app.state.writer.figures,
+        on_beat=on_beat,
+    )
 
     def record_targets() -> None:
-        # The configured targets are the active ones: a question recorded from now on gets a
-        # notification row for each, in the same transaction (a trigger).
+        # The configured targets are active: a question recorded from now on gets a
+        # notification row for each, in the same transaction (a trigger). On PostgreSQL they
+        # are this instance's, beside those of the other instances running.
         database = settings.open_db(db_path)  # migrations here
         try:
-            waiting = switch_on(database, targets, now=now_ms())
+            presence.register(database)
+            waiting = switch_on(
+                database,
+                targets,
+                now=now_ms(),
+                instance_id=presence.instance_id if several else None,
+            )
         finally:
             database.conn.close()
         if waiting:
@@ -222,16 +256,19 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     try:
         record_targets()
         targets_recorded = True
-    except DatabaseUnavailable as exc:  # a full disk, a lock: start, answer 503 until it passes
+    except DatabaseUnavailable as exc:  # a full disk, a server down: start, spool or 503
         click.echo(
             f"sidecar: the database {settings.db_label(db_path)} is unavailable ({exc}); starting anyway: "
-            "deliveries get 503 until it can be written",
+            + (
+                "deliveries wait in the spool until it answers"
+                if spool_max_bytes
+                else "deliveries get 503 until it can be written"
+            ),
             err=True,
         )
         targets_recorded = False
     except (OSError, StorageError) as exc:
         fail("sidecar", f"cannot open the database {settings.db_label(db_path)}: {exc}")
-    background: list[asyncio.Task] = []
 
     async def record_targets_later() -> None:
         while True:
@@ -243,8 +280,6 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
             click.echo("sidecar: the database is available again", err=True)
             return
 
-    presence = instance.Presence(lambda: settings.open_db(db_path), "sidecar", port)
-
     async def on_startup(app):
         presence.start()
         if not targets_recorded:
@@ -255,7 +290,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
                     notify_forever(
                         lambda: settings.open_db(db_path),
                         targets,
-                        job=JobLock(db_path, "notifier"),
+                        job_for=lambda target_id: JobLock(db_path, f"notifier:{target_id}"),
                         **notify_options,
                     )
                 )
@@ -294,16 +329,13 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
             if targets
             else "nobody (no OFFLOAD_CONSOLE_NOTIFY_URLS)"
         )
+        + (
+            f"; spool {settings.spool_path(db_path, port)} (up to {spool_max_bytes >> 20} MiB)"
+            if spool_max_bytes
+            else ""
+        )
     )
     sys.stdout.flush()
-    app = create_app(
-        db_path,
-        token=token,
-        busy_timeout_ms=settings.busy_timeout_ms(),
-        body_timeout_s=settings.request_timeout_s(),
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-    )
     if held.fds:  # not a child of `up` (`up` names its database itself)
         settings.write_current(db_path)
     try:

@@ -136,13 +136,16 @@ def holder(resource: str, part: str) -> dict | None:
 
 class Presence:
     """This process in the database's ``instances`` table (``storage.instances``): registered
-    by :meth:`start`, seen again every ``HEARTBEAT_S`` by a daemon thread, marked stopped by
-    :meth:`stop`. A database that cannot be reached meanwhile is tried again next beat."""
+    by :meth:`register` (or its first beat), seen again every ``HEARTBEAT_S`` by a daemon
+    thread with how it sees things (``status()``: the database, its spool), marked stopped by
+    :meth:`stop`. ``on_beat(db, instance_id)`` runs after each beat. A database that cannot be
+    reached meanwhile is tried again next beat."""
 
-    def __init__(self, open_db, part: str, port: int | None):
+    def __init__(self, open_db, part: str, port: int | None, *, status=None, on_beat=None):
         import threading
 
         self.open_db, self.part, self.port = open_db, part, port
+        self.status, self.on_beat = status, on_beat
         self.instance_id: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"{part}-presence", daemon=True)
@@ -151,10 +154,18 @@ class Presence:
         self._thread.start()
         return self
 
+    def register(self, db) -> str:
+        """Registered now, once (its id is then this process's for good)."""
+        from offload_console import __version__
+        from storage import instances as registry
+
+        if self.instance_id is None:
+            self.instance_id = registry.register(db, self.part, self.port, __version__)
+        return self.instance_id
+
     def _beat(self) -> None:
         import logging
 
-        from offload_console import __version__
         from storage import StorageError
         from storage import instances as registry
 
@@ -163,9 +174,13 @@ class Presence:
             try:
                 db = db or self.open_db()
                 if self.instance_id is None:
-                    self.instance_id = registry.register(db, self.part, self.port, __version__)
+                    self.register(db)
                 else:
-                    registry.seen(db, self.instance_id)
+                    registry.seen(
+                        db, self.instance_id, status=self.status() if self.status else None
+                    )
+                if self.on_beat is not None:
+                    self.on_beat(db, self.instance_id)
             except StorageError as exc:
                 logging.getLogger("offload_console").warning("instance registry: %s", exc)
                 db = self._close(db)

@@ -76,11 +76,15 @@ def targets_from_urls(urls: list[str], escalate: list[str] = ()) -> list[Target]
     return list(found.values())
 
 
-def switch_on(db, targets: list[Target], *, now: int) -> int:
-    """Make ``targets`` the active ones (the caller holds the database's sidecar lock); the
-    questions already waiting that a target was never told about are queued for one digest to
-    it. Returns how many were queued."""
-    return store.sync_targets(db, [(t.target_id, t.label, t.role) for t in targets], now=now)
+def switch_on(db, targets: list[Target], *, now: int, instance_id: str | None = None) -> int:
+    """Make ``targets`` active: the only active ones (SQLite: the caller holds the database's
+    sidecar lock), or, with ``instance_id``, this instance's beside those of the others
+    running (``storage.notifications.sync_targets``). The questions already waiting that a
+    target was never told about are queued for one digest to it. Returns how many were
+    queued."""
+    return store.sync_targets(
+        db, [(t.target_id, t.label, t.role) for t in targets], now=now, instance_id=instance_id
+    )
 
 
 def waited(ms: int) -> str:
@@ -295,28 +299,36 @@ def send_due(
 
 
 async def notify_forever(
-    open_db, targets: list[Target], every_s: float = 1.0, *, job=None, **options
+    open_db, targets: list[Target], every_s: float = 1.0, *, job_for=None, **options
 ):
     """Run :func:`send_due` every ``every_s`` in a worker thread with its own connection
     (``open_db()``), so the sidecar's loop keeps answering webhooks. ``options`` go to
-    :func:`send_due`, ``now`` excepted. ``job``: a ``storage.jobs.JobLock``; a pass runs only
-    while this instance holds it (one notifier across all instances of a database)."""
+    :func:`send_due`, ``now`` excepted. ``job_for(target_id)``: a ``storage.jobs.JobLock``
+    per target; a pass sends to the targets whose lock this instance holds (one sender per
+    target across all instances of a database, whichever instances have it configured)."""
     from storage import now_ms
 
+    jobs = {t.target_id: job_for(t.target_id) for t in targets} if job_for else {}
+
     def one_pass() -> None:
-        if job is not None and not job.held():
-            return  # another instance sends the notifications
+        mine = [t for t in targets if t.target_id not in jobs or jobs[t.target_id].held()]
+        if not mine:
+            return  # other instances send to every target this one has
         db = open_db()
         try:
-            counts = send_due(db, targets, now=now_ms(), **options)
+            counts = send_due(db, mine, now=now_ms(), **options)
             if any(counts.values()):
                 log.info("notifications: %s", counts)
         finally:
             db.conn.close()
 
-    while True:
-        try:
-            await asyncio.to_thread(one_pass)
-        except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
-            log.exception("notification pass failed")
-        await asyncio.sleep(every_s)
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(one_pass)
+            except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
+                log.exception("notification pass failed")
+            await asyncio.sleep(every_s)
+    finally:
+        for job in jobs.values():
+            job.release()

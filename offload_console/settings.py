@@ -412,6 +412,38 @@ def busy_timeout_ms() -> int:
     return int(raw) if raw.isdigit() else DEFAULT_BUSY_TIMEOUT_MS
 
 
+DEFAULT_SPOOL_MB = 256
+
+
+def spool_max_bytes(db: str) -> int:
+    """``OFFLOAD_CONSOLE_SPOOL_MB``: how much the sidecar's local spool may hold (bodies, in
+    MiB; 0 turns it off). On by default on PostgreSQL, where a restart or a failover of the
+    database is routine; off on SQLite, whose database is the sidecar's own disk (a full or
+    locked database answers 503 with Retry-After there, as before)."""
+    raw = (_env("OFFLOAD_CONSOLE_SPOOL_MB") or "").strip()
+    if not raw:
+        return DEFAULT_SPOOL_MB * 1024 * 1024 if is_postgresql(db) else 0
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = -1.0
+    if not 0 <= megabytes <= 1_000_000:
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_SPOOL_MB={raw!r}: should be a size in MiB, 0 to turn the spool off"
+        )
+    return int(megabytes * 1024 * 1024)
+
+
+def spool_path(db: str, port: int) -> str:
+    """``OFFLOAD_CONSOLE_SPOOL``, else ``sidecar-<port>.spool`` in this machine's folder for
+    the database (:func:`local_dir`): a sidecar restarted on its port finds its own spool."""
+    explicit = _env("OFFLOAD_CONSOLE_SPOOL")
+    if explicit:
+        return str(Path(explicit).expanduser().resolve())
+    name = f"sidecar-{port}.spool" if is_postgresql(db) else f"{Path(db).name}.sidecar-{port}.spool"
+    return str(local_dir(db) / name)
+
+
 def request_timeout_s() -> float:
     """How long the sidecar waits for a request's head, and for its body."""
     return float(_env("OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S") or DEFAULT_REQUEST_TIMEOUT_S)

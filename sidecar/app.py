@@ -54,14 +54,24 @@ def create_app(
     body_timeout_s: float = BODY_TIMEOUT_S,
     bench_noop: bool = False,
     write_in_thread: bool = True,
+    spool_path: str | None = None,
+    spool_max_bytes: int = 0,
     on_startup=None,
     on_shutdown=None,
 ) -> Starlette:
     """Build the sidecar. With ``token`` the webhook lives at ``/webhooks/offload/<token>`` and
     every other webhook path is a 404. A body that takes longer than ``body_timeout_s`` to
     arrive is answered 408. ``bench_noop`` adds ``POST /bench/noop`` (benchmarks);
-    ``write_in_thread=False`` commits on the event loop (measured by the benchmark)."""
-    writer = GroupCommitWriter(db_path, busy_timeout_ms, in_thread=write_in_thread)
+    ``write_in_thread=False`` commits on the event loop (measured by the benchmark).
+    ``spool_path``/``spool_max_bytes``: the local spool for what the database cannot take
+    (``sidecar.spool``; 0 bytes: none, a 503 instead)."""
+    writer = GroupCommitWriter(
+        db_path,
+        busy_timeout_ms,
+        in_thread=write_in_thread,
+        spool_path=spool_path,
+        spool_max_bytes=spool_max_bytes,
+    )
     read_db_holder: dict = {}
 
     @asynccontextmanager
@@ -141,8 +151,13 @@ def create_app(
                 (time.perf_counter() - started) * 1000,
                 exc.outcome.detail,
             )
+            message = (
+                "the sidecar's spool is full, retry"
+                if exc.outcome.why == "spool_full"
+                else "database busy, retry"
+            )
             return JSONResponse(
-                {"ok": False, "error": {"code": "BUSY", "message": "database busy, retry"}},
+                {"ok": False, "error": {"code": "BUSY", "message": message}},
                 status_code=503,
                 headers={"Retry-After": RETRY_AFTER_S},
             )
@@ -160,20 +175,34 @@ def create_app(
             {"ok": True, "data": {"event_id": outcome.event_id, "outcome": outcome.detail}}
         )
 
+    def database_summary() -> dict:
+        if "db" not in read_db_holder:  # opened at the first check (it may be full at start)
+            read_db_holder["db"] = storage.open_db(
+                db_path, busy_timeout=busy_timeout_ms, any_thread=True
+            )
+        return health_summary(read_db_holder["db"])
+
     async def healthz(request: Request) -> Response:
-        try:
-            if "db" not in read_db_holder:  # opened at the first check (it may be full at start)
-                read_db_holder["db"] = storage.open_db(
-                    db_path, busy_timeout=busy_timeout_ms, any_thread=True
-                )
-            summary = health_summary(read_db_holder["db"])
-            status = {"ok": True, "database": "ok", **summary}
-            code = 200
+        """200 while this sidecar takes deliveries (into the database, or into its spool while
+        the database cannot take them); 503 when it cannot take them at all."""
+        status = {"ok": True, "database": "ok"}
+        try:  # in a worker thread: the event loop keeps answering webhooks meanwhile
+            summary = await asyncio.wait_for(asyncio.to_thread(database_summary), 5)
+            status.update(summary)
         except Exception as exc:  # noqa: BLE001 - health must answer, not crash
-            status = {"ok": False, "database": f"error: {type(exc).__name__}"}
-            code = 503
+            status["database"] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+        figures = writer.figures()
+        if figures["database"] != "ok" and status["database"] == "ok":
+            status["database"] = f"error: {figures['database']}"
+        spool = figures["spool"]
+        status["spool"] = spool
+        status["spooling"] = figures["spooling"]
+        status["projection_error"] = figures["projection_error"]
+        status["ok"] = status["database"] == "ok" or (
+            spool is not None and spool["bytes"] < spool["max_bytes"]
+        )
         status["writer"] = {**writer.stats.as_dict(), "waiting": writer.waiting}
-        return JSONResponse(status, status_code=code)
+        return JSONResponse(status, status_code=200 if status["ok"] else 503)
 
     async def noop(request: Request) -> Response:
         await request.body()

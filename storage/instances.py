@@ -5,6 +5,7 @@ says so. The Health page lists them; one not seen for :data:`GONE_AFTER_S` is sh
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -37,12 +38,24 @@ def register(
     return instance_id
 
 
-def seen(db: sqlite_utils.Database, instance_id: str, *, now: int | None = None) -> None:
-    """This instance is still running."""
+def seen(
+    db: sqlite_utils.Database,
+    instance_id: str,
+    *,
+    now: int | None = None,
+    status: dict | None = None,
+) -> None:
+    """This instance is still running; ``status``: how it sees things (a sidecar: the
+    database, its spool), shown on the Health page as it said it."""
     with write_transaction(db):
         db.execute(
-            "UPDATE instances SET last_seen_at = ? WHERE instance_id = ?",
-            [now_ms() if now is None else now, instance_id],
+            "UPDATE instances SET last_seen_at = ?, status = coalesce(?, status)"
+            " WHERE instance_id = ?",
+            [
+                now_ms() if now is None else now,
+                None if status is None else json.dumps(status),
+                instance_id,
+            ],
         )
 
 
@@ -61,11 +74,16 @@ def list_instances(db: sqlite_utils.Database, *, now: int | None = None) -> list
     rows = list(
         db.query(
             "SELECT instance_id, part, host, pid, port, version, started_at, last_seen_at,"
-            " stopped_at FROM instances WHERE last_seen_at >= ? ORDER BY part, host, port, pid",
+            " stopped_at, status FROM instances WHERE last_seen_at >= ?"
+            " ORDER BY part, host, port, pid",
             [now - KEEP_MS],
         )
     )
     for row in rows:
+        try:
+            row["status"] = json.loads(row["status"]) if row["status"] else {}
+        except ValueError:
+            row["status"] = {}
         if row["stopped_at"] is not None:
             row["state"] = "stopped"
         elif row["last_seen_at"] < now - GONE_AFTER_S * 1000:

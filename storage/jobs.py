@@ -40,7 +40,7 @@ class JobLock:
                 log.warning("job %s: lost its lock (connection ended); trying again", self.name)
                 self.release()
         try:
-            conn = pg.psycopg.connect(self.database, autocommit=True, connect_timeout=10)
+            conn = pg.psycopg.connect(self.database, **pg.session_options(5000))
         except pg.psycopg.Error as exc:
             log.warning("job %s: cannot reach the database: %s", self.name, exc)
             return False

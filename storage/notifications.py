@@ -26,15 +26,25 @@ _FIELDS = (
 
 
 def sync_targets(
-    db: sqlite_utils.Database, targets: list[tuple[str, str, str]], *, now: int
+    db: sqlite_utils.Database,
+    targets: list[tuple[str, str, str]],
+    *,
+    now: int,
+    instance_id: str | None = None,
 ) -> int:
-    """The configured targets (``(target_id, label, role)``) become the active ones; the others
-    stay, inactive, with their history. Only the process holding the database's sidecar lock
-    calls this (``offload_console.instance``). Every question already waiting that a ``notify``
-    target was never told about gets a ``question.waiting`` row for it (sent as one digest);
-    returns how many such rows were queued."""
+    """The configured targets (``(target_id, label, role)``) become active; the others stay,
+    with their history. Without ``instance_id`` (SQLite: one console per database, the holder
+    of its sidecar lock) the configured ones are the only active ones. With it (PostgreSQL,
+    several consoles): they become this instance's, and a target stays active while any
+    running instance has it (:func:`retire_targets`): an instance started without a target
+    switches off nobody else's. Every question already waiting that a ``notify`` target was
+    never told about gets a ``question.waiting`` row for it (sent as one digest); returns how
+    many such rows were queued."""
     with write_transaction(db):
-        db.execute("UPDATE notify_targets SET active = 0")
+        if instance_id is None:
+            db.execute("UPDATE notify_targets SET active = 0")
+        else:
+            db.execute("DELETE FROM instance_targets WHERE instance_id = ?", [instance_id])
         for target_id, label, role in targets:
             db.execute(
                 "INSERT INTO notify_targets (target_id, label, active, role) VALUES (?, ?, 1, ?)"
@@ -42,6 +52,14 @@ def sync_targets(
                 " role = excluded.role",
                 [target_id, label, role],
             )
+            if instance_id is not None:
+                db.execute(
+                    "INSERT INTO instance_targets (instance_id, target_id) VALUES (?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    [instance_id, target_id],
+                )
+        if instance_id is not None:
+            retire_targets(db, now=now)
         return db.execute(
             "INSERT INTO notifications (notification_id, kind, input_request_id,"
             " case_id, target_id, created_at, next_attempt_at)"
@@ -52,6 +70,22 @@ def sync_targets(
             " WHERE n.input_request_id = r.input_request_id AND n.target_id = t.target_id)"
             " ON CONFLICT DO NOTHING",
             {"now": now},
+        ).rowcount
+
+
+def retire_targets(db: sqlite_utils.Database, *, now: int) -> int:
+    """Switch off every active target that no running instance has (stopped, or unseen for
+    ``storage.instances.GONE_AFTER_S``); returns how many. Run at each instance's start and
+    heartbeat on PostgreSQL."""
+    from storage.instances import GONE_AFTER_S
+
+    with write_transaction(db):
+        return db.execute(
+            "UPDATE notify_targets SET active = 0 WHERE active = 1 AND target_id NOT IN ("
+            " SELECT it.target_id FROM instance_targets it"
+            " JOIN instances i ON i.instance_id = it.instance_id"
+            " WHERE i.stopped_at IS NULL AND i.last_seen_at >= ?)",
+            [now - GONE_AFTER_S * 1000],
         ).rowcount
 
 
