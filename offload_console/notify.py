@@ -26,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from offload_client.text import one_line, printable
@@ -219,6 +221,26 @@ def retry_delay_ms(
 
 
 Sender = Callable[[Target, str, str, str | None], str | None]
+RECORD_MARGIN_MS = 1000  # a send's outcome is retried until this long before its next try
+
+
+def _recorded(record, *, until: int):
+    """``record()``, tried again while the database is unavailable (a restart, a failover:
+    the pool gives a new connection) until shortly before ``until``, the send's booked next
+    try: after that another pass, of this instance or another, may send it again, so the
+    message goes twice only when the database stayed away that long."""
+    from storage import DatabaseUnavailable, now_ms
+
+    while True:
+        try:
+            return record()
+        except DatabaseUnavailable:
+            if now_ms() + RECORD_RETRY_S * 1000 >= until - RECORD_MARGIN_MS:
+                raise
+            time.sleep(RECORD_RETRY_S)
+
+
+RECORD_RETRY_S = 0.2
 
 
 def send_due(
@@ -268,7 +290,9 @@ def send_due(
         error = send(target, title, body, recipient)
         try:
             if error is None:
-                released = store.mark_sent(db, ids, target_id, now=now)
+                released = _recorded(
+                    partial(store.mark_sent, db, ids, target_id, now=now), until=next_attempt_at
+                )
                 if released:
                     log.info("%s accepts messages again: %d waiting go now", target.label, released)
                 counts["sent"] += len(ids)
@@ -276,14 +300,18 @@ def send_due(
             tried_while_failing.add(target_id)
             log.warning("notification to %s failed: %s", target.label, error)
             give_up = now - min(row["created_at"] for row in rows) >= GIVE_UP_AFTER_MS
-            store.mark_failed(
-                db,
-                ids,
-                target_id,
-                now=now,
-                error=error,
-                next_attempt_at=next_attempt_at,
-                give_up=give_up,
+            _recorded(
+                partial(
+                    store.mark_failed,
+                    db,
+                    ids,
+                    target_id,
+                    now=now,
+                    error=error,
+                    next_attempt_at=next_attempt_at,
+                    give_up=give_up,
+                ),
+                until=next_attempt_at,
             )
         except StorageError as exc:
             log.warning(
@@ -326,6 +354,8 @@ async def notify_forever(
         while True:
             try:
                 await asyncio.to_thread(one_pass)
+            except StorageError as exc:  # a restart, a failover: the next pass reconnects
+                log.warning("notification pass: the database is unavailable (%s); trying again", exc)
             except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
                 log.exception("notification pass failed")
             await asyncio.sleep(every_s)

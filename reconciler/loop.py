@@ -7,6 +7,7 @@ import logging
 import time
 
 from reconciler.sync import sync
+from storage import StorageError
 from storage.db import refresh_statistics
 
 log = logging.getLogger("offload_console.reconciler")
@@ -41,5 +42,7 @@ async def reconcile_forever(open_db, make_client, every_s: float, *, job=None) -
         await asyncio.sleep(every_s)
         try:
             await asyncio.to_thread(one_pass)
+        except StorageError as exc:  # a restart, a failover: the next pass reconnects
+            log.warning("reconciler pass: the database is unavailable (%s); trying again", exc)
         except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
             log.exception("reconciler pass failed")

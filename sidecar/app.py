@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -24,6 +25,7 @@ log = logging.getLogger("offload_console.sidecar")
 MAX_BODY = 256 * 1024  # Offload's events are a few KiB; every accepted body is stored whole
 BODY_TIMEOUT_S = 10.0
 RETRY_AFTER_S = "2"
+HEALTH_WAIT_S = 0.5  # how long /healthz waits on the database before answering without it
 WEBHOOK_PATH = "/webhooks/offload"
 
 
@@ -65,6 +67,7 @@ def create_app(
     ``write_in_thread=False`` commits on the event loop (measured by the benchmark).
     ``spool_path``/``spool_max_bytes``: the local spool for what the database cannot take
     (``sidecar.spool``; 0 bytes: none, a 503 instead)."""
+    health_thread = ThreadPoolExecutor(1, thread_name_prefix="sidecar-health")
     writer = GroupCommitWriter(
         db_path,
         busy_timeout_ms,
@@ -86,6 +89,7 @@ def create_app(
             if on_shutdown:
                 await on_shutdown(app)
             await writer.stop()
+            health_thread.shutdown(wait=False, cancel_futures=True)
             if "db" in read_db_holder:
                 read_db_holder["db"].conn.close()
 
@@ -182,15 +186,30 @@ def create_app(
             )
         return health_summary(read_db_holder["db"])
 
+    probe: dict = {}  # the one database check under way, shared by concurrent /healthz
+
+    async def check_database() -> dict:
+        """The database's figures, or ``{"database": "error: …"}``; one check at a time, in
+        a thread of its own, waited for HEALTH_WAIT_S at most (the answer must be quick
+        while the database is down: a load balancer is asking)."""
+        task = probe.get("task")
+        if task is None or task.done():
+            task = probe["task"] = asyncio.ensure_future(
+                asyncio.get_running_loop().run_in_executor(health_thread, database_summary)
+            )
+            # Its error is read here even when no /healthz waited long enough to see it.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            return {"database": "ok", **await asyncio.wait_for(asyncio.shield(task), HEALTH_WAIT_S)}
+        except TimeoutError:
+            return {"database": f"error: no answer within {HEALTH_WAIT_S:g} s"}
+        except Exception as exc:  # noqa: BLE001 - health must answer, not crash
+            return {"database": f"error: {type(exc).__name__}: {str(exc)[:200]}"}
+
     async def healthz(request: Request) -> Response:
         """200 while this sidecar takes deliveries (into the database, or into its spool while
         the database cannot take them); 503 when it cannot take them at all."""
-        status = {"ok": True, "database": "ok"}
-        try:  # in a worker thread: the event loop keeps answering webhooks meanwhile
-            summary = await asyncio.wait_for(asyncio.to_thread(database_summary), 5)
-            status.update(summary)
-        except Exception as exc:  # noqa: BLE001 - health must answer, not crash
-            status["database"] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+        status = {"ok": True, **await check_database()}
         figures = writer.figures()
         if figures["database"] != "ok" and status["database"] == "ok":
             status["database"] = f"error: {figures['database']}"

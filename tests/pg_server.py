@@ -68,13 +68,31 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         data = os.path.join(self.folder, "data")
         self._run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        options = (
+        self.start_again()
+        return self
+
+    @property
+    def _options(self) -> str:
+        return (
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
             f" -c fsync={'on' if self.fsync else 'off'} -c max_connections=300"
             " -c shared_buffers=256MB"
         )
-        self._run("pg_ctl", "-D", data, "-o", options, "-l", f"{self.folder}/log", "-w", "start")
-        return self
+
+    def start_again(self) -> None:
+        """Start the (stopped) server on its port and folder."""
+        data = os.path.join(self.folder, "data")
+        self._run(
+            "pg_ctl", "-D", data, "-o", self._options, "-l", f"{self.folder}/log", "-w", "start"
+        )
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: clients told; ``immediate``: as a crash), keep its data."""
+        self._run("pg_ctl", "-D", os.path.join(self.folder, "data"), "-m", mode, "-w", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        self.halt(mode)
+        self.start_again()
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
