@@ -7,19 +7,25 @@ import streamlit as st
 from dashboard import style
 from dashboard.auth import gate, may_see_pages, sign_in_mode
 from dashboard.format import literal
-from dashboard.health_checks import trouble
+from dashboard.health_checks import trouble, waiting_to_be_stored
+from dashboard.outage import database_trouble
 from dashboard.session import answer_window, get_db
-from storage import now_ms
+from storage import StorageError, now_ms
 from storage.inbox import overdue_count, pending_count
+from storage.instances import list_instances
 from storage.notifications import known_target_count, target_health
 
 # The icon is served by the dashboard itself (a Material icon would be fetched from Google).
 ICON = str(Path(__file__).with_name("icon.png"))
-mode = sign_in_mode()
-signed_in = may_see_pages(mode)
-# The counts are for signed-in eyes only (a signed-out tab's title says nothing).
-pending = pending_count(get_db()) if signed_in else 0
-overdue = overdue_count(get_db(), within_ms=answer_window(), now=now_ms()) if signed_in else 0
+try:
+    mode = sign_in_mode()
+    signed_in = may_see_pages(mode)
+    # The counts are for signed-in eyes only (a signed-out tab's title says nothing).
+    pending = pending_count(get_db()) if signed_in else 0
+    overdue = overdue_count(get_db(), within_ms=answer_window(), now=now_ms()) if signed_in else 0
+    outage = None
+except StorageError as exc:  # the database is not answering: a banner, below
+    mode, signed_in, pending, overdue, outage = None, False, 0, 0, exc
 # The tab's title carries the count, so a background tab tells the operator.
 st.set_page_config(
     page_title=f"({pending}) Offload console" if pending else "Offload console",
@@ -56,9 +62,16 @@ pages = [
 # The page is resolved from the URL before the sign-in, so signing in at a deep link lands
 # on that page; the navigation stays hidden until then.
 page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
-gate(mode)  # signed-out sessions stop here, having seen only the sign-in
-style.apply()
-for line in trouble(target_health(get_db()), known_target_count(get_db()), now_ms()):
-    # The target's last error is the receiver's words: shown as written.
-    st.error(literal(line), icon=":material/notifications_off:")
-page.run()
+try:
+    if outage is not None:
+        raise outage
+    gate(mode)  # signed-out sessions stop here, having seen only the sign-in
+    style.apply()
+    for line in trouble(target_health(get_db()), known_target_count(get_db()), now_ms()):
+        # The target's last error is the receiver's words: shown as written.
+        st.error(literal(line), icon=":material/notifications_off:")
+    for line in waiting_to_be_stored(list_instances(get_db()), now_ms()):
+        st.warning(literal(line), icon=":material/hourglass_top:")
+    page.run()
+except StorageError as exc:
+    database_trouble(exc)

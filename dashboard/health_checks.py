@@ -30,21 +30,70 @@ def sidecar_summary(status_code: int, body: object) -> tuple[bool, str]:
     )
 
 
-def instance_rows(instances: list[dict], tz: str, now: int) -> list[tuple[str, str, str]]:
-    """A Health row per console process on this database (``storage.instances``)."""
-    from dashboard.format import duration, when
+def ago(ms: int) -> str:
+    """``12 s ago``, ``7 min ago``: how long since, never "just now ago"."""
+    from dashboard.format import duration
+
+    ms = max(0, ms)
+    return f"{duration(ms, zero=f'{ms // 1000} s')} ago"
+
+
+def instance_rows(
+    instances: list[dict], tz: str, now: int, *, answering=None
+) -> list[tuple[str, str, str]]:
+    """A Health row per console process on this database (``storage.instances``), with what
+    it last said of itself (a sidecar: the database as it sees it, its spool).
+    ``answering(instance)``: whether it answers now (None: unknown, e.g. on another host); a
+    sidecar of this host that does not is shown DOWN at once, not only once unseen."""
+    from dashboard.format import when
 
     rows = []
     for i in instances:
         state = {"running": "ok", "gone": "GONE", "stopped": "stopped"}[i["state"]]
+        reachable = answering(i) if answering and i["state"] == "running" else None
+        if reachable is False:
+            state = "DOWN"
         where = f"{i['host']}:{i['port']}" if i["port"] else i["host"]
-        detail = f"pid {i['pid']}, version {i['version']}, since {when(i['started_at'], tz)}; " + (
-            f"stopped {duration(now - i['stopped_at'])} ago"
-            if i["stopped_at"]
-            else f"seen {duration(max(0, now - i['last_seen_at']))} ago"
-        )
-        rows.append((f"{i['part'].capitalize()} on {where}", state, detail))
+        parts = [f"pid {i['pid']}, version {i['version']}, since {when(i['started_at'], tz)}"]
+        if i["stopped_at"]:
+            parts.append(f"stopped {ago(now - i['stopped_at'])}")
+        else:
+            parts.append(f"last heartbeat {ago(now - i['last_seen_at'])}")
+        if reachable is False:
+            parts.append("not answering on its port now")
+        status = i.get("status") or {}
+        if i["state"] == "running" and status:
+            database = status.get("database")
+            if database:
+                parts.append(f"database as it sees it: {database}")
+            spool = status.get("spool")
+            if spool:
+                waiting = spool.get("depth") or 0
+                parts.append(
+                    f"spool: {waiting} waiting"
+                    + (f", the oldest for {spool['oldest_age_s']:g} s" if waiting else "")
+                    + (f", {spool['failed']} set aside" if spool.get("failed") else "")
+                )
+                if waiting and state == "ok":
+                    state = "PROBLEM"
+        rows.append((f"{i['part'].capitalize()} on {where}", state, "; ".join(parts)))
     return rows
+
+
+def answers_here(instance: dict) -> bool | None:
+    """Whether a sidecar of this host answers its ``/healthz`` (None: not a sidecar of this
+    host, nothing to ask)."""
+    import socket
+
+    if instance["part"] != "sidecar" or not instance["port"]:
+        return None
+    if instance["host"] != socket.gethostname():
+        return None
+    try:
+        httpx.get(f"http://127.0.0.1:{instance['port']}/healthz", timeout=1.5)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str, str, str]]:
@@ -110,6 +159,31 @@ def trouble(targets: list[dict], known_targets: int, now: int) -> list[str]:
             "configured before, so nobody is told of new or overdue questions. Restart the "
             "sidecar (or `offload-console up`) with the URLs set; questions waiting meanwhile "
             "are then named in one message."
+        )
+    return lines
+
+
+def waiting_to_be_stored(instances: list[dict], now: int) -> list[str]:
+    """What every page says while a running sidecar holds webhooks in its local spool (the
+    database could not take them): how many, since when; they are stored once it can."""
+    from dashboard.format import duration
+
+    lines = []
+    for i in instances:
+        spool = (i.get("status") or {}).get("spool") or {}
+        if i["state"] != "running" or not spool.get("depth"):
+            continue
+        age = spool.get("oldest_age_s")
+        lines.append(
+            f"{spool['depth']} webhooks wait in the spool of the sidecar on {i['host']}:"
+            f"{i['port']} to be stored"
+            + (
+                f" (the oldest for {duration(int(age * 1000), zero=f'{int(age)} s')})"
+                if age
+                else ""
+            )
+            + ": the database could not take them. They are stored as soon as it does; "
+            "questions and results among them show up then."
         )
     return lines
 

@@ -355,7 +355,9 @@ async def notify_forever(
             try:
                 await asyncio.to_thread(one_pass)
             except StorageError as exc:  # a restart, a failover: the next pass reconnects
-                log.warning("notification pass: the database is unavailable (%s); trying again", exc)
+                log.warning(
+                    "notification pass: the database is unavailable (%s); trying again", exc
+                )
             except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
                 log.exception("notification pass failed")
             await asyncio.sleep(every_s)

@@ -226,6 +226,16 @@ def is_sandbox_mode() -> bool:
     return not _env("OFFLOAD_BASE_URL")
 
 
+def mode_label() -> str:
+    """The Health page's "Mode" row: which Offload this console talks to, and why."""
+    base = _env("OFFLOAD_BASE_URL")
+    if _env("OFFLOAD_CONSOLE_MODE") == "sandbox" and base:
+        return f"sandbox at {base} (started by offload-console up)"
+    if not base:
+        return f"sandbox at {DEFAULT_SANDBOX_URL} (no OFFLOAD_BASE_URL)"
+    return f"real Offload host at {base} (OFFLOAD_BASE_URL)"
+
+
 def api_key() -> str | None:
     return _env("OFFLOAD_API_KEY")
 

@@ -66,7 +66,7 @@ def create_app(
     arrive is answered 408. ``bench_noop`` adds ``POST /bench/noop`` (benchmarks);
     ``write_in_thread=False`` commits on the event loop (measured by the benchmark).
     ``spool_path``/``spool_max_bytes``: the local spool for what the database cannot take
-    (``sidecar.spool``; 0 bytes: none, a 503 instead)."""
+    (``storage.spool``; 0 bytes: none, a 503 instead)."""
     health_thread = ThreadPoolExecutor(1, thread_name_prefix="sidecar-health")
     writer = GroupCommitWriter(
         db_path,

@@ -16,7 +16,7 @@ On PostgreSQL the acknowledgement takes no lock of the console's: the batch's ev
 ``deliveries`` rows are inserted and committed (their unique keys dedupe across sidecars) and
 their projection is queued; a projector thread applies the queue apart (``project_queued``).
 And when the database cannot take a batch (down, restarting, unreachable, a lock held too
-long), the batch goes to the sidecar's local spool (``sidecar.spool``) and is answered 200 from
+long), the batch goes to the sidecar's local spool (``storage.spool``) and is answered 200 from
 there; new deliveries follow it into the spool until a forwarder has stored all of it, oldest
 first, so the order of arrival holds.
 """
@@ -35,12 +35,12 @@ from typing import Any, NamedTuple
 
 import storage
 from sidecar.delivery import Refused, parse_delivery
-from sidecar.spool import Spool, SpoolFull
 from storage import DatabaseUnavailable, StorageError
 from storage.db import checkpoint, manual_checkpoints, write_transaction
 from storage.deliveries import LoggedDelivery, record_deliveries, record_rejection
 from storage.events import Event, project_queued, record_events
 from storage.pg import is_postgresql
+from storage.spool import Spool, SpoolFull
 
 log = logging.getLogger("offload_console.sidecar")
 

@@ -131,8 +131,10 @@ class Load:
 def settled(url: str, ports: list[int]) -> None:
     """Every spool forwarded and every stored event projected."""
     wait_until(
-        lambda: all(health(p)["spool"]["depth"] == 0 for p in ports)
-        and read(url, "SELECT count(*) FROM projection_queue")[0][0] == 0,
+        lambda: (
+            all(health(p)["spool"]["depth"] == 0 for p in ports)
+            and read(url, "SELECT count(*) FROM projection_queue")[0][0] == 0
+        ),
         timeout=60,
         message="spools forwarded, projection caught up",
     )
@@ -148,9 +150,7 @@ def assert_stored_exactly_once(url: str, load: Load, interrupted: int = 0) -> No
     logged = read(url, "SELECT count(*) FROM deliveries WHERE status_code = 200")[0][0]
     acked = sum(load.acked.values())
     assert acked <= logged <= acked + interrupted  # each acknowledgement logged once, no more
-    doubled = read(
-        url, "SELECT count(*) FROM deliveries GROUP BY delivery_key HAVING count(*) > 1"
-    )
+    doubled = read(url, "SELECT count(*) FROM deliveries GROUP BY delivery_key HAVING count(*) > 1")
     assert not doubled
     cases = dict(read(url, "SELECT case_id, status FROM cases"))
     for event_id in load.acked:
@@ -237,7 +237,7 @@ def test_sidecars_ride_through_restarts_terminations_an_outage_and_a_stalled_wri
         rows = read(
             url,
             "SELECT notification_id, attempts, status, created_at, sent_at, last_error"
-            " FROM notifications WHERE notification_id = ANY(%s)" % "?",
+            " FROM notifications WHERE notification_id = ANY(?)",
             [doubled],
         )
         assert len(ids) == len(set(ids)) == len(load.questions), rows

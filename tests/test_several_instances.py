@@ -139,6 +139,7 @@ def test_notifiers_send_each_message_once_and_take_over_from_killed_ones(pg_url)
         "OFFLOAD_CONSOLE_NOTIFY_RETRY_S": "0.2",
         "OFFLOAD_CONSOLE_DASHBOARD_URL": "http://console.example:8501",
     }
+
     def sends(server) -> bool:  # took a target's notifier job (one job per target)
         return any(
             "job notifier:" in line and "this instance does it now" in line

@@ -19,11 +19,13 @@ from dashboard.case_view import (
     timeline_rows,
 )
 from dashboard.format import REQUEST_STATUS_WORDS, SOURCE_WORDS, pretty_json, when
+from dashboard.outage import paused
 from dashboard.session import get_client, get_db, operator_tz
 from offload_client import OffloadError
 from offload_console.answers import refresh_case
 from offload_console.case_form import body_for_duplicate
 from offload_console.redact import redact
+from storage import StorageError
 from storage.audit import list_audit
 from storage.case_filter import CaseFilter
 from storage.inbox import case_questions, pending_for_case
@@ -69,7 +71,11 @@ def follow_case() -> None:
     """Every 2 s, a few indexed reads: when anything about this case was stored since (an
     event, a repair, an answer), the page redraws, so a new event shows within seconds,
     without a reload. Typed answers live in session state and survive the redraw."""
-    version = case_version(db, case["case_id"])
+    try:
+        version = case_version(db, case["case_id"])
+    except StorageError as exc:  # the page stays as it is; the next tick tries again
+        paused(exc)
+        return
     key = f"case_version_{case['case_id']}"
     seen = st.session_state.get(key)
     st.session_state[key] = version

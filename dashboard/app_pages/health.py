@@ -2,17 +2,20 @@
 
 import streamlit as st
 
-from dashboard.format import duration, when
+from dashboard.format import when
 from dashboard.health_checks import (
+    ago,
     answer_window_row,
+    answers_here,
     check_offload,
     check_sidecar,
     instance_rows,
     notification_rows,
 )
+from dashboard.outage import paused
 from dashboard.session import get_client, get_db, operator_tz
 from offload_console import settings
-from storage import now_ms
+from storage import StorageError, now_ms
 from storage.deliveries import health_summary
 from storage.instances import list_instances
 from storage.notifications import target_health
@@ -39,6 +42,26 @@ STATE_COLOURS = {
 
 @st.fragment(run_every="15s")
 def health() -> None:
+    try:
+        rows = health_rows()
+    except StorageError as exc:
+        paused(exc)
+        return
+    # A row each, wrapped, all of them on the page (no table scrolling inside itself).
+    for number, (part, state, detail) in enumerate(rows):
+        with st.container(key=f"health_row_{number}", border=False):
+            c1, c2, c3 = st.columns([3, 1.2, 9], vertical_alignment="top")
+            c1.text(part)
+            if state:
+                c2.badge(state, color=STATE_COLOURS.get(state, "gray"))
+            c3.text(detail)  # errors quote outside words: text, never markdown
+    run = last_reconciler_run(db)
+    if run and run["error_sample"]:
+        st.caption("Last reconciler error:")
+        st.code(run["error_sample"], language=None, wrap_lines=True)
+
+
+def health_rows() -> list[tuple[str, str, str]]:
     now = now_ms()
     summary = health_summary(db)
     sidecar_ok, sidecar_text = check_sidecar()
@@ -50,7 +73,7 @@ def health() -> None:
         (
             "Last webhook received",
             "",
-            f"{when(last, tz)} ({duration(now - last)} ago)" if last else "none yet",
+            f"{when(last, tz)} ({ago(now - last)})" if last else "none yet",
         ),
         (
             "Offload",
@@ -67,29 +90,20 @@ def health() -> None:
         ),
         ("Drift repaired (last 20 runs)", "", str(drift_found_recently(db))),
         ("Pending questions", "", str(summary["pending_input_requests"])),
-        ("Database", "ok", f"{database_path(db)} · {(database_file_size(db) or 0) / 1e6:.1f} MB"),
-        ("Rows", "", ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items())),
         (
-            "Mode",
-            "",
-            "sandbox (no OFFLOAD_BASE_URL)" if settings.is_sandbox_mode() else "real Offload host",
+            "Database",
+            "ok",
+            f"{database_path(db)} · {(database_file_size(db) or 0) / 1e6:.1f} MB"
+            " · answering this dashboard",
         ),
+        ("Rows", "", ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items())),
+        ("Mode", "", settings.mode_label()),
         ("API key", "", "set" if settings.api_key() else "not set"),
         answer_window_row(),
         *notification_rows(target_health(db), tz, now),
-        *instance_rows(list_instances(db, now=now), tz, now),
+        *instance_rows(list_instances(db, now=now), tz, now, answering=answers_here),
     ]
-    # A row each, wrapped, all of them on the page (no table scrolling inside itself).
-    for number, (part, state, detail) in enumerate(rows):
-        with st.container(key=f"health_row_{number}", border=False):
-            c1, c2, c3 = st.columns([3, 1.2, 9], vertical_alignment="top")
-            c1.text(part)
-            if state:
-                c2.badge(state, color=STATE_COLOURS.get(state, "gray"))
-            c3.text(detail)  # errors quote outside words: text, never markdown
-    if run and run["error_sample"]:
-        st.caption("Last reconciler error:")
-        st.code(run["error_sample"], language=None, wrap_lines=True)
+    return rows
 
 
 health()

@@ -28,6 +28,7 @@ from dashboard.inbox_view import (
     question_facts,
     queue_row,
 )
+from dashboard.outage import paused
 from dashboard.session import answer_window, get_client, get_db, operator_tz, session_token
 from offload_console.answers import BUSY, send_to_many, why_not_pending
 from offload_console.assignment import assign, assignable, same_person
@@ -106,16 +107,21 @@ def watch() -> None:
     """Every 2 s: one read of a counter. Only when it moved (a question came, went, or
     changed hands) does the page redraw; new questions get a toast naming their case.
     Typed answers live in session state and survive the redraw."""
-    version = inbox_version(db)
-    seen = ss.get("inbox_version")
-    ss["inbox_version"] = version
-    if seen is None or version == seen:
+    try:
+        version = inbox_version(db)
+        seen = ss.get("inbox_version")
+        if seen is None or version == seen:
+            ss["inbox_version"] = version
+            return
+        new_ids = sorted(pending_ids(db) - ss.get("inbox_known", set()))
+        arrived = sorted(
+            requests_by_ids(db, new_ids, within_ms=within).values(),
+            key=lambda r: (r["requested_at"] or 0, r["input_request_id"]),
+        )
+    except StorageError as exc:  # the page stays as it is; the next tick tries again
+        paused(exc)
         return
-    new_ids = sorted(pending_ids(db) - ss.get("inbox_known", set()))
-    arrived = sorted(
-        requests_by_ids(db, new_ids, within_ms=within).values(),
-        key=lambda r: (r["requested_at"] or 0, r["input_request_id"]),
-    )
+    ss["inbox_version"] = version
     if arrived:
         ss["inbox_toast"] = arrivals_note(arrived)
     st.rerun(scope="app")
