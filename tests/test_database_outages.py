@@ -272,3 +272,41 @@ def test_a_sidecar_killed_during_an_outage_forwards_its_spool_at_its_next_start(
         assert_stored_exactly_once(url, load, interrupted=2)
     finally:
         process.stop()
+
+
+def test_an_open_tab_shows_a_banner_keeps_the_draft_and_comes_back_by_itself(server, monkeypatch):
+    """The Inbox open with an answer typed; the database goes away: the next run shows a
+    banner (no exception, no error page), the typed answer is still there; the database
+    comes back: the tab's own retry brings the Inbox back, with the draft."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.helpers import ROOT, store
+
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", server.database)
+    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    db = storage.open_db(server.database)
+    store(db, input_needed("c1", "r1", now_ms(), "Accept the new date?"))
+    db.conn.close()
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
+    at.session_state["operator_name"] = "Avery"
+    at.run()
+    assert not at.exception
+    at.text_area(key="answer_r1").input("Yes, Monday works.")
+    server.restart("immediate")  # the tab's connection is gone: the next use reconnects
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="answer_r1").value == "Yes, Monday works."
+    server.halt("fast")
+    try:
+        at.run()
+        assert not at.exception, at.exception
+        banner = " ".join(str(w.value) for w in at.warning)
+        assert "not answering" in banner and "tries again" in banner
+        assert not at.text_area  # nothing of the page while it cannot be read
+        assert at.session_state["answer_r1"] == "Yes, Monday works."  # but kept
+    finally:
+        server.start_again()
+    at.run()  # what the banner's own retry does once the database answers
+    assert not at.exception, at.exception
+    assert not at.warning
+    assert at.text_area(key="answer_r1").value == "Yes, Monday works."
