@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from offload_console.settings import allowed_emails_variable, read_secrets_file
 from storage import audit, now_ms, sign_in
+from storage.database import Database
 from storage.operators import (
     count_operators,
     get_password_hash,
@@ -27,7 +27,7 @@ MIN_PASSWORD = 10
 _DUMMY_HASH = _hasher.hash("offload-console-no-such-operator")
 
 
-def add_operator(db: sqlite_utils.Database, name: str, password: str, by: str | None) -> bool:
+def add_operator(db: Database, name: str, password: str, by: str | None) -> bool:
     name = name.strip()
     if not name:
         raise ValueError("an operator needs a name")
@@ -40,7 +40,7 @@ def add_operator(db: sqlite_utils.Database, name: str, password: str, by: str | 
     return new
 
 
-def delete_operator(db: sqlite_utils.Database, name: str, by: str | None) -> bool:
+def delete_operator(db: Database, name: str, by: str | None) -> bool:
     removed = remove_operator(db, name)
     if removed:
         audit.record(db, by, "operator.removed", target=name)
@@ -48,7 +48,7 @@ def delete_operator(db: sqlite_utils.Database, name: str, by: str | None) -> boo
     return removed
 
 
-def check_password(db: sqlite_utils.Database, name: str, password: str) -> bool:
+def check_password(db: Database, name: str, password: str) -> bool:
     stored = get_password_hash(db, name.strip())
     try:
         _hasher.verify(stored or _DUMMY_HASH, password)
@@ -85,7 +85,7 @@ class SignInSetup:
         return self.oidc or self.local_accounts > 0
 
 
-def sign_in_setup(db: sqlite_utils.Database, secrets: dict | None = None) -> SignInSetup:
+def sign_in_setup(db: Database, secrets: dict | None = None) -> SignInSetup:
     secrets = read_secrets_file() if secrets is None else secrets
     return SignInSetup(oidc=bool(secrets.get("auth")), local_accounts=count_operators(db))
 
@@ -101,7 +101,7 @@ WINDOW_MS = 15 * 60 * 1000
 MAX_WAIT_S = 300
 
 
-def sign_in_wait_s(db: sqlite_utils.Database, name: str, client: str, now_ms: int) -> int:
+def sign_in_wait_s(db: Database, name: str, client: str, now_ms: int) -> int:
     """Seconds before ``name`` may try again from ``client`` (0: now)."""
     from storage.audit import sign_in_failures
 
@@ -117,7 +117,7 @@ def sign_in_wait_s(db: sqlite_utils.Database, name: str, client: str, now_ms: in
 
 
 def try_sign_in(
-    db: sqlite_utils.Database, name: str, password: str, client: str, now_ms: int
+    db: Database, name: str, password: str, client: str, now_ms: int
 ) -> tuple[bool, int]:
     """One sign-in try: ``(signed in, seconds to wait)``. The back-off is read and the try
     counted as a failure in one transaction before the (slow) password check, so twenty
@@ -135,7 +135,7 @@ def try_sign_in(
     return True, 0
 
 
-def password_fingerprint(db: sqlite_utils.Database, name: str) -> str | None:
+def password_fingerprint(db: Database, name: str) -> str | None:
     """What a signed-in session remembers of its account: changes when the password does,
     None when the account is gone."""
     import hashlib
@@ -157,7 +157,7 @@ class Session:
     fingerprint: str
 
 
-def start_session(db: sqlite_utils.Database, name: str, lifetime_ms: int) -> tuple[Session, str]:
+def start_session(db: Database, name: str, lifetime_ms: int) -> tuple[Session, str]:
     """After a password was accepted: the session, and the one-time ticket the browser
     exchanges for its cookie (``dashboard/server.py``)."""
     fingerprint = password_fingerprint(db, name) or ""
@@ -165,7 +165,7 @@ def start_session(db: sqlite_utils.Database, name: str, lifetime_ms: int) -> tup
     return Session(session_id, name, fingerprint), ticket
 
 
-def resume_session(db: sqlite_utils.Database, token: str | None) -> Session | None:
+def resume_session(db: Database, token: str | None) -> Session | None:
     """The session a browser's cookie token holds, if it is live and its account unchanged
     (else None; a session whose account changed is ended here)."""
     row = sign_in.by_token(db, token or "", now=now_ms())

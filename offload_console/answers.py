@@ -14,8 +14,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from offload_client import (
     OffloadAPIError,
     OffloadClient,
@@ -24,6 +22,7 @@ from offload_client import (
 )
 from storage import StorageError, audit
 from storage.cases import poll_target, record_poll
+from storage.database import Database
 from storage.db import now_ms
 from storage.inbox import (
     claim_is_fresh,
@@ -60,7 +59,7 @@ class AnswerOutcome:
         return self.kind in ("unreachable", "unknown", "error", "busy")
 
 
-def refresh_case(db: sqlite_utils.Database, client: OffloadClient, case_id: str) -> bool:
+def refresh_case(db: Database, client: OffloadClient, case_id: str) -> bool:
     """GET the case now and record what it shows; True if that changed anything."""
     fetched_at = now_ms()
     state = client.get_case(case_id)
@@ -69,7 +68,7 @@ def refresh_case(db: sqlite_utils.Database, client: OffloadClient, case_id: str)
 
 
 def send_answer(
-    db: sqlite_utils.Database,
+    db: Database,
     client: OffloadClient,
     request_id: str,
     operator: str,
@@ -113,7 +112,7 @@ IN_FLIGHT_WAIT_S = 40.0  # the longest a send takes: a 15 s POST, then reading t
 
 
 def _send_answer(
-    db: sqlite_utils.Database,
+    db: Database,
     client: OffloadClient,
     request_id: str,
     operator: str,
@@ -227,7 +226,7 @@ def _not_claimed(request: dict, operator: str, session: str) -> AnswerOutcome:
 
 
 def _wait_for_the_first_send(
-    db: sqlite_utils.Database, request_id: str, operator: str, session: str
+    db: Database, request_id: str, operator: str, session: str
 ) -> AnswerOutcome:
     """This session already has a POST of the question under way (a second click while
     Offload is slow): send nothing, wait for the first to finish and say how it ended."""
@@ -367,7 +366,7 @@ class BulkResult:
 
 
 def send_to_many(
-    db: sqlite_utils.Database,
+    db: Database,
     client: OffloadClient,
     request_ids: list[str],
     operator: str,

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 
-import sqlite_utils
-
 from offload_console import settings
 from offload_console.accounts import allowed_emails
 from offload_console.notify import targets_from_urls
 from storage import now_ms
+from storage.database import Database
 from storage.inbox import answerers, assign_request
 from storage.notifications import drop_other_assignment_mail, queue_assigned
 from storage.operators import list_operators, operator_emails
@@ -39,7 +38,7 @@ def same_person(a: str | None, b: str | None) -> bool:
     return bool(a and b) and a.strip().casefold() == b.strip().casefold()
 
 
-def assignable(db: sqlite_utils.Database, secrets: dict | None = None) -> list[str]:
+def assignable(db: Database, secrets: dict | None = None) -> list[str]:
     """Whom a question may be assigned to: people, each once (names compared without case,
     the first spelling kept): local accounts, the OIDC allow-list, and operators who have
     answered questions; never the console's own names (``cli``, ``demo``, …)."""
@@ -54,13 +53,13 @@ def assignable(db: sqlite_utils.Database, secrets: dict | None = None) -> list[s
     return list(people.values())
 
 
-def canonical(db: sqlite_utils.Database, name: str, secrets: dict | None = None) -> str:
+def canonical(db: Database, name: str, secrets: dict | None = None) -> str:
     """The spelling of ``name`` the console already knows for that person (``Avery`` typed
     for the account ``avery`` is ``avery``); a new name as typed."""
     return next((known for known in assignable(db, secrets) if same_person(known, name)), name)
 
 
-def email_of(db: sqlite_utils.Database, name: str) -> str | None:
+def email_of(db: Database, name: str) -> str | None:
     """An operator's e-mail: the one their account gives, or the name itself if it is one
     (OIDC operators are known by their e-mail)."""
     address = operator_emails(db).get(name)
@@ -69,9 +68,7 @@ def email_of(db: sqlite_utils.Database, name: str) -> str | None:
     return name if is_one_address(name) else None
 
 
-def assign(
-    db: sqlite_utils.Database, request_id: str, assignee: str | None, by: str
-) -> tuple[bool, str]:
+def assign(db: Database, request_id: str, assignee: str | None, by: str) -> tuple[bool, str]:
     """Assign (or with None, unassign) a waiting question; ``(changed, what happened)`` in
     the console's words."""
     if assignee is not None:

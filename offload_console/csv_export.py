@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-import sqlite_utils
-
 from offload_console.schema_tools import schema_keys
 from storage import audit
 from storage.case_filter import CaseFilter, day_start_ms
+from storage.database import Database
 from storage.db import read_snapshot
 from storage.export_rows import CASE_COLUMNS, TIME_COLUMNS, count_cases, iter_cases, result_shapes
 
@@ -98,7 +97,7 @@ def _schema_keys_of_text(text: str) -> tuple[str, ...]:
     return tuple(schema_keys(_loads(text)))
 
 
-def export_result_keys(db: sqlite_utils.Database, flt: CaseFilter) -> list[str]:
+def export_result_keys(db: Database, flt: CaseFilter) -> list[str]:
     """:func:`result_keys` over every matching case, walking one case per result shape (the
     first-seen column order is the same as over every case)."""
     return result_keys(result_shapes(db, flt))
@@ -158,7 +157,7 @@ def row_cells(columns: list[str], keys: list[str]) -> Callable[[dict], list[str]
 
 
 def write_csv(
-    db: sqlite_utils.Database,
+    db: Database,
     flt: CaseFilter,
     out: BinaryIO,
     *,
@@ -191,7 +190,7 @@ def write_csv(
         return written
 
 
-def csv_bytes(db: sqlite_utils.Database, flt: CaseFilter, **kwargs) -> bytes:
+def csv_bytes(db: Database, flt: CaseFilter, **kwargs) -> bytes:
     buffer = io.BytesIO()
     write_csv(db, flt, buffer, **kwargs)
     return buffer.getvalue()
@@ -209,9 +208,7 @@ def parse_day(text: str) -> dt.date:
     return dt.date.fromisoformat(text.strip()[:10])
 
 
-def record_export(
-    db: sqlite_utils.Database, operator: str | None, flt: CaseFilter, rows: int, via: str
-) -> None:
+def record_export(db: Database, operator: str | None, flt: CaseFilter, rows: int, via: str) -> None:
     audit.record(
         db, operator, "export.made", detail={"rows": rows, "via": via, "filters": flt.__dict__}
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from offload_client import OffloadClient
 from offload_console.outbox import SubmitResult, submit_case
 from offload_console.templates import DEMO_VENDORS, w9_case
+from storage.database import Database
 
 
-def seed_demo_cases(db: sqlite_utils.Database, client: OffloadClient) -> list[SubmitResult]:
+def seed_demo_cases(db: Database, client: OffloadClient) -> list[SubmitResult]:
     return [submit_case(db, client, w9_case(*vendor), actor="demo") for vendor in DEMO_VENDORS]

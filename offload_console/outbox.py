@@ -16,8 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from offload_client import (
     OffloadAPIError,
     OffloadClient,
@@ -28,6 +26,7 @@ from offload_client import (
 from offload_console import settings
 from offload_console.redact import MASK
 from storage import audit
+from storage.database import Database
 from storage.submissions import create_submission, get_submission, mark_outcome, mark_sent
 
 
@@ -83,7 +82,7 @@ def new_submission_id() -> str:
 
 
 def submit_case(
-    db: sqlite_utils.Database,
+    db: Database,
     client: OffloadClient,
     body: dict,
     *,
@@ -151,7 +150,7 @@ class LaunchOutcome:
 
 
 def launch_batch(
-    db: sqlite_utils.Database,
+    db: Database,
     client: OffloadClient,
     rows: list[tuple[dict, dict]],
     submission_id: Callable[[int], str],

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from offload_client import OffloadClient, OffloadError
+from storage.database import Database
 from storage.inbox import abandon_send, record_answer, unsettled_sends
 
 
 def settle_unsettled_sends(
-    db: sqlite_utils.Database, client: OffloadClient, now: int | None = None
+    db: Database, client: OffloadClient, now: int | None = None
 ) -> list[str]:
     """The reconciler's half of the answer outbox: every answer written down for sending whose
     fate is unknown (its 202 could not be recorded, its reply was lost, its sender was killed)

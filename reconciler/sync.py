@@ -7,12 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-import sqlite_utils
-
 from offload_client import OffloadClient, OffloadError
 from reconciler.answers import settle_unsettled_sends
 from storage import StorageError
 from storage.cases import cases_to_poll, finish_reconciler_run, record_poll, start_reconciler_run
+from storage.database import Database
 from storage.db import now_ms
 from storage.page_queries import refresh_search_index
 
@@ -37,7 +36,7 @@ class SyncReport:
 
 
 def sync(
-    db: sqlite_utils.Database,
+    db: Database,
     client: OffloadClient,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,

@@ -1,10 +1,13 @@
-"""The console's one SQLite database: schema, migrations and every SQL statement.
+"""The console's database, SQLite by default or PostgreSQL: schema, migrations and every SQL
+statement, written once against one interface (:class:`Database`).
 
 The schema is a public interface (see README, "Database"): users open the file with
-sqlite-utils or Datasette. Every command that opens it goes through :func:`open_db`, which
-applies pending migrations, so there is no separate init step.
+sqlite-utils or Datasette, or the PostgreSQL database with any client. Every command that
+opens it goes through :func:`open_db`, which applies pending migrations (once a process on
+PostgreSQL), so there is no separate init step.
 """
 
+from storage.database import Database
 from storage.db import (
     DEFAULT_DB_NAME,
     DatabaseUnavailable,
@@ -14,6 +17,7 @@ from storage.db import (
 )
 
 __all__ = [
+    "Database",
     "DEFAULT_DB_NAME",
     "DatabaseUnavailable",
     "StorageError",

@@ -6,14 +6,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.db import now_ms, write_transaction
 from storage.dialect import dialect
 
 
 def record(
-    db: sqlite_utils.Database,
+    db: Database,
     operator: str | None,
     action: str,
     *,
@@ -40,7 +39,7 @@ def record(
         ).lastrowid
 
 
-def operators_seen(db: sqlite_utils.Database, limit: int = 200) -> list[str]:
+def operators_seen(db: Database, limit: int = 200) -> list[str]:
     """Every name the audit log has seen act, most recent first."""
     return [
         r[0]
@@ -52,7 +51,7 @@ def operators_seen(db: sqlite_utils.Database, limit: int = 200) -> list[str]:
 
 
 def list_audit(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     action: str | None = None,
     operator: str | None = None,
@@ -72,12 +71,12 @@ def list_audit(
     )
 
 
-def audit_actions(db: sqlite_utils.Database) -> list[str]:
+def audit_actions(db: Database) -> list[str]:
     return [r[0] for r in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1")]
 
 
 def sign_in_failures(
-    db: sqlite_utils.Database, *, since_ms: int, name: str | None = None, client: str | None = None
+    db: Database, *, since_ms: int, name: str | None = None, client: str | None = None
 ) -> tuple[int, int | None]:
     """Refused sign-ins since ``since_ms`` for a name (since its last success) or from a
     client: ``(count, time of the last one)``."""
@@ -99,7 +98,7 @@ def sign_in_failures(
 
 
 def begin_sign_in(
-    db: sqlite_utils.Database, name: str, client: str, wait_s: Callable[[], int]
+    db: Database, name: str, client: str, wait_s: Callable[[], int]
 ) -> tuple[int, int | None]:
     """One sign-in try, counted before its password is checked: in one write transaction,
     ``wait_s()`` (the back-off, read from the failures recorded so far) and either an
@@ -114,7 +113,7 @@ def begin_sign_in(
     return wait, None if wait else entry
 
 
-def settle_sign_in(db: sqlite_utils.Database, entry: int, name: str) -> None:
+def settle_sign_in(db: Database, entry: int, name: str) -> None:
     """The password of the try counted as ``entry`` was right: it is ``operator.signed_in``."""
     with write_transaction(db):
         db.execute(

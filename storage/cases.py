@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
 from storage.events import case_details, local_event, record_event
 
@@ -28,7 +27,7 @@ class PolledCase(Protocol):
 _POLL_COLUMNS = "case_id, status, updated_at, input_request_id, input_request_status, last_event_at"
 
 
-def cases_to_poll(db: sqlite_utils.Database, recent_ms: int = 10 * 60 * 1000) -> list[dict]:
+def cases_to_poll(db: Database, recent_ms: int = 10 * 60 * 1000) -> list[dict]:
     """Every non-terminal case, and terminal ones that changed recently and have not been
     polled since (their final webhook may have raced a lost earlier one)."""
     since = now_ms() - recent_ms
@@ -64,7 +63,7 @@ def poll_disagrees(known: dict, state: PolledCase) -> bool:
 
 
 def record_poll(
-    db: sqlite_utils.Database, known: dict, state: PolledCase, fetched_at: int | None = None
+    db: Database, known: dict, state: PolledCase, fetched_at: int | None = None
 ) -> bool:
     """Store what a GET showed. A new state becomes a ``case.polled`` event (source ``poll``)
     applied like a webhook; otherwise only ``last_polled_at`` and ``next_action_at`` move, and
@@ -115,7 +114,7 @@ def record_poll(
     return news
 
 
-def start_reconciler_run(db: sqlite_utils.Database) -> int:
+def start_reconciler_run(db: Database) -> int:
     with write_transaction(db):
         return db.execute(
             "INSERT INTO reconciler_runs (started_at) VALUES (?) RETURNING id", [now_ms()]
@@ -123,7 +122,7 @@ def start_reconciler_run(db: sqlite_utils.Database) -> int:
 
 
 def finish_reconciler_run(
-    db: sqlite_utils.Database, run_id: int, polled: int, changed: int, errors: list[str]
+    db: Database, run_id: int, polled: int, changed: int, errors: list[str]
 ) -> None:
     with write_transaction(db):
         db.execute(
@@ -134,6 +133,6 @@ def finish_reconciler_run(
         db.execute("DELETE FROM reconciler_runs WHERE id <= ?", [run_id - 1000])
 
 
-def poll_target(db: sqlite_utils.Database, case_id: str) -> dict | None:
+def poll_target(db: Database, case_id: str) -> dict | None:
     """What :func:`record_poll` compares a GET against, for one case."""
     return first_row(db, f"SELECT {_POLL_COLUMNS} FROM cases WHERE case_id = ?", [case_id])

@@ -5,6 +5,7 @@ function writes in."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from storage import pg
+from storage.database import Database
 from storage.dialect import SQLITE
 from storage.errors import DatabaseUnavailable, StorageError
 from storage.migrations import ANALYZE_SAMPLED, migrations
@@ -49,12 +51,53 @@ def _translated(exc: sqlite3.Error) -> StorageError:
     return DatabaseUnavailable(str(exc), kind) if kind else StorageError(str(exc))
 
 
+@functools.cache
+def _both(storage_class: type, sqlite_class: type) -> type:
+    return type(storage_class.__name__, (storage_class, sqlite_class), {})
+
+
+def _translated_read(exc: sqlite3.Error) -> StorageError:
+    """:func:`_translated`, still the ``sqlite3`` class too: sqlite-utils' own table methods
+    catch ``sqlite3.OperationalError`` from :meth:`SqliteDatabase.execute` (``alter=True``)."""
+    translated = _translated(exc)
+    error = _both(type(translated), type(exc)).__new__(_both(type(translated), type(exc)))
+    error.args = translated.args
+    error.__dict__.update({**exc.__dict__, **translated.__dict__})
+    return error
+
+
+class SqliteDatabase(sqlite_utils.Database):
+    """sqlite-utils' ``Database`` whose reads raise the storage errors, as PostgreSQL's do."""
+
+    dialect = SQLITE
+
+    def execute(self, sql, parameters=None):
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise _translated_read(exc) from exc
+
+    def query(self, sql, params=None):
+        try:
+            rows = super().query(sql, params)
+        except sqlite3.Error as exc:
+            raise _translated_read(exc) from exc
+        return _translating(rows)
+
+
+def _translating(rows):
+    try:
+        yield from rows
+    except sqlite3.Error as exc:
+        raise _translated_read(exc) from exc
+
+
 def open_db(
     path: str | os.PathLike,
     *,
     busy_timeout: int = DEFAULT_BUSY_TIMEOUT_MS,
     any_thread: bool = False,
-) -> sqlite_utils.Database:
+) -> Database:
     """Open (creating if needed) the console database and bring its schema up to date.
 
     ``path=":memory:"`` gives a private in-memory database (tests). File databases run in WAL
@@ -91,15 +134,14 @@ def open_db(
         # Savepoint and statement journals in memory, not a temp file created and unlinked
         # per transaction (measured: a file open/unlink/close in most of the sidecar's commits).
         conn.execute("PRAGMA temp_store=MEMORY")
-        db = sqlite_utils.Database(conn, execute_plugins=False)
-        db.dialect = SQLITE
+        db = SqliteDatabase(conn, execute_plugins=False)
         apply_migrations(db)
     except sqlite3.Error as exc:
         raise _translated(exc) from exc
     return db
 
 
-def apply_migrations(db: sqlite_utils.Database) -> None:
+def apply_migrations(db: Database) -> None:
     """Apply pending migrations under one write lock, so that two processes starting at once
     (sidecar and dashboard) cannot both try the same migration."""
     if not migrations.pending(db):
@@ -166,13 +208,13 @@ def applied_migrations(db) -> list[str]:
     return [row[0] for row in db.execute(sql).fetchall()]
 
 
-def first_row(db: sqlite_utils.Database, sql: str, params=None) -> dict | None:
+def first_row(db: Database, sql: str, params=None) -> dict | None:
     """The first row ``sql`` selects, as a dict; None when it selects none."""
     return next(iter(db.query(sql, params)), None)
 
 
 @contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database, *, lock: int | None = pg.WRITE_LOCK):
+def write_transaction(db: Database, *, lock: int | None = pg.WRITE_LOCK):
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on any error): take the write lock up
     front, so a busy database waits (busy timeout) or fails here rather than halfway through,
     where a read-then-write transaction would fail at once if another writer went first.
@@ -209,7 +251,7 @@ def write_transaction(db: sqlite_utils.Database, *, lock: int | None = pg.WRITE_
 
 
 @contextlib.contextmanager
-def read_snapshot(db: sqlite_utils.Database):
+def read_snapshot(db: Database):
     """Every query inside sees one snapshot (WAL; PostgreSQL: REPEATABLE READ), whatever
     commits meanwhile."""
     conn = db.conn
@@ -227,7 +269,7 @@ def read_snapshot(db: sqlite_utils.Database):
             conn.execute("COMMIT")
 
 
-def manual_checkpoints(db: sqlite_utils.Database) -> None:
+def manual_checkpoints(db: Database) -> None:
     """This connection's commits no longer run WAL checkpoints; call :func:`checkpoint`."""
     if isinstance(db, pg.PgDatabase):
         return  # PostgreSQL checkpoints by itself
@@ -248,7 +290,7 @@ def checkpoint(path: str) -> None:
         raise _translated(exc) from exc
 
 
-def refresh_statistics(db: sqlite_utils.Database) -> None:
+def refresh_statistics(db: Database) -> None:
     """Give SQLite's query planner current table statistics (``ANALYZE_SAMPLED``). Without
     them it looks a case up on the primary key's index rather than a narrower one that holds
     every column a query reads (the overdue count at 100k cases: 10 ms against 2 ms).

@@ -7,9 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import sqlite_utils
-
 from storage import audit
+from storage.database import Database
 from storage.db import first_row, write_transaction
 from storage.events import parse_envelope, project_stored_event
 
@@ -37,7 +36,7 @@ class LoggedDelivery(NamedTuple):
     delivery_key: str | None = None  # the sidecar's own id for this request
 
 
-def record_deliveries(db: sqlite_utils.Database, rows: list[LoggedDelivery]) -> None:
+def record_deliveries(db: Database, rows: list[LoggedDelivery]) -> None:
     """Log deliveries the sidecar stored (inside the caller's transaction); a delivery whose
     key is logged already (forwarded again from a spool after a crash) is not logged twice."""
     if not rows:
@@ -52,13 +51,13 @@ def record_deliveries(db: sqlite_utils.Database, rows: list[LoggedDelivery]) -> 
     _prune(db, db.conn.execute("SELECT max(id) FROM deliveries").fetchone()[0])
 
 
-def _prune(db: sqlite_utils.Database, last_id: int | None) -> None:
+def _prune(db: Database, last_id: int | None) -> None:
     if last_id and last_id % 1000 < 50:  # now and then: keep the newest DELIVERIES_KEEP
         db.conn.execute("DELETE FROM deliveries WHERE id <= ?", (last_id - DELIVERIES_KEEP,))
 
 
 def record_rejection(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     received_at: int,
     remote_addr: str | None,
@@ -121,7 +120,7 @@ class DeliveryFilter:
 
 
 def list_deliveries(
-    db: sqlite_utils.Database, flt: DeliveryFilter | None = None, limit: int = 200, offset: int = 0
+    db: Database, flt: DeliveryFilter | None = None, limit: int = 200, offset: int = 0
 ) -> list[dict]:
     """Deliveries newest first: time, outcome (``projection failed`` for a stored event whose
     projection failed), status, event type, case, reason, and the refused body's row."""
@@ -138,7 +137,7 @@ def list_deliveries(
     )
 
 
-def event_types_seen(db: sqlite_utils.Database) -> list[str]:
+def event_types_seen(db: Database) -> list[str]:
     return [
         r[0]
         for r in db.execute(
@@ -147,7 +146,7 @@ def event_types_seen(db: sqlite_utils.Database) -> list[str]:
     ]
 
 
-def rejected_body(db: sqlite_utils.Database, rejected_id: int) -> dict | None:
+def rejected_body(db: Database, rejected_id: int) -> dict | None:
     return first_row(
         db,
         "SELECT id, body_size, body_excerpt, reason, status_code FROM rejected_deliveries"
@@ -156,7 +155,7 @@ def rejected_body(db: sqlite_utils.Database, rejected_id: int) -> dict | None:
     )
 
 
-def failed_projections(db: sqlite_utils.Database) -> list[dict]:
+def failed_projections(db: Database) -> list[dict]:
     """Stored events whose projection failed (kept, never lost), oldest first."""
     return list(
         db.query(
@@ -166,7 +165,7 @@ def failed_projections(db: sqlite_utils.Database) -> list[dict]:
     )
 
 
-def reproject(db: sqlite_utils.Database, operator: str) -> list[dict]:
+def reproject(db: Database, operator: str) -> list[dict]:
     """Apply again every event whose projection failed (after an upgrade fixed the bug):
     ``{event_id, case_id, outcome, error}`` each; an event that fails again keeps its error.
     Audited as ``events.reprojected`` by ``operator`` (the page's and the CLI's alike) when
@@ -182,7 +181,7 @@ def reproject(db: sqlite_utils.Database, operator: str) -> list[dict]:
     return results
 
 
-def _reproject(db: sqlite_utils.Database) -> list[dict]:
+def _reproject(db: Database) -> list[dict]:
     results = []
     for row in failed_projections(db):
         stored = db.execute(
@@ -209,7 +208,7 @@ def _id(row: dict) -> dict:
     return {"event_id": row["event_id"], "case_id": row["case_id"]}
 
 
-def health_summary(db: sqlite_utils.Database) -> dict:
+def health_summary(db: Database) -> dict:
     """Row counts and the newest webhook, for ``GET /healthz`` and the Health page."""
     conn = db.conn
     counts = {

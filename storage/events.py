@@ -17,8 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.dialect import POSTGRESQL, dialect
 from storage.errors import DatabaseUnavailable
 
@@ -173,7 +172,7 @@ def _event_row(event: Event, received_at: int) -> tuple:
     )
 
 
-def record_event(db: sqlite_utils.Database, event: Event, received_at: int) -> bool:
+def record_event(db: Database, event: Event, received_at: int) -> bool:
     """Store ``event`` and apply it; return False if its event_id was already stored.
 
     Must run inside a transaction the caller commits. The row is stored before projecting, so
@@ -188,7 +187,7 @@ def record_event(db: sqlite_utils.Database, event: Event, received_at: int) -> b
 
 
 def record_events(
-    db: sqlite_utils.Database, batch: list[tuple[Event, int]], *, project: bool = True
+    db: Database, batch: list[tuple[Event, int]], *, project: bool = True
 ) -> list[bool]:
     """:func:`record_event` for a batch of ``(event, received_at)``, in a few statements.
 
@@ -235,7 +234,7 @@ def record_events(
     return new_flags
 
 
-def _apply(db: sqlite_utils.Database, known: list[tuple[Event, int]]) -> None:
+def _apply(db: Database, known: list[tuple[Event, int]]) -> None:
     """Project a batch together; if that fails, one by one, each error kept with its event."""
     conn = db.conn
     conn.execute("SAVEPOINT project_batch")
@@ -250,7 +249,7 @@ def _apply(db: sqlite_utils.Database, known: list[tuple[Event, int]]) -> None:
     conn.execute("RELEASE SAVEPOINT project_batch")
 
 
-def project_queued(db: sqlite_utils.Database, limit: int = 500) -> int:
+def project_queued(db: Database, limit: int = 500) -> int:
     """Apply up to ``limit`` queued events (oldest first) and unqueue them; returns how many.
 
     On PostgreSQL this runs under the projectors' own lock (``storage.pg.PROJECTION_LOCK``,
@@ -310,7 +309,7 @@ def project_queued(db: sqlite_utils.Database, limit: int = 500) -> int:
     return len(done) + orphans
 
 
-def queued_projections(db: sqlite_utils.Database) -> tuple[int, int | None]:
+def queued_projections(db: Database) -> tuple[int, int | None]:
     """How many stored events wait to be applied, and since when (ms) the oldest has."""
     count, oldest = db.execute("SELECT count(*), min(queued_at) FROM projection_queue").fetchone()
     return count, oldest
@@ -336,7 +335,7 @@ def _stored_ids(conn, table: str, column: str, ids: set[str]) -> set[str]:
     return found
 
 
-def _project_batch(db: sqlite_utils.Database, known: list[tuple[Event, int]]) -> None:
+def _project_batch(db: Database, known: list[tuple[Event, int]]) -> None:
     """Insert the batch's plain new cases together; apply every other event one by one."""
     conn = db.conn
     named = Counter(event.case_id for event, _ in known)
@@ -374,7 +373,7 @@ def _project_batch(db: sqlite_utils.Database, known: list[tuple[Event, int]]) ->
 
 
 def project_stored_event(
-    db: sqlite_utils.Database,
+    db: Database,
     event: Event,
     received_at: int,
     *,
@@ -395,7 +394,7 @@ def project_stored_event(
     return row[0] if row else None
 
 
-def _project_guarded(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
+def _project_guarded(db: Database, event: Event, received_at: int) -> None:
     db.conn.execute("SAVEPOINT project_event")
     try:
         _project(db, event, received_at)
@@ -521,7 +520,7 @@ def _event_input_request(event: Event) -> dict[str, Any] | None:
     return None
 
 
-def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
+def _project(db: Database, event: Event, received_at: int) -> None:
     conn = db.conn
     if dialect(db) is POSTGRESQL:  # the sidecars' projectors may run beside this writer
         from storage import pg
@@ -600,7 +599,7 @@ def _project(db: sqlite_utils.Database, event: Event, received_at: int) -> None:
     refresh_request_statuses(db, event.case_id)
 
 
-def refresh_request_statuses(db: sqlite_utils.Database, case_id: str) -> None:
+def refresh_request_statuses(db: Database, case_id: str) -> None:
     """Recompute every input request's status of one case from the case's state.
 
     PENDING only for the case's newest request while the case waits on exactly it; an answer

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlite_utils
-
 from storage.case_filter import CaseFilter
+from storage.database import Database
 from storage.db import iter_rows
 from storage.dialect import POSTGRESQL, dialect
 
@@ -36,18 +35,18 @@ _SELECT = (
 )
 
 
-def count_cases(db: sqlite_utils.Database, flt: CaseFilter) -> int:
+def count_cases(db: Database, flt: CaseFilter) -> int:
     where, params = flt.where(sql=dialect(db))
     return db.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
 
 
-def iter_cases(db: sqlite_utils.Database, flt: CaseFilter, batch: int = 1000) -> Iterator[dict]:
+def iter_cases(db: Database, flt: CaseFilter, batch: int = 1000) -> Iterator[dict]:
     """Matching cases, oldest first, fetched ``batch`` rows at a time."""
     where, params = flt.where(sql=dialect(db))
     yield from iter_rows(db, f"{_SELECT}{where} ORDER BY created_at, case_id", params, batch)
 
 
-def result_shapes(db: sqlite_utils.Database, flt: CaseFilter) -> Iterator[dict]:
+def result_shapes(db: Database, flt: CaseFilter) -> Iterator[dict]:
     """One matching case per (result shape, result schema), in export order: SQLite groups
     the cases by the set of JSON paths of their result (in C), so the caller walks one result
     of each shape instead of every case's. PostgreSQL: ``DISTINCT ON`` the shape its
@@ -74,7 +73,7 @@ def result_shapes(db: sqlite_utils.Database, flt: CaseFilter) -> Iterator[dict]:
         yield {"result": result, "result_schema": result_schema}
 
 
-def result_statuses(db: sqlite_utils.Database) -> list[str]:
+def result_statuses(db: Database) -> list[str]:
     """Every result status seen, for the Export page's filter."""
     return [
         r[0]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from storage import audit
 from storage.case_filter import like_pattern
+from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
 from storage.dialect import dialect
 from storage.events import local_event, record_event, refresh_request_statuses
@@ -70,7 +69,7 @@ class InboxFilter:
         return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def pending_count(db: sqlite_utils.Database, flt: InboxFilter | None = None) -> int:
+def pending_count(db: Database, flt: InboxFilter | None = None) -> int:
     where, params = (flt or InboxFilter()).where()  # the same SQL on both engines
     if not where:  # every waiting question: no join (an index's count)
         return db.execute(
@@ -83,7 +82,7 @@ def pending_count(db: sqlite_utils.Database, flt: InboxFilter | None = None) -> 
     ).fetchone()[0]
 
 
-def pending_ids(db: sqlite_utils.Database) -> set[str]:
+def pending_ids(db: Database) -> set[str]:
     """The ids of every waiting question (the live Inbox compares them to spot arrivals)."""
     return {
         r[0]
@@ -91,7 +90,7 @@ def pending_ids(db: sqlite_utils.Database) -> set[str]:
     }
 
 
-def overdue_count(db: sqlite_utils.Database, *, within_ms: int, now: int) -> int:
+def overdue_count(db: Database, *, within_ms: int, now: int) -> int:
     """Waiting questions past their due time (asked + the case's window, or ``within_ms``)."""
     return db.execute(
         "SELECT count(*) FROM input_requests r JOIN cases c ON c.case_id = r.case_id"
@@ -101,7 +100,7 @@ def overdue_count(db: sqlite_utils.Database, *, within_ms: int, now: int) -> int
 
 
 def pending_requests(
-    db: sqlite_utils.Database,
+    db: Database,
     limit: int = 20,
     offset: int = 0,
     *,
@@ -122,7 +121,7 @@ def pending_requests(
 
 
 def requests_by_ids(
-    db: sqlite_utils.Database, request_ids: list[str], *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
+    db: Database, request_ids: list[str], *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
 ) -> dict[str, dict]:
     """The requests (whatever their status) with their cases, by id."""
     if not request_ids:
@@ -137,7 +136,7 @@ def requests_by_ids(
 
 
 def pending_for_case(
-    db: sqlite_utils.Database, case_id: str, *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
+    db: Database, case_id: str, *, within_ms: int = DEFAULT_ANSWER_WITHIN_MS
 ) -> dict | None:
     """The case's PENDING question with its case (None when it waits on none)."""
     return first_row(
@@ -145,9 +144,7 @@ def pending_for_case(
     )
 
 
-def assign_request(
-    db: sqlite_utils.Database, request_id: str, assignee: str | None, by: str
-) -> dict | None:
+def assign_request(db: Database, request_id: str, assignee: str | None, by: str) -> dict | None:
     """Assign a waiting question to ``assignee`` (None: unassign), audited. Returns the
     question as it was, or None when it is not waiting any more (nothing changed)."""
     with write_transaction(db):
@@ -171,7 +168,7 @@ def assign_request(
     return row
 
 
-def answerers(db: sqlite_utils.Database, limit: int = 200) -> list[str]:
+def answerers(db: Database, limit: int = 200) -> list[str]:
     """Who has answered questions in the console, most recent first."""
     return [
         r[0]
@@ -183,11 +180,11 @@ def answerers(db: sqlite_utils.Database, limit: int = 200) -> list[str]:
     ]
 
 
-def get_request(db: sqlite_utils.Database, request_id: str) -> dict | None:
+def get_request(db: Database, request_id: str) -> dict | None:
     return first_row(db, "SELECT * FROM input_requests WHERE input_request_id = ?", [request_id])
 
 
-def case_questions(db: sqlite_utils.Database, case_id: str) -> list[dict]:
+def case_questions(db: Database, case_id: str) -> list[dict]:
     """Every question of a case with its answer, oldest first."""
     return list(
         db.query(
@@ -227,7 +224,7 @@ def send_in_flight(request: dict, now: int | None = None) -> bool:
 
 
 def claim_request(
-    db: sqlite_utils.Database,
+    db: Database,
     request_id: str,
     operator: str,
     token: str,
@@ -273,7 +270,7 @@ def claim_request(
     return Claim(claimed, request, in_flight)
 
 
-def release_claim(db: sqlite_utils.Database, request_id: str, token: str) -> None:
+def release_claim(db: Database, request_id: str, token: str) -> None:
     """The question is free again and nothing of it is in flight (the POST was refused, or
     Offload shows it still pending)."""
     with write_transaction(db):
@@ -285,7 +282,7 @@ def release_claim(db: sqlite_utils.Database, request_id: str, token: str) -> Non
         )
 
 
-def mark_unsettled(db: sqlite_utils.Database, request_id: str, token: str) -> None:
+def mark_unsettled(db: Database, request_id: str, token: str) -> None:
     """The POST went out and no reply came back, nor could Offload be asked: the claim stays
     with the session (a retry may send again: Offload refuses a second copy) and the
     reconciler settles it by reading the case."""
@@ -297,7 +294,7 @@ def mark_unsettled(db: sqlite_utils.Database, request_id: str, token: str) -> No
         )
 
 
-def unsettled_sends(db: sqlite_utils.Database, now: int | None = None) -> list[dict]:
+def unsettled_sends(db: Database, now: int | None = None) -> list[dict]:
     """Answers written down for sending whose fate the console does not know: UNSETTLED, or
     SENDING for longer than any POST takes (the sender was killed, or could not record the
     202 because the database was busy). The reconciler reads each case to settle them."""
@@ -311,7 +308,7 @@ def unsettled_sends(db: sqlite_utils.Database, now: int | None = None) -> list[d
     )
 
 
-def abandon_send(db: sqlite_utils.Database, request_id: str, started_at: int | None) -> None:
+def abandon_send(db: Database, request_id: str, started_at: int | None) -> None:
     """Offload shows the question still pending: the unsettled send never arrived. Free the
     question (only if no newer send started meanwhile)."""
     with write_transaction(db):
@@ -325,7 +322,7 @@ def abandon_send(db: sqlite_utils.Database, request_id: str, started_at: int | N
 
 
 def record_answer(
-    db: sqlite_utils.Database,
+    db: Database,
     request_id: str,
     operator: str,
     answer: str,

@@ -9,8 +9,7 @@ import json
 import os
 import socket
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.db import now_ms, write_transaction
 
 HEARTBEAT_S = 10
@@ -19,7 +18,7 @@ KEEP_MS = 24 * 3_600_000  # stopped or gone instances are listed this long
 
 
 def register(
-    db: sqlite_utils.Database, part: str, port: int | None, version: str, *, now: int | None = None
+    db: Database, part: str, port: int | None, version: str, *, now: int | None = None
 ) -> str:
     """Record this process as a running ``part``; returns its instance id."""
     now = now_ms() if now is None else now
@@ -39,7 +38,7 @@ def register(
 
 
 def seen(
-    db: sqlite_utils.Database,
+    db: Database,
     instance_id: str,
     *,
     now: int | None = None,
@@ -59,7 +58,7 @@ def seen(
         )
 
 
-def stopped(db: sqlite_utils.Database, instance_id: str) -> None:
+def stopped(db: Database, instance_id: str) -> None:
     with write_transaction(db):
         db.execute(
             "UPDATE instances SET stopped_at = ?, last_seen_at = ? WHERE instance_id = ?",
@@ -67,7 +66,7 @@ def stopped(db: sqlite_utils.Database, instance_id: str) -> None:
         )
 
 
-def list_instances(db: sqlite_utils.Database, *, now: int | None = None) -> list[dict]:
+def list_instances(db: Database, *, now: int | None = None) -> list[dict]:
     """Every instance seen in the last day, running ones first, each with ``state``:
     ``running``, ``stopped`` or ``gone`` (not seen for :data:`GONE_AFTER_S`)."""
     now = now_ms() if now is None else now

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.db import write_transaction
 from storage.dialect import dialect
 
@@ -26,7 +25,7 @@ _FIELDS = (
 
 
 def sync_targets(
-    db: sqlite_utils.Database,
+    db: Database,
     targets: list[tuple[str, str, str]],
     *,
     now: int,
@@ -73,7 +72,7 @@ def sync_targets(
         ).rowcount
 
 
-def retire_targets(db: sqlite_utils.Database, *, now: int) -> int:
+def retire_targets(db: Database, *, now: int) -> int:
     """Switch off every active target that no running instance has (stopped, or unseen for
     ``storage.instances.GONE_AFTER_S``); returns how many. Run at each instance's start and
     heartbeat on PostgreSQL."""
@@ -89,15 +88,13 @@ def retire_targets(db: sqlite_utils.Database, *, now: int) -> int:
         ).rowcount
 
 
-def queue_overdue(db: sqlite_utils.Database, *, now: int, answer_within_ms: int) -> int:
+def queue_overdue(db: Database, *, now: int, answer_within_ms: int) -> int:
     """A ``question.overdue`` row per active target (escalation targets too) for every pending
     question past its due time (once each)."""
     return _queue_by_due_time(db, "overdue", now=now, within=answer_within_ms, share=1.0)
 
 
-def queue_due_soon(
-    db: sqlite_utils.Database, *, now: int, answer_within_ms: int, share: float
-) -> int:
+def queue_due_soon(db: Database, *, now: int, answer_within_ms: int, share: float) -> int:
     """A ``question.due_soon`` reminder per ``notify`` target for every pending question that
     has waited ``share`` (e.g. 0.75) of its window and is not yet overdue (once each)."""
     if not 0 < share < 1:
@@ -105,9 +102,7 @@ def queue_due_soon(
     return _queue_by_due_time(db, "due_soon", now=now, within=answer_within_ms, share=share)
 
 
-def _queue_by_due_time(
-    db: sqlite_utils.Database, kind: str, *, now: int, within: int, share: float
-) -> int:
+def _queue_by_due_time(db: Database, kind: str, *, now: int, within: int, share: float) -> int:
     window = "coalesce(c.answer_within_ms, :within)"
     roles = "" if kind == "overdue" else " AND t.role = 'notify'"
     not_yet_overdue = "" if kind == "overdue" else f" AND r.requested_at + {window} > :now"
@@ -129,7 +124,7 @@ def _queue_by_due_time(
 
 
 def queue_assigned(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     input_request_id: str,
     case_id: str,
@@ -157,7 +152,7 @@ def queue_assigned(
         return cursor.rowcount == 1
 
 
-def drop_answered(db: sqlite_utils.Database, *, now: int) -> int:
+def drop_answered(db: Database, *, now: int) -> int:
     """Waiting notifications of questions no longer pending are never sent."""
     with write_transaction(db):
         return db.execute(
@@ -170,7 +165,7 @@ def drop_answered(db: sqlite_utils.Database, *, now: int) -> int:
 
 
 def drop_other_assignment_mail(
-    db: sqlite_utils.Database, input_request_id: str, keep: str | None, *, now: int
+    db: Database, input_request_id: str, keep: str | None, *, now: int
 ) -> int:
     """An assignment e-mail not yet sent goes no further once the question is assigned to
     someone else (``keep``: the new assignee's address, or None)."""
@@ -188,7 +183,7 @@ DIGESTS = ("question.waiting",)  # kinds always sent as one message per target
 
 
 def due_batches(
-    db: sqlite_utils.Database, *, now: int, answer_within_ms: int, digest_ms: int = 0
+    db: Database, *, now: int, answer_within_ms: int, digest_ms: int = 0
 ) -> Iterator[tuple[str, str, list[dict]]]:
     """``(target_id, kind, rows)`` for each message to send now, oldest first; nothing for a
     failing target before its ``retry_at`` (each row says ``target_failures``). With
@@ -215,7 +210,7 @@ def due_batches(
             yield target_id, kind, group
 
 
-def book_next_attempt(db: sqlite_utils.Database, ids: list[str], next_attempt_at: int) -> None:
+def book_next_attempt(db: Database, ids: list[str], next_attempt_at: int) -> None:
     """Before a send: the try is counted and the next one booked, should this one's outcome
     never be recorded (:func:`mark_sent` and :func:`mark_failed` then count nothing more)."""
     marks = ",".join("?" for _ in ids)
@@ -228,7 +223,7 @@ def book_next_attempt(db: sqlite_utils.Database, ids: list[str], next_attempt_at
         )
 
 
-def mark_sent(db: sqlite_utils.Database, ids: list[str], target_id: str, *, now: int) -> int:
+def mark_sent(db: Database, ids: list[str], target_id: str, *, now: int) -> int:
     """The message went. A target that was failing is healthy again: everything waiting for
     it becomes due now, whatever its own backoff had grown to; returns how many were."""
     marks = ",".join("?" for _ in ids)
@@ -256,7 +251,7 @@ def mark_sent(db: sqlite_utils.Database, ids: list[str], target_id: str, *, now:
 
 
 def mark_failed(
-    db: sqlite_utils.Database,
+    db: Database,
     ids: list[str],
     target_id: str,
     *,
@@ -282,7 +277,7 @@ def mark_failed(
         )
 
 
-def target_health(db: sqlite_utils.Database) -> list[dict]:
+def target_health(db: Database) -> list[dict]:
     """Each active target: last success, last error, and how many notifications wait."""
     return list(
         db.query(
@@ -295,7 +290,7 @@ def target_health(db: sqlite_utils.Database) -> list[dict]:
     )
 
 
-def case_notifications(db: sqlite_utils.Database, case_id: str) -> list[dict]:
+def case_notifications(db: Database, case_id: str) -> list[dict]:
     """What was sent (or is waiting, or failed) about a case's questions."""
     return list(
         db.query(
@@ -308,13 +303,13 @@ def case_notifications(db: sqlite_utils.Database, case_id: str) -> list[dict]:
     )
 
 
-def inbox_version(db: sqlite_utils.Database) -> int:
+def inbox_version(db: Database) -> int:
     """A number that changes whenever a question arrives, is answered, closes or is
     (un)assigned: what an open Inbox polls to know it must redraw."""
     row = db.execute("SELECT n FROM inbox_version WHERE id = 1").fetchone()
     return row[0] if row else 0
 
 
-def known_target_count(db: sqlite_utils.Database) -> int:
+def known_target_count(db: Database) -> int:
     """Every target ever configured, active or not."""
     return db.execute("SELECT count(*) FROM notify_targets").fetchone()[0]

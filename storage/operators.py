@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
 
 
-def count_operators(db: sqlite_utils.Database) -> int:
+def count_operators(db: Database) -> int:
     return db.execute("SELECT count(*) FROM operators").fetchone()[0]
 
 
-def list_operators(db: sqlite_utils.Database) -> list[dict]:
+def list_operators(db: Database) -> list[dict]:
     return list(db.query("SELECT name, created_at, created_by FROM operators ORDER BY name"))
 
 
-def get_password_hash(db: sqlite_utils.Database, name: str) -> str | None:
+def get_password_hash(db: Database, name: str) -> str | None:
     row = first_row(db, "SELECT password_hash FROM operators WHERE name = ?", [name])
     return row["password_hash"] if row else None
 
 
-def upsert_operator(
-    db: sqlite_utils.Database, name: str, password_hash: str, created_by: str | None
-) -> bool:
+def upsert_operator(db: Database, name: str, password_hash: str, created_by: str | None) -> bool:
     """Add or re-password an operator; True if it was new."""
     with write_transaction(db):
         existed = get_password_hash(db, name) is not None
@@ -37,12 +34,12 @@ def upsert_operator(
     return not existed
 
 
-def set_email(db: sqlite_utils.Database, name: str, email: str | None) -> None:
+def set_email(db: Database, name: str, email: str | None) -> None:
     with write_transaction(db):
         db.execute("UPDATE operators SET email = ? WHERE name = ?", [email, name])
 
 
-def operator_emails(db: sqlite_utils.Database) -> dict[str, str]:
+def operator_emails(db: Database) -> dict[str, str]:
     """Local operators' e-mails, by name (those who gave one)."""
     return {
         row["name"]: row["email"]
@@ -50,12 +47,12 @@ def operator_emails(db: sqlite_utils.Database) -> dict[str, str]:
     }
 
 
-def update_hash(db: sqlite_utils.Database, name: str, password_hash: str) -> None:
+def update_hash(db: Database, name: str, password_hash: str) -> None:
     """A new hash for the account (nothing if it was removed meanwhile)."""
     with write_transaction(db):
         db.execute("UPDATE operators SET password_hash = ? WHERE name = ?", [password_hash, name])
 
 
-def remove_operator(db: sqlite_utils.Database, name: str) -> bool:
+def remove_operator(db: Database, name: str) -> bool:
     with write_transaction(db):
         return db.execute("DELETE FROM operators WHERE name = ?", [name]).rowcount == 1

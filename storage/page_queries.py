@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import os
 
-import sqlite_utils
-
 from storage.case_filter import CaseFilter
+from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
 from storage.dialect import POSTGRESQL, dialect
 
@@ -19,9 +18,7 @@ LIST_COLUMNS = (
 )
 
 
-def list_page(
-    db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offset: int = 0
-) -> list[dict]:
+def list_page(db: Database, flt: CaseFilter, limit: int = 50, offset: int = 0) -> list[dict]:
     """One page of matching cases, newest first."""
     if flt.uses_search_index():
         refresh_search_index(db)
@@ -40,17 +37,17 @@ def total_of(counts: dict[str, int], flt: CaseFilter) -> int:
     return sum(n for status, n in counts.items() if not flt.statuses or status in flt.statuses)
 
 
-def list_cases(db: sqlite_utils.Database, flt: CaseFilter, limit: int = 50, offset: int = 0):
+def list_cases(db: Database, flt: CaseFilter, limit: int = 50, offset: int = 0):
     """One page of cases, newest first, and the total matching."""
     return list_page(db, flt, limit, offset), total_of(status_counts(db, flt), flt)
 
 
-def _kept_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def _kept_counts(db: Database) -> dict[str, int]:
     """Per-status counts the triggers keep in ``case_status_counts`` (no scan)."""
     return dict(db.execute("SELECT status, cases FROM case_status_counts").fetchall())
 
 
-def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
+def status_counts(db: Database, flt: CaseFilter) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
     if flt.uses_search_index():
         refresh_search_index(db)
@@ -68,7 +65,7 @@ def status_counts(db: sqlite_utils.Database, flt: CaseFilter) -> dict[str, int]:
 DAY_MS = 86_400_000
 
 
-def _recent(db: sqlite_utils.Database, flt: CaseFilter, days: int) -> tuple[str, list]:
+def _recent(db: Database, flt: CaseFilter, days: int) -> tuple[str, list]:
     """The filter's WHERE, limited to cases created in the last ``days`` days (the charts'
     window: it keeps their cost flat however much history there is)."""
     if flt.uses_search_index():
@@ -78,7 +75,7 @@ def _recent(db: sqlite_utils.Database, flt: CaseFilter, days: int) -> tuple[str,
     return (where + " AND" if where else " WHERE") + " created_at >= ?", [*params, since]
 
 
-def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
+def cases_per_day(db: Database, flt: CaseFilter, days: int = 60) -> list[dict]:
     """Cases created per UTC day by outcome, over the last ``days`` days."""
     where, params = _recent(db, flt, days)
     return list(
@@ -91,7 +88,7 @@ def cases_per_day(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) ->
     )
 
 
-def completion_hours(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60) -> list[dict]:
+def completion_hours(db: Database, flt: CaseFilter, days: int = 60) -> list[dict]:
     """How long completed cases created in the last ``days`` days took, in whole hours
     (10 and more together)."""
     where, params = _recent(db, flt, days)
@@ -107,7 +104,7 @@ def completion_hours(db: sqlite_utils.Database, flt: CaseFilter, days: int = 60)
     )
 
 
-def unknown_submissions(db: sqlite_utils.Database) -> list[dict]:
+def unknown_submissions(db: Database) -> list[dict]:
     return list(
         db.query(
             "SELECT submission_id, created_by, created_at, error_code, error_message"
@@ -116,11 +113,11 @@ def unknown_submissions(db: sqlite_utils.Database) -> list[dict]:
     )
 
 
-def get_case(db: sqlite_utils.Database, case_id: str) -> dict | None:
+def get_case(db: Database, case_id: str) -> dict | None:
     return first_row(db, "SELECT * FROM cases WHERE case_id = ?", [case_id])
 
 
-def case_version(db: sqlite_utils.Database, case_id: str) -> tuple:
+def case_version(db: Database, case_id: str) -> tuple:
     """What changes whenever something is stored about a case (an event, a poll's repair, an
     answer, an assignment): what an open timeline polls to know it must redraw."""
     row = db.execute(
@@ -133,7 +130,7 @@ def case_version(db: sqlite_utils.Database, case_id: str) -> tuple:
     return (*row, *(changed or ()), version[0] if version else 0)
 
 
-def case_events(db: sqlite_utils.Database, case_id: str, limit: int = 500) -> list[dict]:
+def case_events(db: Database, case_id: str, limit: int = 500) -> list[dict]:
     """A case's events in the order they happened (Offload's updatedAt, then arrival)."""
     return list(
         db.query(
@@ -146,7 +143,7 @@ def case_events(db: sqlite_utils.Database, case_id: str, limit: int = 500) -> li
     )
 
 
-def case_attachments(db: sqlite_utils.Database, case_id: str) -> list[dict]:
+def case_attachments(db: Database, case_id: str) -> list[dict]:
     """Every file Offload reported for a case (``data.attachments`` of its events), once
     each as first reported, in that order. SQLite reads the stored payloads (``json_each``);
     with ``min()`` the other columns come from the row that has it. PostgreSQL: the same with
@@ -188,15 +185,15 @@ SELECT attachment_id, name, type, size, first_at FROM (
 """
 
 
-def case_submission(db: sqlite_utils.Database, case_id: str) -> dict | None:
+def case_submission(db: Database, case_id: str) -> dict | None:
     return first_row(db, "SELECT * FROM submissions WHERE case_id = ? LIMIT 1", [case_id])
 
 
-def last_reconciler_run(db: sqlite_utils.Database) -> dict | None:
+def last_reconciler_run(db: Database) -> dict | None:
     return first_row(db, "SELECT * FROM reconciler_runs ORDER BY id DESC LIMIT 1")
 
 
-def drift_found_recently(db: sqlite_utils.Database, runs: int = 20) -> int:
+def drift_found_recently(db: Database, runs: int = 20) -> int:
     return db.execute(
         "SELECT coalesce(sum(changed), 0) FROM (SELECT changed FROM reconciler_runs"
         " ORDER BY id DESC LIMIT ?) recent",
@@ -204,7 +201,7 @@ def drift_found_recently(db: sqlite_utils.Database, runs: int = 20) -> int:
     ).fetchone()[0]
 
 
-def database_file_size(db: sqlite_utils.Database) -> int | None:
+def database_file_size(db: Database) -> int | None:
     if dialect(db) is POSTGRESQL:
         return db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     path = db.execute("PRAGMA database_list").fetchone()[2]
@@ -213,7 +210,7 @@ def database_file_size(db: sqlite_utils.Database) -> int | None:
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
-def database_path(db: sqlite_utils.Database) -> str:
+def database_path(db: Database) -> str:
     """The SQLite file, or the PostgreSQL URL without its password."""
     if dialect(db) is POSTGRESQL:
         from storage.pg import redacted
@@ -222,7 +219,7 @@ def database_path(db: sqlite_utils.Database) -> str:
     return db.execute("PRAGMA database_list").fetchone()[2] or ":memory:"
 
 
-def refresh_search_index(db: sqlite_utils.Database) -> int:
+def refresh_search_index(db: Database) -> int:
     """Index the cases that changed since the last refresh (noted by triggers); return how
     many. Bulk FTS5 work here is far cheaper than one insert per webhook."""
     from storage.migrations import SEARCH_COLUMNS

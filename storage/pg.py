@@ -59,17 +59,26 @@ IDLE_IN_TRANSACTION_MS = 30_000  # a transaction left idle this long is ended by
 STATEMENT_TIMEOUT_MS = 120_000
 POOL_MAX = 200  # connections one process may hold per database (each dashboard session holds one)
 
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?|:(\w+)|%|[^'\"?:%]+|.", re.S)
+_TOKENS = re.compile(
+    r"'(?:[^']|'')*'"  # a string
+    r"|\"(?:[^\"]|\"\")*\""  # a quoted name
+    r"|--[^\n]*|/\*.*?\*/"  # a comment
+    r"|::|\?[|&]"  # a cast; jsonb's ?| and ?& operators
+    r"|\?|:(\w+)|%|[^'\"?:%/-]+|.",
+    re.S,
+)
 
 
 @functools.lru_cache(maxsize=4096)
 def pg_sql(sql: str) -> str:
     """``sql`` with SQLite's parameter marks as psycopg's: ``?`` → ``%s``, ``:name`` →
-    ``%(name)s``, a literal ``%`` → ``%%``; quoted text and ``::`` casts untouched."""
+    ``%(name)s``, a literal ``%`` → ``%%``; quoted text, comments, ``::`` casts and jsonb's
+    ``?|``/``?&`` untouched (jsonb's lone ``?`` cannot be told from a mark: shared SQL says
+    ``jsonb_exists(doc, key)``)."""
     out = []
     for match in _TOKENS.finditer(sql):
         token = match.group(0)
-        if token[0] == "'":
+        if token[0] == "'" or token[:2] in ("--", "/*"):
             out.append(token.replace("%", "%%"))
         elif token == "?":
             out.append("%s")

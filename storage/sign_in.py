@@ -7,8 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.db import first_row, write_transaction
 
 TICKET_MS = 60_000
@@ -19,7 +18,7 @@ def _hash(secret: str) -> str:
 
 
 def begin(
-    db: sqlite_utils.Database, operator: str, fingerprint: str, *, now: int, lifetime_ms: int
+    db: Database, operator: str, fingerprint: str, *, now: int, lifetime_ms: int
 ) -> tuple[str, str]:
     """A new session for ``operator``: ``(session_id, ticket)``; the ticket, given once to
     :func:`exchange` within a minute, gets the browser its cookie."""
@@ -42,7 +41,7 @@ def begin(
     return session_id, ticket
 
 
-def exchange(db: sqlite_utils.Database, ticket: str, *, now: int) -> tuple[str, int] | None:
+def exchange(db: Database, ticket: str, *, now: int) -> tuple[str, int] | None:
     """The ticket (once, before it expires) for a new cookie token: ``(token, expires_at)``;
     None for an unknown, used or expired ticket, or an ended session."""
     token = secrets.token_urlsafe(32)
@@ -67,7 +66,7 @@ def exchange(db: sqlite_utils.Database, ticket: str, *, now: int) -> tuple[str, 
     return token, row["expires_at"]
 
 
-def by_token(db: sqlite_utils.Database, token: str, *, now: int) -> dict | None:
+def by_token(db: Database, token: str, *, now: int) -> dict | None:
     """The live session a cookie's token belongs to (not ended, not expired), or None."""
     if not token:
         return None
@@ -79,7 +78,7 @@ def by_token(db: sqlite_utils.Database, token: str, *, now: int) -> dict | None:
     )
 
 
-def is_live(db: sqlite_utils.Database, session_id: str, *, now: int) -> bool:
+def is_live(db: Database, session_id: str, *, now: int) -> bool:
     return (
         first_row(
             db,
@@ -92,7 +91,7 @@ def is_live(db: sqlite_utils.Database, session_id: str, *, now: int) -> bool:
 
 
 def end(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     now: int,
     why: str,
@@ -116,7 +115,7 @@ def end(
         ).rowcount
 
 
-def ticket_waiting(db: sqlite_utils.Database, session_id: str, *, now: int) -> bool:
+def ticket_waiting(db: Database, session_id: str, *, now: int) -> bool:
     """Whether this session's ticket is still to be exchanged (and may still be)."""
     return (
         first_row(

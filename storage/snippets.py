@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from storage import audit
+from storage.database import Database
 from storage.db import now_ms, write_transaction
 
 
-def list_snippets(db: sqlite_utils.Database) -> list[dict]:
+def list_snippets(db: Database) -> list[dict]:
     return list(db.query("SELECT name, text, created_by FROM reply_snippets ORDER BY name"))
 
 
-def save_snippet(db: sqlite_utils.Database, name: str, text: str, operator: str) -> None:
+def save_snippet(db: Database, name: str, text: str, operator: str) -> None:
     with write_transaction(db):
         db.execute(
             "INSERT INTO reply_snippets (name, text, created_by, created_at) VALUES (?, ?, ?, ?)"
@@ -23,7 +22,7 @@ def save_snippet(db: sqlite_utils.Database, name: str, text: str, operator: str)
         audit.record(db, operator, "snippet.saved", target=name)
 
 
-def delete_snippet(db: sqlite_utils.Database, name: str, operator: str | None) -> None:
+def delete_snippet(db: Database, name: str, operator: str | None) -> None:
     with write_transaction(db):
         if db.execute("DELETE FROM reply_snippets WHERE name = ?", [name]).rowcount:
             audit.record(db, operator, "snippet.deleted", target=name)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
+from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
 from storage.events import local_event, record_event
 
 
-def get_submission(db: sqlite_utils.Database, submission_id: str) -> dict | None:
+def get_submission(db: Database, submission_id: str) -> dict | None:
     return first_row(db, "SELECT * FROM submissions WHERE submission_id = ?", [submission_id])
 
 
 def create_submission(
-    db: sqlite_utils.Database, submission_id: str, request: dict, created_by: str | None
+    db: Database, submission_id: str, request: dict, created_by: str | None
 ) -> bool:
     """Commit a PENDING submission; False if this id exists already (a double submit)."""
     now = now_ms()
@@ -30,7 +29,7 @@ def create_submission(
 
 
 def mark_sent(
-    db: sqlite_utils.Database, submission_id: str, case_id: str, request: dict, actor: str | None
+    db: Database, submission_id: str, case_id: str, request: dict, actor: str | None
 ) -> None:
     """Offload returned a caseId: the submission is SENT and the case exists in ``cases``
     (CREATED, with the request sent) before any webhook arrives."""
@@ -75,7 +74,7 @@ def mark_sent(
 
 
 def mark_outcome(
-    db: sqlite_utils.Database,
+    db: Database,
     submission_id: str,
     status: str,
     *,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
-import sqlite_utils
-
 from storage import audit
+from storage.database import Database
 from storage.db import now_ms, write_transaction
 
 
-def list_templates(db: sqlite_utils.Database) -> list[dict]:
+def list_templates(db: Database) -> list[dict]:
     return [
         {**row, "body": json.loads(row["body"])}
         for row in db.query(
@@ -19,7 +18,7 @@ def list_templates(db: sqlite_utils.Database) -> list[dict]:
     ]
 
 
-def save_template(db: sqlite_utils.Database, name: str, body: dict, operator: str | None) -> None:
+def save_template(db: Database, name: str, body: dict, operator: str | None) -> None:
     now = now_ms()
     with write_transaction(db):
         db.execute(
@@ -31,7 +30,7 @@ def save_template(db: sqlite_utils.Database, name: str, body: dict, operator: st
         audit.record(db, operator, "template.saved", target=name)
 
 
-def delete_template(db: sqlite_utils.Database, name: str, operator: str | None) -> bool:
+def delete_template(db: Database, name: str, operator: str | None) -> bool:
     with write_transaction(db):
         if not db.execute("DELETE FROM case_templates WHERE name = ?", [name]).rowcount:
             return False
