@@ -119,14 +119,14 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
-def sidecar(db_path):
-    """A real ``offload-console sidecar`` on a free loopback port."""
+def sidecar(db_url):
+    """A real ``offload-console sidecar`` on a free loopback port, on each engine."""
     server = ServerProcess(
-        ["sidecar", "--db", db_path, "--log-level", "info", "--reconcile-every", "0"],
+        ["sidecar", "--db", db_url, "--log-level", "info", "--reconcile-every", "0"],
         env={"OFFLOAD_WEBHOOK_TOKEN": ""},
     )
     server.start(free_port())
-    server.db_path = db_path
+    server.db_path = db_url
     yield server
     server.stop()
 
@@ -165,8 +165,9 @@ def fast_sandbox():
 
 
 @pytest.fixture
-def app_sidecar(db_path):
-    server = InProcessSidecar(db_path)
+def app_sidecar(db_url):
+    """The sidecar's app in this process, on each engine."""
+    server = InProcessSidecar(db_url)
     with server.client:  # runs the app's lifespan: the writer thread starts and stops
         yield server
 
