@@ -225,6 +225,12 @@ class PgConnection:
                 self._began = False
             raise translated(exc) from exc
 
+    def commit(self) -> None:
+        """sqlite3's ``commit()``: ends a transaction of ours if one is open (statements
+        outside one are committed as they run)."""
+        if self._began:
+            self.execute("COMMIT")
+
     def close(self) -> None:
         """Give the connection back to the pool (rolled back there if a transaction is open)."""
         self._began = False
@@ -268,6 +274,10 @@ class PgTable:
     @property
     def count(self) -> int:
         return self.db.execute(f"SELECT count(*) FROM {self.name}").fetchone()[0]
+
+    def count_where(self, where: str, where_args=None) -> int:
+        sql = f"SELECT count(*) FROM {self.name} WHERE {where}"
+        return self.db.execute(sql, where_args).fetchone()[0]
 
     @property
     def rows(self) -> Iterator[dict]:

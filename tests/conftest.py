@@ -1,7 +1,13 @@
 import pytest
+from hypothesis import HealthCheck, settings
 
 import storage
 from tests.helpers import ServerProcess, free_port
+
+# This machine is shared and noisy: Hypothesis checks what the code does, never how fast the
+# examples come (no deadline, no "generation is slow" failure).
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -241,18 +247,9 @@ class LoadTolerantBrowser:
 
 
 @pytest.fixture
-def env_db(db_path, monkeypatch):
-    """The dashboard's database by environment, an API key to keep secret, and an Offload
-    base URL where nothing listens."""
-    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
-    monkeypatch.setenv("OFFLOAD_API_KEY", "sk_CANARY_do_not_show_9f2")
-    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
-    return storage.open_db(db_path)
-
-
-@pytest.fixture
-def env_any_db(db_url, monkeypatch):
-    """:func:`env_db` on each engine (SQLite, then PostgreSQL)."""
+def env_db(db_url, monkeypatch):
+    """The dashboard's database by environment (on each engine), an API key to keep secret,
+    and an Offload base URL where nothing listens."""
     monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_url)
     monkeypatch.setenv("OFFLOAD_API_KEY", "sk_CANARY_do_not_show_9f2")
     monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing there

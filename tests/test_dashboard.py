@@ -75,10 +75,10 @@ def markdown(at) -> str:
     )
 
 
-def test_inbox_lists_pending_questions_oldest_first_as_plain_text(env_any_db):
-    add(env_any_db, input_needed("c-new", "r-new", 2_000_000, "Newer question?"))
-    add(env_any_db, input_needed("c-old", "r-old", 1_000_000, HOSTILE))
-    add(env_any_db, webhook("c-done", "case.completed", 3_000_000))
+def test_inbox_lists_pending_questions_oldest_first_as_plain_text(env_db):
+    add(env_db, input_needed("c-new", "r-new", 2_000_000, "Newer question?"))
+    add(env_db, input_needed("c-old", "r-old", 1_000_000, HOSTILE))
+    add(env_db, webhook("c-done", "case.completed", 3_000_000))
     at = run_app()
     shown = texts(at)
     assert HOSTILE in shown  # verbatim, as text (the selected question, whole)
@@ -152,22 +152,22 @@ def test_conflict_is_explained_and_the_case_refreshed(sandbox, db_path, monkeypa
     assert db["input_requests"].get(request_id)["status"] != "PENDING"
 
 
-def test_network_failure_keeps_the_typed_answer_and_releases_the_claim(env_any_db):
-    add(env_any_db, input_needed("c1", "r1", 1000))
+def test_network_failure_keeps_the_typed_answer_and_releases_the_claim(env_db):
+    add(env_db, input_needed("c1", "r1", 1000))
     at = run_app(operator_name="Avery")
     at.text_area(key="answer_r1").input("Keep me")
     at.button(key="send_r1").click().run()
     assert "Could not reach Offload" in markdown(at)
     assert at.text_area(key="answer_r1").value == "Keep me"
-    row = env_any_db["input_requests"].get("r1")
+    row = env_db["input_requests"].get("r1")
     assert row["status"] == "PENDING" and row["claimed_by"] is None
 
 
-def test_claimed_request_shows_who_is_answering(env_any_db):
+def test_claimed_request_shows_who_is_answering(env_db):
     from storage.inbox import claim_request
 
-    add(env_any_db, input_needed("c1", "r1", 1000))
-    assert claim_request(env_any_db, "r1", "Blake", "blakes-tab").claimed
+    add(env_db, input_needed("c1", "r1", 1000))
+    assert claim_request(env_db, "r1", "Blake", "blakes-tab").claimed
     at = run_app(operator_name="Avery")
     assert "Blake" in texts(at)
     at.text_area(key="answer_r1").input("Mine")
@@ -175,14 +175,14 @@ def test_claimed_request_shows_who_is_answering(env_any_db):
     assert "is answering this question" in markdown(at)
 
 
-def test_cases_page_filters_and_counts_in_sql(env_any_db):
+def test_cases_page_filters_and_counts_in_sql(env_db):
     for i in range(12):
         add(
-            env_any_db,
+            env_db,
             webhook(f"done{i}", "case.completed", 1_000_000 + i, clientReferenceId=f"v{i}"),
         )
     for i in range(3):
-        add(env_any_db, input_needed(f"wait{i}", f"r{i}", 2_000_000 + i))
+        add(env_db, input_needed(f"wait{i}", f"r{i}", 2_000_000 + i))
     at = run_app()
     at.switch_page("app_pages/cases.py").run()
     assert not at.exception
@@ -196,10 +196,10 @@ def test_cases_page_filters_and_counts_in_sql(env_any_db):
     assert list(at.dataframe[0].value["reference"]) == ["v11"]
 
 
-def test_case_timeline_header_events_and_result_check(env_any_db):
-    add(env_any_db, input_needed("c1", "r1", 1000, "Accept Monday?"))
+def test_case_timeline_header_events_and_result_check(env_db):
+    add(env_db, input_needed("c1", "r1", 1000, "Accept Monday?"))
     add(
-        env_any_db,
+        env_db,
         webhook(
             "c1",
             "case.completed",
@@ -209,7 +209,7 @@ def test_case_timeline_header_events_and_result_check(env_any_db):
             result={"taxId": 12},
         ),
     )
-    env_any_db.execute(
+    env_db.execute(
         "UPDATE cases SET result_schema = ?, max_attempts = 3, next_action_at = ?",
         [json.dumps(W9_TEMPLATE["resultSchema"]), 253402300799999],
     )
@@ -235,7 +235,7 @@ def test_case_timeline_header_events_and_result_check(env_any_db):
     assert [v.split(" · ")[1] for v in timeline["via"]] == ["case.input_needed", "case.completed"]
 
 
-def test_health_never_shows_the_api_key(env_any_db):
+def test_health_never_shows_the_api_key(env_db):
     at = run_app()
     at.switch_page("app_pages/health.py").run()
     assert not at.exception
@@ -470,9 +470,9 @@ def test_timeline_answers_its_waiting_question_with_the_same_claim(env_db):
     assert env_db["input_requests"].get("r2")["answered_by"] == "Avery"
 
 
-def test_one_operator_in_two_tabs_sends_one_answer(env_any_db):
+def test_one_operator_in_two_tabs_sends_one_answer(env_db):
     """A claim belongs to a browser session: Avery's second tab is told, nothing is sent."""
-    four_same_questions(env_any_db)
+    four_same_questions(env_db)
     offload = FakeOffload()
     tabs = [
         run_app(operator_name="Avery", _client=offload.client(), _session_token=f"tab-{n}")
@@ -480,7 +480,7 @@ def test_one_operator_in_two_tabs_sends_one_answer(env_any_db):
     ]
     from storage.inbox import claim_request
 
-    assert claim_request(env_any_db, "r1", "Avery", "tab-1").claimed  # tab 1 is sending
+    assert claim_request(env_db, "r1", "Avery", "tab-1").claimed  # tab 1 is sending
     tabs[1].text_area(key="answer_r1").input("From tab 2").run()
     tabs[1].button(key="send_r1").click().run()
     assert "in another tab or window" in markdown(tabs[1])
