@@ -6,7 +6,8 @@ row), every question is notified once, with no restart of anything but the datab
 sidecar killed with SIGKILL in the middle of an outage forwards its spool at its next start.
 
 Real processes, a PostgreSQL server of this module's own (it is restarted), real receivers.
-``OFFLOAD_TEST_OUTAGE_S`` sets how long the database stays down (default 6 s)."""
+``OFFLOAD_TEST_OUTAGE_S`` sets how long the database stays down (default 6 s),
+``OFFLOAD_TEST_SIDECARS`` how many sidecars share it (default 2)."""
 
 import itertools
 import os
@@ -26,6 +27,7 @@ from tests.test_notify_servers import Receiver
 pytestmark = pytest.mark.slow
 
 OUTAGE_S = float(os.environ.get("OFFLOAD_TEST_OUTAGE_S", "6"))
+SIDECARS = max(2, int(os.environ.get("OFFLOAD_TEST_SIDECARS", "2")))
 
 
 @pytest.fixture
@@ -186,11 +188,11 @@ def stall_writer(pg, seconds: float) -> None:
 def test_sidecars_ride_through_restarts_terminations_an_outage_and_a_stalled_writer(server):
     receiver = Receiver()
     url = server.database
-    ports = [free_port(), free_port()]
+    ports = [free_port() for _ in range(SIDECARS)]
     # The default retry (10 s) is the window in which a send's outcome is recorded.
     notifying = {"OFFLOAD_CONSOLE_NOTIFY_URLS": receiver.url}
-    # The first has the notification target; the second, started after it, has none.
-    sidecars = [sidecar(url, ports[0], **notifying), sidecar(url, ports[1])]
+    # The first has the notification target; the others, started after it, have none.
+    sidecars = [sidecar(url, ports[0], **notifying)] + [sidecar(url, p) for p in ports[1:]]
     try:
         with Load(ports) as load:
             load.more(200)
