@@ -224,18 +224,19 @@ Sender = Callable[[Target, str, str, str | None], str | None]
 RECORD_MARGIN_MS = 1000  # a send's outcome is retried until this long before its next try
 
 
-def _recorded(record, *, until: int):
+def _recorded(record, *, budget_ms: int):
     """``record()``, tried again while the database is unavailable (a restart, a failover:
-    the pool gives a new connection) until shortly before ``until``, the send's booked next
-    try: after that another pass, of this instance or another, may send it again, so the
+    the pool gives a new connection) for ``budget_ms``: until shortly before the send's booked
+    next try, after which another pass, of this instance or another, may send it again. So the
     message goes twice only when the database stayed away that long."""
-    from storage import DatabaseUnavailable, now_ms
+    from storage import DatabaseUnavailable
 
+    deadline = time.monotonic() + (budget_ms - RECORD_MARGIN_MS) / 1000
     while True:
         try:
             return record()
         except DatabaseUnavailable:
-            if now_ms() + RECORD_RETRY_S * 1000 >= until - RECORD_MARGIN_MS:
+            if time.monotonic() + RECORD_RETRY_S >= deadline:
                 raise
             time.sleep(RECORD_RETRY_S)
 
@@ -291,7 +292,8 @@ def send_due(
         try:
             if error is None:
                 released = _recorded(
-                    partial(store.mark_sent, db, ids, target_id, now=now), until=next_attempt_at
+                    partial(store.mark_sent, db, ids, target_id, now=now),
+                    budget_ms=next_attempt_at - now,
                 )
                 if released:
                     log.info("%s accepts messages again: %d waiting go now", target.label, released)
@@ -311,7 +313,7 @@ def send_due(
                     next_attempt_at=next_attempt_at,
                     give_up=give_up,
                 ),
-                until=next_attempt_at,
+                budget_ms=next_attempt_at - now,
             )
         except StorageError as exc:
             log.warning(

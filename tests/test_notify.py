@@ -321,6 +321,7 @@ def test_a_send_whose_outcome_cannot_be_recorded_backs_off_like_a_failed_one(
         raise DatabaseUnavailable("database or disk is full")
 
     monkeypatch.setattr(notify.store, "mark_sent", full)
+    monkeypatch.setattr(notify, "RECORD_MARGIN_MS", 60_000)  # no retry of the record here
     sender = Recorder()
     for second in range(1, 26):  # the notifier's pass, once a second for 25 s
         try:
@@ -329,6 +330,37 @@ def test_a_send_whose_outcome_cannot_be_recorded_backs_off_like_a_failed_one(
             pass
     assert len(sender.sent) == 2  # at 1 s and 11 s (the next is due at 26 s)
     assert len({body for _, _, body, _ in sender.sent}) == 1  # the same id each time
+
+
+def test_an_outcome_is_recorded_again_on_a_new_try_before_the_message_may_go_again(
+    db, targets, monkeypatch
+):
+    """Issue 34, item 3: the database away for a moment after the send (a restart): the
+    outcome is recorded on a later try within the booked retry, and the message is not sent
+    again by the next passes."""
+    from offload_console import notify
+    from storage import DatabaseUnavailable
+
+    start = now_ms()
+    ask(db, at=start)
+    only = [next(t for t in targets if t.label.startswith("json"))]
+    real = notify.store.mark_sent
+    failures = iter([True, True, True])
+
+    def restarting(*args, **kwargs):
+        if next(failures, False):
+            raise DatabaseUnavailable("the connection was lost")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(notify.store, "mark_sent", restarting)
+    monkeypatch.setattr(notify, "RECORD_RETRY_S", 0.01)
+    sender = Recorder()
+    for second in range(1, 40):
+        run(db, only, sender, now=start + second * 1000)
+    assert len(sender.sent) == 1
+    assert next(failures, "used") == "used"  # every failure was met, then it was recorded
+    rows = db["notifications"].rows_where("target_id = ?", [only[0].target_id])
+    assert [row["status"] for row in rows] == ["SENT"]
 
 
 def test_a_booking_that_cannot_be_written_sends_nothing(db, targets, monkeypatch):
