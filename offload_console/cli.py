@@ -192,7 +192,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     from offload_console.notify import notify_forever, switch_on, targets_from_urls
     from storage import DatabaseUnavailable, StorageError, now_ms
     from storage.jobs import JobLock
-    from storage.notifications import retire_targets
+    from storage.notifications import refresh_targets
     from storage.pg import is_postgresql
 
     db_path = settings.db_path(db)
@@ -224,8 +224,8 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     )
 
     def on_beat(database, instance_id) -> None:
-        if several:  # a target nobody running has any more is switched off
-            retire_targets(database, now=now_ms())
+        if several:  # a target is active while some running instance has it
+            refresh_targets(database, now=now_ms())
 
     presence = instance.Presence(
         lambda: settings.open_db(db_path),

@@ -35,7 +35,7 @@ def sync_targets(
     with their history. Without ``instance_id`` (SQLite: one console per database, the holder
     of its sidecar lock) the configured ones are the only active ones. With it (PostgreSQL,
     several consoles): they become this instance's, and a target stays active while any
-    running instance has it (:func:`retire_targets`): an instance started without a target
+    running instance has it (:func:`refresh_targets`): an instance started without a target
     switches off nobody else's. Every question already waiting that a ``notify`` target was
     never told about gets a ``question.waiting`` row for it (sent as one digest); returns how
     many such rows were queued."""
@@ -58,34 +58,56 @@ def sync_targets(
                     [instance_id, target_id],
                 )
         if instance_id is not None:
-            retire_targets(db, now=now)
-        return db.execute(
-            "INSERT INTO notifications (notification_id, kind, input_request_id,"
-            " case_id, target_id, created_at, next_attempt_at)"
-            " SELECT 'ntf_waiting_' || r.input_request_id || '_' || t.target_id,"
-            " 'question.waiting', r.input_request_id, r.case_id, t.target_id, :now, :now"
-            " FROM input_requests r JOIN notify_targets t ON t.active = 1 AND t.role = 'notify'"
-            " WHERE r.status = 'PENDING' AND NOT EXISTS (SELECT 1 FROM notifications n"
-            " WHERE n.input_request_id = r.input_request_id AND n.target_id = t.target_id)"
-            " ON CONFLICT DO NOTHING",
-            {"now": now},
-        ).rowcount
+            refresh_targets(db, now=now)
+        return _queue_waiting(db, now=now)
 
 
-def retire_targets(db: Database, *, now: int) -> int:
-    """Switch off every active target that no running instance has (stopped, or unseen for
-    ``storage.instances.GONE_AFTER_S``); returns how many. Run at each instance's start and
-    heartbeat on PostgreSQL."""
+def _queue_waiting(db: Database, *, now: int) -> int:
+    """A ``question.waiting`` row per active ``notify`` target for every pending question it
+    was never told about (sent as one digest); returns how many were queued."""
+    return db.execute(
+        "INSERT INTO notifications (notification_id, kind, input_request_id,"
+        " case_id, target_id, created_at, next_attempt_at)"
+        " SELECT 'ntf_waiting_' || r.input_request_id || '_' || t.target_id,"
+        " 'question.waiting', r.input_request_id, r.case_id, t.target_id, :now, :now"
+        " FROM input_requests r JOIN notify_targets t ON t.active = 1 AND t.role = 'notify'"
+        " WHERE r.status = 'PENDING' AND NOT EXISTS (SELECT 1 FROM notifications n"
+        " WHERE n.input_request_id = r.input_request_id AND n.target_id = t.target_id)"
+        " ON CONFLICT DO NOTHING",
+        {"now": now},
+    ).rowcount
+
+
+_RUNNING_TARGETS = (
+    "SELECT it.target_id FROM instance_targets it"
+    " JOIN instances i ON i.instance_id = it.instance_id"
+    " WHERE i.stopped_at IS NULL AND i.last_seen_at >= ?"
+)
+
+
+def refresh_targets(db: Database, *, now: int) -> tuple[int, int]:
+    """A target is active while some running instance has it (PostgreSQL; run at each
+    instance's start and heartbeat): switch off every active target no running instance has
+    (stopped, or unseen for ``storage.instances.GONE_AFTER_S``), and on again every inactive
+    one a running instance has (its heartbeats resumed after the database was away long
+    enough to make it look gone), queueing what waited meanwhile (:func:`_queue_waiting`).
+    Returns (switched off, switched on)."""
     from storage.instances import GONE_AFTER_S
 
+    seen_since = now - GONE_AFTER_S * 1000
     with write_transaction(db):
-        return db.execute(
-            "UPDATE notify_targets SET active = 0 WHERE active = 1 AND target_id NOT IN ("
-            " SELECT it.target_id FROM instance_targets it"
-            " JOIN instances i ON i.instance_id = it.instance_id"
-            " WHERE i.stopped_at IS NULL AND i.last_seen_at >= ?)",
-            [now - GONE_AFTER_S * 1000],
+        off = db.execute(
+            "UPDATE notify_targets SET active = 0 WHERE active = 1"
+            f" AND target_id NOT IN ({_RUNNING_TARGETS})",
+            [seen_since],
         ).rowcount
+        on = db.execute(
+            f"UPDATE notify_targets SET active = 1 WHERE active = 0 AND target_id IN ({_RUNNING_TARGETS})",
+            [seen_since],
+        ).rowcount
+        if on:
+            _queue_waiting(db, now=now)
+        return off, on
 
 
 def queue_overdue(db: Database, *, now: int, answer_within_ms: int) -> int:

@@ -158,15 +158,17 @@ def dumps(obj) -> bytes:
     return json.dumps(obj).encode()
 
 
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, message: str = ""):
-    """Poll ``predicate`` until it returns something truthy; fail with ``message`` otherwise."""
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, message=""):
+    """Poll ``predicate`` until it returns something truthy; fail with ``message`` otherwise
+    (a callable: what it returns then, to say what was seen)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {message}")
+            said = message() if callable(message) else message
+            raise AssertionError(f"condition not met within {timeout}s: {said}")
         time.sleep(interval)
 
 

@@ -515,3 +515,30 @@ def test_questions_already_waiting_when_notifications_are_switched_on_get_one_di
     switch_on(db, [], now=now_ms())  # switched off, a question arrives, switched on again
     ask(db, case_id="c-off", request_id="r-off", at=T0)
     assert switch_on(db, found, now=now_ms()) == 1
+
+
+def test_a_target_switched_off_while_its_instance_looked_gone_comes_back_with_what_waited(db):
+    """Issue 29: after an outage of the database longer than GONE_AFTER_S every instance
+    looks gone; another instance's beat switched the notifying instance's target off, and it
+    stayed off for good (questions after it were never notified). Now the owner's next beat
+    switches it on again, and what waited meanwhile is queued for it."""
+    from storage import instances
+    from storage.notifications import refresh_targets
+
+    now = now_ms()
+    owner = instances.register(db, "sidecar", 1, "test", now=now)
+    other = instances.register(db, "sidecar", 2, "test", now=now + 1)
+    found = targets_from_urls(["json://localhost:1/hook"])
+    switch_on(db, found, now=now, instance_id=owner)
+    switch_on(db, [], now=now, instance_id=other)
+    target_id = found[0].target_id
+    later = now + (instances.GONE_AFTER_S + 5) * 1000  # the database was away this long
+    instances.seen(db, other, now=later)  # the other's beat comes first
+    assert refresh_targets(db, now=later) == (1, 0)
+    ask(db, at=later)  # a question while the target is off: no row for it yet
+    assert db["notifications"].count_where("target_id = ?", [target_id]) == 0
+    instances.seen(db, owner, now=later + 1000)
+    assert refresh_targets(db, now=later + 1000) == (0, 1)
+    assert db["notify_targets"].get(target_id)["active"] == 1
+    rows = list(db["notifications"].rows_where("target_id = ?", [target_id]))
+    assert [(r["kind"], r["input_request_id"]) for r in rows] == [("question.waiting", "r1")]
