@@ -77,7 +77,7 @@ def open_database(db: str | None, *, create: bool = False):
     except settings.NoDatabase as exc:
         fail(command, str(exc))
     except (OSError, StorageError) as exc:
-        fail(command, f"cannot open the database {settings.db_label(settings.db_path(db))}: {exc}")
+        fail(command, settings.cannot_open(settings.db_path(db), exc))
 
 
 def adopt_running_up(db: str | None) -> None:
@@ -97,9 +97,7 @@ def claim(command: str, db_path: str, parts: tuple[str, ...], ports: dict) -> in
     except instance.AlreadyRunning as exc:
         fail(command, str(exc))
     except OSError as exc:  # its folder cannot be made or written
-        fail(
-            command, f"cannot open the database {settings.db_label(db_path)}: its lock file: {exc}"
-        )
+        fail(command, settings.cannot_open(db_path, f"its lock file: {exc}"))
 
 
 @click.group(context_settings=CONTEXT, epilog=example("offload-console up"))
@@ -268,7 +266,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         )
         targets_recorded = False
     except (OSError, StorageError) as exc:
-        fail("sidecar", f"cannot open the database {settings.db_label(db_path)}: {exc}")
+        fail("sidecar", settings.cannot_open(db_path, exc))
 
     async def record_targets_later() -> None:
         while True:

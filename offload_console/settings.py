@@ -22,7 +22,7 @@ from storage import DEFAULT_DB_NAME
 from storage.db import DEFAULT_BUSY_TIMEOUT_MS
 from storage.events import parse_window_ms
 from storage.inbox import DEFAULT_ANSWER_WITHIN_MS
-from storage.pg import is_postgresql, redacted
+from storage.pg import db_passwords, is_postgresql, masked, redacted
 
 DEFAULT_SIDECAR_HOST = "127.0.0.1"
 DEFAULT_SIDECAR_PORT = 8787
@@ -121,6 +121,12 @@ def db_label(db: str) -> str:
     return redacted(db) if is_postgresql(db) else db
 
 
+def cannot_open(db: str, problem: object) -> str:
+    """The message for a database that cannot be opened: named without its password, and
+    the problem (a driver's message may quote the URL) with every form of it masked."""
+    return f"cannot open the database {db_label(db)}: {masked(str(problem), db)}"
+
+
 def db_path(explicit: str | os.PathLike | None = None) -> str:
     """The database's path by :func:`db_choice`'s rule."""
     return db_choice(explicit)[0]
@@ -150,7 +156,10 @@ def write_current(db: str) -> None:
 
     current_file().parent.mkdir(parents=True, exist_ok=True)
     temporary = current_file().with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"db": db, "pid": os.getpid()}), encoding="utf-8")
+    # the database's URL may hold its password: readable by this user only
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(handle, "w", encoding="utf-8") as out:
+        out.write(json.dumps({"db": db, "pid": os.getpid()}))
     temporary.replace(current_file())
 
 
@@ -175,15 +184,10 @@ class NoDatabase(Exception):
     pass
 
 
-def _db_password() -> str:
-    """The password in a ``postgresql://`` OFFLOAD_CONSOLE_DB, if any: masked like a key."""
-    db = _env("OFFLOAD_CONSOLE_DB") or ""
-    if not is_postgresql(db):
-        return ""
-    try:
-        return unquote(urlsplit(db).password or "")
-    except ValueError:
-        return ""
+def _db_passwords() -> tuple[str, ...]:
+    """The password in OFFLOAD_CONSOLE_DB (a URL's user info or ``password=``, a key=value
+    conninfo's ``password=``), in every form it may be shown: masked like a key."""
+    return tuple(db_passwords(_env("OFFLOAD_CONSOLE_DB") or ""))
 
 
 def existing_db_path(explicit: str | os.PathLike | None = None) -> str:
@@ -264,14 +268,14 @@ def secret_values() -> list[str]:
     files = tuple(
         (str(path), path.stat().st_mtime_ns) for path in _secrets_paths() if path.exists()
     )
-    env = tuple(_env(name) or "" for name in (*SECRET_VARIABLES, "OFFLOAD_CONSOLE_NOTIFY_URLS"))
-    env += (_db_password(),)
-    return _secret_values(env, files)
+    env = tuple(_env(name) or "" for name in SECRET_VARIABLES)
+    urls = _env("OFFLOAD_CONSOLE_NOTIFY_URLS") or ""  # read again inside: part of the key
+    return _secret_values(env, _db_passwords(), urls, files)
 
 
 @functools.lru_cache(maxsize=8)
-def _secret_values(env: tuple[str, ...], files: tuple) -> list[str]:
-    values = list(env[: len(SECRET_VARIABLES)]) + [env[-1]]
+def _secret_values(env: tuple[str, ...], passwords: tuple, urls: str, files: tuple) -> list[str]:
+    values = [*env, *passwords]
     for url in notify_urls():
         values += [url, *url_secrets(url)]
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)

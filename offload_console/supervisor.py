@@ -127,7 +127,7 @@ def run_up(args: UpOptions) -> int:
         print(f"up: {exc}", file=sys.stderr, flush=True)
         return 2
     except OSError as exc:
-        print(f"up: cannot open the database {db_path}: its lock file: {exc}", file=sys.stderr)
+        print(f"up: {settings.cannot_open(db_path, f'its lock file: {exc}')}", file=sys.stderr)
         return 2
     try:
         return _run_up(args, db_path, sandbox, state_file)
@@ -186,7 +186,9 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
     children.append(
         Child(
             "sidecar",
-            [*cli, "sidecar", "--port", str(args.sidecar_port), "--db", db_path],
+            # the database by environment (OFFLOAD_CONSOLE_DB), never on a command line: a
+            # PostgreSQL URL holds a password any local user could read in `ps`
+            [*cli, "sidecar", "--port", str(args.sidecar_port)],
             f"http://127.0.0.1:{args.sidecar_port}/healthz",
             env,
         )

@@ -35,6 +35,7 @@ import functools
 import re
 import threading
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 from sqlite_utils.db import NotFoundError
 
@@ -485,6 +486,59 @@ def case_lock(db: PgDatabase, case_id: str, *, wait: bool = True) -> bool:
     return True if wait else bool(row[0])
 
 
-def redacted(url: str) -> str:
-    """``url`` without its password, to show or log."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+# Where a password sits in a database target: the user info of a URL (up to the last "@"
+# that a host list follows), ``password=`` in a URL's query, ``password=`` in a libpq
+# key=value conninfo (quoted or not). Whatever characters the password holds.
+_HOSTS = re.compile(r"(\[[^\]]*\]|[^@/?:,\[\]]*)(:\d*)?(,(\[[^\]]*\]|[^@/?:,]*)(:\d*)?)*(?=[/?]|$)")
+_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]*)", re.IGNORECASE)
+_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)")
+MASKED = "***"
+
+
+def _password_spans(target: str) -> list[tuple[int, int]]:
+    spans = []
+    if is_postgresql(target):
+        start = target.index("://") + 3
+        query = target.find("?", start)
+        before_query = range((query if query >= 0 else len(target)) - 1, start - 1, -1)
+        # a "?" in the password itself: then the user info's ":" comes before the first "?"
+        maybe = query >= 0 and ":" in target[start:query]
+        anywhere = range(len(target) - 1, start - 1, -1) if maybe else ()
+        ats = [at for at in (*before_query, *anywhere) if target[at] == "@"]
+        at = next((at for at in ats if _HOSTS.match(target, at + 1)), None)
+        if at is not None:
+            colon = target.find(":", start, at)
+            if colon >= 0 and colon + 1 < at:
+                spans.append((colon + 1, at))
+        spans += [m.span(1) for m in _QUERY_PASSWORD.finditer(target) if m.group(1)]
+    else:
+        spans += [m.span(1) for m in _CONNINFO_PASSWORD.finditer(target) if m.group(1)]
+    return spans
+
+
+def db_passwords(target: str) -> list[str]:
+    """Every password in a ``--db`` value (URL or key=value conninfo), as written and as
+    decoded (percent-escapes, conninfo quotes), longest first: the secrets to mask."""
+    found = set()
+    for begin, end in _password_spans(str(target)):
+        written = str(target)[begin:end]
+        found.update({written, unquote(written)})
+        if written.startswith("'") and written.endswith("'") and len(written) > 1:
+            found.add(re.sub(r"\\(.)", r"\1", written[1:-1]))
+    return sorted((f for f in found if f), key=len, reverse=True)
+
+
+def redacted(target: str) -> str:
+    """A ``--db`` value (a URL or a key=value conninfo) without its password, to show or
+    log."""
+    text = str(target)
+    for begin, end in sorted(_password_spans(text), reverse=True):
+        text = text[:begin] + MASKED + text[end:]
+    return text
+
+
+def masked(text: str, target: str) -> str:
+    """``text`` (an error message, say) with every form of ``target``'s password masked."""
+    for password in db_passwords(target):
+        text = text.replace(password, MASKED)
+    return text
