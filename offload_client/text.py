@@ -49,6 +49,48 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
+_TERMINAL_KEEPS = frozenset("\t\n\r\ufeff")  # line structure, and a BOM (shown as nothing)
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal that keeps its lines: every other unprintable character (escape
+    sequences, BEL, C1 controls, bidi overrides) is escaped as ``\\x1b``, ``\\u202e``."""
+    return "".join(
+        ch if ch.isprintable() or ch in _TERMINAL_KEEPS else ascii(ch)[1:-1] for ch in text
+    )
+
+
+class TerminalWriter:
+    """A binary stream for a terminal: UTF-8 written to it is passed through
+    :func:`terminal_safe` (a file keeps the exact bytes; a terminal never runs them)."""
+
+    def __init__(self, raw):
+        import codecs
+
+        self.raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, data: bytes) -> int:
+        self.raw.write(terminal_safe(self._decoder.decode(bytes(data))).encode("utf-8"))
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """Outside text as one short line: every run of whitespace (newlines, U+2028 …) is one
     space, other unprintable characters are escaped, and it is cut at ``limit`` with "…"."""

@@ -520,8 +520,13 @@ def export(**options) -> None:
     )
     database = open_database(options["db"])
     if options["out"] == "-":
-        rows = write_csv(database, flt, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        out = sys.stdout.buffer
+        if sys.stdout.isatty():  # outside text never sends a terminal an escape sequence
+            from offload_client.text import TerminalWriter
+
+            out = TerminalWriter(out)
+        rows = write_csv(database, flt, out)
+        out.flush()
     else:
         with open(options["out"], "wb") as out:
             rows = write_csv(database, flt, out)

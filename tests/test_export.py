@@ -241,3 +241,51 @@ def test_a_result_with_thousands_of_keys_does_not_widen_every_export(db):
     wide = next(r for r in rows[1:] if "wide" in r)
     rest = json.loads(wide[header.index(f"result.{OTHER_RESULT_KEY}")])
     assert len(rest) == 20_000 - MAX_UNDECLARED_COLUMNS and rest["k19999"] == 19999
+
+
+HOSTILE_ID = "hc-1\x1b[2J\x1b[31mPWNED\x1b]0;title\x07\u202eevil\x9b31m"
+
+
+def _on_a_terminal(*args) -> bytes:
+    """``offload-console ARGS`` with its standard output on a pseudo-terminal; what it wrote."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "offload_console.cli", *args],
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    return out
+
+
+def test_export_to_a_terminal_escapes_control_characters_and_a_file_keeps_them(db_path, tmp_path):
+    """Issue 34, item 4 (failed on the main before it: 8 ESC and 2 BEL bytes reached the
+    terminal from an outside caseId, clearing the screen and setting its title)."""
+    db = storage.open_db(db_path)
+    store(db, webhook(HOSTILE_ID, "case.completed", 1000, result={"note": "a\x07b"}))
+    shown = _on_a_terminal("export", "--db", db_path, "--out", "-")
+    assert b"\x1b" not in shown and b"\x07" not in shown and "\u202e".encode() not in shown
+    assert "\x9b".encode() not in shown
+    assert b"hc-1\\x1b[2J\\x1b[31mPWNED" in shown and b"\\u202eevil" in shown
+    kept = tmp_path / "out.csv"
+    assert run_cli("export", "--db", db_path, "--out", str(kept)).returncode == 0
+    assert HOSTILE_ID.encode() in kept.read_bytes()  # a file: the exact bytes
