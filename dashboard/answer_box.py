@@ -113,6 +113,10 @@ def show_outcome(outcome: AnswerOutcome) -> None:
         st.code(outcome.detail, language=None, wrap_lines=True)
 
 
+# Said beside every answer box: what is sent is the text without its outer whitespace.
+TRIMMED = "Spaces and blank lines at the start and end are left out of what is sent."
+
+
 def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
     """``row``: a pending request with its case (``storage.inbox`` selects)."""
     request_id = row["input_request_id"]
@@ -131,6 +135,7 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
         key=answer_key(request_id),
         height=90,
         placeholder="Type the answer Offload should pass on",
+        help=TRIMMED,
     )
     buttons = st.container(horizontal=True, vertical_alignment="center", gap="small")
     buttons.button(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from offload_console.schema_tools import schema_keys
+from offload_console.schema_tools import MAX_KEY_DEPTH, schema_keys
 from storage import audit
 from storage.case_filter import CaseFilter, day_start_ms
 from storage.database import Database
@@ -33,12 +33,13 @@ def _loads(text: str | None) -> Any:
         return None
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested objects become ``a.b`` keys; arrays and scalars stay whole."""
-    if isinstance(value, dict) and (value or not prefix):
+def flatten(value: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """Nested objects become ``a.b`` keys of at most ``schema_tools.MAX_KEY_DEPTH`` parts;
+    arrays, scalars and deeper objects stay whole."""
+    if isinstance(value, dict) and (value or not prefix) and depth < MAX_KEY_DEPTH:
         out: dict[str, Any] = {}
         for key, sub in value.items():
-            out.update(flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
+            out.update(flatten(sub, f"{prefix}.{key}" if prefix else str(key), depth + 1))
         return out
     return {prefix or "value": value}
 

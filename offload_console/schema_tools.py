@@ -71,8 +71,14 @@ def _example(schema: Any, name: str, depth: int, budget: list[int]) -> Any:
     return _example_string(schema, name)
 
 
-def schema_keys(schema: Any, prefix: str = "") -> list[str]:
-    """The flattened keys a JSON Schema's (nested) properties describe, in schema order."""
+# A flattened key has at most this many parts (``a.b.c``): deeper objects stay whole, as
+# JSON (a 900-deep result made an 1,800-character CSV header).
+MAX_KEY_DEPTH = 6
+
+
+def schema_keys(schema: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    """The flattened keys a JSON Schema's (nested) properties describe, in schema order, at
+    most :data:`MAX_KEY_DEPTH` parts deep."""
     if not isinstance(schema, dict):
         return []
     properties = schema.get("properties")
@@ -82,7 +88,8 @@ def schema_keys(schema: Any, prefix: str = "") -> list[str]:
     for name, sub in properties.items():
         path = f"{prefix}.{name}" if prefix else str(name)
         nested = sub.get("properties") if isinstance(sub, dict) else None
-        keys += schema_keys(sub, path) if isinstance(nested, dict) and nested else [path]
+        deeper = isinstance(nested, dict) and nested and depth + 1 < MAX_KEY_DEPTH
+        keys += schema_keys(sub, path, depth + 1) if deeper else [path]
     return keys
 
 

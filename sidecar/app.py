@@ -25,6 +25,18 @@ log = logging.getLogger("offload_console.sidecar")
 MAX_BODY = 256 * 1024  # Offload's events are a few KiB; every accepted body is stored whole
 BODY_TIMEOUT_S = 10.0
 RETRY_AFTER_S = "2"
+# What a 503 says, by why the delivery was not stored: what it is, not only "busy".
+REFUSAL_MESSAGES = {
+    "spool_full": "the sidecar's spool is full, retry",
+    "busy": "the database is busy (locked by another writer), retry",
+    "timeout": "the database did not answer in time, retry",
+    "disk_full": "the database's disk is full: nothing can be stored until space is freed",
+    "read_only": "the database is read-only: nothing can be stored until it is writable",
+    "io_error": "the database's disk could not be written (full or failing), retry",
+    "no_memory": "the database ran out of memory, retry",
+    "unavailable": "the database is unavailable (restarting or unreachable), retry",
+    "stopping": "the sidecar is stopping, retry",
+}
 HEALTH_WAIT_S = 0.5  # how long /healthz waits on the database before answering without it
 WEBHOOK_PATH = "/webhooks/offload"
 
@@ -155,11 +167,7 @@ def create_app(
                 (time.perf_counter() - started) * 1000,
                 exc.outcome.detail,
             )
-            message = (
-                "the sidecar's spool is full, retry"
-                if exc.outcome.why == "spool_full"
-                else "database busy, retry"
-            )
+            message = REFUSAL_MESSAGES.get(exc.outcome.why, "the delivery was not stored, retry")
             return JSONResponse(
                 {"ok": False, "error": {"code": "BUSY", "message": message}},
                 status_code=503,

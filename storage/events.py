@@ -439,6 +439,16 @@ def _int_or_none(value: Any) -> int | None:
     return value if _is_int(value) else None
 
 
+_YEAR_10000_MS = 253_402_300_800_000
+
+
+def _time_or_none(value: Any) -> int | None:
+    """A time in ms that some calendar holds after 1970 (``-1``, ``0``, a year past 9999:
+    None, so the event's own time stands in; a question "asked" at -1 was shown "overdue by
+    20791 days")."""
+    return value if _is_int(value) and 0 < value < _YEAR_10000_MS else None
+
+
 def _event_state(event: Event) -> dict[str, Any]:
     """The case state an event reports, in ``cases`` column names."""
     data = event.data
@@ -508,14 +518,14 @@ def _event_input_request(event: Event) -> dict[str, Any] | None:
             "id": nested["id"],
             "question": _str_or_none(nested.get("question")),
             "status": _str_or_none(nested.get("status")),
-            "requested_at": _int_or_none(nested.get("requestedAt")),
+            "requested_at": _time_or_none(nested.get("requestedAt")),
         }
     if isinstance(data.get("inputRequestId"), str) and data["inputRequestId"]:
         return {
             "id": data["inputRequestId"],
             "question": _str_or_none(nested),
             "status": _str_or_none(data.get("inputRequestStatus")),
-            "requested_at": _int_or_none(data.get("inputRequestedAt")),
+            "requested_at": _time_or_none(data.get("inputRequestedAt")),
         }
     return None
 

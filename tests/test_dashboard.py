@@ -120,7 +120,9 @@ def test_answer_is_sent_once_and_leaves_the_inbox(sandbox, db_url, monkeypatch):
     db, case_id = case_waiting_for_an_answer(sandbox, db_url, monkeypatch)
     request_id = db.execute("SELECT input_request_id FROM input_requests").fetchone()[0]
     at = run_app(operator_name="Avery")
-    at.text_area(key=f"answer_{request_id}").input("Yes, next Monday is acceptable.")
+    box = at.text_area(key=f"answer_{request_id}")
+    assert "start and end are left out" in box.help  # issue 34, item 6: said beside the box
+    box.input("  Yes, next Monday is acceptable.\n\n")
     at.button(key=f"send_{request_id}").click().run()
     assert not at.exception
     assert "Answer sent" in markdown(at)

@@ -289,3 +289,26 @@ def test_export_to_a_terminal_escapes_control_characters_and_a_file_keeps_them(d
     kept = tmp_path / "out.csv"
     assert run_cli("export", "--db", db_path, "--out", str(kept)).returncode == 0
     assert HOSTILE_ID.encode() in kept.read_bytes()  # a file: the exact bytes
+
+
+def test_a_deep_result_gives_a_short_header_and_keeps_the_rest_as_json(db):
+    """Issue 34, item 6 (failed on the main before it: a 900-deep result made an
+    1,800-character CSV header)."""
+    from offload_console.schema_tools import MAX_KEY_DEPTH
+
+    deep: dict = {"leaf": "bottom"}
+    for _ in range(900):
+        deep = {"d": deep}
+    add(db, webhook("deep", "case.completed", 1000, result={"taxId": "12-3", "nest": deep}))
+    data = csv_bytes(db, CaseFilter())
+    header = next(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    nested = [h for h in header if "nest" in h]
+    assert nested == ["result." + ".".join(["nest"] + ["d"] * (MAX_KEY_DEPTH - 1))]
+    assert max(len(h) for h in header) < 100
+    [row] = parse(data)
+    kept = json.loads(unneutralise(row[nested[0]]))  # the rest, whole, as JSON
+    depth = 0
+    while "d" in kept:
+        kept, depth = kept["d"], depth + 1
+    assert kept == {"leaf": "bottom"} and depth == 900 - (MAX_KEY_DEPTH - 1)
+    assert row["result.taxId"] == "12-3"

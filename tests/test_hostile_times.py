@@ -73,3 +73,19 @@ def test_the_csv_export_takes_them_too(hostile_db):
 
     exported = csv_bytes(hostile_db, CaseFilter()).decode()
     assert "c-created" in exported and "c-stamp" in exported
+
+
+@pytest.mark.parametrize("asked", [-1, 0, -62135596800001, 253402300800000])
+def test_a_question_asked_at_no_time_is_timed_from_its_event(env_db, asked):
+    """Issue 34, item 6 (failed on the main before it: ``inputRequestedAt=-1`` read "overdue
+    by 20791 days")."""
+    from storage import now_ms
+    from storage.inbox import DEFAULT_ANSWER_WITHIN_MS, pending_requests
+
+    now = now_ms()
+    request = input_needed("c-never", "r-never", now)
+    request["data"]["inputRequestedAt"] = asked
+    store(env_db, request)
+    assert env_db["input_requests"].get("r-never")["requested_at"] == now
+    [row] = pending_requests(env_db)
+    assert row["due_at"] == now + DEFAULT_ANSWER_WITHIN_MS

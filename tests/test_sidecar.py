@@ -305,6 +305,7 @@ def test_locked_database_gives_503_with_retry_after_then_recovers(db_path):
         r = post(server, SEED_INPUT_NEEDED)
         assert r.status_code == 503
         assert r.headers["retry-after"]
+        assert "busy" in r.json()["error"]["message"]
         blocker.execute("ROLLBACK")
         blocker.close()
         assert post(server, SEED_INPUT_NEEDED).status_code == 200
@@ -687,7 +688,10 @@ def test_a_sidecar_started_on_a_full_disk_answers_503_until_space_returns(full_d
         env={"OFFLOAD_WEBHOOK_TOKEN": "", "OFFLOAD_CONSOLE_NOTIFY_URLS": "json://127.0.0.1:9/x"},
     ).start(free_port(), any_answer=True)
     try:
-        assert post(server, SEED_INPUT_NEEDED).status_code == 503
+        refused = post(server, SEED_INPUT_NEEDED)
+        assert refused.status_code == 503
+        # Issue 34, item 6: says what it is (it said "database busy, retry")
+        assert "disk" in refused.json()["error"]["message"]
         assert "starting anyway" in server.output()
         make_room()
         wait_until(

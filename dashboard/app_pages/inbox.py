@@ -8,6 +8,7 @@ bumps). Ticking rows turns the pane into one answer for every ticked question.""
 import streamlit as st
 
 from dashboard.answer_box import (
+    TRIMMED,
     answer_box,
     answer_key,
     refusal_before_sending,
@@ -420,6 +421,7 @@ def bulk_pane() -> None:
         key="bulk_answer",
         height=110,
         placeholder="Type the answer each ticked case should get",
+        help=TRIMMED,
     )
     if not chosen:
         return
