@@ -7,6 +7,7 @@ import dataclasses
 
 import streamlit as st
 
+from dashboard import outside
 from dashboard.auth import operator, still_signed_in
 from dashboard.format import literal, when
 from dashboard.session import get_client, get_db, operator_tz, session_token
@@ -125,7 +126,7 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
             st.warning("You are answering this question in another tab or window.")
         else:
             st.warning("Another operator is answering this question:")
-            st.text(row["claimed_by"])
+            outside.text(row["claimed_by"])
     if someone_elses(row.get("assigned_to"), operator()) or ss.get(f"confirm_needed_{request_id}"):
         st.checkbox(
             "Answer it anyway (it is assigned to another operator)", key=f"confirm_{request_id}"

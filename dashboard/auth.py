@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote
 
 import streamlit as st
 
+from dashboard import outside
 from dashboard.format import plural
 from dashboard.session import get_db
 from offload_console.accounts import (
@@ -115,13 +116,13 @@ def _oidc_gate(secrets: dict) -> None:
             "This account is not on the console's list of operators. Ask an "
             "administrator to add it to OFFLOAD_CONSOLE_ALLOWED_EMAILS."
         )
-        st.text(str(email or "(the provider sent no e-mail)"))
+        outside.text(str(email or "(the provider sent no e-mail)"))
         st.button("Sign out", on_click=_oidc_sign_out, key="auth_logout")
         st.stop()
     ss["auth_operator"] = email
     with st.sidebar:
         st.caption("Signed in as")
-        st.text(email)
+        outside.text(email)
         st.button("Sign out", on_click=_oidc_sign_out, key="auth_logout")
 
 
@@ -229,7 +230,7 @@ def _local_gate(db) -> None:
             ss.pop("auth_ticket", None)
     with st.sidebar:
         st.caption("Signed in as")
-        st.text(ss["auth_operator"])
+        outside.text(ss["auth_operator"])
         st.button("Sign out", on_click=_sign_out, key="auth_logout")
 
 

@@ -8,6 +8,7 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from offload_client import NOTHING_SCHEDULED
+from offload_client.text import bidi_visible
 from offload_console.words import duration
 from storage.page_queries import STATUSES
 
@@ -100,7 +101,7 @@ def literal(text: object) -> str:
     Streamlit's ``:emoji:`` and ``:color[...]`` forms cannot match, and after each ``@`` and
     before the dot of ``www.`` so that no address or host is made a link. It shows as typed."""
     out = []
-    for ch in " ".join(str(text).split()):
+    for ch in bidi_visible(" ".join(str(text).split())):
         if ch in _MARKDOWN_SPECIAL:
             out.append("\\" + ch)
         elif ch in ":@":  # "@": an e-mail address is autolinked

@@ -42,6 +42,20 @@ def storable(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+# Unicode's bidirectional controls (embeddings, overrides, isolates, marks): in outside text
+# they can reorder what a reader sees ("LUN…LTR"), so they are shown, never obeyed.
+BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
+
+
+def bidi_visible(text: str) -> str:
+    """``text`` with each bidi control written out (``\\u202e``) where it was."""
+    if not any(ch in BIDI_CONTROLS for ch in text):
+        return text
+    return "".join(ascii(ch)[1:-1] if ch in BIDI_CONTROLS else ch for ch in text)
+
+
 def printable(text: str) -> str:
     """``text`` with every unprintable character escaped (``\\n``, ``\\x1b``): outside text
     printed on an operator's terminal, or in a message, cannot break a line or send a

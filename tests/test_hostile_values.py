@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import storage
 from offload_client import OffloadClient
-from offload_client.text import storable
+from offload_client.text import bidi_visible, storable
 from offload_console.csv_export import csv_bytes
 from reconciler import sync
 from storage.case_filter import CaseFilter
@@ -187,7 +187,8 @@ def test_the_value_is_stored_and_shown_only_as_text(walked, name, raw, monkeypat
     texts = " ".join(t.value for t in at2.text) + " ".join(
         d.value.to_string() for d in at2.dataframe
     )
-    assert value[:30] in texts or value[:30].replace("\n", " ") in texts
+    seen = bidi_visible(value)[:30]  # bidi controls are shown written out (issue 34)
+    assert seen in texts or seen.replace("\n", " ") in texts
     exported = csv_bytes(db, CaseFilter()).decode()
     csv.field_size_limit(10_000_000)
     rows = list(csv.reader(io.StringIO(exported)))
@@ -233,3 +234,57 @@ def test_the_worst_values_render_as_nothing_but_text_in_chromium(walked, browser
     finally:
         server.stop()
     assert outside == []
+
+
+BIDI_BYTES = [
+    ch.encode() for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
+]
+
+
+def sent_to_the_browser(at) -> bytes:
+    """Every element the page sent (its protobuf, dataframes' Arrow bytes included)."""
+    out = []
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None and hasattr(proto, "SerializeToString"):
+            out.append(proto.SerializeToString())
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return b"".join(out)
+
+
+BIDI_PAGES = [
+    ("inbox", None, {"request": "r2-c-bidi-polled"}),
+    ("timeline", "app_pages/case.py", {"case": "c-bidi-polled"}),
+    ("timeline of the webhooks' case", "app_pages/case.py", {"case": "c-bidi"}),
+    ("cases", "app_pages/cases.py", {}),
+    ("export", "app_pages/export.py", {}),
+    ("deliveries", "app_pages/deliveries.py", {}),
+    ("audit", "app_pages/audit.py", {}),
+]
+
+
+@pytest.mark.parametrize("name, page, query", BIDI_PAGES, ids=[p[0] for p in BIDI_PAGES])
+def test_bidi_controls_in_outside_text_are_shown_visibly_on_every_page(
+    walked, name, page, query, monkeypatch
+):
+    """Issue 34, item 5 (failed on the main before it: a question holding U+202E showed
+    reversed in the Inbox, so outside text could reorder what an operator reads)."""
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", walked["db_path"])
+    monkeypatch.setenv("OFFLOAD_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["operator_name"] = "Avery"
+    at.run()
+    if page:
+        at.switch_page(page)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception
+    shown = sent_to_the_browser(at)
+    assert not [b for b in BIDI_BYTES if b in shown], name
+    if name not in ("deliveries", "audit"):  # pages that show the value: marked where it was
+        assert b"bidi \\u202e evil \\u202c txt" in shown

@@ -542,3 +542,18 @@ def test_a_target_switched_off_while_its_instance_looked_gone_comes_back_with_wh
     assert db["notify_targets"].get(target_id)["active"] == 1
     rows = list(db["notifications"].rows_where("target_id = ?", [target_id]))
     assert [(r["kind"], r["input_request_id"]) for r in rows] == [("question.waiting", "r1")]
+
+
+def test_bidi_controls_in_a_question_are_written_out_in_its_message(db, targets):
+    """Issue 34, item 5: a notification cannot be reordered by outside text either."""
+    start = now_ms()
+    ask(db, at=start, question="Pay \u202eLUN\u202c now? \u2067x\u2069")
+    sender = Recorder()
+    run(db, targets, sender, now=start + 1000)
+    assert sender.sent
+    for _, title, body, _ in sender.sent:
+        text = title + body
+        assert not any(
+            ch in text for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        )
+        assert "\\u202eLUN\\u202c" in text

@@ -174,6 +174,24 @@ def test_sqlite3_stays_inside_storage():
             assert module != "sqlite3", f"{where}:{line} imports sqlite3"
 
 
+def test_the_dashboard_draws_text_and_tables_through_outside():
+    """Issue 34, item 5: ``st.text`` and ``st.dataframe`` would obey a bidi override in
+    outside text; the pages call ``dashboard.outside``'s, which show it."""
+    offenders = []
+    for where, path in MODULES.items():
+        if not where.startswith("dashboard/") or where == "dashboard/outside.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("text", "dataframe")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "st"
+            ):
+                offenders.append(f"{where}:{node.lineno} st.{node.attr}")
+    assert offenders == [], offenders
+
+
 def test_nothing_reaches_into_uvicorns_protocol_modules():
     for where, path in MODULES.items():
         for module, _, line in imports(path):

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard import outside
 from dashboard.format import plural, pretty_json, when
 from dashboard.session import get_db, operator_tz
 from offload_console.redact import redact
@@ -34,7 +35,7 @@ else:
         )
 
     st.session_state["audit_shown_ids"] = [r["id"] for r in rows]
-    st.dataframe(
+    outside.dataframe(
         pd.DataFrame(
             [
                 {
@@ -59,5 +60,5 @@ else:
     selected = st.session_state.get("audit_selected_id")
     row = next((r for r in rows if r["id"] == selected), None)
     if row is not None:
-        st.text(f"{row['action']} by {row['operator']} at {when(row['at'], tz, seconds=True)}")
+        outside.text(f"{row['action']} by {row['operator']} at {when(row['at'], tz, seconds=True)}")
         st.code(redact(pretty_json(row["detail"])) or "(no detail)", language="json")

@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 import pandas as pd
 import streamlit as st
 
+from dashboard import outside
 from dashboard.answer_box import answer_box, show_departed_outcomes
 from dashboard.auth import operator
 from dashboard.case_view import (
@@ -62,7 +63,8 @@ if case is None:
             link, about = st.columns([1, 6], vertical_alignment="center")
             with link:
                 st.page_link("app_pages/case.py", label="open", query_params={"case": r["case_id"]})
-            about.text(f"{r['case_id']} · {r['status']}")
+            with about:
+                outside.text(f"{r['case_id']} · {r['status']}")
     st.stop()
 
 
@@ -89,7 +91,7 @@ follow_case()
 for column, (label, figure) in zip(st.columns([3, 2, 2, 2]), header_figures(case), strict=True):
     column.metric(label, figure)
 facts = case_facts(case, case_submission(db, case["case_id"]), tz)
-st.dataframe(
+outside.dataframe(
     pd.DataFrame({"": list(facts), "value": list(facts.values())}),
     hide_index=True,
     height=35 * (len(facts) + 1) + 3,  # every fact at once, no scrolling inside the table
@@ -103,8 +105,8 @@ if waiting:
     with st.container(border=True, key="case_answer"):
         st.subheader("Waiting on your answer")
         st.caption(f"Asked {when(waiting['requested_at'], tz, seconds=True)}")
-        st.text(f"Assigned to: {waiting['assigned_to'] or 'nobody'}")
-        st.text(waiting["question"] or "(Offload sent no question text)")
+        outside.text(f"Assigned to: {waiting['assigned_to'] or 'nobody'}")
+        outside.text(waiting["question"] or "(Offload sent no question text)")
         if operator() is None:
             st.warning("Enter your name in the sidebar to answer.")
         answer_box(waiting, list_snippets(db))
@@ -143,7 +145,7 @@ if note:
 transcript = st.session_state.get(f"transcript_{case['case_id']}")
 if transcript is not None:
     with st.expander("Transcript", expanded=True):
-        st.text(transcript or "No conversation yet.")
+        outside.text(transcript or "No conversation yet.")
 
 # -- result ------------------------------------------------------------------------------
 st.subheader("Result")
@@ -151,15 +153,15 @@ rows = result_rows(case)
 if rows is None:
     st.caption("No result yet.")
 else:
-    st.dataframe(pd.DataFrame(rows, columns=["field", "value"]), hide_index=True)
+    outside.dataframe(pd.DataFrame(rows, columns=["field", "value"]), hide_index=True)
     problems, verdict = result_check(case)
     if problems:
         st.warning(verdict)
-        st.dataframe(pd.DataFrame(problems), hide_index=True)
+        outside.dataframe(pd.DataFrame(problems), hide_index=True)
     elif verdict:
         st.caption(verdict)
 if case["failure_reason"]:
-    st.text(f"Failure reason: {case['failure_reason']}")
+    outside.text(f"Failure reason: {case['failure_reason']}")
 
 # -- questions and answers ---------------------------------------------------------------
 questions = case_questions(db, case["case_id"])
@@ -169,9 +171,9 @@ if questions:
         with st.container(border=True):
             status_word = REQUEST_STATUS_WORDS.get(q["status"], "other")
             st.caption(f"{when(q['requested_at'], tz, seconds=True)} · {status_word}")
-            st.text(f"Q: {q['question'] or ''}")
+            outside.text(f"Q: {q['question'] or ''}")
             if q["answer"]:
-                st.text(
+                outside.text(
                     f"A: {q['answer']}\n   by {q['answered_by']}, "
                     f"{when(q['answered_at'], tz, seconds=True)}"
                 )
@@ -205,7 +207,7 @@ st.caption(
     "counterparty's local time."
 )
 events = case_events(db, case["case_id"])
-st.dataframe(
+outside.dataframe(
     pd.DataFrame(timeline_rows(events, tz, case["counterparty_timezone"])),
     hide_index=True,
     column_config={
@@ -224,15 +226,15 @@ if st.toggle("Show each event's raw JSON", key="timeline_raw"):
             f"Raw event {number} · {SOURCE_WORDS.get(e['source'], 'other')} · received "
             f"{when(e['received_at'], tz, seconds=True)}"
         ):
-            st.text(e["event_type"])
+            outside.text(e["event_type"])
             st.code(redact(pretty_json(e["payload"])), language="json")
 
 sent = case_notifications(db, case["case_id"])
 if sent:
     st.subheader("Notifications")
-    st.dataframe(pd.DataFrame(notification_rows(sent, tz)), hide_index=True)
+    outside.dataframe(pd.DataFrame(notification_rows(sent, tz)), hide_index=True)
 
 actions = list_audit(db, case_id=case["case_id"], limit=200)
 if actions:
     st.subheader("Who did what")
-    st.dataframe(pd.DataFrame(audit_rows(actions, tz)), hide_index=True)
+    outside.dataframe(pd.DataFrame(audit_rows(actions, tz)), hide_index=True)

@@ -8,6 +8,7 @@ from dataclasses import astuple
 import pandas as pd
 import streamlit as st
 
+from dashboard import outside
 from dashboard.cases_view import filters_from_query, query_from_filters
 from dashboard.format import counterparty_line, grouped_counts, short_when, when
 from dashboard.session import get_db, operator_tz
@@ -122,7 +123,7 @@ else:
             for r in rows
         ]
     )
-    st.dataframe(
+    outside.dataframe(
         table,
         hide_index=True,
         column_config={
@@ -146,7 +147,7 @@ if unknown:
         f"{len(unknown)} submissions have an unknown outcome: Offload may or may not "
         "have created them. They settle themselves when a webhook names them."
     )
-    st.dataframe(
+    outside.dataframe(
         pd.DataFrame(
             [
                 {

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard import outside
 from dashboard.auth import operator
 from dashboard.format import plural, when
 from dashboard.session import get_db, operator_tz
@@ -61,7 +62,7 @@ table = pd.DataFrame(
     ],
     columns=["received", "outcome", "status", "event type", "case", "reason"],
 )
-picked = st.dataframe(
+picked = outside.dataframe(
     table,
     hide_index=True,
     on_select="rerun",
@@ -110,7 +111,7 @@ else:
         f"{plural(len(failed), 'event')} kept but not applied to their cases (a bug). After an "
         "upgrade that fixes it, apply them again (or run `offload-console reproject`)."
     )
-    st.dataframe(
+    outside.dataframe(
         pd.DataFrame(failed)[["event_id", "event_type", "case_id", "projection_error"]],
         hide_index=True,
     )
@@ -125,4 +126,4 @@ if results:
         f"Applied {plural(sum(r['outcome'] == 'applied' for r in results), 'event')} "
         f"of {len(results)}."
     )
-    st.dataframe(pd.DataFrame(results), hide_index=True)
+    outside.dataframe(pd.DataFrame(results), hide_index=True)

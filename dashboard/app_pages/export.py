@@ -6,6 +6,7 @@ import itertools
 import pandas as pd
 import streamlit as st
 
+from dashboard import outside
 from dashboard.auth import operator
 from dashboard.format import plural
 from dashboard.session import get_db
@@ -86,7 +87,7 @@ if preview_rows:
     )
     to_cells = row_cells(columns, keys)
     with st.container(key="ex_preview"):
-        st.dataframe(
+        outside.dataframe(
             pd.DataFrame([to_cells(r) for r in preview_rows], columns=header(columns, keys)),
             hide_index=True,
         )

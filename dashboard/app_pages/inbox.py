@@ -7,6 +7,7 @@ bumps). Ticking rows turns the pane into one answer for every ticked question.""
 
 import streamlit as st
 
+from dashboard import outside
 from dashboard.answer_box import (
     TRIMMED,
     answer_box,
@@ -218,7 +219,7 @@ def queue() -> None:
                     icon=":material/alarm:" if late else ":material/schedule:",
                     width=150,
                 )
-                st.text(text)  # outside text: shown as written, never markdown
+                outside.text(text)  # outside text: shown as written, never markdown
 
 
 # -- the selected question ---------------------------------------------------------------------
@@ -240,7 +241,8 @@ def assignment(row: dict) -> None:
     """Whose question it is, and the buttons that change it (each change audited)."""
     request_id = row["input_request_id"]
     row_of = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    row_of.text(f"Assigned to: {row['assigned_to'] or 'nobody'}")
+    with row_of:
+        outside.text(f"Assigned to: {row['assigned_to'] or 'nobody'}")
     others = [n for n in assignable(db) if not same_person(n, row["assigned_to"])]
     row_of.selectbox(
         "Assign to",
@@ -269,7 +271,7 @@ def assignment(row: dict) -> None:
         )
     assign_note = ss.pop(f"assign_note_{request_id}", None)
     if assign_note:  # it names an operator: shown as text
-        st.text(assign_note)
+        outside.text(assign_note)
 
 
 def answered_here(row: dict) -> None:
@@ -285,7 +287,7 @@ def answered_here(row: dict) -> None:
             )
         )
         st.caption("What was sent to Offload:")
-        st.text(row["answer"] or "(not recorded)")
+        outside.text(row["answer"] or "(not recorded)")
     else:
         st.info(literal(why_not_pending(row)))
     draft = (ss.get(answer_key(row["input_request_id"])) or "").strip()
@@ -313,9 +315,9 @@ def detail(request_id: str, snippets: list[dict]) -> None:
                 f"Asked {when(row['requested_at'], tz)} · waited "
                 f"{duration(now - (row['requested_at'] or now))}"
             )
-        st.text(case_line(row))
+        outside.text(case_line(row))
         with st.container(key="inbox_question", border=True):
-            st.text(row["question"] or "(Offload sent no question text)")
+            outside.text(row["question"] or "(Offload sent no question text)")
         if row["status"] == "PENDING":
             answer_box(row, snippets)
             assignment(row)
@@ -323,7 +325,7 @@ def detail(request_id: str, snippets: list[dict]) -> None:
             answered_here(row)
         facts = question_facts(row)
         with st.expander("The case", expanded=True):
-            st.text("\n".join(f"{k}: {v}" for k, v in facts.items()))
+            outside.text("\n".join(f"{k}: {v}" for k, v in facts.items()))
             st.page_link(
                 "app_pages/case.py",
                 label="Open the timeline",
@@ -333,7 +335,7 @@ def detail(request_id: str, snippets: list[dict]) -> None:
             events = case_events(db, row["case_id"])[-LAST_EVENTS:]
             if events:
                 st.caption(f"Last {plural(len(events), 'event')}:")
-                st.text(
+                outside.text(
                     "\n".join(
                         f"{when(e['state_ts'] or e['received_at'], tz)}  {event_summary(e)}"
                         for e in events
@@ -345,7 +347,7 @@ def detail(request_id: str, snippets: list[dict]) -> None:
         if earlier:
             with st.expander(f"Earlier questions on this case ({len(earlier)})"):
                 for q in earlier:
-                    st.text(earlier_question_text(q, tz))
+                    outside.text(earlier_question_text(q, tz))
 
 
 # -- one answer to several ---------------------------------------------------------------
@@ -412,7 +414,7 @@ def bulk_pane() -> None:
         )
         for request_id in dropped:
             row = left.get(request_id)
-            st.text(f"{case_line(row) if row else request_id}: {why_not_pending(row)}")
+            outside.text(f"{case_line(row) if row else request_id}: {why_not_pending(row)}")
     chosen = [r for r in ticked() if r in pending]
     st.subheader(f"One answer for {plural(len(chosen), 'question')}")
     st.button("Clear the ticks", key="bulk_clear", on_click=clear_ticks, type="tertiary")
@@ -438,8 +440,10 @@ def bulk_pane() -> None:
         for request_id in chosen:
             row = pending[request_id]
             with st.container(border=True):
-                st.text(case_line(row))
-                st.text(f"Q: {row['question']}\nA: {text.strip() or '(type the answer above)'}")
+                outside.text(case_line(row))
+                outside.text(
+                    f"Q: {row['question']}\nA: {text.strip() or '(type the answer above)'}"
+                )
 
 
 def bulk_results() -> None:
@@ -450,7 +454,7 @@ def bulk_results() -> None:
         st.success(f"Sent to {plural(sent, 'question')} of {len(results)}.")
         with st.container(key="bulk_results", border=True):
             for result in results:  # outside text (cases, questions): shown as written
-                st.text(
+                outside.text(
                     ("Sent" if result["sent"] else "Not sent")
                     + (f" · {result['case']}" if result["case"] else "")
                     + f"\n{result['what happened']}"

@@ -7,6 +7,7 @@ import secrets
 import pandas as pd
 import streamlit as st
 
+from dashboard import outside
 from dashboard.auth import operator
 from dashboard.format import plural
 from dashboard.new_case_view import (
@@ -92,7 +93,7 @@ saved = {t["name"]: t for t in list_templates(db)}
 with st.expander("Templates", icon=":material/bookmarks:"):
     if "nc_flash" in ss:
         st.success("Template saved:")
-        st.text(ss.pop("nc_flash"))
+        outside.text(ss.pop("nc_flash"))
     t1, t2 = st.columns(2)
     choice = t1.selectbox("Template", [BUILT_IN, *saved], key="nc_template_choice")
     if t1.button("Load into the form", key="nc_template_load"):
@@ -239,7 +240,7 @@ if ss["nc_has_schema"]:
         ss["nc_schema_json"] = schema_text(from_table)
     for note in ss.pop("nc_schema_refused", []):
         st.warning("Not changed (the JSON is as before):")
-        st.text(note)
+        outside.text(note)
     st.text_area(
         "JSON Schema", key="nc_schema_json", height=260, on_change=schema_json_typed, args=(ss,)
     )
@@ -354,7 +355,7 @@ if result is not None:
             query_params={"case": result.case_id},
             icon=":material/timeline:",
         )
-        st.text(result.case_id)
+        outside.text(result.case_id)
     elif result.status == "FAILED":
         st.error("Offload did not create the case. The form is unchanged: fix it and send again.")
         if result.error is not None:
@@ -378,7 +379,7 @@ upload = m2.file_uploader("CSV file (UTF-8, header row)", type=["csv"], key="nc_
 template = W9_TEMPLATE if template_name == BUILT_IN else saved[template_name]["body"]
 needed = sorted(placeholders(template))
 st.caption("Placeholders in this template:")
-st.text(", ".join(needed) if needed else "none")
+outside.text(", ".join(needed) if needed else "none")
 if upload is not None:
     plan = plan_batch(template, upload.getvalue())
     if plan.error:
@@ -386,10 +387,10 @@ if upload is not None:
         st.code(plan.error, language=None, wrap_lines=True)
     elif plan.missing:
         st.error("The CSV lacks columns for these placeholders:")
-        st.text(", ".join(plan.missing))
+        outside.text(", ".join(plan.missing))
     elif plan.rows:
         bodies = plan.rows
-        st.dataframe(pd.DataFrame(batch_preview(bodies)), hide_index=True)
+        outside.dataframe(pd.DataFrame(batch_preview(bodies)), hide_index=True)
         bad = sum(1 for _, p in bodies if p)
         if bad:
             st.warning(f"{plural(bad, 'row')} with problems will be skipped.")
@@ -407,4 +408,4 @@ if upload is not None:
                 actor=operator(),
                 progress=lambda done, total: bar.progress(done / total, text=f"{done} of {total}"),
             )
-            st.dataframe(pd.DataFrame(outcomes), hide_index=True)
+            outside.dataframe(pd.DataFrame(outcomes), hide_index=True)
