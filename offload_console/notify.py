@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -183,6 +184,7 @@ def apprise_send(target: Target, title: str, body: str, recipient: str | None) -
     import apprise
 
     url = target.url if recipient is None else _mail_to(target.url, recipient)
+    url = _with_id_header(url, body)
     sender = apprise.Apprise()
     if not sender.add(url):
         return f"{target.label}: Apprise does not understand this URL"
@@ -196,6 +198,22 @@ def apprise_send(target: Target, title: str, body: str, recipient: str | None) -
             details.append(text)
     detail = "; ".join(details[-2:]) or "the target refused or could not be reached"
     return _without(detail, [target.url, url])[:300]
+
+
+# Services whose Apprise URL takes extra headers (``+Name=value``): each message carries its
+# notification id there too, the key a receiver drops repeats by (delivery is at least once).
+ID_HEADER = "X-Offload-Console-Notification-Id"
+_HEADER_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls", "mailto", "mailtos"}
+_NOTIFICATION_ID = re.compile(r"^Notification id: (\S+)$", re.MULTILINE)
+
+
+def _with_id_header(url: str, body: str) -> str:
+    found = _NOTIFICATION_ID.search(body)
+    parts = urlsplit(url)
+    if found is None or parts.scheme.lower() not in _HEADER_SCHEMES:
+        return url
+    query = [*parse_qsl(parts.query, keep_blank_values=True), (f"+{ID_HEADER}", found.group(1))]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _without(text: str, secrets: list[str]) -> str:

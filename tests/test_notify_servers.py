@@ -24,6 +24,7 @@ class Receiver:
         self.delay_s = delay_s  # a slow receiver: each answer takes this long
         self.attempts = 0
         self.received: list[dict] = []
+        self.headers: list[dict] = []  # each received message's HTTP headers
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +37,7 @@ class Receiver:
                     self.send_response(500)
                 else:
                     receiver.received.append(json.loads(body))
+                    receiver.headers.append(dict(self.headers))
                     self.send_response(200)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -161,6 +163,12 @@ def test_a_question_reaches_mail_and_a_flaky_receiver_exactly_once(db_path, rece
         assert "http://console.example:8501/?request=r-mail" in body
         assert "Notification id: ntf_new_r-mail_" in body
         assert "Can we send it Monday?" in mailbox.messages[0][2]
+        # Issue 34, item 3: the id a receiver drops repeats by, in a header where there is one
+        ids = {r["notification_id"] for r in notification_rows(db_path)}
+        by_http = receiver.headers[0]["X-Offload-Console-Notification-Id"]
+        assert by_http in ids and f"Notification id: {by_http}" in body
+        (by_mail,) = ids - {by_http}
+        assert f"X-Offload-Console-Notification-Id: {by_mail}" in mailbox.messages[0][2]
         health = httpx.get(server.url + "/healthz").json()
         assert health["ok"]
         log = server.output()
