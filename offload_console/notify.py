@@ -247,15 +247,14 @@ def _recorded(record, *, budget_ms: int):
     the pool gives a new connection) for ``budget_ms``: until shortly before the send's booked
     next try, after which another pass, of this instance or another, may send it again. So the
     message goes twice only when the database stayed away that long."""
-    from storage import DatabaseUnavailable
-
     deadline = time.monotonic() + (budget_ms - RECORD_MARGIN_MS) / 1000
     while True:
         try:
             return record()
-        except DatabaseUnavailable:
+        except StorageError as exc:  # whatever it was: the record is what prevents a double
             if time.monotonic() + RECORD_RETRY_S >= deadline:
                 raise
+            log.info("the outcome of a send is not recorded yet (%s); trying again", exc)
             time.sleep(RECORD_RETRY_S)
 
 

@@ -112,8 +112,8 @@ def translated(exc: psycopg.Error):
     """The storage error for a psycopg one, by SQLSTATE: lost connections, lock and
     serialization failures, a full disk or a server shutting down may succeed later."""
     state = getattr(exc, "sqlstate", None) or ""
-    if isinstance(exc, psycopg.OperationalError) and not state:
-        return DatabaseUnavailable(str(exc), "unavailable")
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not state:
+        return DatabaseUnavailable(str(exc), "unavailable")  # a lost or closed connection
     kind = {
         "53100": "disk_full",
         "53200": "no_memory",

@@ -268,13 +268,18 @@ def pytest_runtest_makereport(item, call):
 
     outcome = yield
     report = outcome.get_result()
-    if report.when == "teardown" and not getattr(item, "_failed_phase", False):
+    if report.when == "teardown":
+        failed = getattr(item, "_failed_phase", False) or report.failed
         for server in [s for s in STARTED if s.stopped]:
-            STARTED.remove(server)
-            try:
-                os.unlink(server.log.name)
-            except OSError:
-                pass
+            STARTED.remove(server)  # a failed test's logs are kept for good, not by the next
+            if not failed:
+                try:
+                    os.unlink(server.log.name)
+                except OSError:
+                    pass
+        if report.failed:
+            for server in STARTED:
+                report.sections.append(("server log kept", server.log.name))
     elif report.failed:
         item._failed_phase = True
         for server in STARTED:
