@@ -1,4 +1,5 @@
-"""Every environment variable the console reads, in one place (documented in the README).
+"""Every environment variable the console reads, in one place (documented in
+docs/configuration.md).
 
 No other module reads ``os.environ`` (``tests/test_walls.py`` checks): the CLI and the
 dashboard read their settings here and hand them on as arguments, so ``storage``, ``sidecar``,

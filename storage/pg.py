@@ -118,10 +118,10 @@ def translated(exc: psycopg.Error):
         "53100": "disk_full",
         "53200": "no_memory",
         "25006": "read_only",
-        "40001": "busy",
-        "40P01": "busy",
-        "55P03": "busy",
-        "57014": "busy",  # statement_timeout / lock_timeout
+        "40001": "busy",  # serialization failure
+        "40P01": "busy",  # deadlock detected
+        "55P03": "busy",  # lock_not_available: lock_timeout (the busy timeout), NOWAIT
+        "57014": "busy",  # query_canceled: statement_timeout
     }.get(state)
     if kind is None and state[:2] in ("08", "57", "53", "58"):
         kind = "unavailable"
