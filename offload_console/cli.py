@@ -102,8 +102,13 @@ def claim(command: str, db_path: str, parts: tuple[str, ...], ports: dict) -> in
 
 @click.group(context_settings=CONTEXT, epilog=example("offload-console up"))
 @click.version_option(__version__, prog_name="offload-console")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Operator console for Offload."""
+    try:  # every variable, before any command: a bad one is one line and exit 2
+        settings.check_all()
+    except settings.BadSetting as exc:
+        fail(ctx.invoked_subcommand or "", str(exc))
 
 
 @cli.command(epilog=example("offload-console up"))

@@ -55,6 +55,36 @@ def _env(name: str) -> str | None:
     return value or None
 
 
+class BadSetting(ValueError):
+    """A variable holds what it cannot: one line naming it, what it holds and what it should
+    hold (the CLI prints it and exits 2)."""
+
+
+def _number(name: str, default: float, *, low: float, high: float, what: str) -> float:
+    """``name`` as a number from ``low`` to ``high`` (unset: ``default``), else BadSetting."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN and inf fail too
+        raise BadSetting(f"{name}={raw!r}: should be {what}")
+    return value
+
+
+def _url(name: str, default: str | None = None) -> str | None:
+    """``name`` as an http(s) URL (unset: ``default``), else BadSetting."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadSetting(f"{name}={raw!r}: should be an http:// or https:// URL")
+    return raw
+
+
 # -- bind rules -----------------------------------------------------------------------------
 
 MIN_TOKEN_LENGTH = 32
@@ -246,7 +276,7 @@ def api_key() -> str | None:
 
 
 def offload_base_url() -> str:
-    return _env("OFFLOAD_BASE_URL") or DEFAULT_SANDBOX_URL
+    return _url("OFFLOAD_BASE_URL", DEFAULT_SANDBOX_URL)
 
 
 def offload_client(**kwargs) -> OffloadClient:
@@ -307,7 +337,13 @@ def url_secrets(url: str) -> list[str]:
 def apprise_log_level() -> str:
     """``OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL`` (default ``WARNING``): Apprise's own log lines
     carry the URLs it derives (tokens in them); below WARNING only when asked."""
-    return (_env("OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL") or "WARNING").upper()
+    level = (_env("OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL") or "WARNING").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL={_env('OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL')!r}:"
+            " should be DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
+    return level
 
 
 def allowed_emails_variable() -> set[str]:
@@ -339,13 +375,21 @@ def webhook_token() -> str | None:
 
 
 def sidecar_port() -> int:
-    return int(_env("OFFLOAD_CONSOLE_SIDECAR_PORT") or DEFAULT_SIDECAR_PORT)
+    what = "a port number from 1 to 65535"
+    port = _number(
+        "OFFLOAD_CONSOLE_SIDECAR_PORT", DEFAULT_SIDECAR_PORT, low=1, high=65535, what=what
+    )
+    if port != int(port):
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_SIDECAR_PORT={_env('OFFLOAD_CONSOLE_SIDECAR_PORT')!r}: should be {what}"
+        )
+    return int(port)
 
 
 def public_webhook_url() -> str:
     """Where Offload should send this console's webhooks: ``OFFLOAD_PUBLIC_WEBHOOK_URL``, else
     the local sidecar (with the token path when a token is set)."""
-    explicit = _env("OFFLOAD_PUBLIC_WEBHOOK_URL")
+    explicit = _url("OFFLOAD_PUBLIC_WEBHOOK_URL")
     if explicit:
         return explicit
     token = webhook_token()
@@ -423,8 +467,16 @@ def adopt_running_up(db_path: str) -> bool:
 
 
 def busy_timeout_ms() -> int:
-    raw = _env("OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS") or ""
-    return int(raw) if raw.isdigit() else DEFAULT_BUSY_TIMEOUT_MS
+    """``OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS``: how long a connection waits on a locked database."""
+    return int(
+        _number(
+            "OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS",
+            DEFAULT_BUSY_TIMEOUT_MS,
+            low=0,
+            high=3_600_000,
+            what="milliseconds from 0 to 3600000, e.g. 5000",
+        )
+    )
 
 
 DEFAULT_SPOOL_MB = 256
@@ -461,7 +513,13 @@ def spool_path(db: str, port: int) -> str:
 
 def request_timeout_s() -> float:
     """How long the sidecar waits for a request's head, and for its body."""
-    return float(_env("OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S") or DEFAULT_REQUEST_TIMEOUT_S)
+    return _number(
+        "OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S",
+        DEFAULT_REQUEST_TIMEOUT_S,
+        low=0.1,
+        high=3600,
+        what="seconds from 0.1 to 3600, e.g. 10",
+    )
 
 
 def use_uvloop() -> bool:
@@ -525,7 +583,7 @@ def remind_at() -> float:
         share = -1
     if not 0 <= share < 100:
         raise BadSetting(
-            f"OFFLOAD_CONSOLE_REMIND_AT={raw!r} is not a share of the answer window: write a "
+            f"OFFLOAD_CONSOLE_REMIND_AT={raw!r}: should be a share of the answer window, a "
             "percentage from 0 (no reminders) to 99, e.g. 75"
         )
     return share / 100
@@ -534,17 +592,19 @@ def remind_at() -> float:
 def notify_recover_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_RECOVER_S``: a failing target is tried at least this often (with
     one message), so a target that returns is found within it (default 15)."""
-    return float(_env("OFFLOAD_CONSOLE_NOTIFY_RECOVER_S") or DEFAULT_NOTIFY_RECOVER_S)
+    return _number(
+        "OFFLOAD_CONSOLE_NOTIFY_RECOVER_S",
+        DEFAULT_NOTIFY_RECOVER_S,
+        low=0.1,
+        high=86_400,
+        what="seconds from 0.1 to 86400, e.g. 15",
+    )
 
 
 def dashboard_url() -> str:
     """Where notifications link to (``+ /?request=<question id>``: the Inbox, that question
     open)."""
-    return (_env("OFFLOAD_CONSOLE_DASHBOARD_URL") or DEFAULT_DASHBOARD_URL).rstrip("/")
-
-
-class BadSetting(ValueError):
-    pass
+    return _url("OFFLOAD_CONSOLE_DASHBOARD_URL", DEFAULT_DASHBOARD_URL).rstrip("/")
 
 
 def answer_within_ms() -> int:
@@ -555,7 +615,7 @@ def answer_within_ms() -> int:
     window = parse_window_ms(raw)
     if window is None:
         raise BadSetting(
-            f"OFFLOAD_CONSOLE_ANSWER_WITHIN={raw!r} is not a duration: write e.g. 90m, 4h or 2d"
+            f"OFFLOAD_CONSOLE_ANSWER_WITHIN={raw!r}: should be a duration, e.g. 90m, 4h or 2d"
         )
     return window
 
@@ -563,29 +623,49 @@ def answer_within_ms() -> int:
 def notify_digest_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_DIGEST_S``: new questions arriving within this many seconds
     go in one message (0, the default: one message each)."""
-    return float(_env("OFFLOAD_CONSOLE_NOTIFY_DIGEST_S") or 0)
+    return _number(
+        "OFFLOAD_CONSOLE_NOTIFY_DIGEST_S",
+        0.0,
+        low=0,
+        high=86_400,
+        what="seconds from 0 (one message each) to 86400",
+    )
 
 
 def notify_retry_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_RETRY_S``: the first retry after a target fails (default 10;
     it doubles, at most :func:`notify_recover_s` apart)."""
-    return float(_env("OFFLOAD_CONSOLE_NOTIFY_RETRY_S") or DEFAULT_NOTIFY_RETRY_S)
+    return _number(
+        "OFFLOAD_CONSOLE_NOTIFY_RETRY_S",
+        DEFAULT_NOTIFY_RETRY_S,
+        low=0.1,
+        high=86_400,
+        what="seconds from 0.1 to 86400, e.g. 10",
+    )
 
 
 def session_lifetime_ms() -> int:
     """``OFFLOAD_CONSOLE_SESSION_HOURS``: how long a local-account sign-in lasts in its
     browser (default 12; reloads, new tabs and notification links stay signed in)."""
-    raw = _env("OFFLOAD_CONSOLE_SESSION_HOURS") or str(DEFAULT_SESSION_HOURS)
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = DEFAULT_SESSION_HOURS
-    return int(max(hours, 1 / 60) * 3_600_000)
+    hours = _number(
+        "OFFLOAD_CONSOLE_SESSION_HOURS",
+        DEFAULT_SESSION_HOURS,
+        low=1 / 60,
+        high=24 * 366,
+        what="hours from 0.017 (a minute) to 8784 (a year), e.g. 12",
+    )
+    return int(hours * 3_600_000)
 
 
 def reconcile_every_s() -> float:
-    raw = _env("OFFLOAD_RECONCILE_EVERY_S")
-    return float(raw) if raw is not None else DEFAULT_RECONCILE_EVERY_S
+    """``OFFLOAD_RECONCILE_EVERY_S``: seconds between reconciler passes; 0 turns it off."""
+    return _number(
+        "OFFLOAD_RECONCILE_EVERY_S",
+        DEFAULT_RECONCILE_EVERY_S,
+        low=0,
+        high=86_400,
+        what="seconds from 0 (off) to 86400, e.g. 30",
+    )
 
 
 def operator_name() -> str:
@@ -593,3 +673,33 @@ def operator_name() -> str:
     ``OFFLOAD_CONSOLE_OPERATOR``, else :func:`unix_user`, else ``uid <n>`` (a uid with no
     account name)."""
     return _env("OFFLOAD_CONSOLE_OPERATOR") or unix_user() or f"uid {os.getuid()}"
+
+
+def _mode() -> None:
+    mode = _env("OFFLOAD_CONSOLE_MODE")
+    if mode not in (None, "sandbox"):
+        raise BadSetting(f"OFFLOAD_CONSOLE_MODE={mode!r}: should be sandbox, or unset")
+
+
+def check_all() -> None:
+    """Parse every variable now (BadSetting names the first that holds what it cannot): the
+    CLI runs this before any command, the dashboard before any page."""
+    for read in (
+        _mode,
+        offload_base_url,
+        public_webhook_url,
+        sidecar_port,
+        busy_timeout_ms,
+        request_timeout_s,
+        reconcile_every_s,
+        session_lifetime_ms,
+        answer_within_ms,
+        remind_at,
+        notify_digest_s,
+        notify_retry_s,
+        notify_recover_s,
+        dashboard_url,
+        apprise_log_level,
+        lambda: spool_max_bytes(db_path()),
+    ):
+        read()

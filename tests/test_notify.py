@@ -302,7 +302,7 @@ def test_a_sidecar_with_an_answer_window_that_is_no_duration_says_so_and_stops(t
         prog_name="offload-console",
     )
     assert out.exit_code == 2
-    assert "OFFLOAD_CONSOLE_ANSWER_WITHIN='soon' is not a duration" in out.output
+    assert "OFFLOAD_CONSOLE_ANSWER_WITHIN='soon': should be a duration" in out.output
 
 
 def test_a_send_whose_outcome_cannot_be_recorded_backs_off_like_a_failed_one(
