@@ -124,7 +124,6 @@ class OffloadClient:
         return InputAccepted(
             case_id=str(data.get("caseId", case_id)),
             input_request_id=str(data.get("inputRequestId", input_request_id)),
-            accepted=bool(data.get("accepted", True)),
         )
 
     # -- transport -------------------------------------------------------------------------

@@ -41,10 +41,6 @@ class CaseState:
     raw: dict = field(default_factory=dict)
 
     @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    @property
     def nothing_scheduled(self) -> bool:
         return self.next_action_at in (None, NOTHING_SCHEDULED)
 
@@ -112,4 +108,3 @@ class AttachmentLink:
 class InputAccepted:
     case_id: str
     input_request_id: str
-    accepted: bool

@@ -54,10 +54,6 @@ class AnswerOutcome:
     detail: str | None = None  # Offload's code and message (untrusted: show as text)
     keep_text: bool = True  # leave the operator's typed answer in place
 
-    @property
-    def retry(self) -> bool:
-        return self.kind in ("unreachable", "unknown", "error", "busy")
-
 
 def refresh_case(db: Database, client: OffloadClient, case_id: str) -> bool:
     """GET the case now and record what it shows; True if that changed anything."""

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 
 from storage.pg import is_postgresql
 
-PARTS = ("sidecar", "dashboard", "sandbox")
-
 
 def lock_path(resource: str, part: str) -> str:
     """The lock file of ``part`` for ``resource`` (the database; the sandbox's state file)."""

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 import storage
 from sidecar.delivery import Refused
-from sidecar.writer import DatabaseBusy, GroupCommitWriter, freeze_startup_objects
+from sidecar.writer import GroupCommitWriter, NotStored, freeze_startup_objects
 from storage.db import DEFAULT_BUSY_TIMEOUT_MS
 from storage.deliveries import health_summary
 
@@ -158,7 +158,7 @@ def create_app(
         remote = request.client.host if request.client else None
         try:
             outcome = await writer.deliver(body, storage.now_ms(), remote)
-        except DatabaseBusy as exc:
+        except NotStored as exc:
             log.warning(
                 "delivery event_id=%r type=%r outcome=%s ms=%.1f error=%r",
                 exc.outcome.event_id,

@@ -94,7 +94,7 @@ def not_stored(exc: Exception, event: Event | None = None) -> Outcome:
     )
 
 
-class DatabaseBusy(Exception):
+class NotStored(Exception):
     """The delivery could not be committed (database locked or full, sidecar stopping): a
     503. ``outcome`` says what kept it out and, when its body had been parsed, its ids."""
 
@@ -233,9 +233,9 @@ class GroupCommitWriter:
             self._projector.join(timeout=10)
 
     async def deliver(self, body: bytes, received_at: int, remote_addr: str | None) -> Outcome:
-        """Store one delivery; raises :class:`DatabaseBusy` when it could not be committed."""
+        """Store one delivery; raises :class:`NotStored` when it could not be committed."""
         if self._stopping:
-            raise DatabaseBusy(Outcome(503, "the sidecar is stopping", why="stopping"))
+            raise NotStored(Outcome(503, "the sidecar is stopping", why="stopping"))
         future = asyncio.get_running_loop().create_future()
         self._enqueue(Delivery(body, received_at, remote_addr, next(self._keys)), future)
         self.waiting += 1
@@ -244,7 +244,7 @@ class GroupCommitWriter:
         finally:
             self.waiting -= 1
         if result.status == 503:
-            raise DatabaseBusy(result)
+            raise NotStored(result)
         return result
 
     def note_rejection(self, **fields: Any) -> None:

@@ -39,17 +39,6 @@ def record(
         ).lastrowid
 
 
-def operators_seen(db: Database, limit: int = 200) -> list[str]:
-    """Every name the audit log has seen act, most recent first."""
-    return [
-        r[0]
-        for r in db.execute(
-            "SELECT operator FROM audit_log GROUP BY operator ORDER BY max(id) DESC LIMIT ?",
-            [limit],
-        )
-    ]
-
-
 def list_audit(
     db: Database,
     *,

@@ -136,12 +136,7 @@ def test_unknown_outcome_still_pending_keeps_text_and_releases_claim(db):
     seed(db)
     offload = Offload(post_error=httpx.ReadTimeout, pending_after=True)
     outcome = send_answer(db, offload.client(), "r1", "Avery", "yes")
-    assert (outcome.ok, outcome.kind, outcome.keep_text, outcome.retry) == (
-        False,
-        "unknown",
-        True,
-        True,
-    )
+    assert (outcome.ok, outcome.kind, outcome.keep_text) == (False, "unknown", True)
     row = db["input_requests"].get("r1")
     assert row["status"] == "PENDING" and row["claimed_by"] is None
 

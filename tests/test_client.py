@@ -14,6 +14,7 @@ from offload_client import (
     OffloadProtocolError,
     OffloadUnknownOutcome,
 )
+from offload_client.models import TERMINAL_STATUSES
 from tests.helpers import free_port
 
 KEY = "sk_live_CANARY_7f3a"
@@ -73,7 +74,7 @@ def test_get_case_parses_state_and_transcript_flag():
     assert state.input_request.id == "r1"
     assert state.nothing_scheduled
     assert state.conversation_thread == "hello"
-    assert not state.terminal
+    assert state.status not in TERMINAL_STATUSES
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import sqlite_utils
 
 import storage
 from offload_client import OffloadClient
+from offload_client.models import TERMINAL_STATUSES
 from offload_console.outbox import submit_case
 from offload_console.templates import W9_TEMPLATE, w9_case
 from reconciler import sync
@@ -119,7 +120,7 @@ def _drive_to_end(client, db_path, case_ids):
         done = 0
         for case_id in case_ids:
             state = client.get_case(case_id)
-            if state.terminal:
+            if state.status in TERMINAL_STATUSES:
                 done += 1
             elif state.input_request and state.input_request.status == "PENDING":
                 try:
@@ -183,7 +184,7 @@ def test_dropped_webhooks_are_repaired_by_one_sync(dropping_stack, db_path):
 
         def settled():  # every case terminal or waiting on a question, in Offload
             states = [client.get_case(c) for c in case_ids.values()]
-            return all(s.terminal or s.status == "INPUT_NEEDED" for s in states)
+            return all(s.status in TERMINAL_STATUSES or s.status == "INPUT_NEEDED" for s in states)
 
         wait_until(settled, timeout=10, interval=0.05, message="scenarios settled")
         assert {r["status"] for r in db.query("SELECT status FROM cases")} == {"CREATED"}
