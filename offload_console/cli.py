@@ -80,9 +80,10 @@ def open_database(db: str | None, *, create: bool = False):
         fail(command, settings.cannot_open(settings.db_path(db), exc))
 
 
-def adopt_running_up(db: str | None) -> None:
-    """Talk to the sandbox and sidecar of an `up` running for this database (sandbox mode)."""
-    settings.adopt_running_up(settings.db_path(db))
+def reach(db: str | None) -> settings.Reach:
+    """Offload and the sidecar for this database: in sandbox mode, those of the `up` running
+    for it."""
+    return settings.reach(settings.db_path(db))
 
 
 def claim(command: str, db_path: str, parts: tuple[str, ...], ports: dict) -> instance.Held:
@@ -432,7 +433,7 @@ def create(case_file: str, scenario: str | None, db: str | None) -> None:
     outbox and print its caseId."""
     from offload_console.outbox import submit_case
 
-    adopt_running_up(db)
+    where = reach(db)
     try:
         with open(case_file, encoding="utf-8") if case_file != "-" else sys.stdin as f:
             body = json.load(f)
@@ -443,8 +444,14 @@ def create(case_file: str, scenario: str | None, db: str | None) -> None:
     if scenario:
         body.setdefault("metadata", {})["sandboxScenario"] = scenario
     database = open_database(db)
-    with settings.offload_client() as client:
-        result = submit_case(database, client, body, actor=settings.operator_name())
+    with where.client() as client:
+        result = submit_case(
+            database,
+            client,
+            body,
+            actor=settings.operator_name(),
+            webhook_url=where.webhook_url(),
+        )
     if result.status != "SENT":
         fail(
             "create",
@@ -461,9 +468,9 @@ def sync(concurrency: int, db: str | None) -> None:
     """Poll GET /cases/{id} for every open case now and repair what webhooks missed."""
     from reconciler import sync as reconcile
 
-    adopt_running_up(db)
+    where = reach(db)
     database = open_database(db)
-    with settings.offload_client() as client:
+    with where.client() as client:
         report = reconcile(database, client, concurrency=concurrency)
     click.echo(report.summary())
     for line in report.answers:
@@ -563,8 +570,9 @@ def dashboard(host: str, port: int, db: str | None) -> None:
                 "again. On 127.0.0.1 it runs without sign-in.",
             )
     held.keep_across_exec()  # Streamlit, in this process, holds the lock from here on
-    settings.set_db_path(db_path)
-    os.execvp(sys.executable, dashboard_command(port, host))
+    # Streamlit, in this process, finds the database by environment: the exec is given it
+    environment = settings.child_environment(OFFLOAD_CONSOLE_DB=db_path)
+    os.execvpe(sys.executable, dashboard_command(port, host), environment)
 
 
 @cli.group(epilog=example("offload-console operators add avery   # asks for the password twice"))
@@ -710,10 +718,10 @@ def demo(db: str | None) -> None:
     the real API path."""
     from offload_console.demo import seed_demo_cases
 
-    adopt_running_up(db)
+    where = reach(db)
     database = open_database(db)
-    with settings.offload_client() as client:
-        results = seed_demo_cases(database, client)
+    with where.client() as client:
+        results = seed_demo_cases(database, client, where.webhook_url())
     for result in results:
         click.echo(f"{result.status:8} {printable(result.case_id or result.submission_id)}")
     sys.exit(0 if all(r.status == "SENT" for r in results) else 1)

@@ -8,5 +8,10 @@ from offload_console.templates import DEMO_VENDORS, w9_case
 from storage.database import Database
 
 
-def seed_demo_cases(db: Database, client: OffloadClient) -> list[SubmitResult]:
-    return [submit_case(db, client, w9_case(*vendor), actor="demo") for vendor in DEMO_VENDORS]
+def seed_demo_cases(
+    db: Database, client: OffloadClient, webhook_url: str | None = None
+) -> list[SubmitResult]:
+    return [
+        submit_case(db, client, w9_case(*vendor), actor="demo", webhook_url=webhook_url)
+        for vendor in DEMO_VENDORS
+    ]

@@ -47,14 +47,15 @@ class SubmitResult:
         return f"Submission {self.submission_id} is {self.status}."
 
 
-def prepare_body(body: dict, submission_id: str) -> dict:
-    """The body as sent: metadata stamped with the submission id, webhook URL defaulted."""
+def prepare_body(body: dict, submission_id: str, webhook_url: str | None = None) -> dict:
+    """The body as sent: metadata stamped with the submission id, webhook URL defaulted
+    (``webhook_url``, else :func:`settings.public_webhook_url`)."""
     prepared = copy.deepcopy(body)
     metadata = dict(prepared.get("metadata") or {})
     metadata["consoleSubmissionId"] = submission_id
     prepared["metadata"] = metadata
     if not prepared.get("clientWebhookUrl"):
-        prepared["clientWebhookUrl"] = settings.public_webhook_url()
+        prepared["clientWebhookUrl"] = webhook_url or settings.public_webhook_url()
     return prepared
 
 
@@ -88,9 +89,10 @@ def submit_case(
     *,
     actor: str | None,
     submission_id: str | None = None,
+    webhook_url: str | None = None,
 ) -> SubmitResult:
     submission_id = submission_id or new_submission_id()
-    prepared = stored_form(prepare_body(body, submission_id))
+    prepared = stored_form(prepare_body(body, submission_id, webhook_url))
     if not create_submission(db, submission_id, prepared, actor):
         existing = get_submission(db, submission_id)
         return SubmitResult(submission_id, existing["status"], existing["case_id"], duplicate=True)

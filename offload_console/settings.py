@@ -13,6 +13,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -163,11 +164,6 @@ def db_path(explicit: str | os.PathLike | None = None) -> str:
     return db_choice(explicit)[0]
 
 
-def set_db_path(path: str) -> None:
-    """Hand the database to the processes this one starts (``up``'s children)."""
-    os.environ["OFFLOAD_CONSOLE_DB"] = _absolute(path)
-
-
 def running_console_db() -> str | None:
     """The database of the console running for this user (``current.json``, while its
     sidecar lock is held), or None."""
@@ -279,13 +275,16 @@ def offload_base_url() -> str:
     return _url("OFFLOAD_BASE_URL", DEFAULT_SANDBOX_URL)
 
 
-def offload_client(**kwargs) -> OffloadClient:
-    """A client for ``OFFLOAD_BASE_URL`` with ``OFFLOAD_API_KEY`` (the local sandbox and its
-    key when no base URL is set)."""
-    base_url = offload_base_url()
-    key = api_key()
-    if not key and not _env("OFFLOAD_BASE_URL"):
-        key = DEFAULT_SANDBOX_API_KEY
+def offload_client(
+    *, base_url: str | None = None, key: str | None = None, **kwargs
+) -> OffloadClient:
+    """A client for ``base_url`` with ``key``; by default ``OFFLOAD_BASE_URL`` with
+    ``OFFLOAD_API_KEY`` (the local sandbox and its key when no base URL is set)."""
+    if base_url is None:
+        base_url = offload_base_url()
+        key = api_key()
+        if not key and not _env("OFFLOAD_BASE_URL"):
+            key = DEFAULT_SANDBOX_API_KEY
     return OffloadClient(base_url, key or "", **kwargs)
 
 
@@ -386,15 +385,16 @@ def sidecar_port() -> int:
     return int(port)
 
 
-def public_webhook_url() -> str:
+def public_webhook_url(port: int | None = None) -> str:
     """Where Offload should send this console's webhooks: ``OFFLOAD_PUBLIC_WEBHOOK_URL``, else
-    the local sidecar (with the token path when a token is set)."""
+    the local sidecar (on ``port``, by default :func:`sidecar_port`; with the token path when
+    a token is set)."""
     explicit = _url("OFFLOAD_PUBLIC_WEBHOOK_URL")
     if explicit:
         return explicit
     token = webhook_token()
     path = f"/webhooks/offload/{token}" if token else "/webhooks/offload"
-    return f"http://127.0.0.1:{sidecar_port()}{path}"
+    return f"http://127.0.0.1:{port or sidecar_port()}{path}"
 
 
 # -- what a running `offload-console up` uses --------------------------------------------
@@ -448,22 +448,36 @@ def running_up(db_path: str) -> dict | None:
     return data
 
 
-def adopt_running_up(db_path: str) -> bool:
-    """In sandbox mode (no OFFLOAD_BASE_URL), point this process at the sandbox and sidecar
-    of the `up` running for ``db_path``; True if there was one."""
-    if _env("OFFLOAD_BASE_URL"):
-        return False
-    up = running_up(db_path)
+@dataclass(frozen=True)
+class Reach:
+    """Where a command talks to Offload, and where Offload's webhooks come back: the
+    environment's settings, or, in sandbox mode, those of the `up` running for the database
+    (:func:`reach`). Nothing is written to the environment."""
+
+    base_url: str | None = None  # None: by the environment (offload_base_url)
+    api_key: str | None = None
+    sidecar_port: int | None = None  # None: by the environment (sidecar_port)
+
+    def client(self, **kwargs) -> OffloadClient:
+        return offload_client(base_url=self.base_url, key=self.api_key, **kwargs)
+
+    def webhook_url(self) -> str:
+        return public_webhook_url(self.sidecar_port)
+
+
+def reach(db_path: str) -> Reach:
+    """In sandbox mode (no OFFLOAD_BASE_URL), the sandbox and sidecar of the `up` running for
+    ``db_path`` (its sandbox's key unless OFFLOAD_API_KEY is set; the environment's sidecar
+    port wins); else the environment's."""
+    up = None if _env("OFFLOAD_BASE_URL") else running_up(db_path)
     if not up:
-        return False
+        return Reach()
+    base_url = api_key_ = None
     if up.get("sandbox_port"):
-        os.environ["OFFLOAD_BASE_URL"] = f"http://127.0.0.1:{int(up['sandbox_port'])}"
-        os.environ["OFFLOAD_CONSOLE_MODE"] = "sandbox"
-        if not _env("OFFLOAD_API_KEY"):  # the key `up` gave its sandbox
-            os.environ["OFFLOAD_API_KEY"] = DEFAULT_SANDBOX_API_KEY
-    if not _env("OFFLOAD_CONSOLE_SIDECAR_PORT"):
-        os.environ["OFFLOAD_CONSOLE_SIDECAR_PORT"] = str(int(up["sidecar_port"]))
-    return True
+        base_url = f"http://127.0.0.1:{int(up['sandbox_port'])}"
+        api_key_ = api_key() or DEFAULT_SANDBOX_API_KEY  # the key `up` gave its sandbox
+    port = None if _env("OFFLOAD_CONSOLE_SIDECAR_PORT") else int(up["sidecar_port"])
+    return Reach(base_url, api_key_, port)
 
 
 def busy_timeout_ms() -> int:

@@ -174,6 +174,25 @@ def test_sqlite3_stays_inside_storage():
             assert module != "sqlite3", f"{where}:{line} imports sqlite3"
 
 
+def test_nothing_writes_to_the_environment_it_reads():
+    """Issue 30: settings are read, never written back (a child is handed its environment;
+    a command that talks to a running `up` gets its addresses as values)."""
+    offenders = []
+    for where, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = None
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                target = next((t for t in targets if isinstance(t, ast.Subscript)), None)
+                target = target.value if target is not None else None
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in ("update", "setdefault", "pop", "clear", "__setitem__"):
+                    target = node.func.value
+            if target is not None and ast.unparse(target) in ("os.environ", "environ"):
+                offenders.append(f"{where}:{node.lineno}")
+    assert offenders == [], offenders
+
+
 def test_the_dashboard_draws_text_and_tables_through_outside():
     """Issue 34, item 5: ``st.text`` and ``st.dataframe`` would obey a bidi override in
     outside text; the pages call ``dashboard.outside``'s, which show it."""
