@@ -14,7 +14,7 @@ import sys
 import click
 
 from offload_client.text import printable
-from offload_console import __version__, instance, settings
+from offload_console import __version__, instance, run_files, settings
 from storage.deliveries import OUTCOMES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -341,7 +341,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     )
     sys.stdout.flush()
     if held.fds:  # not a child of `up` (`up` names its database itself)
-        settings.write_current(db_path)
+        run_files.write_current(settings.data_dir(), db_path)
     try:
         serve(
             app,
@@ -353,7 +353,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
             log_filter=RedactingFilter(),
         )
     finally:
-        settings.remove_current(db_path)
+        run_files.remove_current(settings.data_dir(), db_path)
 
 
 @cli.command(

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import storage
 from offload_client import DEFAULT_SANDBOX_API_KEY, DEFAULT_SANDBOX_URL, OffloadClient
-from offload_console import instance
+from offload_console import run_files
 from storage import DEFAULT_DB_NAME
 from storage.db import DEFAULT_BUSY_TIMEOUT_MS
 from storage.events import parse_window_ms
@@ -123,12 +123,6 @@ def default_db_path() -> str:
     return str(data_dir() / DEFAULT_DB_NAME)
 
 
-def current_file() -> Path:
-    """Where the console running for this user names its database (``up`` and ``sidecar``
-    write it while they hold their database's sidecar lock)."""
-    return data_dir() / "current.json"
-
-
 def db_choice(explicit: str | os.PathLike | None = None) -> tuple[str, str]:
     """The database every command uses, and why (for messages): ``--db``, then
     ``OFFLOAD_CONSOLE_DB``, then the database of the console running for this user, then
@@ -137,7 +131,7 @@ def db_choice(explicit: str | os.PathLike | None = None) -> tuple[str, str]:
         return _absolute(explicit), "--db or OFFLOAD_CONSOLE_DB"
     if _env("OFFLOAD_CONSOLE_DB"):
         return _absolute(_env("OFFLOAD_CONSOLE_DB")), "OFFLOAD_CONSOLE_DB"
-    running = running_console_db()
+    running = run_files.read_current(data_dir())
     if running:
         return running, "the running console's database"
     return default_db_path(), "the default"
@@ -162,44 +156,6 @@ def cannot_open(db: str, problem: object) -> str:
 def db_path(explicit: str | os.PathLike | None = None) -> str:
     """The database's path by :func:`db_choice`'s rule."""
     return db_choice(explicit)[0]
-
-
-def running_console_db() -> str | None:
-    """The database of the console running for this user (``current.json``, while its
-    sidecar lock is held), or None."""
-    import json
-
-    try:
-        data = json.loads(current_file().read_text(encoding="utf-8"))
-        path = str(data["db"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return path if instance.holder(path, "sidecar") is not None else None
-
-
-def write_current(db: str) -> None:
-    """This process (holding ``db``'s sidecar lock) is the running console."""
-    import json
-
-    current_file().parent.mkdir(parents=True, exist_ok=True)
-    temporary = current_file().with_suffix(f".{os.getpid()}.tmp")
-    # the database's URL may hold its password: readable by this user only
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(handle, "w", encoding="utf-8") as out:
-        out.write(json.dumps({"db": db, "pid": os.getpid()}))
-    temporary.replace(current_file())
-
-
-def remove_current(db: str) -> None:
-    """At stop: ``current.json`` goes if it still names this process."""
-    import json
-
-    try:
-        data = json.loads(current_file().read_text(encoding="utf-8"))
-        if data.get("pid") == os.getpid() and data.get("db") == db:
-            current_file().unlink()
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 LEGACY_DB_PATH = (
@@ -397,10 +353,7 @@ def public_webhook_url(port: int | None = None) -> str:
     return f"http://127.0.0.1:{port or sidecar_port()}{path}"
 
 
-# -- what a running `offload-console up` uses --------------------------------------------
-# `up` writes ``up.json`` beside the database (its pid and its sandbox's and sidecar's ports)
-# and removes it when it stops; `create`, `sync` and `demo` with no OFFLOAD_BASE_URL then
-# talk to that sandbox and name that sidecar, whatever ports `up` was given.
+# -- what a running `offload-console up` uses (its files: offload_console/run_files.py) ---
 
 
 def local_dir(db: str) -> Path:
@@ -413,39 +366,6 @@ def local_dir(db: str) -> Path:
         key = hashlib.sha256(redacted(db).encode()).hexdigest()[:12]
         return data_dir() / "postgresql" / key
     return Path(db).parent
-
-
-def run_file(db_path: str) -> str:
-    return str(local_dir(db_path) / "up.json")
-
-
-def write_run_file(db_path: str, *, sandbox_port: int | None, sidecar_port: int) -> None:
-    import json
-
-    data = {"pid": os.getpid(), "sandbox_port": sandbox_port, "sidecar_port": sidecar_port}
-    Path(run_file(db_path)).parent.mkdir(parents=True, exist_ok=True)
-    with open(run_file(db_path), "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-
-
-def remove_run_file(db_path: str) -> None:
-    try:
-        os.unlink(run_file(db_path))
-    except FileNotFoundError:
-        pass
-
-
-def running_up(db_path: str) -> dict | None:
-    """The run file of an `up` that is still running for this database, if any."""
-    import json
-
-    try:
-        with open(run_file(db_path), encoding="utf-8") as handle:
-            data = json.load(handle)
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return data
 
 
 @dataclass(frozen=True)
@@ -469,7 +389,7 @@ def reach(db_path: str) -> Reach:
     """In sandbox mode (no OFFLOAD_BASE_URL), the sandbox and sidecar of the `up` running for
     ``db_path`` (its sandbox's key unless OFFLOAD_API_KEY is set; the environment's sidecar
     port wins); else the environment's."""
-    up = None if _env("OFFLOAD_BASE_URL") else running_up(db_path)
+    up = None if _env("OFFLOAD_BASE_URL") else run_files.read_up(local_dir(db_path))
     if not up:
         return Reach()
     base_url = api_key_ = None

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from offload_client import DEFAULT_SANDBOX_API_KEY
-from offload_console import instance, settings
+from offload_console import instance, run_files, settings
 
 RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
 PR_SET_PDEATHSIG = 1
@@ -224,10 +224,12 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
             _stop_all(children)
             return 0
 
-    settings.write_run_file(
-        db_path, sandbox_port=args.sandbox_port if sandbox else None, sidecar_port=args.sidecar_port
+    run_files.write_up(
+        settings.local_dir(db_path),
+        sandbox_port=args.sandbox_port if sandbox else None,
+        sidecar_port=args.sidecar_port,
     )
-    settings.write_current(db_path)
+    run_files.write_current(settings.data_dir(), db_path)
     print("\noffload-console is up:", flush=True)
     print(f"  dashboard  http://127.0.0.1:{args.dashboard_port}")
     hook = "/webhooks/offload/<token>" if settings.webhook_token() else "/webhooks/offload"
@@ -262,8 +264,8 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
             child.restarts += 1
             child.start()
         stopping.wait(0.5)
-    settings.remove_run_file(db_path)
-    settings.remove_current(db_path)
+    run_files.remove_up(settings.local_dir(db_path))
+    run_files.remove_current(settings.data_dir(), db_path)
     _stop_all(children)
     print("up: stopped.", flush=True)
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from offload_console import settings
+from offload_console import run_files, settings
 from storage.pg import db_passwords, masked, redacted
 from tests.helpers import launch_up, run_cli, wait_until
 
@@ -93,7 +93,8 @@ def test_up_gives_its_children_the_database_by_environment_never_by_command_line
         assert SECRET not in log.read_text()
         assert "console_pw:***@" in log.read_text()
         # current.json names the database, password included: for this user's eyes only
-        assert os.stat(settings.current_file()).st_mode & 0o077 == 0
+        current = run_files.current_path(settings.data_dir())
+        assert os.stat(current).st_mode & 0o077 == 0
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
