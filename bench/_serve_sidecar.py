@@ -25,8 +25,14 @@ from storage.events import record_events
 
 db_path, port = sys.argv[1], int(sys.argv[2])
 in_thread = (sys.argv[3] if len(sys.argv) > 3 else "thread") == "thread"
-app = create_app(db_path, bench_noop=True, write_in_thread=in_thread)
+app = create_app(db_path)
+app.state.writer.in_thread = in_thread  # "loop": commits on the event loop, to compare
 local = threading.local()
+
+
+async def noop(request: Request):
+    await request.body()
+    return JSONResponse({"ok": True})
 
 
 async def naive(request: Request):
@@ -52,5 +58,6 @@ async def _store(body: bytes):
     return await run_in_threadpool(_store_sync, body)
 
 
+app.router.routes.append(Route("/bench/noop", noop, methods=["POST"]))
 app.router.routes.append(Route("/bench/naive", naive, methods=["POST"]))
 serve(app, "127.0.0.1", port, log_level="warning")

@@ -66,8 +66,6 @@ def create_app(
     token: str | None = None,
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     body_timeout_s: float = BODY_TIMEOUT_S,
-    bench_noop: bool = False,
-    write_in_thread: bool = True,
     spool_path: str | None = None,
     spool_max_bytes: int = 0,
     on_startup=None,
@@ -75,15 +73,12 @@ def create_app(
 ) -> Starlette:
     """Build the sidecar. With ``token`` the webhook lives at ``/webhooks/offload/<token>`` and
     every other webhook path is a 404. A body that takes longer than ``body_timeout_s`` to
-    arrive is answered 408. ``bench_noop`` adds ``POST /bench/noop`` (benchmarks);
-    ``write_in_thread=False`` commits on the event loop (measured by the benchmark).
-    ``spool_path``/``spool_max_bytes``: the local spool for what the database cannot take
+    arrive is answered 408. ``spool_path``/``spool_max_bytes``: the local spool for what the database cannot take
     (``storage.spool``; 0 bytes: none, a 503 instead)."""
     health_thread = ThreadPoolExecutor(1, thread_name_prefix="sidecar-health")
     writer = GroupCommitWriter(
         db_path,
         busy_timeout_ms,
-        in_thread=write_in_thread,
         spool_path=spool_path,
         spool_max_bytes=spool_max_bytes,
     )
@@ -231,17 +226,11 @@ def create_app(
         status["writer"] = {**writer.stats.as_dict(), "waiting": writer.waiting}
         return JSONResponse(status, status_code=200 if status["ok"] else 503)
 
-    async def noop(request: Request) -> Response:
-        await request.body()
-        return JSONResponse({"ok": True})
-
     webhook_path = f"{WEBHOOK_PATH}/{{token}}" if token else WEBHOOK_PATH
     routes = [
         Route(webhook_path, webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
-    if bench_noop:
-        routes.append(Route("/bench/noop", noop, methods=["POST"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.writer = writer
     return app
