@@ -14,7 +14,7 @@ import sys
 import click
 
 from offload_client.text import printable
-from offload_console import __version__, instance, run_files, settings
+from offload_console import __version__, instance, settings
 from storage.deliveries import OUTCOMES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -181,179 +181,22 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
     """Receive Offload's webhooks and store them durably; reconcile open cases from
     GET /cases/{id} every N seconds (set OFFLOAD_WEBHOOK_TOKEN before listening beyond
     loopback)."""
-    import asyncio
+    from offload_console import sidecar_run
 
-    from offload_console.redact import RedactingFilter
-    from reconciler.loop import reconcile_forever
-    from sidecar.app import create_app
-    from sidecar.server import serve
-
-    token = settings.webhook_token()
     try:
-        settings.check_bind(host, token)
+        settings.check_bind(host, settings.webhook_token())
     except settings.RefuseToStart as exc:
         fail("sidecar", str(exc))
-    from offload_console.notify import notify_forever, switch_on, targets_from_urls
-    from storage import DatabaseUnavailable, StorageError, now_ms
-    from storage.jobs import JobLock
-    from storage.notifications import refresh_targets
-    from storage.pg import is_postgresql
-
     db_path = settings.db_path(db)
     held = claim("sidecar", db_path, ("sidecar",), {"sidecar": port})
     try:
-        notify_options = {
-            "dashboard_url": settings.dashboard_url(),
-            "answer_within_ms": settings.answer_within_ms(),
-            "digest_ms": int(settings.notify_digest_s() * 1000),
-            "first_retry_ms": int(settings.notify_retry_s() * 1000),
-            "recover_ms": int(settings.notify_recover_s() * 1000),
-            "remind_at": settings.remind_at(),
-        }
-        targets = targets_from_urls(settings.notify_urls(), settings.escalate_urls())
-        spool_max_bytes = settings.spool_max_bytes(db_path)
+        opts = sidecar_run.options(host, port, db_path, reconcile_every, log_level)
     except ValueError as exc:
         fail("sidecar", str(exc))
-    several = is_postgresql(db_path)  # several consoles may share the database
-    background: list[asyncio.Task] = []
-    app = create_app(
-        db_path,
-        token=token,
-        busy_timeout_ms=settings.busy_timeout_ms(),
-        body_timeout_s=settings.request_timeout_s(),
-        spool_path=settings.spool_path(db_path, port) if spool_max_bytes else None,
-        spool_max_bytes=spool_max_bytes,
-        on_startup=lambda app: on_startup(app),
-        on_shutdown=lambda app: on_shutdown(app),
-    )
-
-    def on_beat(database, instance_id) -> None:
-        if several:  # a target is active while some running instance has it
-            refresh_targets(database, now=now_ms())
-
-    presence = instance.Presence(
-        lambda: settings.open_db(db_path),
-        "sidecar",
-        port,
-        status=app.state.writer.figures,
-        on_beat=on_beat,
-    )
-
-    def record_targets() -> None:
-        # The configured targets are active: a question recorded from now on gets a
-        # notification row for each, in the same transaction (a trigger). On PostgreSQL they
-        # are this instance's, beside those of the other instances running.
-        database = settings.open_db(db_path)  # migrations here
-        try:
-            presence.register(database)
-            waiting = switch_on(
-                database,
-                targets,
-                now=now_ms(),
-                instance_id=presence.instance_id if several else None,
-            )
-        finally:
-            database.conn.close()
-        if waiting:
-            click.echo(f"sidecar: {waiting} questions already waiting: one message names them")
-
     try:
-        record_targets()
-        targets_recorded = True
-    except DatabaseUnavailable as exc:  # a full disk, a server down: start, spool or 503
-        click.echo(
-            f"sidecar: the database {settings.db_label(db_path)} is unavailable ({exc}); starting anyway: "
-            + (
-                "deliveries wait in the spool until it answers"
-                if spool_max_bytes
-                else "deliveries get 503 until it can be written"
-            ),
-            err=True,
-        )
-        targets_recorded = False
-    except (OSError, StorageError) as exc:
-        fail("sidecar", settings.cannot_open(db_path, exc))
-
-    async def record_targets_later() -> None:
-        while True:
-            await asyncio.sleep(2)
-            try:
-                await asyncio.to_thread(record_targets)
-            except StorageError:
-                continue
-            click.echo("sidecar: the database is available again", err=True)
-            return
-
-    async def on_startup(app):
-        presence.start()
-        if not targets_recorded:
-            background.append(asyncio.create_task(record_targets_later()))
-        if targets:
-            background.append(
-                asyncio.create_task(
-                    notify_forever(
-                        lambda: settings.open_db(db_path),
-                        targets,
-                        job_for=lambda target_id: JobLock(db_path, f"notifier:{target_id}"),
-                        **notify_options,
-                    )
-                )
-            )
-        if reconcile_every > 0:
-            background.append(
-                asyncio.create_task(
-                    reconcile_forever(
-                        lambda: settings.open_db(db_path),
-                        settings.offload_client,
-                        reconcile_every,
-                        job=JobLock(db_path, "reconciler"),
-                    )
-                )
-            )
-
-    async def on_shutdown(app):
-        for task in background:
-            task.cancel()
-        await asyncio.to_thread(presence.stop)
-
-    import logging
-
-    # Apprise logs the URLs it derives from the configured ones (tokens in them): WARNING
-    # and above only, unless OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL asks for more; every line
-    # is masked besides (RedactingFilter).
-    logging.getLogger("apprise").setLevel(settings.apprise_log_level())
-    path = "/webhooks/offload/<token>" if token else "/webhooks/offload"
-    click.echo(
-        f"sidecar: receiving Offload webhooks at http://{host}:{port}{path}"
-        f" (health: /healthz), database {settings.db_label(db_path)}; reconciler "
-        + (f"every {reconcile_every:g} s" if reconcile_every > 0 else "off")
-        + "; notifications to "
-        + (
-            ", ".join(t.label for t in targets)
-            if targets
-            else "nobody (no OFFLOAD_CONSOLE_NOTIFY_URLS)"
-        )
-        + (
-            f"; spool {settings.spool_path(db_path, port)} (up to {spool_max_bytes >> 20} MiB)"
-            if spool_max_bytes
-            else ""
-        )
-    )
-    sys.stdout.flush()
-    if held.fds:  # not a child of `up` (`up` names its database itself)
-        run_files.write_current(settings.data_dir(), db_path)
-    try:
-        serve(
-            app,
-            host,
-            port,
-            log_level=log_level,
-            request_timeout_s=settings.request_timeout_s(),
-            use_uvloop=settings.use_uvloop(),
-            log_filter=RedactingFilter(),
-        )
-    finally:
-        run_files.remove_current(settings.data_dir(), db_path)
+        sidecar_run.run(opts, names_the_database=bool(held.fds))
+    except sidecar_run.CannotStart as exc:
+        fail("sidecar", str(exc))
 
 
 @cli.command(

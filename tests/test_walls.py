@@ -30,7 +30,11 @@ MAY_IMPORT = {
 }
 # Only the CLI starts the other programs; the rest of offload_console is the dashboard's
 # library and stays below them.
-RUNNERS = {"offload_console/cli.py", "offload_console/supervisor.py"}
+RUNNERS = {
+    "offload_console/cli.py",
+    "offload_console/supervisor.py",
+    "offload_console/sidecar_run.py",  # the sidecar command's parts put together
+}
 
 
 def modules() -> dict[str, Path]:
