@@ -135,7 +135,9 @@ def run_up(args: UpOptions) -> int:
         held.release()
 
 
-def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> int:
+def _first_start(db_path: str) -> bool:
+    """Migrate once, before the children race for the database; whether it is a first start
+    (a new SQLite file, or an empty PostgreSQL database: then `up` offers demo cases)."""
     postgresql = settings.is_postgresql(db_path)
     first_start = not postgresql and not Path(db_path).exists()
     if first_start and settings.LEGACY_DB_PATH.is_file():
@@ -150,6 +152,12 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
     if postgresql:  # a shared database: "first" means nothing in it yet
         first_start = db.execute("SELECT count(*) FROM cases").fetchone()[0] == 0
     db.conn.close()
+    return first_start
+
+
+def _children(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> list[Child]:
+    """The parts `up` starts, in order, each with its command line, health URL and
+    environment (the database and the keys by environment, never on a command line)."""
     env = settings.child_environment(
         OFFLOAD_CONSOLE_DB=db_path,
         OFFLOAD_CONSOLE_SIDECAR_PORT=str(args.sidecar_port),
@@ -201,7 +209,12 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
             env,
         )
     )
+    return children
 
+
+def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> int:
+    first_start = _first_start(db_path)
+    children = _children(args, db_path, sandbox, state_file)
     stopping = threading.Event()
 
     def on_signal(signum, frame):
@@ -246,7 +259,7 @@ def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> in
     print("Ctrl-C stops everything.\n", flush=True)
 
     if sandbox and first_start:
-        _offer_demo(args.seed_demo, env)
+        _offer_demo(args.seed_demo, children[0].env)  # the environment they all share
 
     while not stopping.is_set():
         for child in children:
