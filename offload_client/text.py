@@ -56,11 +56,11 @@ def bidi_visible(text: str) -> str:
     return "".join(ascii(ch)[1:-1] if ch in BIDI_CONTROLS else ch for ch in text)
 
 
-def printable(text: str) -> str:
-    """``text`` with every unprintable character escaped (``\\n``, ``\\x1b``): outside text
-    printed on an operator's terminal, or in a message, cannot break a line or send a
-    terminal escape."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+def printable(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """``text`` with every unprintable character but ``keep`` escaped (``\\n``, ``\\x1b``):
+    outside text printed on an operator's terminal, or in a message, cannot break a line or
+    send a terminal escape."""
+    return "".join(ch if ch.isprintable() or ch in keep else ascii(ch)[1:-1] for ch in text)
 
 
 _TERMINAL_KEEPS = frozenset("\t\n\r\ufeff")  # line structure, and a BOM (shown as nothing)
@@ -69,9 +69,7 @@ _TERMINAL_KEEPS = frozenset("\t\n\r\ufeff")  # line structure, and a BOM (shown 
 def terminal_safe(text: str) -> str:
     """Text for a terminal that keeps its lines: every other unprintable character (escape
     sequences, BEL, C1 controls, bidi overrides) is escaped as ``\\x1b``, ``\\u202e``."""
-    return "".join(
-        ch if ch.isprintable() or ch in _TERMINAL_KEEPS else ascii(ch)[1:-1] for ch in text
-    )
+    return printable(text, _TERMINAL_KEEPS)
 
 
 class TerminalWriter:

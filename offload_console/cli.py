@@ -189,10 +189,7 @@ def sidecar(host: str, port: int, reconcile_every: float, log_level: str, db: st
         fail("sidecar", str(exc))
     db_path = settings.db_path(db)
     held = claim("sidecar", db_path, ("sidecar",), {"sidecar": port})
-    try:
-        opts = sidecar_run.options(host, port, db_path, reconcile_every, log_level)
-    except ValueError as exc:
-        fail("sidecar", str(exc))
+    opts = sidecar_run.options(host, port, db_path, reconcile_every, log_level)  # checked
     try:
         sidecar_run.run(opts, names_the_database=bool(held.fds))
     except sidecar_run.CannotStart as exc:

@@ -61,8 +61,11 @@ class BadSetting(ValueError):
     hold (the CLI prints it and exits 2)."""
 
 
-def _number(name: str, default: float, *, low: float, high: float, what: str) -> float:
-    """``name`` as a number from ``low`` to ``high`` (unset: ``default``), else BadSetting."""
+def _number(
+    name: str, default: float, *, low: float, high: float, what: str, whole: bool = False
+) -> float:
+    """``name`` as a number from ``low`` to ``high`` (``whole``: an integer; unset:
+    ``default``), else BadSetting."""
     raw = _env(name)
     if raw is None:
         return default
@@ -70,7 +73,7 @@ def _number(name: str, default: float, *, low: float, high: float, what: str) ->
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not low <= value <= high:  # NaN and inf fail too
+    if not low <= value <= high or (whole and value != int(value)):  # NaN and inf fail too
         raise BadSetting(f"{name}={raw!r}: should be {what}")
     return value
 
@@ -331,14 +334,8 @@ def webhook_token() -> str | None:
 
 def sidecar_port() -> int:
     what = "a port number from 1 to 65535"
-    port = _number(
-        "OFFLOAD_CONSOLE_SIDECAR_PORT", DEFAULT_SIDECAR_PORT, low=1, high=65535, what=what
-    )
-    if port != int(port):
-        raise BadSetting(
-            f"OFFLOAD_CONSOLE_SIDECAR_PORT={_env('OFFLOAD_CONSOLE_SIDECAR_PORT')!r}: should be {what}"
-        )
-    return int(port)
+    name = "OFFLOAD_CONSOLE_SIDECAR_PORT"
+    return int(_number(name, DEFAULT_SIDECAR_PORT, low=1, high=65535, what=what, whole=True))
 
 
 def public_webhook_url(port: int | None = None) -> str:
@@ -421,17 +418,9 @@ def spool_max_bytes(db: str) -> int:
     MiB; 0 turns it off). On by default on PostgreSQL, where a restart or a failover of the
     database is routine; off on SQLite, whose database is the sidecar's own disk (a full or
     locked database answers 503 with Retry-After there, as before)."""
-    raw = (_env("OFFLOAD_CONSOLE_SPOOL_MB") or "").strip()
-    if not raw:
-        return DEFAULT_SPOOL_MB * 1024 * 1024 if is_postgresql(db) else 0
-    try:
-        megabytes = float(raw)
-    except ValueError:
-        megabytes = -1.0
-    if not 0 <= megabytes <= 1_000_000:
-        raise BadSetting(
-            f"OFFLOAD_CONSOLE_SPOOL_MB={raw!r}: should be a size in MiB, 0 to turn the spool off"
-        )
+    default = DEFAULT_SPOOL_MB if is_postgresql(db) else 0
+    what = "a size in MiB, 0 to turn the spool off"
+    megabytes = _number("OFFLOAD_CONSOLE_SPOOL_MB", default, low=0, high=1_000_000, what=what)
     return int(megabytes * 1024 * 1024)
 
 
@@ -617,7 +606,8 @@ def _mode() -> None:
 
 def check_all() -> None:
     """Parse every variable now (BadSetting names the first that holds what it cannot): the
-    CLI runs this before any command, the dashboard before any page."""
+    CLI runs this before any command (``dashboard`` and ``up`` too, before Streamlit
+    starts)."""
     for read in (
         _mode,
         offload_base_url,
@@ -634,6 +624,6 @@ def check_all() -> None:
         notify_recover_s,
         dashboard_url,
         apprise_log_level,
-        lambda: spool_max_bytes(db_path()),
+        lambda: spool_max_bytes(""),  # its value alone (which database: not read here)
     ):
         read()

@@ -308,7 +308,8 @@ def test_a_receiver_down_then_back_gets_every_waiting_message_soon_after_its_ret
         back = Receiver(port=port)
         back_at = now_ms()
         wait_until(lambda: len(back.received) == 3, 40, 0.1, "every waiting message arrived")
-        assert now_ms() - back_at <= 1_000 + 2_000
+        # 1 s bound + a pass + a send, with room for a loaded machine; uncapped: 5.7 s
+        assert now_ms() - back_at <= 1_000 + 3_500
         wait_until(  # each recorded as sent (a moment after the receiver has it)
             lambda: [r["status"] for r in notification_rows(db_path)] == ["SENT"] * 4,
             30,
