@@ -9,7 +9,8 @@ from dashboard.auth import gate, may_see_pages, sign_in_mode
 from dashboard.format import literal
 from dashboard.health_checks import trouble, waiting_to_be_stored
 from dashboard.outage import database_trouble
-from dashboard.session import answer_window, get_db
+from dashboard.session import get_db
+from offload_console import settings
 from storage import StorageError, now_ms
 from storage.inbox import overdue_count, pending_count
 from storage.instances import list_instances
@@ -22,7 +23,11 @@ try:
     signed_in = may_see_pages(mode)
     # The counts are for signed-in eyes only (a signed-out tab's title says nothing).
     pending = pending_count(get_db()) if signed_in else 0
-    overdue = overdue_count(get_db(), within_ms=answer_window(), now=now_ms()) if signed_in else 0
+    overdue = (
+        overdue_count(get_db(), within_ms=settings.answer_within_ms(), now=now_ms())
+        if signed_in
+        else 0
+    )
     outage = None
 except StorageError as exc:  # the database is not answering: a banner, below
     mode, signed_in, pending, overdue, outage = None, False, 0, 0, exc

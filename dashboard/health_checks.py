@@ -189,11 +189,16 @@ def waiting_to_be_stored(instances: list[dict], now: int) -> list[str]:
 
 
 def answer_window_row() -> tuple[str, str, str]:
-    try:
-        window = settings.answer_within_ms()
-    except settings.BadSetting as exc:
-        return ("Answer window", "PROBLEM", f"{exc}; using 4 h")
+    window = settings.answer_within_ms()
     return ("Answer window", "", f"questions are due {window // 60_000} min after they are asked")
+
+
+def setting_rows() -> list[tuple[str, str, str]]:
+    """A row for each variable holding what it cannot (its default is used instead): the CLI
+    refuses to start with one, but ``streamlit run`` does not ask it."""
+    return [
+        ("Setting", "PROBLEM", f"{p}; its default is used") for p in settings.current().problems
+    ]
 
 
 def check_sidecar() -> tuple[bool, str]:

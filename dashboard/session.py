@@ -29,15 +29,6 @@ def session_token() -> str:
     return st.session_state.setdefault("_session_token", secrets.token_hex(16))
 
 
-def answer_window() -> int:
-    """How long a question may wait (``OFFLOAD_CONSOLE_ANSWER_WITHIN``); a setting that is
-    not a duration falls back to 4 h and Health says so."""
-    try:
-        return settings.answer_within_ms()
-    except settings.BadSetting:
-        return settings.parse_window_ms(settings.DEFAULT_ANSWER_WITHIN)
-
-
 def operator_tz() -> str:
     """The operator's time zone, as the browser reports it (UTC if unknown)."""
     try:

@@ -1,5 +1,6 @@
 """Every environment variable the console reads, in one place (documented in
-docs/configuration.md).
+docs/configuration.md): parsed once into one :class:`Settings` (:func:`current`), whose
+defaults are written there; the functions below answer from it.
 
 No other module reads ``os.environ`` (``tests/test_walls.py`` checks): the CLI and the
 dashboard read their settings here and hand them on as arguments, so ``storage``, ``sidecar``,
@@ -13,6 +14,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -51,8 +53,8 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
     return value or None
 
 
@@ -62,11 +64,18 @@ class BadSetting(ValueError):
 
 
 def _number(
-    name: str, default: float, *, low: float, high: float, what: str, whole: bool = False
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    low: float,
+    high: float,
+    what: str,
+    whole: bool = False,
 ) -> float:
     """``name`` as a number from ``low`` to ``high`` (``whole``: an integer; unset:
     ``default``), else BadSetting."""
-    raw = _env(name)
+    raw = _raw(env, name)
     if raw is None:
         return default
     try:
@@ -78,15 +87,256 @@ def _number(
     return value
 
 
-def _url(name: str, default: str | None = None) -> str | None:
+def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
     """``name`` as an http(s) URL (unset: ``default``), else BadSetting."""
-    raw = _env(name)
+    raw = _raw(env, name)
     if raw is None:
         return default
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadSetting(f"{name}={raw!r}: should be an http:// or https:// URL")
     return raw
+
+
+# -- every variable, parsed once ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every variable the console reads, parsed (:func:`load`): the one object the accessors
+    below answer from. A variable holding what it cannot is named in ``problems`` (one line
+    each) and its default used instead: the CLI refuses to start on the first
+    (:func:`check_all`), the dashboard's Health page lists them all."""
+
+    db: str | None = None  # OFFLOAD_CONSOLE_DB
+    data_home: str | None = None  # XDG_DATA_HOME
+    user: str | None = None  # USER
+    mode: str | None = None  # OFFLOAD_CONSOLE_MODE: "sandbox" or None
+    base_url: str | None = None  # OFFLOAD_BASE_URL as set (None: the local sandbox)
+    api_key: str | None = None
+    webhook_token: str | None = None
+    public_webhook_url: str | None = None
+    sidecar_port: int = DEFAULT_SIDECAR_PORT
+    sidecar_port_set: bool = False
+    up_pid: int | None = None
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    reconcile_every_s: float = DEFAULT_RECONCILE_EVERY_S
+    session_lifetime_ms: int = int(DEFAULT_SESSION_HOURS * 3_600_000)
+    answer_within_ms: int = DEFAULT_ANSWER_WITHIN_MS
+    remind_at: float = DEFAULT_REMIND_AT / 100
+    notify_urls: tuple[str, ...] = ()  # OFFLOAD_CONSOLE_NOTIFY_URLS (secrets.toml: added)
+    escalate_urls: tuple[str, ...] = ()
+    notify_digest_s: float = 0.0
+    notify_retry_s: float = DEFAULT_NOTIFY_RETRY_S
+    notify_recover_s: float = DEFAULT_NOTIFY_RECOVER_S
+    dashboard_url: str = DEFAULT_DASHBOARD_URL
+    apprise_log_level: str = "WARNING"
+    allowed_emails: frozenset[str] = frozenset()
+    operator: str | None = None
+    spool_mb: float | None = None  # None: by the engine (DEFAULT_SPOOL_MB on PostgreSQL)
+    spool_path: str | None = None
+    no_uvloop: bool = False
+    problems: tuple[str, ...] = ()
+
+
+def load(env: Mapping[str, str]) -> Settings:
+    """Parse every variable in ``env`` into :class:`Settings` (defaults written once, there)."""
+    problems: list[str] = []
+    defaults = Settings()
+
+    def parsed(field: str, parse):
+        try:
+            return parse()
+        except BadSetting as exc:
+            problems.append(str(exc))
+            return getattr(defaults, field)
+
+    def number(field, name, *, low, high, what, whole=False):
+        default = getattr(defaults, field)
+        value = parsed(
+            field,
+            lambda: _number(env, name, default, low=low, high=high, what=what, whole=whole),
+        )
+        return int(value) if whole else value
+
+    seconds = "seconds from 0.1 to 86400, e.g. {}"
+    raw_port = _raw(env, "OFFLOAD_CONSOLE_SIDECAR_PORT")
+    up_pid = _raw(env, "OFFLOAD_CONSOLE_UP_PID") or ""
+    values = {
+        "db": _raw(env, "OFFLOAD_CONSOLE_DB"),
+        "data_home": _raw(env, "XDG_DATA_HOME"),
+        "user": _raw(env, "USER"),
+        "mode": parsed("mode", lambda: _mode(env)),
+        "base_url": parsed("base_url", lambda: _url(env, "OFFLOAD_BASE_URL")),
+        "api_key": _raw(env, "OFFLOAD_API_KEY"),
+        "webhook_token": _raw(env, "OFFLOAD_WEBHOOK_TOKEN"),
+        "public_webhook_url": parsed(
+            "public_webhook_url", lambda: _url(env, "OFFLOAD_PUBLIC_WEBHOOK_URL")
+        ),
+        "sidecar_port": number(
+            "sidecar_port",
+            "OFFLOAD_CONSOLE_SIDECAR_PORT",
+            low=1,
+            high=65535,
+            what="a port number from 1 to 65535",
+            whole=True,
+        ),
+        "up_pid": int(up_pid) if up_pid.isdigit() else None,
+        "busy_timeout_ms": number(
+            "busy_timeout_ms",
+            "OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS",
+            low=0,
+            high=3_600_000,
+            what="milliseconds from 0 to 3600000, e.g. 5000",
+            whole=True,
+        ),
+        "request_timeout_s": number(
+            "request_timeout_s",
+            "OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S",
+            low=0.1,
+            high=3600,
+            what="seconds from 0.1 to 3600, e.g. 10",
+        ),
+        "reconcile_every_s": number(
+            "reconcile_every_s",
+            "OFFLOAD_RECONCILE_EVERY_S",
+            low=0,
+            high=86_400,
+            what="seconds from 0 (off) to 86400, e.g. 30",
+        ),
+        "session_lifetime_ms": parsed("session_lifetime_ms", lambda: _session_ms(env)),
+        "answer_within_ms": parsed("answer_within_ms", lambda: _answer_within(env)),
+        "remind_at": parsed("remind_at", lambda: _remind_at(env)),
+        "notify_urls": tuple((_raw(env, "OFFLOAD_CONSOLE_NOTIFY_URLS") or "").split()),
+        "escalate_urls": tuple((_raw(env, "OFFLOAD_CONSOLE_ESCALATE_URLS") or "").split()),
+        "notify_digest_s": number(
+            "notify_digest_s",
+            "OFFLOAD_CONSOLE_NOTIFY_DIGEST_S",
+            low=0,
+            high=86_400,
+            what="seconds from 0 (one message each) to 86400",
+        ),
+        "notify_retry_s": number(
+            "notify_retry_s",
+            "OFFLOAD_CONSOLE_NOTIFY_RETRY_S",
+            low=0.1,
+            high=86_400,
+            what=seconds.format(10),
+        ),
+        "notify_recover_s": number(
+            "notify_recover_s",
+            "OFFLOAD_CONSOLE_NOTIFY_RECOVER_S",
+            low=0.1,
+            high=86_400,
+            what=seconds.format(15),
+        ),
+        "dashboard_url": parsed(
+            "dashboard_url",
+            lambda: _url(env, "OFFLOAD_CONSOLE_DASHBOARD_URL", DEFAULT_DASHBOARD_URL).rstrip("/"),
+        ),
+        "apprise_log_level": parsed("apprise_log_level", lambda: _apprise_level(env)),
+        "allowed_emails": frozenset(
+            e.strip().lower()
+            for e in (_raw(env, "OFFLOAD_CONSOLE_ALLOWED_EMAILS") or "").split(",")
+            if e.strip()
+        ),
+        "operator": _raw(env, "OFFLOAD_CONSOLE_OPERATOR"),
+        "spool_mb": parsed(
+            "spool_mb",
+            lambda: _number(
+                env,
+                "OFFLOAD_CONSOLE_SPOOL_MB",
+                None,
+                low=0,
+                high=1_000_000,
+                what="a size in MiB, 0 to turn the spool off",
+            ),
+        ),
+        "spool_path": _raw(env, "OFFLOAD_CONSOLE_SPOOL"),
+        "no_uvloop": bool(_raw(env, "OFFLOAD_CONSOLE_NO_UVLOOP")),
+    }
+    port_bad = any(p.startswith("OFFLOAD_CONSOLE_SIDECAR_PORT=") for p in problems)
+    values["sidecar_port_set"] = raw_port is not None and not port_bad
+    return Settings(**values, problems=tuple(problems))
+
+
+def _mode(env: Mapping[str, str]) -> str | None:
+    mode = _raw(env, "OFFLOAD_CONSOLE_MODE")
+    if mode not in (None, "sandbox"):
+        raise BadSetting(f"OFFLOAD_CONSOLE_MODE={mode!r}: should be sandbox, or unset")
+    return mode
+
+
+def _session_ms(env: Mapping[str, str]) -> int:
+    hours = _number(
+        env,
+        "OFFLOAD_CONSOLE_SESSION_HOURS",
+        DEFAULT_SESSION_HOURS,
+        low=1 / 60,
+        high=24 * 366,
+        what="hours from 0.017 (a minute) to 8784 (a year), e.g. 12",
+    )
+    return int(hours * 3_600_000)
+
+
+def _answer_within(env: Mapping[str, str]) -> int:
+    raw = _raw(env, "OFFLOAD_CONSOLE_ANSWER_WITHIN") or DEFAULT_ANSWER_WITHIN
+    window = parse_window_ms(raw)
+    if window is None:
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_ANSWER_WITHIN={raw!r}: should be a duration, e.g. 90m, 4h or 2d"
+        )
+    return window
+
+
+def _remind_at(env: Mapping[str, str]) -> float:
+    raw = _raw(env, "OFFLOAD_CONSOLE_REMIND_AT") or str(DEFAULT_REMIND_AT)
+    try:
+        share = float(raw.rstrip("%"))
+    except ValueError:
+        share = -1
+    if not 0 <= share < 100:
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_REMIND_AT={raw!r}: should be a share of the answer window, a "
+            "percentage from 0 (no reminders) to 99, e.g. 75"
+        )
+    return share / 100
+
+
+def _apprise_level(env: Mapping[str, str]) -> str:
+    raw = _raw(env, "OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL")
+    level = (raw or "WARNING").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL={raw!r}:"
+            " should be DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
+    return level
+
+
+# The variables a Settings is parsed from: it is parsed again only when one of them changes
+# (in a running console, never; in the tests, when one sets a variable).
+_READ = re.compile(r"OFFLOAD_|XDG_DATA_HOME$|USER$")
+_loaded: tuple[tuple, Settings] | None = None
+
+
+def current() -> Settings:
+    """This process's settings, parsed once from its environment."""
+    global _loaded
+    key = tuple(sorted(item for item in os.environ.items() if _READ.match(item[0])))
+    if _loaded is None or _loaded[0] != key:
+        _loaded = (key, load(os.environ))
+    return _loaded[1]
+
+
+def check_all() -> Settings:
+    """Every variable parsed now; BadSetting names the first that holds what it cannot (the
+    CLI runs this before any command: ``dashboard`` and ``up`` too, before Streamlit starts)."""
+    parsed = current()
+    if parsed.problems:
+        raise BadSetting(parsed.problems[0])
+    return parsed
 
 
 # -- bind rules -----------------------------------------------------------------------------
@@ -118,7 +368,7 @@ def data_dir() -> Path:
     """The console's per-user folder: ``$XDG_DATA_HOME/offload-console``, by default
     ``~/.local/share/offload-console``. The default database lives there, so every command
     finds the same one from whichever folder it runs."""
-    base = _env("XDG_DATA_HOME")
+    base = current().data_home
     return (Path(base) if base else Path.home() / ".local" / "share") / "offload-console"
 
 
@@ -132,8 +382,8 @@ def db_choice(explicit: str | os.PathLike | None = None) -> tuple[str, str]:
     :func:`default_db_path`. Always an absolute path."""
     if explicit:  # click hands OFFLOAD_CONSOLE_DB over as --db
         return _absolute(explicit), "--db or OFFLOAD_CONSOLE_DB"
-    if _env("OFFLOAD_CONSOLE_DB"):
-        return _absolute(_env("OFFLOAD_CONSOLE_DB")), "OFFLOAD_CONSOLE_DB"
+    if current().db:
+        return _absolute(current().db), "OFFLOAD_CONSOLE_DB"
     running = run_files.read_current(data_dir())
     if running:
         return running, "the running console's database"
@@ -173,7 +423,7 @@ class NoDatabase(Exception):
 def _db_passwords() -> tuple[str, ...]:
     """The password in OFFLOAD_CONSOLE_DB (a URL's user info or ``password=``, a key=value
     conninfo's ``password=``), in every form it may be shown: masked like a key."""
-    return tuple(db_passwords(_env("OFFLOAD_CONSOLE_DB") or ""))
+    return tuple(db_passwords(current().db or ""))
 
 
 def existing_db_path(explicit: str | os.PathLike | None = None) -> str:
@@ -196,8 +446,7 @@ def existing_db_path(explicit: str | os.PathLike | None = None) -> str:
 
 def up_pid() -> int | None:
     """``OFFLOAD_CONSOLE_UP_PID``: set by ``up`` for its children, which run under its locks."""
-    raw = _env("OFFLOAD_CONSOLE_UP_PID") or ""
-    return int(raw) if raw.isdigit() else None
+    return current().up_pid
 
 
 def open_db(explicit: str | os.PathLike | None = None, *, any_thread: bool = False):
@@ -211,15 +460,13 @@ def open_db(explicit: str | os.PathLike | None = None, *, any_thread: bool = Fal
 def is_sandbox_mode() -> bool:
     """No ``OFFLOAD_BASE_URL`` (or ``up`` started the sandbox and said so in
     ``OFFLOAD_CONSOLE_MODE=sandbox``): the console talks to its local sandbox."""
-    if _env("OFFLOAD_CONSOLE_MODE") == "sandbox":
-        return True
-    return not _env("OFFLOAD_BASE_URL")
+    return current().mode == "sandbox" or not current().base_url
 
 
 def mode_label() -> str:
     """The Health page's "Mode" row: which Offload this console talks to, and why."""
-    base = _env("OFFLOAD_BASE_URL")
-    if _env("OFFLOAD_CONSOLE_MODE") == "sandbox" and base:
+    base = current().base_url
+    if current().mode == "sandbox" and base:
         return f"sandbox at {base} (started by offload-console up)"
     if not base:
         return f"sandbox at {DEFAULT_SANDBOX_URL} (no OFFLOAD_BASE_URL)"
@@ -227,11 +474,11 @@ def mode_label() -> str:
 
 
 def api_key() -> str | None:
-    return _env("OFFLOAD_API_KEY")
+    return current().api_key
 
 
 def offload_base_url() -> str:
-    return _url("OFFLOAD_BASE_URL", DEFAULT_SANDBOX_URL)
+    return current().base_url or DEFAULT_SANDBOX_URL
 
 
 def offload_client(
@@ -242,12 +489,9 @@ def offload_client(
     if base_url is None:
         base_url = offload_base_url()
         key = api_key()
-        if not key and not _env("OFFLOAD_BASE_URL"):
+        if not key and not current().base_url:
             key = DEFAULT_SANDBOX_API_KEY
     return OffloadClient(base_url, key or "", **kwargs)
-
-
-SECRET_VARIABLES = ("OFFLOAD_API_KEY", "OFFLOAD_WEBHOOK_TOKEN")
 
 
 def secret_values() -> list[str]:
@@ -257,13 +501,12 @@ def secret_values() -> list[str]:
     files = tuple(
         (str(path), path.stat().st_mtime_ns) for path in _secrets_paths() if path.exists()
     )
-    env = tuple(_env(name) or "" for name in SECRET_VARIABLES)
-    urls = _env("OFFLOAD_CONSOLE_NOTIFY_URLS") or ""  # read again inside: part of the key
-    return _secret_values(env, _db_passwords(), urls, files)
+    env = (current().api_key or "", current().webhook_token or "")
+    return _secret_values(env, _db_passwords(), current().notify_urls, files)
 
 
 @functools.lru_cache(maxsize=8)
-def _secret_values(env: tuple[str, ...], passwords: tuple, urls: str, files: tuple) -> list[str]:
+def _secret_values(env: tuple[str, ...], passwords: tuple, urls: tuple, files: tuple) -> list[str]:
     values = [*env, *passwords]
     for url in notify_urls():
         values += [url, *url_secrets(url)]
@@ -295,19 +538,12 @@ def url_secrets(url: str) -> list[str]:
 def apprise_log_level() -> str:
     """``OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL`` (default ``WARNING``): Apprise's own log lines
     carry the URLs it derives (tokens in them); below WARNING only when asked."""
-    level = (_env("OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL") or "WARNING").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise BadSetting(
-            f"OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL={_env('OFFLOAD_CONSOLE_APPRISE_LOG_LEVEL')!r}:"
-            " should be DEBUG, INFO, WARNING, ERROR or CRITICAL"
-        )
-    return level
+    return current().apprise_log_level
 
 
 def allowed_emails_variable() -> set[str]:
     """``OFFLOAD_CONSOLE_ALLOWED_EMAILS``: comma-separated, lower-cased."""
-    raw = _env("OFFLOAD_CONSOLE_ALLOWED_EMAILS") or ""
-    return {e.strip().lower() for e in raw.split(",") if e.strip()}
+    return set(current().allowed_emails)
 
 
 def child_environment(**overrides: str) -> dict[str, str]:
@@ -318,8 +554,8 @@ def child_environment(**overrides: str) -> dict[str, str]:
 def unix_user() -> str | None:
     """``$USER``, else the login name of this process's user (``id -un``): set in a terminal,
     often unset under cron, systemd or a container."""
-    if _env("USER"):
-        return _env("USER")
+    if current().user:
+        return current().user
     import pwd
 
     try:
@@ -329,20 +565,18 @@ def unix_user() -> str | None:
 
 
 def webhook_token() -> str | None:
-    return _env("OFFLOAD_WEBHOOK_TOKEN")
+    return current().webhook_token
 
 
 def sidecar_port() -> int:
-    what = "a port number from 1 to 65535"
-    name = "OFFLOAD_CONSOLE_SIDECAR_PORT"
-    return int(_number(name, DEFAULT_SIDECAR_PORT, low=1, high=65535, what=what, whole=True))
+    return current().sidecar_port
 
 
 def public_webhook_url(port: int | None = None) -> str:
     """Where Offload should send this console's webhooks: ``OFFLOAD_PUBLIC_WEBHOOK_URL``, else
     the local sidecar (on ``port``, by default :func:`sidecar_port`; with the token path when
     a token is set)."""
-    explicit = _url("OFFLOAD_PUBLIC_WEBHOOK_URL")
+    explicit = current().public_webhook_url
     if explicit:
         return explicit
     token = webhook_token()
@@ -386,28 +620,20 @@ def reach(db_path: str) -> Reach:
     """In sandbox mode (no OFFLOAD_BASE_URL), the sandbox and sidecar of the `up` running for
     ``db_path`` (its sandbox's key unless OFFLOAD_API_KEY is set; the environment's sidecar
     port wins); else the environment's."""
-    up = None if _env("OFFLOAD_BASE_URL") else run_files.read_up(local_dir(db_path))
+    up = None if current().base_url else run_files.read_up(local_dir(db_path))
     if not up:
         return Reach()
     base_url = api_key_ = None
     if up.get("sandbox_port"):
         base_url = f"http://127.0.0.1:{int(up['sandbox_port'])}"
         api_key_ = api_key() or DEFAULT_SANDBOX_API_KEY  # the key `up` gave its sandbox
-    port = None if _env("OFFLOAD_CONSOLE_SIDECAR_PORT") else int(up["sidecar_port"])
+    port = None if current().sidecar_port_set else int(up["sidecar_port"])
     return Reach(base_url, api_key_, port)
 
 
 def busy_timeout_ms() -> int:
     """``OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS``: how long a connection waits on a locked database."""
-    return int(
-        _number(
-            "OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS",
-            DEFAULT_BUSY_TIMEOUT_MS,
-            low=0,
-            high=3_600_000,
-            what="milliseconds from 0 to 3600000, e.g. 5000",
-        )
-    )
+    return current().busy_timeout_ms
 
 
 DEFAULT_SPOOL_MB = 256
@@ -418,16 +644,16 @@ def spool_max_bytes(db: str) -> int:
     MiB; 0 turns it off). On by default on PostgreSQL, where a restart or a failover of the
     database is routine; off on SQLite, whose database is the sidecar's own disk (a full or
     locked database answers 503 with Retry-After there, as before)."""
-    default = DEFAULT_SPOOL_MB if is_postgresql(db) else 0
-    what = "a size in MiB, 0 to turn the spool off"
-    megabytes = _number("OFFLOAD_CONSOLE_SPOOL_MB", default, low=0, high=1_000_000, what=what)
+    megabytes = current().spool_mb
+    if megabytes is None:
+        megabytes = DEFAULT_SPOOL_MB if is_postgresql(db) else 0
     return int(megabytes * 1024 * 1024)
 
 
 def spool_path(db: str, port: int) -> str:
     """``OFFLOAD_CONSOLE_SPOOL``, else ``sidecar-<port>.spool`` in this machine's folder for
     the database (:func:`local_dir`): a sidecar restarted on its port finds its own spool."""
-    explicit = _env("OFFLOAD_CONSOLE_SPOOL")
+    explicit = current().spool_path
     if explicit:
         return str(Path(explicit).expanduser().resolve())
     name = f"sidecar-{port}.spool" if is_postgresql(db) else f"{Path(db).name}.sidecar-{port}.spool"
@@ -436,19 +662,13 @@ def spool_path(db: str, port: int) -> str:
 
 def request_timeout_s() -> float:
     """How long the sidecar waits for a request's head, and for its body."""
-    return _number(
-        "OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S",
-        DEFAULT_REQUEST_TIMEOUT_S,
-        low=0.1,
-        high=3600,
-        what="seconds from 0.1 to 3600, e.g. 10",
-    )
+    return current().request_timeout_s
 
 
 def use_uvloop() -> bool:
     """``OFFLOAD_CONSOLE_NO_UVLOOP=1`` runs the servers on asyncio's own loop (uvloop is the
     default when installed)."""
-    return not _env("OFFLOAD_CONSOLE_NO_UVLOOP")
+    return not current().no_uvloop
 
 
 def _secrets_paths(base: Path | None = None) -> tuple[Path, Path]:
@@ -477,11 +697,11 @@ def notify_urls(secrets: dict | None = None) -> list[str]:
     """Apprise URLs: ``OFFLOAD_CONSOLE_NOTIFY_URLS`` (space-separated), then ``[console]
     notify_urls`` in secrets.toml (a list, or one space-separated string). Secrets: never
     shown or logged whole."""
-    return _urls("OFFLOAD_CONSOLE_NOTIFY_URLS", "notify_urls", secrets)
+    return _urls(current().notify_urls, "notify_urls", secrets)
 
 
-def _urls(variable: str, key: str, secrets: dict | None) -> list[str]:
-    urls = (_env(variable) or "").split()
+def _urls(from_env: tuple[str, ...], key: str, secrets: dict | None) -> list[str]:
+    urls = list(from_env)
     console = ((read_secrets_file() if secrets is None else secrets).get("console")) or {}
     configured = console.get(key) or []
     if isinstance(configured, str):
@@ -493,137 +713,59 @@ def _urls(variable: str, key: str, secrets: dict | None) -> list[str]:
 def escalate_urls() -> list[str]:
     """``OFFLOAD_CONSOLE_ESCALATE_URLS`` (space-separated Apprise URLs), then ``[console]
     escalate_urls`` in secrets.toml: where overdue questions are also announced. Secrets."""
-    return _urls("OFFLOAD_CONSOLE_ESCALATE_URLS", "escalate_urls", None)
+    return _urls(current().escalate_urls, "escalate_urls", None)
 
 
 def remind_at() -> float:
     """``OFFLOAD_CONSOLE_REMIND_AT``: the share of a question's window, in percent, after which
     one reminder goes (default 75; 0 switches reminders off)."""
-    raw = _env("OFFLOAD_CONSOLE_REMIND_AT") or str(DEFAULT_REMIND_AT)
-    try:
-        share = float(raw.rstrip("%"))
-    except ValueError:
-        share = -1
-    if not 0 <= share < 100:
-        raise BadSetting(
-            f"OFFLOAD_CONSOLE_REMIND_AT={raw!r}: should be a share of the answer window, a "
-            "percentage from 0 (no reminders) to 99, e.g. 75"
-        )
-    return share / 100
+    return current().remind_at
 
 
 def notify_recover_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_RECOVER_S``: a failing target is tried at least this often (with
     one message), so a target that returns is found within it (default 15)."""
-    return _number(
-        "OFFLOAD_CONSOLE_NOTIFY_RECOVER_S",
-        DEFAULT_NOTIFY_RECOVER_S,
-        low=0.1,
-        high=86_400,
-        what="seconds from 0.1 to 86400, e.g. 15",
-    )
+    return current().notify_recover_s
 
 
 def dashboard_url() -> str:
     """Where notifications link to (``+ /?request=<question id>``: the Inbox, that question
     open)."""
-    return _url("OFFLOAD_CONSOLE_DASHBOARD_URL", DEFAULT_DASHBOARD_URL).rstrip("/")
+    return current().dashboard_url
 
 
 def answer_within_ms() -> int:
     """How long a question may wait before it is overdue: ``OFFLOAD_CONSOLE_ANSWER_WITHIN``
     (``90m``, ``4h``, ``2d``; default ``4h``). A case may set its own
     (``metadata.consoleAnswerWithin``)."""
-    raw = _env("OFFLOAD_CONSOLE_ANSWER_WITHIN") or DEFAULT_ANSWER_WITHIN
-    window = parse_window_ms(raw)
-    if window is None:
-        raise BadSetting(
-            f"OFFLOAD_CONSOLE_ANSWER_WITHIN={raw!r}: should be a duration, e.g. 90m, 4h or 2d"
-        )
-    return window
+    return current().answer_within_ms
 
 
 def notify_digest_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_DIGEST_S``: new questions arriving within this many seconds
     go in one message (0, the default: one message each)."""
-    return _number(
-        "OFFLOAD_CONSOLE_NOTIFY_DIGEST_S",
-        0.0,
-        low=0,
-        high=86_400,
-        what="seconds from 0 (one message each) to 86400",
-    )
+    return current().notify_digest_s
 
 
 def notify_retry_s() -> float:
     """``OFFLOAD_CONSOLE_NOTIFY_RETRY_S``: the first retry after a target fails (default 10;
     it doubles, at most :func:`notify_recover_s` apart)."""
-    return _number(
-        "OFFLOAD_CONSOLE_NOTIFY_RETRY_S",
-        DEFAULT_NOTIFY_RETRY_S,
-        low=0.1,
-        high=86_400,
-        what="seconds from 0.1 to 86400, e.g. 10",
-    )
+    return current().notify_retry_s
 
 
 def session_lifetime_ms() -> int:
     """``OFFLOAD_CONSOLE_SESSION_HOURS``: how long a local-account sign-in lasts in its
     browser (default 12; reloads, new tabs and notification links stay signed in)."""
-    hours = _number(
-        "OFFLOAD_CONSOLE_SESSION_HOURS",
-        DEFAULT_SESSION_HOURS,
-        low=1 / 60,
-        high=24 * 366,
-        what="hours from 0.017 (a minute) to 8784 (a year), e.g. 12",
-    )
-    return int(hours * 3_600_000)
+    return current().session_lifetime_ms
 
 
 def reconcile_every_s() -> float:
     """``OFFLOAD_RECONCILE_EVERY_S``: seconds between reconciler passes; 0 turns it off."""
-    return _number(
-        "OFFLOAD_RECONCILE_EVERY_S",
-        DEFAULT_RECONCILE_EVERY_S,
-        low=0,
-        high=86_400,
-        what="seconds from 0 (off) to 86400, e.g. 30",
-    )
+    return current().reconcile_every_s
 
 
 def operator_name() -> str:
     """Who is acting, for CLI actions (the dashboard asks the operator):
     ``OFFLOAD_CONSOLE_OPERATOR``, else :func:`unix_user`, else ``uid <n>`` (a uid with no
     account name)."""
-    return _env("OFFLOAD_CONSOLE_OPERATOR") or unix_user() or f"uid {os.getuid()}"
-
-
-def _mode() -> None:
-    mode = _env("OFFLOAD_CONSOLE_MODE")
-    if mode not in (None, "sandbox"):
-        raise BadSetting(f"OFFLOAD_CONSOLE_MODE={mode!r}: should be sandbox, or unset")
-
-
-def check_all() -> None:
-    """Parse every variable now (BadSetting names the first that holds what it cannot): the
-    CLI runs this before any command (``dashboard`` and ``up`` too, before Streamlit
-    starts)."""
-    for read in (
-        _mode,
-        offload_base_url,
-        public_webhook_url,
-        sidecar_port,
-        busy_timeout_ms,
-        request_timeout_s,
-        reconcile_every_s,
-        session_lifetime_ms,
-        answer_within_ms,
-        remind_at,
-        notify_digest_s,
-        notify_retry_s,
-        notify_recover_s,
-        dashboard_url,
-        apprise_log_level,
-        lambda: spool_max_bytes(""),  # its value alone (which database: not read here)
-    ):
-        read()
+    return current().operator or unix_user() or f"uid {os.getuid()}"

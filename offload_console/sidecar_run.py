@@ -49,7 +49,7 @@ class SidecarOptions:
 def options(
     host: str, port: int, db_path: str, reconcile_every_s: float, log_level: str
 ) -> SidecarOptions:
-    """The sidecar's settings, read once (``settings.BadSetting`` for a bad one)."""
+    """The sidecar's settings, from the process's one ``settings.current()``."""
     return SidecarOptions(
         host=host,
         port=port,

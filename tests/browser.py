@@ -46,7 +46,12 @@ def click_when_drawn(page, selector: str) -> None:
         page.wait_for_selector(READY, timeout=SERVER_WAIT_MS)
         return page.locator(selector).count() == 1
 
-    wait_until(drawn, timeout=SERVER_WAIT_MS / 1000, interval=0.2, message=f"{selector} drawn")
+    def seen():
+        shot = f"/tmp/not-drawn-{os.getpid()}.png"
+        page.screenshot(path=shot, full_page=True)
+        return f"{selector} drawn (found {page.locator(selector).count()}; screenshot {shot})"
+
+    wait_until(drawn, timeout=SERVER_WAIT_MS / 1000, interval=0.2, message=seen)
     page.locator(selector).click()
 
 

@@ -43,6 +43,14 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]
+    # The tests that start servers and wait on them first (a stable sort: each module's tests
+    # stay together): under pytest-xdist the quick ones then fill the gaps instead of one
+    # long test starting last and running alone.
+    items.sort(
+        key=lambda item: (
+            not item.get_closest_marker("browser") and not item.get_closest_marker("slow")
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -71,11 +79,16 @@ def engine(request):
 
 @pytest.fixture
 def db_url(engine, request):
-    """A fresh database's ``--db`` value: a SQLite file, or a new PostgreSQL database."""
+    """A fresh database's ``--db`` value: a SQLite file, or an empty PostgreSQL database (a
+    copy of the migrated template, or one an earlier test used, emptied: 80 ms against 350)."""
     if engine == "sqlite":
-        return str(request.getfixturevalue("tmp_path") / "console.db")
+        yield str(request.getfixturevalue("tmp_path") / "console.db")
+        return
     server = request.getfixturevalue("postgres")
-    return server.new_database(server.template)
+    url = server.take()
+    yield url
+    storage.pg.close_pools()
+    server.give_back(url)
 
 
 @pytest.fixture
@@ -92,8 +105,7 @@ def blank_db(engine, request):
             database = storage.open_db(":memory:")
         else:
             if slot not in urls:
-                server = request.getfixturevalue("postgres")
-                urls[slot] = server.new_database(server.template)
+                urls[slot] = request.getfixturevalue("postgres").take()
             database = storage.open_db(urls[slot])
             empty(database)
         opened.append(database)
@@ -105,6 +117,11 @@ def blank_db(engine, request):
             database.conn.close()
         except Exception:  # noqa: BLE001 - closed by the test already
             pass
+    if urls:
+        storage.pg.close_pools()
+        server = request.getfixturevalue("postgres")
+        for url in urls.values():
+            server.give_back(url)
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ class PostgresServer:
         self.folder = tempfile.mkdtemp(prefix="offload-console-pg-")
         self.port = free_port()
         self.as_postgres = os.geteuid() == 0
+        self.template: str | None = None  # the migrated database tests' databases copy
+        self.returned: list[str] = []  # databases finished tests gave back, to empty and reuse
         if self.as_postgres:
             entry = pwd.getpwnam("postgres")
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
@@ -108,6 +110,46 @@ class PostgresServer:
         name = f"t{os.getpid()}_{next(_names)}"
         self.admin(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
         return self.url(name)
+
+    def take(self) -> str:
+        """An empty, migrated database for one test: one a finished test gave back, emptied,
+        else a new copy of ``self.template``."""
+        while self.returned:
+            url = self.returned.pop()
+            try:
+                self._empty_unused(url)
+                return url
+            except Exception:  # noqa: BLE001 - still in use, or broken: not reused
+                continue
+        return self.new_database(self.template)
+
+    def give_back(self, url: str) -> None:
+        self.returned.append(url)
+
+    def _empty_unused(self, url: str) -> None:
+        """Empty ``url``'s database unless anyone is still connected to it (a server a test
+        left running): then it raises, and the database is left alone."""
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '1s'")
+            name = url.rsplit("/", 1)[1]
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+                " AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchone()[0]
+            if others:
+                raise RuntimeError(f"{others} connections still open to {name}")
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> '_console_migrations'"
+                )
+            ]
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+            conn.execute("INSERT INTO inbox_version (id, n) VALUES (1, 0)")
 
     def stop(self) -> None:
         data = os.path.join(self.folder, "data")

@@ -5,6 +5,8 @@ what it should hold, and exit status 2, before any command runs (on the main bef
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from click.testing import CliRunner
 
@@ -63,3 +65,32 @@ def test_good_values_pass(monkeypatch):
     settings.check_all()
     assert settings.busy_timeout_ms() == 200 and settings.sidecar_port() == 9000
     assert settings.request_timeout_s() == 2.5 and settings.apprise_log_level() == "DEBUG"
+
+
+def test_every_variable_is_parsed_once_into_one_object(monkeypatch):
+    """One ``Settings`` per environment: the accessors answer from it, and it is parsed again
+    only when a variable it reads changes."""
+    monkeypatch.setenv("OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS", "250")
+    first = settings.current()
+    assert settings.current() is first and first.busy_timeout_ms == 250
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
+    assert settings.current() is first
+    monkeypatch.setenv("OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS", "300")
+    assert settings.current() is not first and settings.busy_timeout_ms() == 300
+
+
+@pytest.mark.parametrize("name, value", BAD, ids=[f"{n}={v}" for n, v in BAD])
+def test_a_bad_value_is_named_once_and_its_default_used(name, value):
+    """What the dashboard's Health page lists (``streamlit run`` skips the CLI's check)."""
+    from dashboard.health_checks import setting_rows
+
+    parsed = settings.load({name: value})
+    assert len(parsed.problems) == 1 and parsed.problems[0].startswith(f"{name}={value!r}")
+    defaults = settings.load({})
+    assert not defaults.problems
+    assert parsed == dataclasses.replace(defaults, problems=parsed.problems)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(name, value)
+        assert setting_rows() == [
+            ("Setting", "PROBLEM", f"{parsed.problems[0]}; its default is used")
+        ]

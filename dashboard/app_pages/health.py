@@ -11,6 +11,7 @@ from dashboard.health_checks import (
     check_sidecar,
     instance_rows,
     notification_rows,
+    setting_rows,
 )
 from dashboard.outage import paused
 from dashboard.session import get_client, get_db, operator_tz
@@ -100,6 +101,7 @@ def health_rows() -> list[tuple[str, str, str]]:
         ("Mode", "", settings.mode_label()),
         ("API key", "", "set" if settings.api_key() else "not set"),
         answer_window_row(),
+        *setting_rows(),
         *notification_rows(target_health(db), tz, now),
         *instance_rows(list_instances(db, now=now), tz, now, answering=answers_here),
     ]

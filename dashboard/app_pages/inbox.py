@@ -31,7 +31,8 @@ from dashboard.inbox_view import (
     queue_row,
 )
 from dashboard.outage import paused
-from dashboard.session import answer_window, get_client, get_db, operator_tz, session_token
+from dashboard.session import get_client, get_db, operator_tz, session_token
+from offload_console import settings
 from offload_console.answers import BUSY, send_to_many, why_not_pending
 from offload_console.assignment import assign, assignable, same_person
 from storage import StorageError, now_ms
@@ -55,7 +56,7 @@ LAST_EVENTS = 4
 db = get_db()
 tz = operator_tz()
 ss = st.session_state
-within = answer_window()
+within = settings.answer_within_ms()
 me = operator()
 
 arrivals = ss.pop("inbox_toast", None)
