@@ -384,6 +384,7 @@ def project_stored_event(
     """Apply an already stored event again (its projection had failed); clear its error on
     success. Returns the error when it fails again. Inside the caller's transaction."""
     event = dataclasses.replace(event, source=source, state_ts=state_ts, actor=actor)
+    lock_case(db, event.case_id)  # before the event's row (see lock_case)
     db.conn.execute(
         "UPDATE events SET projection_error = NULL WHERE event_id = ?", (event.event_id,)
     )
@@ -530,12 +531,21 @@ def _event_input_request(event: Event) -> dict[str, Any] | None:
     return None
 
 
-def _project(db: Database, event: Event, received_at: int) -> None:
-    conn = db.conn
-    if dialect(db) is POSTGRESQL:  # the sidecars' projectors may run beside this writer
+def lock_case(db: Database, case_id: str) -> None:
+    """On PostgreSQL, lock one case for the rest of the transaction (SQLite's write lock is
+    the whole database already). Every writer takes it before it writes any of the case's
+    rows: the sidecars' projectors lock a case, then write its rows, so a writer that wrote
+    a row first and then waited for the lock would deadlock with one (taking it twice in a
+    transaction is harmless)."""
+    if dialect(db) is POSTGRESQL:
         from storage import pg
 
-        pg.case_lock(db, event.case_id)
+        pg.case_lock(db, case_id)
+
+
+def _project(db: Database, event: Event, received_at: int) -> None:
+    conn = db.conn
+    lock_case(db, event.case_id)  # the sidecars' projectors may run beside this writer
     current = conn.execute(
         "SELECT state_rank, updated_at, state_event_id,"
         " (SELECT source FROM events WHERE event_id = cases.state_event_id) AS state_source"

@@ -9,7 +9,7 @@ from storage.case_filter import like_pattern
 from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
 from storage.dialect import dialect
-from storage.events import local_event, record_event, refresh_request_statuses
+from storage.events import local_event, lock_case, record_event, refresh_request_statuses
 
 CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be taken over
 
@@ -337,6 +337,9 @@ def record_answer(
     now = now_ms()
     with write_transaction(db):
         request = get_request(db, request_id)
+        if request is not None:
+            lock_case(db, request["case_id"])  # before the request's row (see lock_case)
+            request = get_request(db, request_id)  # as it stands once the case is ours
         if request is None or request["answered_at"] is not None:
             return False
         event = local_event(

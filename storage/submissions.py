@@ -7,7 +7,7 @@ from typing import Any
 
 from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
-from storage.events import local_event, record_event
+from storage.events import local_event, lock_case, record_event
 
 
 def get_submission(db: Database, submission_id: str) -> dict | None:
@@ -65,6 +65,7 @@ def mark_sent(
         actor=actor,
     )
     with write_transaction(db):
+        lock_case(db, case_id)  # before the submission's row: a projector may hold the case
         db.execute(
             "UPDATE submissions SET status = 'SENT', case_id = ?, updated_at = ?"
             " WHERE submission_id = ?",

@@ -148,3 +148,69 @@ def test_read_errors_are_storage_errors_on_both_engines(db):
         db.execute("SELECT nothing FROM no_such_table").fetchall()
     with pytest.raises(storage.StorageError):
         list(db.query("SELECT nothing FROM no_such_table"))
+
+
+def _waiting_on_a_lock(admin, pid: int) -> bool:
+    row = admin.execute(
+        "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+    ).fetchone()
+    return bool(row) and row[0] == "Lock"
+
+
+@pytest.mark.parametrize("writer", ["mark_sent", "record_answer"])
+def test_a_writer_meeting_a_projector_on_its_case_waits_and_never_deadlocks(postgres, writer):
+    """A projector holds a case and then writes its rows (a webhook naming the submission,
+    or the question); a writer of the same case that wrote such a row before asking for the
+    case's lock deadlocked with it (found under the parallel suite: ``create`` failed with
+    "deadlock detected"). Every writer now takes the case first: it waits, then both finish."""
+    import threading
+
+    import psycopg
+
+    from storage.events import parse_envelope, record_event
+    from storage.inbox import record_answer
+    from storage.submissions import create_submission, mark_sent
+    from tests.helpers import input_needed, wait_until
+
+    url = postgres.take()
+    db = storage.open_db(url)
+    create_submission(db, "sub-1", {"goal": "x"}, "avery")
+    envelope = input_needed("case-1", "ir-1", 1000, "Which entity?")
+    if writer == "record_answer":
+        with db.atomic():
+            record_event(db, parse_envelope(envelope, "{}"), 1)
+    projector = psycopg.connect(url)  # the part that holds the case, then writes its rows
+    projector.execute(f"SELECT pg_advisory_xact_lock({storage.pg.CASE_LOCKS}, hashtext('case-1'))")
+    outcome: dict = {}
+
+    def write() -> None:
+        other = storage.open_db(url)
+        other.execute("SELECT 1")
+        outcome["pid"] = other.conn.raw.info.backend_pid
+        try:
+            if writer == "mark_sent":
+                mark_sent(other, "sub-1", "case-1", {"goal": "x"}, "avery")
+            else:
+                record_answer(other, "ir-1", "avery", "the LLC")
+            outcome["done"] = True
+        except Exception as exc:  # noqa: BLE001 - the outcome is what is asserted
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    with psycopg.connect(url, autocommit=True) as admin:
+        wait_until(lambda: "pid" in outcome and _waiting_on_a_lock(admin, outcome["pid"]))
+    if writer == "mark_sent":
+        projector.execute(
+            "UPDATE submissions SET status = 'SENT', case_id = 'case-1' WHERE submission_id"
+            " = 'sub-1' AND status IN ('PENDING', 'UNKNOWN')"
+        )
+    else:
+        projector.execute(
+            "UPDATE input_requests SET question = question WHERE input_request_id = 'ir-1'"
+        )
+    projector.commit()
+    projector.close()
+    thread.join(timeout=30)
+    assert outcome.get("done") and "error" not in outcome, outcome
+    storage.pg.close_pools()
