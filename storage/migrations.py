@@ -310,6 +310,20 @@ def m009_claims_belong_to_a_browser_session(db):
 NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
 
+def queue_new_question(now_ms: str) -> str:
+    """What the ``input_requests_notify`` trigger does on both engines (since m013; m010's
+    first version, without roles, is kept as it ran): a new PENDING question queues one
+    ``question.new`` notification per active notify target, never twice."""
+    return (
+        "INSERT INTO notifications (notification_id, kind, input_request_id, case_id,"
+        " target_id, created_at, next_attempt_at)"
+        " SELECT 'ntf_new_' || NEW.input_request_id || '_' || target_id, 'question.new',"
+        f" NEW.input_request_id, NEW.case_id, target_id, {now_ms}, {now_ms}"
+        " FROM notify_targets WHERE active = 1 AND role = 'notify'"
+        " ON CONFLICT DO NOTHING"
+    )
+
+
 @migrations()
 def m010_notifications_due_times_assignment(db):
     """Notifications about questions: an outbox the sidecar sends, one row per (question,
@@ -430,17 +444,8 @@ def m013_targets_recover_remind_escalate(db):
     db.execute("ALTER TABLE notify_targets ADD COLUMN retry_at INTEGER")
     db.execute("DROP TRIGGER input_requests_notify")
     db.execute(
-        f"""
-        CREATE TRIGGER input_requests_notify AFTER INSERT ON input_requests
-        WHEN NEW.status = 'PENDING'
-        BEGIN
-            INSERT OR IGNORE INTO notifications (notification_id, kind, input_request_id,
-                case_id, target_id, created_at, next_attempt_at)
-            SELECT 'ntf_new_' || NEW.input_request_id || '_' || target_id, 'question.new',
-                NEW.input_request_id, NEW.case_id, target_id, {NOW_MS}, {NOW_MS}
-            FROM notify_targets WHERE active = 1 AND role = 'notify';
-        END
-        """
+        "CREATE TRIGGER input_requests_notify AFTER INSERT ON input_requests"
+        f" WHEN NEW.status = 'PENDING' BEGIN {queue_new_question(NOW_MS)}; END"
     )
     db.execute("CREATE INDEX notifications_target ON notifications (target_id, status)")
 

@@ -16,6 +16,7 @@ from storage.migrations import (
     RESILIENCE_TABLES,
     SEARCH_COLUMNS,
     WAITING_INDEXES,
+    queue_new_question,
 )
 
 NOW_MS = POSTGRESQL.now_ms
@@ -222,12 +223,7 @@ CREATE INDEX notifications_target ON notifications (target_id, status);
 
 CREATE FUNCTION input_requests_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO notifications (notification_id, kind, input_request_id, case_id, target_id,
-        created_at, next_attempt_at)
-    SELECT 'ntf_new_' || NEW.input_request_id || '_' || target_id, 'question.new',
-        NEW.input_request_id, NEW.case_id, target_id, {NOW_MS}, {NOW_MS}
-    FROM notify_targets WHERE active = 1 AND role = 'notify'
-    ON CONFLICT DO NOTHING;
+    {queue_new_question(NOW_MS)};
     RETURN NULL;
 END $$;
 CREATE TRIGGER input_requests_notify AFTER INSERT ON input_requests

@@ -8,6 +8,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 
 import click
 import httpx
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 import storage
 from offload_console.cli import cli
 from offload_console.templates import W9_TEMPLATE
-from tests.helpers import launch_up, run_cli, wait_until
+from tests.helpers import ROOT, launch_up, run_cli, wait_until
 
 
 def command_paths(group: click.Group = cli, prefix: tuple = ()) -> list[tuple[str, ...]]:
@@ -281,3 +282,17 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
 def test_help_never_says_default_none(command):
     text = help_text(command)
     assert "default: None" not in text and "default: False" not in text
+
+
+def test_a_command_starts_without_pandas_and_the_dashboard_still_has_it():
+    """sqlite-utils would load pandas and numpy (250–400 ms of every command's start) only to
+    convert values the console never hands it; ``storage`` imports it with both hidden."""
+    code = (
+        "import sys, offload_console.cli, storage\n"
+        "assert 'pandas' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n"
+        "import pandas, sqlite_utils.db\n"
+        "assert pandas.DataFrame({'a': [1]}).shape == (1, 1)\n"
+        "assert sqlite_utils.db.pd is None\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
