@@ -7,7 +7,7 @@ opens it goes through :func:`open_db`, which applies pending migrations (once a 
 PostgreSQL), so there is no separate init step.
 """
 
-from storage import _sqlite_utils  # noqa: F401 - first: sqlite-utils without pandas
+from storage import sqlite_utils_import  # noqa: F401 - first: sqlite-utils without pandas
 from storage.database import Database
 from storage.db import (
     DEFAULT_DB_NAME,
