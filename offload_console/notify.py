@@ -273,10 +273,16 @@ def send_due(
     recover_ms: int = RECOVER_MS,
     remind_at: float = REMIND_AT,
     send: Sender = apprise_send,
+    unrecorded: set[str] | None = None,
 ) -> dict[str, int]:
     """One pass: queue reminders and overdue notifications, then send every notification that
     is due; a failing target gets one message per pass at most (its oldest). Returns counts by
-    outcome (sent, retry, failed, dropped)."""
+    outcome (sent, retry, failed, dropped).
+
+    ``unrecorded``: the ids this process sent whose outcome it could not record yet (kept by
+    the caller from pass to pass). When they come due again they are recorded, not sent again:
+    only a process that dies between a send and its record leaves a message to go twice."""
+    unrecorded = set() if unrecorded is None else unrecorded
     by_id = {t.target_id: t for t in targets}
     counts = {"sent": 0, "retry": 0, "failed": 0, "dropped": 0}
     store.queue_due_soon(db, now=now, answer_within_ms=answer_within_ms, share=remind_at)
@@ -305,13 +311,16 @@ def send_due(
             log.warning("notifications not sent: the database cannot be written (%s)", exc)
             counts["retry"] += len(ids)
             break
-        error = send(target, title, body, recipient)
+        # Sent by this process already (its record could not be written then): record it.
+        error = None if unrecorded.issuperset(ids) else send(target, title, body, recipient)
         try:
             if error is None:
+                unrecorded.update(ids)
                 released = _recorded(
                     partial(store.mark_sent, db, ids, target_id, now=now),
                     budget_ms=next_attempt_at - now,
                 )
+                unrecorded.difference_update(ids)
                 if released:
                     log.info("%s accepts messages again: %d waiting go now", target.label, released)
                 counts["sent"] += len(ids)
@@ -356,6 +365,7 @@ async def notify_forever(
     from storage import now_ms
 
     jobs = {t.target_id: job_for(t.target_id) for t in targets} if job_for else {}
+    unrecorded: set[str] = set()  # sent, outcome not recorded yet: recorded, never resent
 
     def one_pass() -> None:
         mine = [t for t in targets if t.target_id not in jobs or jobs[t.target_id].held()]
@@ -363,7 +373,7 @@ async def notify_forever(
             return  # other instances send to every target this one has
         db = open_db()
         try:
-            counts = send_due(db, mine, now=now_ms(), **options)
+            counts = send_due(db, mine, now=now_ms(), unrecorded=unrecorded, **options)
             if any(counts.values()):
                 log.info("notifications: %s", counts)
         finally:

@@ -363,6 +363,41 @@ def test_an_outcome_is_recorded_again_on_a_new_try_before_the_message_may_go_aga
     assert [row["status"] for row in rows] == ["SENT"]
 
 
+def test_a_send_whose_record_outlasts_its_retry_is_recorded_not_sent_again(
+    db, targets, monkeypatch
+):
+    """Found when the suite ran three workers on two cores: a writer stalled longer than the
+    booked retry, the record gave up, the next pass sent the message again. A notifier keeps
+    what it sent but could not record (``unrecorded``, kept from pass to pass): when that
+    message comes due again it is recorded, not sent; only a process that dies in between
+    leaves one to go twice (at least once, as documented)."""
+    from offload_console import notify
+    from storage import DatabaseUnavailable
+
+    start = now_ms()
+    ask(db, at=start)
+    only = [next(t for t in targets if t.label.startswith("json"))]
+    real = notify.store.mark_sent
+    away_until = start + 30_000  # the database refuses every record for 30 s
+
+    def stalled(database, ids, target_id, *, now):
+        if now < away_until:
+            raise DatabaseUnavailable("canceling statement due to lock timeout")
+        return real(database, ids, target_id, now=now)
+
+    monkeypatch.setattr(notify.store, "mark_sent", stalled)
+    monkeypatch.setattr(notify, "RECORD_MARGIN_MS", 60_000)  # no retry within a pass
+    sender, unrecorded = Recorder(), set()
+    for second in range(1, 60):
+        try:
+            run(db, only, sender, now=start + second * 1000, unrecorded=unrecorded)
+        except DatabaseUnavailable:
+            pass
+    assert len(sender.sent) == 1
+    rows = db["notifications"].rows_where("target_id = ?", [only[0].target_id])
+    assert [row["status"] for row in rows] == ["SENT"] and not unrecorded
+
+
 def test_a_booking_that_cannot_be_written_sends_nothing(db, targets, monkeypatch):
     from offload_console import notify
     from storage import DatabaseUnavailable
