@@ -121,8 +121,9 @@ def due_words(due_at: int | None, now: int) -> tuple[str, bool]:
     if due_at is None:
         return "no due time", False
     if due_at <= now:
-        return f"overdue by {duration(now - due_at)}", True
-    return f"due in {duration(due_at - now)}", False
+        late = duration(now - due_at, zero="")
+        return (f"overdue by {late}" if late else "overdue since just now"), True
+    return f"due in {duration(due_at - now, zero='under a minute')}", False
 
 
 def gap(ms: int | None) -> str:

@@ -321,3 +321,12 @@ def test_dashboards_on_several_connections_race_for_one_question_and_one_wins(db
     ).fetchone()
     db.conn.close()
     assert tuple(row) == (won[0], "SENDING", f"answer {won[0][2:]}")
+
+
+def test_due_words_under_a_minute_read_as_english():
+    """Issue 31: "overdue by just now" and "due in just now" were shown."""
+    from dashboard.format import due_words
+
+    assert due_words(1_000, 31_000) == ("overdue since just now", True)
+    assert due_words(61_000, 31_000) == ("due in under a minute", False)
+    assert due_words(1_000, 1_000 + 35 * 60_000) == ("overdue by 35 min", True)
