@@ -261,6 +261,20 @@ def _recorded(record, *, budget_ms: int):
 RECORD_RETRY_S = 0.2
 
 
+def _record_sent_earlier(db, unrecorded: dict[str, str], now: int) -> None:
+    """Record the messages sent by earlier passes whose records failed (``send_due``)."""
+    by_target: dict[str, list[str]] = {}
+    for notification_id, target_id in unrecorded.items():
+        by_target.setdefault(target_id, []).append(notification_id)
+    for target_id, ids in by_target.items():
+        try:
+            store.mark_sent(db, ids, target_id, now=now)
+        except StorageError:
+            continue  # still unavailable: the next pass tries again
+        for notification_id in ids:
+            del unrecorded[notification_id]
+
+
 def send_due(
     db,
     targets: list[Target],
@@ -273,16 +287,18 @@ def send_due(
     recover_ms: int = RECOVER_MS,
     remind_at: float = REMIND_AT,
     send: Sender = apprise_send,
-    unrecorded: set[str] | None = None,
+    unrecorded: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """One pass: queue reminders and overdue notifications, then send every notification that
     is due; a failing target gets one message per pass at most (its oldest). Returns counts by
     outcome (sent, retry, failed, dropped).
 
-    ``unrecorded``: the ids this process sent whose outcome it could not record yet (kept by
-    the caller from pass to pass). When they come due again they are recorded, not sent again:
-    only a process that dies between a send and its record leaves a message to go twice."""
-    unrecorded = set() if unrecorded is None else unrecorded
+    ``unrecorded``: the messages this process sent whose outcome it could not record yet
+    (notification id → target id, kept by the caller from pass to pass). Each pass records
+    them first; a batch holding one still unrecorded waits: only a process that dies between a
+    send and its record leaves a message to go twice."""
+    unrecorded = {} if unrecorded is None else unrecorded
+    _record_sent_earlier(db, unrecorded, now)
     by_id = {t.target_id: t for t in targets}
     counts = {"sent": 0, "retry": 0, "failed": 0, "dropped": 0}
     store.queue_due_soon(db, now=now, answer_within_ms=answer_within_ms, share=remind_at)
@@ -295,6 +311,9 @@ def send_due(
         target = by_id.get(target_id)
         if target is None or target_id in tried_while_failing:
             continue  # not configured (kept, sent if it comes back); failing: tried once a pass
+        if any(row["notification_id"] in unrecorded for row in rows):
+            counts["retry"] += len(rows)  # sent already: recorded when the database lets it
+            continue
         # The target's failures in a row; or this message's own tries, when their outcomes
         # could not be recorded.
         failures = max(rows[0]["target_failures"], rows[0]["attempts"])
@@ -311,16 +330,16 @@ def send_due(
             log.warning("notifications not sent: the database cannot be written (%s)", exc)
             counts["retry"] += len(ids)
             break
-        # Sent by this process already (its record could not be written then): record it.
-        error = None if unrecorded.issuperset(ids) else send(target, title, body, recipient)
+        error = send(target, title, body, recipient)
         try:
             if error is None:
-                unrecorded.update(ids)
+                unrecorded.update(dict.fromkeys(ids, target_id))
                 released = _recorded(
                     partial(store.mark_sent, db, ids, target_id, now=now),
                     budget_ms=next_attempt_at - now,
                 )
-                unrecorded.difference_update(ids)
+                for sent_id in ids:
+                    del unrecorded[sent_id]
                 if released:
                     log.info("%s accepts messages again: %d waiting go now", target.label, released)
                 counts["sent"] += len(ids)
@@ -365,7 +384,7 @@ async def notify_forever(
     from storage import now_ms
 
     jobs = {t.target_id: job_for(t.target_id) for t in targets} if job_for else {}
-    unrecorded: set[str] = set()  # sent, outcome not recorded yet: recorded, never resent
+    unrecorded: dict[str, str] = {}  # sent, not recorded yet (send_due): never sent again
 
     def one_pass() -> None:
         mine = [t for t in targets if t.target_id not in jobs or jobs[t.target_id].held()]

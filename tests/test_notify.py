@@ -387,7 +387,7 @@ def test_a_send_whose_record_outlasts_its_retry_is_recorded_not_sent_again(
 
     monkeypatch.setattr(notify.store, "mark_sent", stalled)
     monkeypatch.setattr(notify, "RECORD_MARGIN_MS", 60_000)  # no retry within a pass
-    sender, unrecorded = Recorder(), set()
+    sender, unrecorded = Recorder(), {}
     for second in range(1, 60):
         try:
             run(db, only, sender, now=start + second * 1000, unrecorded=unrecorded)
