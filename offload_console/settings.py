@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import storage
@@ -66,13 +67,13 @@ class BadSetting(ValueError):
 def _number(
     env: Mapping[str, str],
     name: str,
-    default: float,
+    default: float | None,
     *,
     low: float,
     high: float,
     what: str,
     whole: bool = False,
-) -> float:
+) -> float | None:
     """``name`` as a number from ``low`` to ``high`` (``whole``: an integer; unset:
     ``default``), else BadSetting."""
     raw = _raw(env, name)
@@ -116,8 +117,7 @@ class Settings:
     api_key: str | None = None
     webhook_token: str | None = None
     public_webhook_url: str | None = None
-    sidecar_port: int = DEFAULT_SIDECAR_PORT
-    sidecar_port_set: bool = False
+    sidecar_port: int | None = None  # None: unset (DEFAULT_SIDECAR_PORT, or up.json's)
     up_pid: int | None = None
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
@@ -140,6 +140,47 @@ class Settings:
     problems: tuple[str, ...] = ()
 
 
+class _Number(NamedTuple):
+    """A numeric variable: its name, its range, what it should be (for the error)."""
+
+    variable: str
+    low: float
+    high: float
+    what: str
+    whole: bool = False
+
+
+_SECONDS = "seconds from 0.1 to 86400, e.g. {}"
+_NUMBERS = {  # Settings field: its variable
+    "sidecar_port": _Number(
+        "OFFLOAD_CONSOLE_SIDECAR_PORT", 1, 65535, "a port number from 1 to 65535", whole=True
+    ),
+    "busy_timeout_ms": _Number(
+        "OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS",
+        0,
+        3_600_000,
+        "milliseconds from 0 to 3600000, e.g. 5000",
+        whole=True,
+    ),
+    "request_timeout_s": _Number(
+        "OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S", 0.1, 3600, "seconds from 0.1 to 3600, e.g. 10"
+    ),
+    "reconcile_every_s": _Number(
+        "OFFLOAD_RECONCILE_EVERY_S", 0, 86_400, "seconds from 0 (off) to 86400, e.g. 30"
+    ),
+    "notify_digest_s": _Number(
+        "OFFLOAD_CONSOLE_NOTIFY_DIGEST_S", 0, 86_400, "seconds from 0 (one message each) to 86400"
+    ),
+    "notify_retry_s": _Number("OFFLOAD_CONSOLE_NOTIFY_RETRY_S", 0.1, 86_400, _SECONDS.format(10)),
+    "notify_recover_s": _Number(
+        "OFFLOAD_CONSOLE_NOTIFY_RECOVER_S", 0.1, 86_400, _SECONDS.format(15)
+    ),
+    "spool_mb": _Number(
+        "OFFLOAD_CONSOLE_SPOOL_MB", 0, 1_000_000, "a size in MiB, 0 to turn the spool off"
+    ),
+}
+
+
 def load(env: Mapping[str, str]) -> Settings:
     """Parse every variable in ``env`` into :class:`Settings` (defaults written once, there)."""
     problems: list[str] = []
@@ -152,18 +193,22 @@ def load(env: Mapping[str, str]) -> Settings:
             problems.append(str(exc))
             return getattr(defaults, field)
 
-    def number(field, name, *, low, high, what, whole=False):
-        default = getattr(defaults, field)
-        value = parsed(
-            field,
-            lambda: _number(env, name, default, low=low, high=high, what=what, whole=whole),
+    def number(field: str):
+        spec = _NUMBERS[field]
+        value = _number(
+            env,
+            spec.variable,
+            getattr(defaults, field),
+            low=spec.low,
+            high=spec.high,
+            what=spec.what,
+            whole=spec.whole,
         )
-        return int(value) if whole else value
+        return int(value) if spec.whole and value is not None else value
 
-    seconds = "seconds from 0.1 to 86400, e.g. {}"
-    raw_port = _raw(env, "OFFLOAD_CONSOLE_SIDECAR_PORT")
     up_pid = _raw(env, "OFFLOAD_CONSOLE_UP_PID") or ""
-    values = {
+    values = {field: parsed(field, lambda field=field: number(field)) for field in _NUMBERS}
+    values |= {
         "db": _raw(env, "OFFLOAD_CONSOLE_DB"),
         "data_home": _raw(env, "XDG_DATA_HOME"),
         "user": _raw(env, "USER"),
@@ -174,63 +219,12 @@ def load(env: Mapping[str, str]) -> Settings:
         "public_webhook_url": parsed(
             "public_webhook_url", lambda: _url(env, "OFFLOAD_PUBLIC_WEBHOOK_URL")
         ),
-        "sidecar_port": number(
-            "sidecar_port",
-            "OFFLOAD_CONSOLE_SIDECAR_PORT",
-            low=1,
-            high=65535,
-            what="a port number from 1 to 65535",
-            whole=True,
-        ),
         "up_pid": int(up_pid) if up_pid.isdigit() else None,
-        "busy_timeout_ms": number(
-            "busy_timeout_ms",
-            "OFFLOAD_CONSOLE_BUSY_TIMEOUT_MS",
-            low=0,
-            high=3_600_000,
-            what="milliseconds from 0 to 3600000, e.g. 5000",
-            whole=True,
-        ),
-        "request_timeout_s": number(
-            "request_timeout_s",
-            "OFFLOAD_CONSOLE_REQUEST_TIMEOUT_S",
-            low=0.1,
-            high=3600,
-            what="seconds from 0.1 to 3600, e.g. 10",
-        ),
-        "reconcile_every_s": number(
-            "reconcile_every_s",
-            "OFFLOAD_RECONCILE_EVERY_S",
-            low=0,
-            high=86_400,
-            what="seconds from 0 (off) to 86400, e.g. 30",
-        ),
         "session_lifetime_ms": parsed("session_lifetime_ms", lambda: _session_ms(env)),
         "answer_within_ms": parsed("answer_within_ms", lambda: _answer_within(env)),
         "remind_at": parsed("remind_at", lambda: _remind_at(env)),
         "notify_urls": tuple((_raw(env, "OFFLOAD_CONSOLE_NOTIFY_URLS") or "").split()),
         "escalate_urls": tuple((_raw(env, "OFFLOAD_CONSOLE_ESCALATE_URLS") or "").split()),
-        "notify_digest_s": number(
-            "notify_digest_s",
-            "OFFLOAD_CONSOLE_NOTIFY_DIGEST_S",
-            low=0,
-            high=86_400,
-            what="seconds from 0 (one message each) to 86400",
-        ),
-        "notify_retry_s": number(
-            "notify_retry_s",
-            "OFFLOAD_CONSOLE_NOTIFY_RETRY_S",
-            low=0.1,
-            high=86_400,
-            what=seconds.format(10),
-        ),
-        "notify_recover_s": number(
-            "notify_recover_s",
-            "OFFLOAD_CONSOLE_NOTIFY_RECOVER_S",
-            low=0.1,
-            high=86_400,
-            what=seconds.format(15),
-        ),
         "dashboard_url": parsed(
             "dashboard_url",
             lambda: _url(env, "OFFLOAD_CONSOLE_DASHBOARD_URL", DEFAULT_DASHBOARD_URL).rstrip("/"),
@@ -242,22 +236,9 @@ def load(env: Mapping[str, str]) -> Settings:
             if e.strip()
         ),
         "operator": _raw(env, "OFFLOAD_CONSOLE_OPERATOR"),
-        "spool_mb": parsed(
-            "spool_mb",
-            lambda: _number(
-                env,
-                "OFFLOAD_CONSOLE_SPOOL_MB",
-                None,
-                low=0,
-                high=1_000_000,
-                what="a size in MiB, 0 to turn the spool off",
-            ),
-        ),
         "spool_path": _raw(env, "OFFLOAD_CONSOLE_SPOOL"),
         "no_uvloop": bool(_raw(env, "OFFLOAD_CONSOLE_NO_UVLOOP")),
     }
-    port_bad = any(p.startswith("OFFLOAD_CONSOLE_SIDECAR_PORT=") for p in problems)
-    values["sidecar_port_set"] = raw_port is not None and not port_bad
     return Settings(**values, problems=tuple(problems))
 
 
@@ -569,7 +550,7 @@ def webhook_token() -> str | None:
 
 
 def sidecar_port() -> int:
-    return current().sidecar_port
+    return current().sidecar_port or DEFAULT_SIDECAR_PORT
 
 
 def public_webhook_url(port: int | None = None) -> str:
@@ -627,7 +608,7 @@ def reach(db_path: str) -> Reach:
     if up.get("sandbox_port"):
         base_url = f"http://127.0.0.1:{int(up['sandbox_port'])}"
         api_key_ = api_key() or DEFAULT_SANDBOX_API_KEY  # the key `up` gave its sandbox
-    port = None if current().sidecar_port_set else int(up["sidecar_port"])
+    port = current().sidecar_port or int(up["sidecar_port"])
     return Reach(base_url, api_key_, port)
 
 
