@@ -145,11 +145,10 @@ class PostgresServer:
                 row[0]
                 for row in conn.execute(
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                    " AND tablename <> '_console_migrations'"
                 )
             ]
-            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
-            conn.execute("INSERT INTO inbox_version (id, n) VALUES (1, 0)")
+            for statement in _emptying(tables):
+                conn.execute(statement)
 
     def stop(self) -> None:
         data = os.path.join(self.folder, "data")
@@ -160,6 +159,14 @@ class PostgresServer:
 
 def empty(db) -> None:
     """Every console table of a PostgreSQL database emptied, as freshly migrated."""
-    tables = [name for name in db.table_names() if name != "_console_migrations"]
-    db.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
-    db.execute("INSERT INTO inbox_version (id, n) VALUES (1, 0)")
+    for statement in _emptying(db.table_names()):
+        db.execute(statement)
+
+
+def _emptying(tables: list[str]) -> list[str]:
+    """The statements that empty a migrated database's ``tables``, as freshly migrated."""
+    emptied = [name for name in tables if name != "_console_migrations"]
+    return [
+        f"TRUNCATE {', '.join(emptied)} RESTART IDENTITY",
+        "INSERT INTO inbox_version (id, n) VALUES (1, 0)",
+    ]

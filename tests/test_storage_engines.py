@@ -199,7 +199,11 @@ def test_a_writer_meeting_a_projector_on_its_case_waits_and_never_deadlocks(post
     thread = threading.Thread(target=write)
     thread.start()
     with psycopg.connect(url, autocommit=True) as admin:
-        wait_until(lambda: "pid" in outcome and _waiting_on_a_lock(admin, outcome["pid"]))
+        wait_until(
+            lambda: "pid" in outcome and _waiting_on_a_lock(admin, outcome["pid"]),
+            timeout=90,  # a loaded machine: the thread may take long to reach its wait
+            message="the writer waiting on the case's lock",
+        )
     if writer == "mark_sent":
         projector.execute(
             "UPDATE submissions SET status = 'SENT', case_id = 'case-1' WHERE submission_id"
