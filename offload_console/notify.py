@@ -24,6 +24,7 @@ hash of each (its target id) and a label that shows the scheme alone.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import re
@@ -373,12 +374,28 @@ def send_due(
     return counts
 
 
+@dataclass(frozen=True)
+class NotifyOptions:
+    """What :func:`send_due` is told besides the pass's time (from the settings)."""
+
+    dashboard_url: str
+    answer_within_ms: int
+    digest_ms: int = 0
+    first_retry_ms: int = FIRST_RETRY_MS
+    recover_ms: int = RECOVER_MS
+    remind_at: float = REMIND_AT
+
+
 async def notify_forever(
-    open_db, targets: list[Target], every_s: float = 1.0, *, job_for=None, **options
+    open_db,
+    targets: list[Target],
+    options: NotifyOptions,
+    every_s: float = 1.0,
+    *,
+    job_for=None,
 ):
     """Run :func:`send_due` every ``every_s`` in a worker thread with its own connection
-    (``open_db()``), so the sidecar's loop keeps answering webhooks. ``options`` go to
-    :func:`send_due`, ``now`` excepted. ``job_for(target_id)``: a ``storage.jobs.JobLock``
+    (``open_db()``), so the sidecar's loop keeps answering webhooks, with ``options``. ``job_for(target_id)``: a ``storage.jobs.JobLock``
     per target; a pass sends to the targets whose lock this instance holds (one sender per
     target across all instances of a database, whichever instances have it configured)."""
     from storage import now_ms
@@ -392,7 +409,9 @@ async def notify_forever(
             return  # other instances send to every target this one has
         db = open_db()
         try:
-            counts = send_due(db, mine, now=now_ms(), unrecorded=unrecorded, **options)
+            counts = send_due(
+                db, mine, now=now_ms(), unrecorded=unrecorded, **dataclasses.asdict(options)
+            )
             if any(counts.values()):
                 log.info("notifications: %s", counts)
         finally:

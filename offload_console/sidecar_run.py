@@ -8,10 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from offload_console import instance, run_files, settings
-from offload_console.notify import Target, notify_forever, switch_on, targets_from_urls
+from offload_console.notify import (
+    NotifyOptions,
+    Target,
+    notify_forever,
+    switch_on,
+    targets_from_urls,
+)
 from storage import DatabaseUnavailable, StorageError, now_ms
 from storage.jobs import JobLock
 from storage.notifications import refresh_targets
@@ -31,7 +37,7 @@ class SidecarOptions:
     log_level: str
     token: str | None
     targets: list[Target]
-    notify: dict = field(default_factory=dict)  # send_due's options
+    notify: NotifyOptions
     spool_max_bytes: int = 0
     busy_timeout_ms: int = 5000
     request_timeout_s: float = 10.0
@@ -58,14 +64,14 @@ def options(
         log_level=log_level,
         token=settings.webhook_token(),
         targets=targets_from_urls(settings.notify_urls(), settings.escalate_urls()),
-        notify={
-            "dashboard_url": settings.dashboard_url(),
-            "answer_within_ms": settings.answer_within_ms(),
-            "digest_ms": int(settings.notify_digest_s() * 1000),
-            "first_retry_ms": int(settings.notify_retry_s() * 1000),
-            "recover_ms": int(settings.notify_recover_s() * 1000),
-            "remind_at": settings.remind_at(),
-        },
+        notify=NotifyOptions(
+            dashboard_url=settings.dashboard_url(),
+            answer_within_ms=settings.answer_within_ms(),
+            digest_ms=int(settings.notify_digest_s() * 1000),
+            first_retry_ms=int(settings.notify_retry_s() * 1000),
+            recover_ms=int(settings.notify_recover_s() * 1000),
+            remind_at=settings.remind_at(),
+        ),
         spool_max_bytes=settings.spool_max_bytes(db_path),
         busy_timeout_ms=settings.busy_timeout_ms(),
         request_timeout_s=settings.request_timeout_s(),
@@ -98,8 +104,8 @@ def build(opts: SidecarOptions):
                     notify_forever(
                         open_db,
                         opts.targets,
+                        opts.notify,
                         job_for=lambda target_id: JobLock(opts.db_path, f"notifier:{target_id}"),
-                        **opts.notify,
                     )
                 )
             )
