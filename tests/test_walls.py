@@ -199,19 +199,20 @@ def test_nothing_writes_to_the_environment_it_reads():
 
 def test_the_dashboard_draws_text_and_tables_through_outside():
     """Issue 34, item 5: ``st.text`` and ``st.dataframe`` would obey a bidi override in
-    outside text; the pages call ``dashboard.outside``'s, which show it."""
+    outside text; the pages call ``dashboard.outside``'s, which show it. A column's or a
+    container's ``.text(…)`` is the same call (``c3.text(detail)`` was missed once)."""
     offenders = []
     for where, path in MODULES.items():
         if not where.startswith("dashboard/") or where == "dashboard/outside.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (
-                isinstance(node, ast.Attribute)
-                and node.attr in ("text", "dataframe")
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "st"
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("text", "dataframe")
+                and ast.unparse(node.func.value) != "outside"
             ):
-                offenders.append(f"{where}:{node.lineno} st.{node.attr}")
+                offenders.append(f"{where}:{node.lineno} {ast.unparse(node.func)}")
     assert offenders == [], offenders
 
 

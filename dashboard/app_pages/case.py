@@ -185,7 +185,8 @@ if attachments:
     for attachment in attachments:
         attachment_id = attachment["attachment_id"]
         c1, c2 = st.columns([4, 1])
-        c1.text(attachment_line(attachment))
+        with c1:
+            outside.text(attachment_line(attachment))  # a file name from outside
         if c2.button("Get download link", key=f"att_{attachment_id}"):
             try:
                 link = get_client().get_attachment(case["case_id"], attachment_id)

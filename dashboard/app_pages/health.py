@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dashboard import outside
 from dashboard.format import when
 from dashboard.health_checks import (
     ago,
@@ -52,10 +53,12 @@ def health() -> None:
     for number, (part, state, detail) in enumerate(rows):
         with st.container(key=f"health_row_{number}", border=False):
             c1, c2, c3 = st.columns([3, 1.2, 9], vertical_alignment="top")
-            c1.text(part)
+            with c1:
+                outside.text(part)
             if state:
                 c2.badge(state, color=STATE_COLOURS.get(state, "gray"))
-            c3.text(detail)  # errors quote outside words: text, never markdown
+            with c3:
+                outside.text(detail)  # errors quote outside words: text, never markdown
     run = last_reconciler_run(db)
     if run and run["error_sample"]:
         st.caption("Last reconciler error:")

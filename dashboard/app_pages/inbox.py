@@ -481,7 +481,8 @@ with right:
 if st.toggle("Saved replies", key="inbox_snippets_open"):
     for snippet in list_snippets(db):
         c1, c2 = st.columns([5, 1])
-        c1.text(f"{snippet['name']}: {snippet['text']}")
+        with c1:
+            outside.text(f"{snippet['name']}: {snippet['text']}")
         if c2.button("Delete", key=f"del_snippet_{snippet['name']}", disabled=operator() is None):
             delete_snippet(db, snippet["name"], operator())
             st.rerun()
