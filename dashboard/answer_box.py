@@ -9,12 +9,14 @@ import streamlit as st
 
 from dashboard import outside
 from dashboard.auth import operator, still_signed_in
-from dashboard.format import literal, when
+from dashboard.format import literal, shortened, when
+from dashboard.inbox_view import presence_words
 from dashboard.session import get_client, get_db, operator_tz, session_token
 from offload_console.answers import BUSY, AnswerOutcome, send_answer
 from offload_console.assignment import same_person
 from storage import StorageError, now_ms
 from storage.inbox import claim_is_fresh, get_request
+from storage.presence import draft_of, drop_draft, others_on, save_draft
 from storage.snippets import list_snippets
 
 ss = st.session_state
@@ -42,16 +44,13 @@ def _send(request_id: str) -> None:
     except StorageError:
         ss[f"outcome_{request_id}"] = BUSY
         return
-    if (
-        current is not None
-        and someone_elses(current["assigned_to"], operator())
-        and not ss.get(f"confirm_{request_id}")
-    ):
+    reason = None if ss.get(f"confirm_{request_id}") else _ask_first(current, request_id)
+    if reason is not None:
         ss[f"outcome_{request_id}"] = AnswerOutcome(
             ok=False,
             kind="confirm",
-            message="This question is assigned to another operator. Tick “Answer it anyway” "
-            "and send again, or leave it to them. Your answer is still in the box.",
+            message=f"{reason} Tick “Send it anyway” and send again, or leave it to them. "
+            "Your answer is still in the box.",
         )
         ss[f"confirm_needed_{request_id}"] = True
         return
@@ -59,16 +58,69 @@ def _send(request_id: str) -> None:
     outcome = send_answer(
         get_db(), get_client(), request_id, operator(), text, session=session_token()
     )
+    if outcome.ok:
+        forget_draft(request_id)
     if outcome.ok and outcome.detail is None:  # what went, by whom, when: it stays visible
         outcome = dataclasses.replace(
             outcome,
-            message=f"{outcome.message} Sent by {operator()} at "
-            f"{when(now_ms(), operator_tz(), seconds=True)}; what went to Offload:",
+            message=f"Answer sent by {operator()} at "
+            f"{when(now_ms(), operator_tz(), seconds=True)}. Offload resumes the case; what "
+            "went to Offload:",
             detail=text.strip(),
         )
     ss[f"outcome_{request_id}"] = outcome
     if not outcome.keep_text:
         ss[answer_key(request_id)] = ""
+
+
+def _ask_first(current: dict | None, request_id: str) -> str | None:
+    """Why a Send should be confirmed first (None: it need not): the question is assigned to
+    another operator, or someone else is typing an answer to it right now."""
+    if current is None:
+        return None
+    if someone_elses(current["assigned_to"], operator()):
+        return "This question is assigned to another operator."
+    try:
+        people = others_on(get_db(), operator()).get(request_id, [])
+    except StorageError:  # who is typing is a courtesy: it never blocks a send
+        return None
+    typing = [p for p in people if p.typing]
+    if typing:
+        return f"{presence_words(typing)} an answer to this question right now."
+    return None
+
+
+def keep_draft(request_id: str, text: str) -> None:
+    """What the operator typed in a question's box, kept apart from the box (Streamlit forgets
+    a box's text once the box is not drawn): in this tab and in the database, so a reload,
+    another tab or another operator's answer never loses it."""
+    if request_id in ss.get("sent_here", set()) or not operator():
+        return  # a late report of a text already sent
+    ss.setdefault("drafts", {})[request_id] = text
+    try:
+        save_draft(get_db(), operator(), request_id, text)
+    except StorageError:  # kept in this tab; the next keystroke tries again
+        pass
+
+
+def kept_draft(request_id: str) -> str:
+    """The operator's unsent text for a question: this tab's, else the database's."""
+    text = ss.get("drafts", {}).get(request_id) or ss.get(answer_key(request_id))
+    if not text and operator():
+        try:
+            text = draft_of(get_db(), operator(), request_id)
+        except StorageError:
+            text = None
+    return (text or "").strip()
+
+
+def forget_draft(request_id: str) -> None:
+    ss.setdefault("sent_here", set()).add(request_id)
+    ss.get("drafts", {}).pop(request_id, None)
+    try:
+        drop_draft(get_db(), operator(), request_id)
+    except StorageError:  # an orphan draft shows only once the question is answered
+        pass
 
 
 def refusal_before_sending() -> AnswerOutcome | None:
@@ -129,8 +181,11 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
             outside.text(row["claimed_by"])
     if someone_elses(row.get("assigned_to"), operator()) or ss.get(f"confirm_needed_{request_id}"):
         st.checkbox(
-            "Answer it anyway (it is assigned to another operator)", key=f"confirm_{request_id}"
+            "Send it anyway (assigned to another operator, or someone else is typing)",
+            key=f"confirm_{request_id}",
         )
+    if answer_key(request_id) not in ss:  # a reload, or back to this question: the draft
+        ss[answer_key(request_id)] = kept_draft(request_id)
     st.text_area(
         "Your answer",
         key=answer_key(request_id),
@@ -168,16 +223,43 @@ def answer_box(row: dict, snippets: list[dict] | None = None) -> None:
 DEPARTED_SHOWN_MS = 60_000
 
 
-def show_departed_outcomes(shown: set[str]) -> None:
-    """What happened to questions that left the page since the operator acted on them, for a
-    minute: the live Inbox redraws in the background, and "Answer sent" must not vanish with
-    the first redraw."""
+def _departed(shown: set[str]) -> dict:
+    """Outcomes of questions that left the page since the operator acted on them (key ->
+    (outcome, when it left)), for a minute: the live page redraws in the background, and
+    "Answer sent" must not vanish with the first redraw."""
     departed = ss.setdefault("departed_outcomes", {})
     for key in [k for k in ss if str(k).startswith("outcome_")]:
         if key.removeprefix("outcome_") not in shown:
             departed[key] = (ss.pop(key), now_ms())
-    for key, (outcome, since) in list(departed.items()):
+    for key, (_, since) in list(departed.items()):
         if now_ms() - since > DEPARTED_SHOWN_MS:
             del departed[key]
-        else:
-            show_outcome(outcome)
+    return departed
+
+
+def show_departed_outcomes(shown: set[str]) -> None:
+    for outcome, _ in _departed(shown).values():
+        show_outcome(outcome)
+
+
+def show_last_departed(shown: set[str], label) -> None:
+    """The newest outcome of a question that left the page, on one line of a fixed height (so
+    what comes below never moves), its whole text a click away; ``label(request_id)`` names
+    the question's case."""
+    departed = _departed(shown)
+    with st.container(key="inbox_last", height=38, border=False):
+        if not departed:
+            return
+        key, (outcome, _) = max(departed.items(), key=lambda item: item[1][1])
+        request_id = key.removeprefix("outcome_")
+        line = outcome.message.split(". ")[0].removesuffix(".")
+        if outcome.detail:
+            line += f": “{shortened(outcome.detail)}”"
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            st.caption(
+                (":material/check_circle:" if outcome.ok else ":material/warning:")
+                + " "
+                + literal(f"{label(request_id)}: {line}")
+            )
+            with st.popover("See it whole", type="tertiary"):
+                show_outcome(outcome)

@@ -217,3 +217,9 @@ def event_summary(event: dict) -> str:
     status = data.get("status", "")
     extra = data.get("resultStatus") or ""
     return f"{status} {extra}".strip()
+
+
+def shortened(text: str, limit: int = 60) -> str:
+    """``text`` on one line, cut at ``limit`` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

@@ -55,9 +55,22 @@ def query_from_filter(query: InboxQuery) -> dict[str, str]:
     return params
 
 
-def queue_row(row: dict, now: int) -> tuple[str, bool, str]:
+def presence_words(people: list) -> str:
+    """Who else is on a question (``storage.presence.Presence``s, typing first): "Blake is
+    typing", "Blake and Casey are viewing", "Blake is typing · Casey is viewing"."""
+    parts = []
+    for typing, verb in ((True, "typing"), (False, "viewing")):
+        names = [p.operator for p in people if p.typing is typing]
+        if names:
+            joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            parts.append(f"{joined} {'is' if len(names) == 1 else 'are'} {verb}")
+    return " · ".join(parts)
+
+
+def queue_row(row: dict, now: int, people: list | None = None) -> tuple[str, bool, str]:
     """One question in the queue: its due words (the button), whether it is late, and two
-    lines of text: whose case and how long it has waited, then the question's first line."""
+    lines of text: who else is on it, whose case and how long it has waited, then the
+    question's first line."""
     due, late = due_words(row["due_at"], now)
     first = next(
         (line.strip() for line in (row["question"] or "").splitlines() if line.strip()), ""
@@ -71,6 +84,8 @@ def queue_row(row: dict, now: int) -> tuple[str, bool, str]:
             f"waited {waited}",
         ]
     )
+    if people:
+        line1 = f"[{presence_words(people)}] {line1}"
     return due, late, f"{line1}\n{first or '(no question text)'}"
 
 

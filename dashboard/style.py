@@ -24,7 +24,19 @@ div[class*="st-key-row_"] [data-testid="stText"] span {
 }
 div[class*="st-key-open_"] button { min-height: 2.1rem !important; padding: 0.15rem 0.5rem !important; }
 div[class*="st-key-open_"] button p { font-size: 0.8rem !important; }
-div.st-key-inbox_question { max-height: 9.5rem !important; overflow-y: auto !important; }
+/* The selected question: its head, case and question each of a fixed height (the whole case
+   is in the pane's "The case"), so the answer box is in the same place for every question. */
+div.st-key-inbox_question { height: 6.6rem !important; overflow-y: auto !important; }
+div.st-key-inbox_head { flex-wrap: nowrap !important; height: 1.9rem !important; overflow: hidden !important; }
+div.st-key-inbox_head > div { flex-shrink: 0 !important; }
+div.st-key-inbox_head > div:last-child { min-width: 0 !important; flex-shrink: 1 !important; }
+div.st-key-inbox_head p, div.st-key-inbox_head span, div.st-key-inbox_caseline span {
+  white-space: nowrap !important; overflow: hidden !important; text-overflow: ellipsis !important;
+}
+div.st-key-inbox_caseline span { display: block !important; }
+div.st-key-inbox_presence span { font-weight: 600 !important; font-size: 0.85rem !important; }
+/* Toasts at the bottom, where they cover neither Search nor Order. */
+[data-testid="stToastContainer"] { top: auto !important; bottom: 1rem !important; }
 </style>
 """
 

@@ -100,6 +100,7 @@ BUSY = AnswerOutcome(
     "The console's database is busy, so nothing was sent. Your answer is kept: send again in "
     "a moment.",
 )
+EMPTY = AnswerOutcome(False, "empty", "Type an answer before sending; nothing was sent.")
 SENT = AnswerOutcome(True, "sent", "Answer sent. Offload resumes the case.", keep_text=False)
 # Recording an accepted answer: tried at once, then after these pauses (each try may also wait
 # the connection's busy timeout); after that the reconciler records it from the answer outbox.
@@ -117,7 +118,7 @@ def _send_answer(
 ) -> AnswerOutcome:
     answer = (text or "").strip()
     if not answer:
-        return AnswerOutcome(False, "empty", "Type an answer before sending.")
+        return EMPTY
     try:
         claim = claim_request(db, request_id, operator, session, sending=answer)
     except StorageError:

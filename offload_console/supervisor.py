@@ -22,6 +22,9 @@ PR_SET_PDEATHSIG = 1
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 
 
+PRIMARY_COLOR = "#1f62c9"  # also in .streamlit/config.toml
+
+
 def dashboard_command(port: int, host: str) -> list[str]:
     """The Streamlit command line for the dashboard (the database comes by environment).
     The dashboard is found by path, not imported: it is the layer above this one."""
@@ -47,6 +50,10 @@ def dashboard_command(port: int, host: str) -> list[str]:
         "none",
         "--server.enableXsrfProtection",
         "true",
+        # Blue, not Streamlit's red: red is the Inbox's "overdue", and a selected row or a Send
+        # button must not look late.
+        "--theme.primaryColor",
+        PRIMARY_COLOR,
     ]
 
 

@@ -548,3 +548,34 @@ def m017_resilience(db):
     for statement in RESILIENCE_TABLES.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+# A team answering together: which question each open Inbox has up and when its operator
+# last typed an answer to it (a row per browser session, refreshed every few seconds while the
+# page is open; a row not refreshed for ``storage.presence.PRESENT_MS`` is gone), and each
+# operator's unsent answer to a question, so a reload or another answer never loses it.
+PRESENCE_TABLES = """
+CREATE TABLE presence (
+    session_id       TEXT PRIMARY KEY,
+    operator         TEXT NOT NULL,
+    input_request_id TEXT,
+    typing_at        INTEGER,
+    seen_at          INTEGER NOT NULL
+);
+CREATE INDEX presence_seen ON presence (seen_at);
+CREATE TABLE drafts (
+    operator         TEXT NOT NULL,
+    input_request_id TEXT NOT NULL,
+    text             TEXT NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    PRIMARY KEY (operator, input_request_id)
+);
+"""
+
+
+@migrations()
+def m018_presence_and_drafts(db):
+    """``PRESENCE_TABLES``."""
+    for statement in PRESENCE_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)

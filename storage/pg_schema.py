@@ -13,6 +13,7 @@ from __future__ import annotations
 from storage.dialect import POSTGRESQL
 from storage.migrations import (
     INSTANCES_TABLE,
+    PRESENCE_TABLES,
     RESILIENCE_TABLES,
     SEARCH_COLUMNS,
     WAITING_INDEXES,
@@ -303,6 +304,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m015_instances", INSTANCES_TABLE.replace("INTEGER", "bigint")),
     ("m016_waiting_indexes", WAITING_INDEXES),
     ("m017_resilience", RESILIENCE_TABLES.replace("INTEGER", "bigint")),
+    ("m018_presence_and_drafts", PRESENCE_TABLES.replace("INTEGER", "bigint")),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"

@@ -11,9 +11,10 @@ from dashboard import outside
 from dashboard.answer_box import (
     TRIMMED,
     answer_box,
-    answer_key,
+    keep_draft,
+    kept_draft,
     refusal_before_sending,
-    show_departed_outcomes,
+    show_last_departed,
     show_outcome,
 )
 from dashboard.auth import operator
@@ -26,14 +27,16 @@ from dashboard.inbox_view import (
     earlier_question_text,
     filter_from_query,
     next_after,
+    presence_words,
     query_from_filter,
     question_facts,
     queue_row,
 )
+from dashboard.keys import KEYS_HELP, inbox_keys
 from dashboard.outage import paused
 from dashboard.session import get_client, get_db, operator_tz, session_token
 from offload_console import settings
-from offload_console.answers import BUSY, send_to_many, why_not_pending
+from offload_console.answers import BUSY, EMPTY, send_to_many, why_not_pending
 from offload_console.assignment import assign, assignable, same_person
 from storage import StorageError, now_ms
 from storage.inbox import (
@@ -48,6 +51,7 @@ from storage.inbox import (
 )
 from storage.notifications import inbox_version
 from storage.page_queries import case_events
+from storage.presence import REFRESH_MS, heartbeat, others_on
 from storage.snippets import delete_snippet, list_snippets, save_snippet
 
 QUEUE_SIZE = 100  # rows in the queue (it scrolls inside itself); the rest: narrow the filters
@@ -90,47 +94,50 @@ def keep_in_url() -> None:
 
 f0, f1, f2, f3 = st.columns([1.3, 2.2, 3, 1.5], vertical_alignment="bottom")
 f0.title("Inbox")
+
+
+def new_filter() -> None:
+    """Another view, search or order: a question that is no longer waiting (kept open after
+    someone else answered it) gives way to the new list's first."""
+    if ss.get("inbox_request") not in ss.get("inbox_known", set()):
+        ss["inbox_request"] = None
+    keep_in_url()
+
+
 f1.segmented_control(
-    "Show", VIEWS, format_func=VIEW_LABELS.get, key="inbox_view", on_change=keep_in_url
+    "Show", VIEWS, format_func=VIEW_LABELS.get, key="inbox_view", on_change=new_filter
 )
 f2.text_input(
     "Search questions",
     key="inbox_q",
-    on_change=keep_in_url,
+    on_change=new_filter,
     placeholder="e.g. W-9, vendor_2048, Maya, Monday",
 )
 f3.selectbox(
-    "Order", list(SORTS), format_func=SORT_LABELS.get, key="inbox_sort", on_change=keep_in_url
+    "Order", list(SORTS), format_func=SORT_LABELS.get, key="inbox_sort", on_change=new_filter
 )
 query = current_query()
 
 
-@st.fragment(run_every="2s")
-def watch() -> None:
-    """Every 2 s: one read of a counter. Only when it moved (a question came, went, or
-    changed hands) does the page redraw; new questions get a toast naming their case.
-    Typed answers live in session state and survive the redraw."""
-    try:
-        version = inbox_version(db)
-        seen = ss.get("inbox_version")
-        if seen is None or version == seen:
-            ss["inbox_version"] = version
-            return
-        new_ids = sorted(pending_ids(db) - ss.get("inbox_known", set()))
-        arrived = sorted(
-            requests_by_ids(db, new_ids, within_ms=within).values(),
-            key=lambda r: (r["requested_at"] or 0, r["input_request_id"]),
-        )
-    except StorageError as exc:  # the page stays as it is; the next tick tries again
-        paused(exc)
+def tell_presence() -> None:
+    """This Inbox is open, on this question, and when its operator last typed there: written
+    when that changes, and every ``REFRESH_MS`` while the page stays open."""
+    if me is None:
         return
-    ss["inbox_version"] = version
-    if arrived:
-        ss["inbox_toast"] = arrivals_note(arrived)
-    st.rerun(scope="app")
+    request = ss.get("inbox_request")
+    typed_on, typed_at = ss.get("typing") or (None, None)
+    state = (me, request, typed_at if typed_on == request else None)
+    told, told_at = ss.get("presence_told") or (None, 0)
+    if state != told or now_ms() - told_at >= REFRESH_MS:
+        heartbeat(db, session_token(), me, request, state[2])
+        ss["presence_told"] = (state, now_ms())
 
 
-watch()
+def presence_seen(present: dict) -> tuple:
+    """What of ``present`` this page shows: who is on the listed questions and the open one."""
+    on_page = set(ss.get("inbox_order", [])) | {ss.get("inbox_request")}
+    return tuple(sorted((r, p.operator, p.typing) for r in on_page for p in present.get(r, [])))
+
 
 # -- which question is selected --------------------------------------------------------------
 ss["inbox_known"] = pending_ids(db)
@@ -147,6 +154,12 @@ if selected not in shown and (selected is None or sent_here):
 ss["inbox_order"] = shown
 ss["inbox_request"] = selected
 keep_in_url()
+try:  # at once: another operator's Inbox shows it within its next 2 s tick
+    tell_presence()
+except StorageError:  # a courtesy to the others: the page goes on; the next tick tries again
+    pass
+present = others_on(db, me)
+ss["inbox_present"] = presence_seen(present)
 
 
 def choose(request_id: str) -> None:
@@ -196,7 +209,7 @@ def queue() -> None:
     with st.container(height=LIST_HEIGHT, key="inbox_list", border=False):
         for row in rows:
             request_id = row["input_request_id"]
-            due, late, text = queue_row(row, now)
+            due, late, text = queue_row(row, now, present.get(request_id))
             ss[f"bulk_pick_{request_id}"] = request_id in ticked()
             with st.container(
                 key=f"row_{request_id}",
@@ -221,6 +234,7 @@ def queue() -> None:
                     width=150,
                 )
                 outside.text(text)  # outside text: shown as written, never markdown
+    st.caption(KEYS_HELP)
 
 
 # -- the selected question ---------------------------------------------------------------------
@@ -291,14 +305,11 @@ def answered_here(row: dict) -> None:
         outside.text(row["answer"] or "(not recorded)")
     else:
         st.info(literal(why_not_pending(row)))
-    draft = (ss.get(answer_key(row["input_request_id"])) or "").strip()
-    if draft:
-        st.text_area(
-            "Your draft (not sent)",
-            value=draft,
-            disabled=True,
-            key=f"draft_{row['input_request_id']}",
-        )
+    draft = kept_draft(row["input_request_id"])
+    if draft:  # the operator's own text, in a code block: shown as typed, with a copy button
+        with st.container(key=f"draft_{row['input_request_id']}"):
+            st.caption("Your draft (not sent): copy it to use it elsewhere")
+            st.code(draft, language=None, wrap_lines=True)
 
 
 def detail(request_id: str, snippets: list[dict]) -> None:
@@ -308,15 +319,23 @@ def detail(request_id: str, snippets: list[dict]) -> None:
         return
     now = now_ms()
     with st.container(key="inbox_detail"):
-        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        # One line each, whatever the question: the answer box below never moves.
+        with st.container(
+            key="inbox_head", horizontal=True, vertical_alignment="center", gap="small"
+        ):
             if row["status"] == "PENDING":
                 due, late = due_words(row["due_at"], now)
                 st.badge(due, color="red" if late else "green")
+            people = present.get(request_id)
+            if people:  # operators' names: shown as written
+                with st.container(key="inbox_presence", width="content"):
+                    outside.text(presence_words(people))
             st.caption(
                 f"Asked {when(row['requested_at'], tz)} · waited "
                 f"{duration(now - (row['requested_at'] or now))}"
             )
-        outside.text(case_line(row))
+        with st.container(key="inbox_caseline"):
+            outside.text(case_line(row))
         with st.container(key="inbox_question", border=True):
             outside.text(row["question"] or "(Offload sent no question text)")
         if row["status"] == "PENDING":
@@ -360,6 +379,8 @@ def bulk_send(request_ids: tuple[str, ...]) -> None:
     the inbox since is not sent, and the results say so."""
     text = ss.get("bulk_answer") or ""
     refused = refusal_before_sending()
+    if refused is None and not text.strip():
+        refused = EMPTY
     if refused is not None:
         ss["bulk_results"] = [
             {
@@ -434,7 +455,9 @@ def bulk_pane() -> None:
         type="primary",
         on_click=bulk_send,
         args=(tuple(chosen),),
-        disabled=operator() is None or not text.strip(),
+        # Never disabled for an empty box: the box's text reaches the server with the click
+        # (a button disabled until then swallowed the first click); the callback checks it.
+        disabled=operator() is None,
     )
     st.caption(f"Preview: {plural(len(chosen), 'case')}, each question and the answer it gets.")
     with st.container(key="bulk_preview", height=300, border=False):
@@ -465,13 +488,19 @@ def bulk_results() -> None:
 
 # -- the page ----------------------------------------------------------------------------------
 
+
+def question_label(request_id: str) -> str:
+    row = requests_by_ids(db, [request_id]).get(request_id)
+    return row["client_reference_id"] or row["case_id"] if row else request_id
+
+
 left, right = st.columns([6, 5], gap="medium")
 with left:
     queue()
 with right:
     if me is None:
         st.warning("Enter your name in the sidebar to answer questions.")
-    show_departed_outcomes(set(shown) | ({selected} if selected else set()))
+    show_last_departed(set(shown) | ({selected} if selected else set()), question_label)
     bulk_results()
     if ticked() or ss.get("bulk_dropped"):
         bulk_pane()
@@ -495,3 +524,44 @@ if st.toggle("Saved replies", key="inbox_snippets_open"):
                 st.rerun()
             else:
                 st.error("A saved reply needs a name and a text.")
+
+
+# -- live: who else is here, new questions, the keys ---------------------------------------
+
+
+def _draft_reported() -> None:
+    report = getattr(ss.get("inbox_keys"), "draft", None) or {}
+    if report.get("request"):
+        keep_draft(report["request"], str(report.get("text") or ""))
+        ss["typing"] = (report["request"], now_ms())
+
+
+@st.fragment(run_every="2s")
+def watch() -> None:
+    """Every 2 s: say this Inbox is still open, then one read of a counter and one of who is
+    on which question. Only when one moved (a question came, went or changed hands; someone
+    opened a question or began typing) does the page redraw; new questions get a toast naming
+    their case. Typed answers live in session state and survive the redraw."""
+    inbox_keys(ss.get("inbox_request"), on_draft=_draft_reported)
+    try:
+        tell_presence()
+        version = inbox_version(db)
+        seen = presence_seen(others_on(db, me))
+        if version == ss.get("inbox_version", version) and seen == ss.get("inbox_present"):
+            ss["inbox_version"] = version
+            return
+        new_ids = sorted(pending_ids(db) - ss.get("inbox_known", set()))
+        arrived = sorted(
+            requests_by_ids(db, new_ids, within_ms=within).values(),
+            key=lambda r: (r["requested_at"] or 0, r["input_request_id"]),
+        )
+    except StorageError as exc:  # the page stays as it is; the next tick tries again
+        paused(exc)
+        return
+    ss["inbox_version"] = version
+    if arrived:
+        ss["inbox_toast"] = arrivals_note(arrived)
+    st.rerun(scope="app")
+
+
+watch()
