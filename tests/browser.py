@@ -56,10 +56,14 @@ def click_when_drawn(page, selector: str) -> None:
 
 
 def commit_text(page, selector: str, value: str) -> None:
-    """Fill a Streamlit text input/area and commit it (Streamlit commits on blur/Enter)."""
+    """Fill a Streamlit text input/area and commit it (Streamlit commits on blur/Enter; in
+    the Inbox's answer boxes Ctrl+Enter sends, so a text area is left instead)."""
     field = page.locator(selector)
     field.fill(value)
-    field.press("Control+Enter" if "textarea" in selector else "Enter")
+    if "textarea" in selector:
+        field.evaluate("e => e.blur()")
+    else:
+        field.press("Enter")
     page.wait_for_timeout(300)
     wait_ready(page)
 

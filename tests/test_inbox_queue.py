@@ -105,6 +105,10 @@ def fully_visible(page, selector: str) -> int:
     )
 
 
+def focused(page, selector: str) -> bool:
+    return page.evaluate("s => document.activeElement === document.querySelector(s)", selector)
+
+
 def clipped_labels(page) -> list[str]:
     """Button and badge labels cut short with an ellipsis (text wider than its box)."""
     return page.locator(
@@ -142,28 +146,40 @@ def test_thirty_questions_fit_and_ten_are_answered_in_a_row(browser, stack, tmp_
     assert rows_in_view >= 12 and box_in_view and send_in_view
     assert clipped == []
 
-    clicks = 0
+    # From the keyboard: the open question's box has the focus; the answer's text, then
+    # Ctrl+Enter; the next question's box has the focus. The mouse is never touched.
+    page.reload()  # as an operator arrives: nothing focused yet
+    wait_ready(page)
+    keystrokes, tops = 0, []
     main = page.locator('[data-testid="stMain"]')
     for n in range(10):
         current = selected(page)
         assert current == order[n]  # the next one, without scrolling back
+        box = f".st-key-answer_{current} textarea"
+        wait_until(lambda box=box: focused(page, box), SERVER_WAIT_MS / 1000, 0.1, "box focused")
+        tops.append(round(page.locator(box).bounding_box()["y"]))
         text = f"Avery answers {current} ({n})"
-        commit_text(page, f".st-key-answer_{current} textarea", text)
-        click_when_drawn(page, f".st-key-send_{current} button")
-        clicks += 1
+        page.keyboard.type(text)
+        page.keyboard.press("Control+Enter")
+        keystrokes += 1
         wait_until(
             lambda current=current: wait_ready(page) or selected(page) not in (None, current),
             SERVER_WAIT_MS / 1000,
             0.2,
             "the next question selected",
         )
-        wait_until(  # what went, by whom, shows (and stays, through the live redraws)
-            lambda text=text: "Sent by Avery" in main.inner_text() and text in main.inner_text(),
+        wait_until(  # what went, by whom, shows on one line (and stays, through the redraws)
+            lambda text=text: (
+                "Answer sent by Avery" in main.inner_text() and text in main.inner_text()
+            ),
             SERVER_WAIT_MS / 1000,
             0.2,
             "the answer that went, shown",
         )
-    print(f"ten answers in a row: {clicks} clicks ({clicks / 10:g} per answer), no scrolling")
+    assert page.evaluate("window.scrollY") == 0 and main.evaluate("e => e.scrollTop") == 0
+    print(f"ten answers in a row: 0 clicks, {keystrokes / 10:g} keystroke per answer besides")
+    print(f"its text, no scrolling; the answer box's top each time: {tops} px")
+    assert len(set(tops)) == 1  # the box never moved
     answers = {a["inputRequestId"]: a["providedContext"] for a in sandbox_answers(stack)}
     db = storage.open_db(stack["db"])
     for n, request_id in enumerate(order[:10]):
@@ -229,15 +245,17 @@ def test_the_loser_of_a_race_keeps_the_draft_and_sees_the_answer_that_won(browse
     commit_text(avery, f".st-key-answer_{target} textarea", "Avery's careful draft")
     commit_text(blake, f".st-key-answer_{target} textarea", "Blake got there first")
     click_when_drawn(blake, f".st-key-send_{target} button")
+    # Avery typed an answer seconds ago: Blake is asked first, and sends anyway.
+    blake.wait_for_selector("text=Avery is typing an answer", timeout=SERVER_WAIT_MS)
+    click_when_drawn(blake, f".st-key-confirm_{target} label")
+    click_when_drawn(blake, f".st-key-send_{target} button")
     blake.wait_for_selector("text=Sent by Blake", timeout=SERVER_WAIT_MS)
     # Avery's open Inbox redraws by itself: the question stays open, answered.
     avery.wait_for_selector("text=Answered by Blake", timeout=SERVER_WAIT_MS)
     wait_ready(avery)
     main = avery.locator('[data-testid="stMain"]').inner_text()
     assert "Blake got there first" in main and "Your draft (not sent)" in main
-    assert avery.locator(".st-key-draft_" + target + " textarea").input_value() == (
-        "Avery's careful draft"
-    )
+    assert "Avery's careful draft" in avery.locator(".st-key-draft_" + target).inner_text()
     posted = [a for a in sandbox_answers(stack) if a["inputRequestId"] == target]
     assert [a["providedContext"] for a in posted] == ["Blake got there first"]
 

@@ -63,10 +63,6 @@ ss = st.session_state
 within = settings.answer_within_ms()
 me = operator()
 
-arrivals = ss.pop("inbox_toast", None)
-if arrivals:  # outside text (the case's reference, counterparty, objective): made literal
-    st.toast(literal(arrivals), icon=":material/mark_email_unread:")
-
 # -- the view, kept in the URL --------------------------------------------------------------
 from_url = filter_from_query(st.query_params.to_dict(), me)
 if ss.get("inbox_url") != query_from_filter(from_url):  # a link, a reload, back or forward
@@ -140,7 +136,16 @@ def presence_seen(present: dict) -> tuple:
 
 
 # -- which question is selected --------------------------------------------------------------
-ss["inbox_known"] = pending_ids(db)
+ss["inbox_version"] = inbox_version(db)  # read first: a change from here on redraws the page
+waiting_ids = pending_ids(db)
+if "inbox_known" in ss:  # questions that came since this tab's last run: a toast names them
+    arrived = sorted(
+        requests_by_ids(db, sorted(waiting_ids - ss["inbox_known"]), within_ms=within).values(),
+        key=lambda r: (r["requested_at"] or 0, r["input_request_id"]),
+    )
+    if arrived:  # outside text (the case's reference, counterparty, objective): made literal
+        st.toast(literal(arrivals_note(arrived)), icon=":material/mark_email_unread:")
+ss["inbox_known"] = waiting_ids
 total = pending_count(db, query.flt)
 rows = pending_requests(db, QUEUE_SIZE, 0, within_ms=within, flt=query.flt, sort=query.sort)
 shown = [row["input_request_id"] for row in rows]
@@ -540,28 +545,24 @@ def _draft_reported() -> None:
 def watch() -> None:
     """Every 2 s: say this Inbox is still open, then one read of a counter and one of who is
     on which question. Only when one moved (a question came, went or changed hands; someone
-    opened a question or began typing) does the page redraw; new questions get a toast naming
-    their case. Typed answers live in session state and survive the redraw."""
+    opened a question or began typing) does the page redraw. Typed answers live in session
+    state and survive the redraw."""
     inbox_keys(ss.get("inbox_request"), on_draft=_draft_reported)
+    if ss.get("inbox_drawing"):  # part of the page's own run, which has just read it all
+        return
     try:
         tell_presence()
         version = inbox_version(db)
         seen = presence_seen(others_on(db, me))
-        if version == ss.get("inbox_version", version) and seen == ss.get("inbox_present"):
-            ss["inbox_version"] = version
-            return
-        new_ids = sorted(pending_ids(db) - ss.get("inbox_known", set()))
-        arrived = sorted(
-            requests_by_ids(db, new_ids, within_ms=within).values(),
-            key=lambda r: (r["requested_at"] or 0, r["input_request_id"]),
-        )
     except StorageError as exc:  # the page stays as it is; the next tick tries again
         paused(exc)
         return
-    ss["inbox_version"] = version
-    if arrived:
-        ss["inbox_toast"] = arrivals_note(arrived)
-    st.rerun(scope="app")
+    if version != ss.get("inbox_version") or seen != ss.get("inbox_present"):
+        st.rerun(scope="app")
 
 
-watch()
+ss["inbox_drawing"] = True
+try:
+    watch()
+finally:
+    ss["inbox_drawing"] = False
