@@ -68,6 +68,14 @@ def commit_text(page, selector: str, value: str) -> None:
     wait_ready(page)
 
 
+def send_anyway(page, request_id: str) -> None:
+    """After a Send the Inbox asked about (another operator is typing an answer, or has the
+    question): tick "Send it anyway" and send again."""
+    page.wait_for_selector(f".st-key-confirm_{request_id}", timeout=SERVER_WAIT_MS)
+    click_when_drawn(page, f".st-key-confirm_{request_id} label")
+    click_when_drawn(page, f".st-key-send_{request_id} button")
+
+
 @contextlib.contextmanager
 def running_stack(tmp_path, reconcile_every_s: str = "2", extra_env: dict | None = None):
     """`offload-console up` in sandbox mode on free ports, stopped (SIGTERM) on exit."""

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 import storage
+from offload_console.assignment import assign
 from storage.events import parse_envelope, record_event
 from tests.browser import (
     SERVER_WAIT_MS,
@@ -119,10 +120,16 @@ def test_answer_in_inbox_and_see_case_complete(browser, stack, tmp_path):
 
 def test_two_operators_clicking_at_once_send_one_answer(browser, stack):
     request_id = pending_request(stack, create_case(stack, "input_needed"))
+    # Assigned to a third operator: each Send needs "Send it anyway" ticked first, and both
+    # operators tick it before clicking at once (each types while the other does: typing
+    # alone would have asked them too).
+    assign(storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"]), request_id, "Casey", "setup")
     pages = [open_inbox(browser, stack, name) for name in ("Avery", "Blake")]
     for page in pages:
         wait_for_question(page, request_id)
         commit_text(page, f".st-key-answer_{request_id} textarea", "Yes, fine.")
+        click_when_drawn(page, f".st-key-confirm_{request_id} label")
+        wait_ready(page)
     buttons = [p.locator(f".st-key-send_{request_id} button") for p in pages]
     for button in buttons:  # as close together as two clicks get
         button.click(no_wait_after=True)

@@ -14,6 +14,7 @@ import pytest
 
 import storage
 from offload_client import OffloadClient
+from offload_console.answers import send_answer
 from offload_console.outbox import submit_case
 from offload_console.templates import W9_TEMPLATE
 from tests.browser import (
@@ -22,6 +23,7 @@ from tests.browser import (
     commit_text,
     needs_chromium,
     running_stack,
+    send_anyway,
     wait_ready,
 )
 from tests.helpers import dumps, input_needed, wait_until, webhook
@@ -247,15 +249,17 @@ def test_the_loser_of_a_race_keeps_the_draft_and_sees_the_answer_that_won(browse
     click_when_drawn(blake, f".st-key-send_{target} button")
     # Avery typed an answer seconds ago: Blake is asked first, and sends anyway.
     blake.wait_for_selector("text=Avery is typing an answer", timeout=SERVER_WAIT_MS)
-    click_when_drawn(blake, f".st-key-confirm_{target} label")
-    click_when_drawn(blake, f".st-key-send_{target} button")
+    send_anyway(blake, target)
     blake.wait_for_selector("text=Sent by Blake", timeout=SERVER_WAIT_MS)
     # Avery's open Inbox redraws by itself: the question stays open, answered.
     avery.wait_for_selector("text=Answered by Blake", timeout=SERVER_WAIT_MS)
     wait_ready(avery)
     main = avery.locator('[data-testid="stMain"]').inner_text()
     assert "Blake got there first" in main and "Your draft (not sent)" in main
-    assert "Avery's careful draft" in avery.locator(".st-key-draft_" + target).inner_text()
+    draft = avery.locator(".st-key-draft_" + target)
+    wait_until(  # the code block draws its text a moment after its frame
+        lambda: "Avery's careful draft" in draft.inner_text(), SERVER_WAIT_MS / 1000, 0.2, "draft"
+    )
     posted = [a for a in sandbox_answers(stack) if a["inputRequestId"] == target]
     assert [a["providedContext"] for a in posted] == ["Blake got there first"]
 
@@ -269,9 +273,10 @@ def test_a_link_to_a_question_opens_that_question(browser, stack):
             " ORDER BY requested_at DESC"
         )
     ]
-    answered = db.execute(
-        "SELECT input_request_id, answer FROM input_requests WHERE status = 'ANSWERED' LIMIT 1"
-    ).fetchone()
+    client = OffloadClient(stack["sandbox"], "sandbox-local-key")
+    outcome = send_answer(db, client, waiting[-1], "Setup", "Linked answer", session="setup")
+    assert outcome.ok, outcome
+    answered = (waiting[-1], "Linked answer")
     page = inbox(browser, stack, "Casey", path=f"/?request={waiting[0]}")  # cold, a new browser
     page.wait_for_selector(f".st-key-send_{waiting[0]}", timeout=SERVER_WAIT_MS)
     assert selected(page) == waiting[0]
@@ -315,3 +320,139 @@ def test_an_open_timeline_shows_a_new_event_without_a_reload(browser, stack):
         "the new event shown",
     )
     print(f"a new event shows on an open timeline {time.monotonic() - delivered:.1f} s later")
+
+
+def open_question(page, request_id: str) -> None:
+    click_when_drawn(page, f".st-key-open_{request_id} button")
+    wait_until(
+        lambda: wait_ready(page) or selected(page) == request_id,
+        SERVER_WAIT_MS / 1000,
+        0.2,
+        f"{request_id} open",
+    )
+
+
+def timed(predicate, what: str) -> float:
+    started = time.monotonic()
+    wait_until(predicate, SERVER_WAIT_MS / 1000, 0.1, what)
+    return time.monotonic() - started
+
+
+def test_operators_see_who_is_on_a_question_and_a_draft_outlives_an_answer_and_reload(
+    browser, stack
+):
+    """Issue 31, items 1 and 2: Blake opens and types in the question Avery has open; Avery's
+    pane and row say so within seconds; Avery's Send asks first. Blake's text was never
+    committed (no blur, no Ctrl+Enter): it stays on Blake's screen, marked not sent, once
+    Avery's answer lands, and again after a reload."""
+    avery = inbox(browser, stack, "Avery")
+    blake = inbox(browser, stack, "Blake")
+    wait_until(lambda: len(queue_ids(avery)) >= 3, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    target = queue_ids(avery)[2]
+    open_question(avery, target)
+    pane = avery.locator(".st-key-inbox_detail")
+    open_question(blake, target)
+    seen = timed(lambda: "Blake is viewing" in pane.inner_text(), "Blake seen viewing")
+    assert "[Blake is viewing]" in avery.locator(f".st-key-row_{target}").inner_text()
+    blake.locator(f".st-key-answer_{target} textarea").click()
+    blake.keyboard.type("Blake's unsent draft")
+    typing = timed(lambda: "Blake is typing" in pane.inner_text(), "Blake seen typing")
+    print(f"Avery saw Blake viewing after {seen:.1f} s, typing after {typing:.1f} s")
+
+    avery.locator(f".st-key-answer_{target} textarea").click()
+    avery.keyboard.type("Avery's answer")
+    avery.keyboard.press("Control+Enter")
+    avery.wait_for_selector("text=Blake is typing an answer", timeout=SERVER_WAIT_MS)
+    assert [a for a in sandbox_answers(stack) if a["inputRequestId"] == target] == []
+    send_anyway(avery, target)
+    avery.wait_for_selector("text=Answer sent by Avery", timeout=SERVER_WAIT_MS)
+
+    for attempt in ("live", "after a reload"):
+        blake.wait_for_selector("text=Answered by Avery", timeout=SERVER_WAIT_MS)
+        wait_ready(blake)
+        draft = blake.locator(f".st-key-draft_{target}")
+        wait_until(lambda draft=draft: draft.count() == 1, SERVER_WAIT_MS / 1000, 0.2, attempt)
+        wait_until(
+            lambda draft=draft: "Blake's unsent draft" in draft.inner_text(),
+            SERVER_WAIT_MS / 1000,
+            0.2,
+            f"the draft shown {attempt}",
+        )
+        assert "not sent" in draft.inner_text()
+        assert draft.locator('[data-testid="stCode"] button').count() == 1  # copy
+        blake.reload()
+    posted = [a["providedContext"] for a in sandbox_answers(stack) if a["inputRequestId"] == target]
+    assert posted == ["Avery's answer"]
+    db = storage.open_db(stack["db"])
+    assert db["input_requests"].get(target)["answer"] == "Avery's answer"
+    assert db.execute(
+        "SELECT text FROM drafts WHERE operator = 'Blake' AND input_request_id = ?", [target]
+    ).fetchall() == [("Blake's unsent draft",)]
+
+
+def test_a_draft_typed_and_never_committed_is_back_after_a_reload(browser, stack):
+    page = inbox(browser, stack, "Dana")
+    wait_until(lambda: len(queue_ids(page)) >= 2, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    target = queue_ids(page)[1]
+    open_question(page, target)
+    box = f".st-key-answer_{target} textarea"
+    page.locator(box).click()
+    page.keyboard.type("Dana's half-written answer")
+    db = storage.open_db(stack["db"])
+    wait_until(  # the typing is reported to the console by itself, a second at most after
+        lambda: (
+            db.execute(
+                "SELECT text FROM drafts WHERE operator = 'Dana' AND input_request_id = ?", [target]
+            ).fetchall()
+            == [("Dana's half-written answer",)]
+        ),
+        SERVER_WAIT_MS / 1000,
+        0.2,
+        "the draft kept",
+    )
+    page.reload()
+    wait_ready(page)
+    wait_until(
+        lambda: wait_ready(page) or page.locator(box).input_value() == "Dana's half-written answer",
+        SERVER_WAIT_MS / 1000,
+        0.2,
+        "the draft back in its box",
+    )
+
+
+def test_keys_move_through_the_queue_and_leave_the_box(browser, stack):
+    page = inbox(browser, stack, "Emery")
+    page.reload()
+    wait_ready(page)
+    wait_until(lambda: len(queue_ids(page)) >= 3, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    order = queue_ids(page)
+    first = f".st-key-answer_{order[0]} textarea"
+    wait_until(lambda: focused(page, first), SERVER_WAIT_MS / 1000, 0.1, "first box focused")
+    page.keyboard.press("Alt+ArrowDown")
+    wait_until(lambda: wait_ready(page) or selected(page) == order[1], 90, 0.1, "moved down")
+    second = f".st-key-answer_{order[1]} textarea"
+    wait_until(lambda: focused(page, second), SERVER_WAIT_MS / 1000, 0.1, "its box focused")
+    page.keyboard.press("Escape")  # out of the box: the letter keys move, and type nothing
+    page.keyboard.press("j")
+    wait_until(lambda: wait_ready(page) or selected(page) == order[2], 90, 0.1, "j: down")
+    page.keyboard.press("Escape")
+    page.keyboard.press("k")
+    wait_until(lambda: wait_ready(page) or selected(page) == order[1], 90, 0.1, "k: up")
+    assert page.locator(second).input_value() == ""
+    assert "Ctrl+Enter" in page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_a_bulk_answer_sends_on_the_first_click(browser, stack):
+    """Issue 31, item 5: tick two, type into the empty box, click Send once: both go (the
+    button was disabled until the text reached the server, and swallowed that click)."""
+    page = inbox(browser, stack, "Finley")
+    wait_until(lambda: len(queue_ids(page)) >= 2, SERVER_WAIT_MS / 1000, 0.3, "queue")
+    picks = queue_ids(page)[:2]
+    for request_id in picks:
+        click_when_drawn(page, f".st-key-bulk_pick_{request_id} label")
+        wait_ready(page)
+    page.locator(".st-key-bulk_answer textarea").fill("first click goes")
+    page.locator(".st-key-bulk_send button").click()  # once
+    page.wait_for_selector("text=Sent to 2 questions of 2", timeout=SERVER_WAIT_MS)
+    answers = {a["inputRequestId"]: a["providedContext"] for a in sandbox_answers(stack)}
+    assert [answers.get(r) for r in picks] == ["first click goes"] * 2
