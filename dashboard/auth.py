@@ -82,6 +82,7 @@ def sign_in_mode() -> str:
 def may_see_pages(mode: str) -> bool:
     """Whether this session is signed in (or needs no sign-in): the navigation shows."""
     if mode == "local":
+        _resume_from_cookie(get_db())
         return bool(ss.get("auth_operator"))
     if mode == "oidc":
         return bool(_oidc_user())
@@ -167,6 +168,19 @@ def _end_tab_sign_in(why: str) -> None:
     ss["auth_ended"] = why
 
 
+def _resume_from_cookie(db) -> None:
+    """A reload, a new tab, a notification link: the sign-in the browser's cookie (set at
+    sign-in) names, taken up before the page's navigation is drawn (else it stays hidden
+    until the first click)."""
+    if not ss.get("auth_operator") and not ss.get("auth_forget_cookie"):
+        session = resume_session(db, _context_cookies().get(SESSION_COOKIE))
+        if session is not None:
+            ss["auth_operator"] = session.operator
+            ss["auth_fingerprint"] = session.fingerprint
+            ss["auth_session"] = session.session_id
+            ss.pop("auth_ended", None)
+
+
 def _local_gate(db) -> None:
     signed_in = ss.get("auth_operator")
     # An account removed, or its password changed, ends every session signed in with it; so
@@ -177,14 +191,7 @@ def _local_gate(db) -> None:
         _end_tab_sign_in("account changed")
     elif signed_in and not sign_in.is_live(db, ss.get("auth_session", ""), now=now_ms()):
         _end_tab_sign_in("ended")
-    if not ss.get("auth_operator") and not ss.get("auth_forget_cookie"):
-        # A reload, a new tab, a notification link: the browser's cookie (set at sign-in).
-        session = resume_session(db, _context_cookies().get(SESSION_COOKIE))
-        if session is not None:
-            ss["auth_operator"] = session.operator
-            ss["auth_fingerprint"] = session.fingerprint
-            ss["auth_session"] = session.session_id
-            ss.pop("auth_ended", None)
+    _resume_from_cookie(db)
     if not ss.get("auth_operator"):
         _stop_with_title()
         if ss.pop("auth_forget_cookie", False):
@@ -196,7 +203,12 @@ def _local_gate(db) -> None:
             st.warning(ENDED[ended])
         with st.form("sign_in"):
             name = st.text_input("Name", key="auth_name")
-            password = st.text_input("Password", type="password", key="auth_password")
+            password = st.text_input(
+                "Password",
+                type="password",
+                key="auth_password",
+                autocomplete="current-password",  # a password manager may fill it
+            )
             submitted = st.form_submit_button("Sign in", type="primary")
         if submitted:
             name = name.strip()[:100]

@@ -56,9 +56,19 @@ def sign_in(page, url: str, name: str = "avery", password: str = PASSWORD) -> No
     page.goto(url)
     wait_ready(page)
     page.locator(".st-key-auth_name input").fill(name)
-    page.locator(".st-key-auth_password input").fill(password)
+    field = page.locator(".st-key-auth_password input")
+    assert field.get_attribute("autocomplete") == "current-password"  # a manager may fill it
+    field.fill(password)
     page.get_by_role("button", name="Sign in").click()
     wait_until(lambda: signed_in(page), 90, 0.2, "signed in")
+
+
+PAGES = 8
+
+
+def nav_links(page) -> int:
+    wait_ready(page)
+    return page.locator('[data-testid="stSidebarNav"] a').count()
 
 
 def session_cookie(context) -> dict | None:
@@ -81,6 +91,8 @@ def test_a_sign_in_survives_reloads_new_tabs_and_links_and_ends_everywhere(dashb
     link = context.new_page()  # a notification link opened cold in the same browser
     link.goto(dashboard.url + "/case?case=c-cookie")
     assert signed_in(link) and QUESTION in link.locator("body").inner_text()
+    for cold in (page, link):  # every page reachable at once, before any click (issue 31)
+        assert nav_links(cold) == PAGES, cold.url
     signed = list_audit(dashboard.db, action="operator.signed_in")
     assert len(signed) == signed_before + 1  # one password, three pages
     other = browser.new_context().new_page()  # another browser has no cookie
