@@ -113,7 +113,7 @@ def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str,
         ]
         if target["last_error_at"]:
             parts.append(
-                f"last error {duration(now - target['last_error_at'])} ago: {target['last_error']}"
+                f"last error {ago(now - target['last_error_at'])}: {target['last_error']}"
             )
         if failing and target.get("retry_at"):
             parts.append(
@@ -147,7 +147,7 @@ def trouble(targets: list[dict], known_targets: int, now: int) -> list[str]:
         since = target["last_error_at"] or now
         lines.append(
             f"Notifications to {target['label']} are failing ({target['failures']} tries in a "
-            f"row, the last {duration(now - since)} ago: {target['last_error']}); "
+            f"row, the last {ago(now - since)}: {target['last_error']}); "
             f"{target['queued']} waiting. Check the receiver or the URL in "
             "OFFLOAD_CONSOLE_NOTIFY_URLS; it is tried again at least every 15 s and everything "
             "waiting goes once it accepts a message."

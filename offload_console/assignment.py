@@ -40,11 +40,14 @@ def same_person(a: str | None, b: str | None) -> bool:
 
 def assignable(db: Database, secrets: dict | None = None) -> list[str]:
     """Whom a question may be assigned to: people, each once (names compared without case,
-    the first spelling kept): local accounts, the OIDC allow-list, and operators who have
-    answered questions; never the console's own names (``cli``, ``demo``, …)."""
+    the first spelling kept): where sign-in names the people (local accounts, the OIDC
+    allow-list), those only; else (unprotected) the operators who have answered questions.
+    A name typed in unprotected mode before accounts came is no one who can sign in. Never
+    the console's own names (``cli``, ``demo``, …)."""
     names = [row["name"] for row in list_operators(db)]
     names += sorted(allowed_emails(secrets))
-    names += answerers(db)
+    if not names:
+        names = answerers(db)
     people: dict[str, str] = {}
     for name in names:
         key = (name or "").strip().casefold()

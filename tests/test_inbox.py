@@ -216,8 +216,12 @@ def test_assign_to_offers_people_once_each_and_mine_ignores_case(env_db):
             f"r-{n}", {"status": "ANSWERED", "answered_by": who, "answered_at": n + 1}
         )
     audit.record(env_db, "cli", "export.made")  # acting is not being a person
-    people = assignable(env_db, {})
-    assert people[0] == "avery" and [p.casefold() for p in people] == ["avery", "blake"]
+    assert [p.casefold() for p in assignable(env_db, {})] == ["avery"]  # accounts only
+    env_db.execute("DELETE FROM operators")  # unprotected: those who answered
+    assert sorted(p.casefold() for p in assignable(env_db, {})) == ["avery", "blake"]
+    add_operator(env_db, "avery", "a-long-enough-password", by="admin")
+    people = assignable(env_db, {"console": {"allowed_emails": ["dana@example.com"]}})
+    assert people == ["avery", "dana@example.com"]  # blake typed a name, has no account
     ask(env_db, "c-open", "r-open", 1, "Whose is this?")
     assign(env_db, "r-open", "AVERY", by="blake")  # typed differently: the known spelling
     assert env_db["input_requests"].get("r-open")["assigned_to"] == "avery"

@@ -257,6 +257,7 @@ def test_health_rows_say_each_targets_last_success_error_and_queue(db, targets):
     state, detail = rows[f"Notify {json_only[0].label}"]
     assert state == "PROBLEM" and "HTTP 503 from the receiver" in detail
     assert "nothing sent yet" in detail and "1 waiting" in detail
+    assert "last error 0 s ago" in detail  # an error a moment ago: never "just now ago"
     mail_state, mail_detail = rows[f"Notify {targets[1].label}"]
     assert mail_state == "ok" and "1 waiting" in mail_detail
     assert all("abc123" not in d and "pw@" not in d for _, d in rows.values())
