@@ -112,9 +112,7 @@ def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str,
             f"{target['queued']} waiting",
         ]
         if target["last_error_at"]:
-            parts.append(
-                f"last error {ago(now - target['last_error_at'])}: {target['last_error']}"
-            )
+            parts.append(f"last error {ago(now - target['last_error_at'])}: {target['last_error']}")
         if failing and target.get("retry_at"):
             parts.append(
                 f"{target['failures']} failures in a row; tried again "
@@ -138,7 +136,6 @@ def trouble(targets: list[dict], known_targets: int, now: int) -> list[str]:
     before (the running sidecar was started without the URLs). ``targets``: the active
     ones (``storage.notifications.target_health``); ``known_targets``: every target ever
     recorded."""
-    from dashboard.format import duration
 
     lines = []
     for target in targets:

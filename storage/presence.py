@@ -50,9 +50,7 @@ def leave(db: Database, session: str) -> None:
         db.execute("DELETE FROM presence WHERE session_id = ?", [session])
 
 
-def others_on(
-    db: Database, me: str | None, now: int | None = None
-) -> dict[str, list[Presence]]:
+def others_on(db: Database, me: str | None, now: int | None = None) -> dict[str, list[Presence]]:
     """Question id -> which other operators (not ``me``, names compared without case) have it
     open now, each once, typing first, then by name. The same operator's other tabs are not
     "others": the claim on a question already tells a tab that another of its tabs sends."""
