@@ -1,6 +1,7 @@
 """The offload-console dashboard (Streamlit): ``offload-console dashboard``."""
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import streamlit as st
 
@@ -15,6 +16,18 @@ from storage import StorageError, now_ms
 from storage.inbox import overdue_count, pending_count
 from storage.instances import list_instances
 from storage.notifications import known_target_count, target_health
+
+
+def unknown_path(pages: list) -> str | None:
+    """The page path the browser asked for when no page has it (None: a known one or "/")."""
+    try:
+        path = urlparse(st.context.url or "").path
+    except Exception:  # noqa: BLE001 - an older client sends no URL
+        return None
+    asked = path.rstrip("/").rsplit("/", 1)[-1]
+    known = {p.url_path for p in pages}
+    return asked if asked and asked not in known else None
+
 
 # The icon is served by the dashboard itself (a Material icon would be fetched from Google).
 ICON = str(Path(__file__).with_name("icon.png"))
@@ -77,6 +90,13 @@ try:
         st.error(literal(line), icon=":material/notifications_off:")
     for line in waiting_to_be_stored(list_instances(get_db()), now_ms()):
         st.warning(literal(line), icon=":material/hourglass_top:")
+    unknown = unknown_path(pages)
+    if unknown:  # a mistyped or old link: say so, rather than quietly show the Inbox
+        st.warning(
+            literal(f"There is no page at /{unknown}; this is the Inbox. ")
+            + "The pages are in the sidebar.",
+            icon=":material/link_off:",
+        )
     page.run()
 except StorageError as exc:
     database_trouble(exc)

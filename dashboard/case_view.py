@@ -166,3 +166,8 @@ def attachment_line(attachment: dict) -> str:
         f"{attachment['name'] or attachment['attachment_id']} · {attachment['type'] or ''} · "
         f"{attachment['size'] if attachment['size'] is not None else '?'} bytes"
     )
+
+
+# The timeline's columns (px): together within the page's 916 px at 1280x800 with the sidebar
+# open, so neither "what" nor "via" is cut off at the right edge.
+TIMELINE_WIDTHS = {"when": 160, "after": 50, "their time": 160, "what": 340, "via": 200}

@@ -4,6 +4,7 @@ attachments query)."""
 import json
 
 from dashboard.case_view import (
+    TIMELINE_WIDTHS,
     attachment_line,
     audit_rows,
     case_facts,
@@ -97,6 +98,9 @@ def test_timeline_rows_give_each_event_its_gap_and_the_counterpartys_time(db):
         "1970-01-01 09:00:01"
     )
     assert rows[0]["what"] == "Question: Accept?" and rows[1]["via"] == "webhook · case.completed"
+    # Every column has its width, and together they fit the page at 1280x800 (issue 31: "what"
+    # and "via" ran past its right edge).
+    assert set(TIMELINE_WIDTHS) == set(rows[0]) and sum(TIMELINE_WIDTHS.values()) <= 916
 
 
 def test_attachments_come_once_each_as_first_reported(db):

@@ -456,3 +456,14 @@ def test_a_bulk_answer_sends_on_the_first_click(browser, stack):
     page.wait_for_selector("text=Sent to 2 questions of 2", timeout=SERVER_WAIT_MS)
     answers = {a["inputRequestId"]: a["providedContext"] for a in sandbox_answers(stack)}
     assert [answers.get(r) for r in picks] == ["first click goes"] * 2
+
+
+def test_an_unknown_page_path_is_said_not_shown_as_the_inbox_silently(browser, stack):
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(stack["dashboard"] + "/new_case")  # the page is /new
+    wait_ready(page)
+    page.wait_for_selector("text=There is no page at /new_case", timeout=SERVER_WAIT_MS)
+    page.goto(stack["dashboard"] + "/new")
+    wait_ready(page)
+    page.wait_for_selector("text=New case", timeout=SERVER_WAIT_MS)
+    assert "There is no page" not in page.locator('[data-testid="stMain"]').inner_text()

@@ -10,6 +10,7 @@ from dashboard import outside
 from dashboard.answer_box import answer_box, show_departed_outcomes
 from dashboard.auth import operator
 from dashboard.case_view import (
+    TIMELINE_WIDTHS,
     attachment_line,
     audit_rows,
     case_facts,
@@ -212,11 +213,7 @@ outside.dataframe(
     pd.DataFrame(timeline_rows(events, tz, case["counterparty_timezone"])),
     hide_index=True,
     column_config={
-        "when": st.column_config.TextColumn(width=170),
-        "after": st.column_config.TextColumn(width=85),
-        "their time": st.column_config.TextColumn(width=170),
-        "what": st.column_config.TextColumn(width=300),
-        "via": st.column_config.TextColumn(width=210),
+        name: st.column_config.TextColumn(width=width) for name, width in TIMELINE_WIDTHS.items()
     },
 )
 st.caption("When each event was received, and its raw JSON: switch on the raw view.")
