@@ -92,9 +92,8 @@ try:
         st.warning(literal(line), icon=":material/hourglass_top:")
     unknown = unknown_path(pages)
     if unknown:  # a mistyped or old link: say so, rather than quietly show the Inbox
-        st.warning(
-            literal(f"There is no page at /{unknown}; this is the Inbox. ")
-            + "The pages are in the sidebar.",
+        st.warning(  # the path itself is not shown: Streamlit reports it cut short
+            "There is no page at that address: this is the Inbox. The pages are in the sidebar.",
             icon=":material/link_off:",
         )
     page.run()

@@ -462,7 +462,7 @@ def test_an_unknown_page_path_is_said_not_shown_as_the_inbox_silently(browser, s
     page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     page.goto(stack["dashboard"] + "/new_case")  # the page is /new
     wait_ready(page)
-    page.wait_for_selector("text=There is no page at /new_case", timeout=SERVER_WAIT_MS)
+    page.wait_for_selector("text=There is no page at that address", timeout=SERVER_WAIT_MS)
     page.goto(stack["dashboard"] + "/new")
     wait_ready(page)
     page.wait_for_selector("text=New case", timeout=SERVER_WAIT_MS)
