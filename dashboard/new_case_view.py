@@ -72,9 +72,48 @@ def schema_json_typed(state) -> None:
     state["nc_ver"] += 1
 
 
-def filled_rows(records: list[dict]) -> list[dict]:
-    """A key/value editor's rows, without the rows left empty."""
-    return [r for r in records if any(str(v or "").strip() for v in r.values())]
+def add_field(state) -> None:
+    """The "Add a field" button: a new field of the chosen type in the schema (the table and
+    the JSON start again from it), or why not (no name, or a field of that name exists)."""
+    name = str(state.get("nc_new_field") or "").strip()
+    properties = (state["nc_schema"] or {}).get("properties") or {}
+    if not name:
+        state["nc_new_field_error"] = "Type the new field's name first."
+        return
+    if name in properties:
+        state["nc_new_field_error"] = f"There is a field called {name!r} already."
+        return
+    schema = {**(state["nc_schema"] or {"type": "object"})}
+    schema["properties"] = {
+        **properties,
+        name: {"type": state.get("nc_new_field_type") or "string"},
+    }
+    state.pop("nc_new_field_error", None)
+    state["nc_schema"] = schema
+    state["nc_schema_json"] = schema_text(schema)
+    state["nc_new_field"] = ""
+    state["nc_ver"] += 1
+
+
+def pairs_text(rows: list[dict]) -> str:
+    """Key/value rows as the text the operator edits: one ``key: value`` per line."""
+    return "\n".join(f"{r.get('key') or ''}: {r.get('value') or ''}" for r in rows or [])
+
+
+def pairs_rows(text: str) -> list[dict]:
+    """The operator's ``key: value`` lines as rows (blank lines left out). A line without a
+    colon is a value without a key: the form's check says so before anything is sent."""
+    rows = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        rows.append(
+            {"key": key.strip(), "value": value.strip()}
+            if colon
+            else {"key": "", "value": line.strip()}
+        )
+    return rows
 
 
 def batch_preview(bodies: list[tuple[dict, dict[str, Any]]]) -> list[dict]:

@@ -96,7 +96,7 @@ def _rows_to_map(rows: list[dict]) -> tuple[dict[str, str], list[str]]:
         if key in out:
             problems.append(f"key {key!r} appears twice")
         out[key] = "" if value is None else str(value)
-    return out, problems
+    return out, list(dict.fromkeys(problems))  # each problem once
 
 
 def whole_number(value: Any) -> int | None:

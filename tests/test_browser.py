@@ -226,3 +226,47 @@ def test_audit_detail_is_read_whole_by_selecting_its_row(browser, stack):
     shown = json.loads(page.locator('[data-testid="stCode"]').first.inner_text())
     assert shown == long_detail
     page.close()
+
+
+def test_new_case_sends_everything_typed_into_its_pairs_and_fields_table(browser, stack):
+    """Issue 31, item 6: typing a key and a value into Custom data kept the value and lost
+    the key, and the case went without customData. Every box of pairs and the fields table
+    is typed into at keyboard speed; the request sent to POST /cases has all of it."""
+    page = open_inbox(browser, stack, "Avery")
+    page.goto(stack["dashboard"] + "/new")
+    wait_ready(page)
+    commit_text(page, ".st-key-nc_objective input", "Collect a signed W-9 from the vendor")
+    commit_text(page, ".st-key-nc_client_reference_id input", "vendor_typed_1")
+    commit_text(page, ".st-key-nc_cp_address input", "ap@northstar.example")
+    commit_text(page, ".st-key-nc_cp_name input", "Maya Chen")
+    commit_text(page, ".st-key-nc_sp_name input", "Avery")
+    knowledge = page.locator('[class*="st-key-nc_knowledge_rows_text_"] textarea')
+    knowledge.click()
+    page.keyboard.type("vendorName: Northstar\nterms: net 30")
+    page.get_by_text("Custom data (text values only)").click()
+    custom = page.locator('[class*="st-key-nc_cp_custom_text_"] textarea')
+    custom.click()
+    page.keyboard.type("vendor_id: V-7781\nportal: https://ap.example/x:1")
+    page.locator(".st-key-nc_has_schema label").click()
+    wait_ready(page)
+    field = page.locator(".st-key-nc_new_field input")
+    field.click()
+    page.keyboard.type("taxId")
+    page.locator(".st-key-nc_add_field button").click()  # at once: no Enter, no wait
+    grid = page.locator('[class*="st-key-nc_schema_table_"]')
+    wait_until(lambda: wait_ready(page) or grid.count() == 1, 90, 0.2, "the table drawn")
+    page.screenshot(path="/tmp/new-case-typed.png", full_page=True)
+    click_when_drawn(page, ".st-key-nc_send button")
+    page.wait_for_selector("text=Case created.", timeout=SERVER_WAIT_MS)
+    db = storage.open_db(stack["env"]["OFFLOAD_CONSOLE_DB"])
+    (request,) = [
+        json.loads(r["request"])
+        for r in db.query("SELECT request FROM submissions")
+        if json.loads(r["request"]).get("clientReferenceId") == "vendor_typed_1"
+    ]
+    assert request["counterparty"]["customData"] == {
+        "vendor_id": "V-7781",
+        "portal": "https://ap.example/x:1",
+    }
+    assert request["goal"]["knowledge"] == {"vendorName": "Northstar", "terms": "net 30"}
+    assert request["resultSchema"]["properties"] == {"taxId": {"type": "string"}}

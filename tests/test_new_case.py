@@ -441,12 +441,7 @@ def test_schema_table_edit_updates_the_json(sandbox):
 def test_added_knowledge_row_stays_single_across_reruns(sandbox):
     at = open_page(operator_name="Avery")
     ver = at.session_state["nc_ver"]
-    at.session_state[f"nc_knowledge_rows_editor_{ver}"] = {
-        "edited_rows": {},
-        "added_rows": [{"key": "vendorName", "value": "Northstar"}],
-        "deleted_rows": [],
-    }
-    at.run()
+    at.text_area(key=f"nc_knowledge_rows_text_{ver}").input("vendorName: Northstar").run()
     at.run()
     at.run()
     assert at.session_state["nc_knowledge_rows"] == [{"key": "vendorName", "value": "Northstar"}]

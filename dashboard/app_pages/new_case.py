@@ -11,10 +11,12 @@ from dashboard import outside
 from dashboard.auth import operator
 from dashboard.format import plural
 from dashboard.new_case_view import (
+    add_field,
     batch_preview,
     current_problems,
-    filled_rows,
     form_state,
+    pairs_rows,
+    pairs_text,
     prepare,
     schema_json_typed,
     schema_text,
@@ -70,22 +72,22 @@ def field_error(field: str, where=st) -> None:
         where.error(message, icon=":material/error:")
 
 
-def key_value_editor(field: str) -> None:
-    """A key/value table for the form field ``field`` (a list of {key, value} rows). The
-    editor's key carries the form version, so loading a template starts it afresh."""
-    # The editor applies its edits to the data it was first given: keep that base fixed.
-    base = ss.setdefault(f"nc_{field}_base_{ss['nc_ver']}", list(ss[f"nc_{field}"] or []))
-    frame = st.data_editor(
-        pd.DataFrame(base, columns=["key", "value"]),
-        num_rows="dynamic",
-        key=f"nc_{field}_editor_{ss['nc_ver']}",
-        hide_index=True,
-        column_config={
-            "key": st.column_config.TextColumn(required=True),
-            "value": st.column_config.TextColumn(),
-        },
+def key_value_editor(field: str, label: str) -> None:
+    """Key/value pairs for the form field ``field`` (a list of {key, value} rows), typed as
+    ``key: value`` lines. A text box, not a table: a table's cell typed while the page
+    redrew after the cell before lost its text (issue 31), and a box keeps every character.
+    Its key carries the form version, so loading a template starts it afresh."""
+    key = f"nc_{field}_text_{ss['nc_ver']}"
+    if key not in ss:
+        ss[key] = pairs_text(ss[f"nc_{field}"])
+    st.text_area(
+        label,
+        key=key,
+        height=100,
+        placeholder="e.g. vendor_id: V-7781",
+        help="One `key: value` per line; the value may contain colons. Text values only.",
     )
-    ss[f"nc_{field}"] = filled_rows(frame.to_dict("records"))
+    ss[f"nc_{field}"] = pairs_rows(ss[key])
 
 
 # -- templates ---------------------------------------------------------------------------
@@ -145,10 +147,10 @@ st.radio(
     ["table", "text"],
     key="nc_knowledge_mode",
     horizontal=True,
-    format_func={"table": "Key/value table", "text": "Free text"}.get,
+    format_func={"table": "Key: value lines", "text": "Free text"}.get,
 )
 if ss["nc_knowledge_mode"] == "table":
-    key_value_editor("knowledge_rows")
+    key_value_editor("knowledge_rows", "Knowledge (one key: value per line)")
 else:
     st.text_area("Knowledge (free text)", key="nc_knowledge_text")
 field_error("knowledge")
@@ -169,7 +171,7 @@ field_error("cp_address", p1)
 field_error("cp_name", p2)
 field_error("cp_timezone", p4)
 with st.expander("Custom data (text values only)"):
-    key_value_editor("cp_custom")
+    key_value_editor("cp_custom", "Custom data (one key: value per line)")
 field_error("cp_custom")
 
 st.subheader("Writing as")
@@ -213,9 +215,12 @@ if ss["nc_has_schema"]:
             "edit in JSON",
             "more in JSON",
         ],
-        num_rows="dynamic",
+        # Fields are edited and deleted here, added below: a row appended by typing lost
+        # the name typed into it when the page redrew (issue 31).
+        num_rows="delete",
         key=editor_key,
         hide_index=True,
+        width="stretch",
         column_config={
             "name": st.column_config.TextColumn(required=True),
             "type": st.column_config.SelectboxColumn(options=FIELD_TYPES, default="string"),
@@ -238,6 +243,13 @@ if ss["nc_has_schema"]:
     if from_table != ss["nc_schema"]:
         ss["nc_schema"] = from_table
         ss["nc_schema_json"] = schema_text(from_table)
+    a1, a2, a3 = st.columns([3, 2, 1.2], vertical_alignment="bottom")
+    a1.text_input("New field", key="nc_new_field", placeholder="e.g. taxId")
+    a2.selectbox("Its type", FIELD_TYPES, key="nc_new_field_type")
+    a3.button("Add the field", key="nc_add_field", on_click=add_field, args=(ss,))
+    if ss.get("nc_new_field_error"):  # names the operator's own typing: shown as written
+        st.warning("Not added:")
+        outside.text(ss.pop("nc_new_field_error"))
     for note in ss.pop("nc_schema_refused", []):
         st.warning("Not changed (the JSON is as before):")
         outside.text(note)
