@@ -200,9 +200,13 @@ def iter_rows(db, sql: str, params=None, batch: int = 1000):
 def applied_migrations(db) -> list[str]:
     """The names of the migrations the database has, in the order they were applied."""
     if isinstance(db, pg.PgDatabase):
-        from storage.pg_schema import MIGRATIONS_TABLE
+        from storage.pg_schema import MIGRATIONS, MIGRATIONS_TABLE
 
-        sql = f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY applied_at, name"
+        # Applied in one transaction on a new database: the same time for all, so the list's
+        # own order decides (by name, p001 came last).
+        order = {name: n for n, (name, _) in enumerate(MIGRATIONS)}
+        names = [r[0] for r in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE}").fetchall()]
+        return sorted(names, key=lambda name: order.get(name, len(order)))
     else:
         sql = f"SELECT name FROM {migrations.migrations_table} ORDER BY rowid"
     return [row[0] for row in db.execute(sql).fetchall()]
