@@ -10,6 +10,8 @@ if [ ! -e "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   if [ "${1:-base}" = test ]; then
     .venv/bin/python -m pip install -q -e ".[test]"
+  elif [ "${1:-base}" = postgresql ]; then
+    .venv/bin/python -m pip install -q -e ".[postgresql]"
   else
     .venv/bin/python -m pip install -q -e .
   fi
