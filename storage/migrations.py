@@ -542,12 +542,17 @@ CREATE TABLE instance_targets (
 """
 
 
+def execute_each(db, script: str) -> None:
+    """Run each ``;``-separated statement of ``script`` (one call runs one statement)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 @migrations()
 def m017_resilience(db):
     """``RESILIENCE_TABLES``."""
-    for statement in RESILIENCE_TABLES.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    execute_each(db, RESILIENCE_TABLES)
 
 
 # A team answering together: which question each open Inbox has up and when its operator
@@ -576,6 +581,4 @@ CREATE TABLE drafts (
 @migrations()
 def m018_presence_and_drafts(db):
     """``PRESENCE_TABLES``."""
-    for statement in PRESENCE_TABLES.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    execute_each(db, PRESENCE_TABLES)

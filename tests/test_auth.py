@@ -1,6 +1,7 @@
 """Sign-in, the audit trail, and secrets that never show."""
 
 import json
+import re
 
 import httpx
 import pytest
@@ -329,7 +330,10 @@ def test_wrong_passwords_back_off_per_name_and_client(app_db):
         sign_in(at, "avery", "wrong password!!")
         assert "Wrong name or password." in everything(at)
     sign_in(at, "avery", "correct horse battery")
-    assert "Too many wrong passwords: try again in 2 seconds." in everything(at)
+    # 2 s from the fifth failure; on a loaded machine a second of it may have passed already
+    assert re.search(
+        r"Too many wrong passwords: try again in (2 seconds|1 second)\.", everything(at)
+    )
     assert QUESTION not in everything(at)
     assert list_audit(app_db, action="operator.sign_in_throttled")
     now = now_ms()
