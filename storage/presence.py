@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from storage.database import Database
 from storage.db import now_ms, write_transaction
 
-PRESENT_MS = 15_000  # an Inbox not heard from for this long has been closed
+PRESENT_MS = 10_000  # an Inbox not heard from for this long has been closed (or reloaded)
 TYPING_MS = 8_000  # typing, if the last keystroke reported is younger than this
-REFRESH_MS = 5_000  # how often an open Inbox says it is still there (sooner when it changes)
+REFRESH_MS = 3_000  # how often an open Inbox says it is still there (sooner when it changes)
 DRAFTS_KEPT_MS = 7 * 24 * 3_600_000  # an unsent draft no one touched for a week is dropped
 
 
