@@ -334,3 +334,19 @@ def test_due_words_under_a_minute_read_as_english():
     assert due_words(1_000, 31_000) == ("overdue since just now", True)
     assert due_words(61_000, 31_000) == ("due in under a minute", False)
     assert due_words(1_000, 1_000 + 35 * 60_000) == ("overdue by 35 min", True)
+
+
+def test_another_view_drops_a_selected_question_someone_else_answered(env_db):
+    """Issue 31, item 7: after another operator answered the question a tab had open, the
+    tab kept showing it (answered) whatever view it switched to."""
+    ask(env_db, "c-a", "r-a", 30, "First?")
+    ask(env_db, "c-b", "r-b", 20, "Second?")
+    at = run_app({"request": "r-a"}, operator_name="Avery")
+    env_db["input_requests"].update(
+        "r-a", {"status": "ANSWERED", "answered_by": "Blake", "answered_at": 1, "answer": "y"}
+    )
+    at.run()
+    assert "Answered by Blake" in markdown(at)  # it stays open, answered, until the view moves
+    at.segmented_control(key="inbox_view").set_value("unassigned").run()
+    assert at.session_state["inbox_request"] == "r-b"
+    assert "Answered by Blake" not in markdown(at)
