@@ -582,3 +582,9 @@ CREATE TABLE drafts (
 def m018_presence_and_drafts(db):
     """``PRESENCE_TABLES``."""
     execute_each(db, PRESENCE_TABLES)
+
+
+@migrations()
+def m019_unreadable_results_have_their_own_shape(db):
+    """PostgreSQL only (``storage.pg_schema.RESULT_SHAPE_OF_UNREADABLE``): SQLite reads every
+    stored result; kept here so both engines list the same migrations."""

@@ -298,6 +298,28 @@ CREATE TABLE sign_in_sessions (
 );
 """
 
+# A result PostgreSQL cannot read as jsonb (a "\u0000" in it, NaN) had the shape of an empty
+# one ("$"), so the export's one-case-per-shape pass skipped its keys: each such result is now
+# a shape of its own (the export then reads it in Python, as SQLite does).
+RESULT_SHAPE_OF_UNREADABLE = """
+CREATE OR REPLACE FUNCTION result_shape(doc text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    WITH RECURSIVE node(path, value) AS (
+        SELECT '$', try_jsonb(doc) WHERE doc IS NOT NULL
+        UNION ALL
+        SELECT node.path || item.step, item.value FROM node, LATERAL (
+            SELECT '.' || key AS step, value FROM jsonb_each(
+                CASE WHEN jsonb_typeof(node.value) = 'object' THEN node.value END)
+            UNION ALL
+            SELECT '[' || (n - 1) || ']', value FROM jsonb_array_elements(
+                CASE WHEN jsonb_typeof(node.value) = 'array' THEN node.value END)
+                WITH ORDINALITY AS element(value, n)
+        ) item
+    )
+    SELECT CASE WHEN doc IS NOT NULL AND try_jsonb(doc) IS NULL THEN 'unreadable ' || md5(doc)
+                ELSE (SELECT string_agg(path, chr(31) ORDER BY path) FROM node) END
+$$
+"""
+
 # (name, SQL), applied in order; never edit one that has shipped.
 MIGRATIONS: list[tuple[str, str]] = [
     ("p001_schema_as_sqlite_m014", P001_SCHEMA),
@@ -305,6 +327,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m016_waiting_indexes", WAITING_INDEXES),
     ("m017_resilience", RESILIENCE_TABLES.replace("INTEGER", "bigint")),
     ("m018_presence_and_drafts", PRESENCE_TABLES.replace("INTEGER", "bigint")),
+    ("m019_unreadable_results_have_their_own_shape", RESULT_SHAPE_OF_UNREADABLE),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"

@@ -143,6 +143,9 @@ def test_thirty_questions_fit_and_ten_are_answered_in_a_row(browser, stack, tmp_
         lambda: measured(page), SERVER_WAIT_MS / 1000, 0.3, "the queue drawn"
     )
     assert selected(page) == order[0]  # the first question is open from the start
+    # The selected row is blue, never the red that means overdue (issue 31).
+    chosen = page.locator(f".st-key-open_{order[0]} button")
+    assert chosen.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(31, 98, 201)"
     print(f"1280x800: {rows_in_view} questions in view, answer box in view: {box_in_view}")
     page.screenshot(path=str(tmp_path / "inbox-1280.png"))
     assert rows_in_view >= 12 and box_in_view and send_in_view
