@@ -67,10 +67,9 @@ def presence_words(people: list) -> str:
     return " · ".join(parts)
 
 
-def queue_row(row: dict, now: int, people: list | None = None) -> tuple[str, bool, str]:
+def queue_row(row: dict, now: int) -> tuple[str, bool, str]:
     """One question in the queue: its due words (the button), whether it is late, and two
-    lines of text: who else is on it, whose case and how long it has waited, then the
-    question's first line."""
+    lines of text: whose case and how long it has waited, then the question's first line."""
     due, late = due_words(row["due_at"], now)
     first = next(
         (line.strip() for line in (row["question"] or "").splitlines() if line.strip()), ""
@@ -84,8 +83,6 @@ def queue_row(row: dict, now: int, people: list | None = None) -> tuple[str, boo
             f"waited {waited}",
         ]
     )
-    if people:
-        line1 = f"[{presence_words(people)}] {line1}"
     return due, late, f"{line1}\n{first or '(no question text)'}"
 
 

@@ -16,9 +16,15 @@ export default function ({ data, setStateValue }) {
     keys.focused = selected;
     if (selected) focusBox(selected);
   }
+  keys.presence = (data && data.presence) || {};
+  keys.selected = selected;
+  showPresence(keys);
   if (keys.handlers) {
     return keys.cleanup;
   }
+  // A redraw of the page makes new row elements: write the presence in again.
+  const observer = new MutationObserver(() => showPresence(keys));
+  observer.observe(document.body, { childList: true, subtree: true });
   const requestOf = (element) => {
     const holder = element && element.closest && element.closest('[class*="st-key-answer_"]');
     const match = holder && holder.className.match(/st-key-answer_(\S+)/);
@@ -83,6 +89,7 @@ export default function ({ data, setStateValue }) {
   document.addEventListener("input", onInput, true);
   keys.handlers = true;
   keys.cleanup = () => {
+    observer.disconnect();
     document.removeEventListener("keydown", onKey, true);
     document.removeEventListener("input", onInput, true);
     clearTimeout(timer);
@@ -107,4 +114,23 @@ function focusBox(request) {
     if (Date.now() - started < 5000) setTimeout(tryFocus, 100);
   };
   tryFocus();
+}
+
+// Who else is on each question, as a data-presence attribute the page's CSS shows before the
+// row's text and in the pane's head (an attribute is text: nothing in it is markup).
+function showPresence(keys) {
+  const set = (element, words) => {
+    if (!element) return;
+    if (words) {
+      if (element.getAttribute("data-presence") !== words) element.setAttribute("data-presence", words);
+    } else if (element.hasAttribute("data-presence")) {
+      element.removeAttribute("data-presence");
+    }
+  };
+  for (const row of document.querySelectorAll('[class*="st-key-row_"]')) {
+    const match = row.className.match(/st-key-row_(\S+)/);
+    const words = match ? keys.presence[match[1]] : null;
+    set(row.querySelector('[data-testid="stText"] span'), words || null);
+  }
+  set(document.querySelector(".st-key-inbox_head"), keys.presence[keys.selected] || null);
 }

@@ -22,12 +22,14 @@ _component = st.components.v2.component(
 )
 
 
-def inbox_keys(selected: str | None, on_draft=None) -> dict | None:
-    """Mount the keys (once per page run); returns the last draft report, ``{"request",
-    "text", "at"}``, or None. ``on_draft`` runs when a new report arrives."""
+def inbox_keys(selected: str | None, presence: dict[str, str], on_draft=None) -> dict | None:
+    """Mount the keys (once per page run and every tick); ``presence``: question id -> who else
+    is on it, in words, which the script writes into those rows and the pane (as an attribute
+    CSS shows: outside text, never markup). Returns the last draft report, ``{"request",
+    "text", "at"}``, or None; ``on_draft`` runs when a new report arrives."""
     result = _component(
         key="inbox_keys",
-        data={"selected": selected},
+        data={"selected": selected, "presence": presence},
         default={"draft": None},
         height=0,
         on_draft_change=on_draft or (lambda: None),

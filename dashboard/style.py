@@ -34,7 +34,15 @@ div.st-key-inbox_head p, div.st-key-inbox_head span, div.st-key-inbox_caseline s
   white-space: nowrap !important; overflow: hidden !important; text-overflow: ellipsis !important;
 }
 div.st-key-inbox_caseline span { display: block !important; }
-div.st-key-inbox_presence span { font-weight: 600 !important; font-size: 0.85rem !important; }
+/* Who else is on a question: written in by the Inbox's key script (dashboard/keys.js). */
+div[class*="st-key-row_"] [data-testid="stText"] span[data-presence]::before {
+  content: "[" attr(data-presence) "] "; font-weight: 600;
+}
+div.st-key-inbox_head[data-presence]::after {
+  content: attr(data-presence); font-weight: 600; font-size: 0.85rem; white-space: nowrap;
+  order: 1;
+}
+div.st-key-inbox_head > div:last-child { order: 2; }
 /* Toasts at the bottom, where they cover neither Search nor Order. */
 [data-testid="stToastContainer"] { top: auto !important; bottom: 1rem !important; }
 </style>

@@ -335,6 +335,16 @@ def open_question(page, request_id: str) -> None:
     )
 
 
+def presence(page, request_id: str) -> tuple[str | None, str | None]:
+    """Who else is on the question, as its queue row and (if it is open) the pane's head say
+    (the key script writes it in as an attribute that CSS shows)."""
+    row = page.locator(f'.st-key-row_{request_id} [data-testid="stText"] span')
+    head = page.locator(".st-key-inbox_head")
+    on_row = row.get_attribute("data-presence") if row.count() == 1 else None
+    in_pane = head.get_attribute("data-presence") if selected(page) == request_id else None
+    return on_row, in_pane
+
+
 def timed(predicate, what: str) -> float:
     started = time.monotonic()
     wait_until(predicate, SERVER_WAIT_MS / 1000, 0.1, what)
@@ -353,13 +363,18 @@ def test_operators_see_who_is_on_a_question_and_a_draft_outlives_an_answer_and_r
     wait_until(lambda: len(queue_ids(avery)) >= 3, SERVER_WAIT_MS / 1000, 0.3, "queue")
     target = queue_ids(avery)[2]
     open_question(avery, target)
-    pane = avery.locator(".st-key-inbox_detail")
     open_question(blake, target)
-    seen = timed(lambda: "Blake is viewing" in pane.inner_text(), "Blake seen viewing")
-    assert "[Blake is viewing]" in avery.locator(f".st-key-row_{target}").inner_text()
+    seen = timed(lambda: presence(avery, target) == ("Blake is viewing",) * 2, "Blake viewing")
     blake.locator(f".st-key-answer_{target} textarea").click()
     blake.keyboard.type("Blake's unsent draft")
-    typing = timed(lambda: "Blake is typing" in pane.inner_text(), "Blake seen typing")
+    typing = timed(lambda: presence(avery, target) == ("Blake is typing",) * 2, "Blake typing")
+    assert (
+        avery.locator(".st-key-inbox_head").evaluate(  # shown, as text
+            "e => getComputedStyle(e, '::after').content"
+        )
+        == '"Blake is typing"'
+    )
+    assert presence(blake, target) == ("Avery is viewing",) * 2  # and never Blake to Blake
     print(f"Avery saw Blake viewing after {seen:.1f} s, typing after {typing:.1f} s")
 
     avery.locator(f".st-key-answer_{target} textarea").click()
@@ -456,7 +471,13 @@ def test_a_bulk_answer_sends_on_the_first_click(browser, stack):
         wait_ready(page)
     page.locator(".st-key-bulk_answer textarea").fill("first click goes")
     page.locator(".st-key-bulk_send button").click()  # once
-    page.wait_for_selector("text=Sent to 2 questions of 2", timeout=SERVER_WAIT_MS)
+    main = page.locator('[data-testid="stMain"]')
+    wait_until(
+        lambda: "Sent to 2 questions of 2" in main.inner_text(),
+        SERVER_WAIT_MS / 1000,
+        0.3,
+        lambda: f"both sent; the page says: {main.inner_text()[:1500]}",
+    )
     answers = {a["inputRequestId"]: a["providedContext"] for a in sandbox_answers(stack)}
     assert [answers.get(r) for r in picks] == ["first click goes"] * 2
 

@@ -4,7 +4,7 @@ by operator and question, on both engines; and the words the Inbox shows for the
 from __future__ import annotations
 
 from dashboard.format import shortened
-from dashboard.inbox_view import presence_words, queue_row
+from dashboard.inbox_view import presence_words
 from storage.presence import (
     PRESENT_MS,
     TYPING_MS,
@@ -54,7 +54,7 @@ def test_a_draft_is_kept_per_operator_and_question_and_gone_once_sent(db):
     assert draft_of(db, "Blake", "r1") is None
 
 
-def test_presence_reads_as_english_and_leads_the_queue_row():
+def test_presence_reads_as_english():
     assert presence_words([Presence("Blake", True)]) == "Blake is typing"
     assert presence_words([Presence("Blake", False), Presence("Casey", False)]) == (
         "Blake and Casey are viewing"
@@ -62,18 +62,6 @@ def test_presence_reads_as_english_and_leads_the_queue_row():
     assert presence_words(
         [Presence("Blake", True), Presence("Casey", False), Presence("Dana", False)]
     ) == ("Blake is typing · Casey and Dana are viewing")
-    row = {
-        "due_at": T + 3_600_000,
-        "question": "Accept Monday?",
-        "requested_at": T - 60_000,
-        "client_reference_id": "q-1",
-        "counterparty_name": "Maya",
-        "counterparty_address": None,
-        "assigned_to": None,
-    }
-    _, _, text = queue_row(row, T, [Presence("Blake", True)])
-    assert text.startswith("[Blake is typing] q-1 · Maya")
-    assert queue_row(row, T)[2].startswith("q-1 · Maya")
 
 
 def test_shortened_keeps_one_line_and_says_it_was_cut():

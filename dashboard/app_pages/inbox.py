@@ -129,10 +129,11 @@ def tell_presence() -> None:
         ss["presence_told"] = (state, now_ms())
 
 
-def presence_seen(present: dict) -> tuple:
-    """What of ``present`` this page shows: who is on the listed questions and the open one."""
+def presence_shown(present: dict) -> dict[str, str]:
+    """Question id -> who else is on it, in words, for the questions this page lists and the
+    one it has open (the key script writes them into the rows and the pane)."""
     on_page = set(ss.get("inbox_order", [])) | {ss.get("inbox_request")}
-    return tuple(sorted((r, p.operator, p.typing) for r in on_page for p in present.get(r, [])))
+    return {r: presence_words(present[r]) for r in on_page if present.get(r)}
 
 
 # -- which question is selected --------------------------------------------------------------
@@ -164,7 +165,6 @@ try:  # at once: another operator's Inbox shows it within its next 2 s tick
 except StorageError:  # a courtesy to the others: the page goes on; the next tick tries again
     pass
 present = others_on(db, me)
-ss["inbox_present"] = presence_seen(present)
 
 
 def choose(request_id: str) -> None:
@@ -214,7 +214,7 @@ def queue() -> None:
     with st.container(height=LIST_HEIGHT, key="inbox_list", border=False):
         for row in rows:
             request_id = row["input_request_id"]
-            due, late, text = queue_row(row, now, present.get(request_id))
+            due, late, text = queue_row(row, now)
             ss[f"bulk_pick_{request_id}"] = request_id in ticked()
             with st.container(
                 key=f"row_{request_id}",
@@ -324,17 +324,15 @@ def detail(request_id: str, snippets: list[dict]) -> None:
         return
     now = now_ms()
     with st.container(key="inbox_detail"):
-        # One line each, whatever the question: the answer box below never moves.
+        # One line each, whatever the question: the answer box below never moves. Who else is
+        # on it is written into the head by the key script every 2 s, no redraw (an attribute
+        # CSS shows: text, never markup).
         with st.container(
             key="inbox_head", horizontal=True, vertical_alignment="center", gap="small"
         ):
             if row["status"] == "PENDING":
                 due, late = due_words(row["due_at"], now)
                 st.badge(due, color="red" if late else "green")
-            people = present.get(request_id)
-            if people:  # operators' names: shown as written
-                with st.container(key="inbox_presence", width="content"):
-                    outside.text(presence_words(people))
             st.caption(
                 f"Asked {when(row['requested_at'], tz)} · waited "
                 f"{duration(now - (row['requested_at'] or now))}"
@@ -543,21 +541,21 @@ def _draft_reported() -> None:
 
 @st.fragment(run_every="2s")
 def watch() -> None:
-    """Every 2 s: say this Inbox is still open, then one read of a counter and one of who is
-    on which question. Only when one moved (a question came, went or changed hands; someone
-    opened a question or began typing) does the page redraw. Typed answers live in session
-    state and survive the redraw."""
-    inbox_keys(ss.get("inbox_request"), on_draft=_draft_reported)
-    if ss.get("inbox_drawing"):  # part of the page's own run, which has just read it all
-        return
+    """Every 2 s: say this Inbox is still open, read who else is on which question (the key
+    script writes it into the rows and the pane, no redraw), and one counter: only when it
+    moved (a question came, went or changed hands) does the page redraw. Typed answers live in
+    session state and survive the redraw."""
+    drawing = ss.get("inbox_drawing")  # part of the page's own run, which read it all
     try:
-        tell_presence()
-        version = inbox_version(db)
-        seen = presence_seen(others_on(db, me))
+        if not drawing:
+            tell_presence()
+        shown = presence_shown(present if drawing else others_on(db, me))
+        version = ss["inbox_version"] if drawing else inbox_version(db)
     except StorageError as exc:  # the page stays as it is; the next tick tries again
         paused(exc)
         return
-    if version != ss.get("inbox_version") or seen != ss.get("inbox_present"):
+    inbox_keys(ss.get("inbox_request"), shown, on_draft=_draft_reported)
+    if version != ss.get("inbox_version"):
         st.rerun(scope="app")
 
 
