@@ -117,21 +117,9 @@ def test_a_question_reaches_an_open_inbox_overdue_notified_assigned_and_guarded(
     shown = toast.inner_text().replace("\u200b", "")
     assert hostile in shown
     assert toast.locator("strong, b, a, .katex").count() == 0
-    # The toast sits at the bottom: Search and Order stay clear to click (issue 31).
-    for field in (".st-key-inbox_q", ".st-key-inbox_sort"):
-        assert not overlaps(toast.bounding_box(), avery.locator(field).bounding_box()), field
     avery.wait_for_selector("text=Another one?", timeout=SERVER_WAIT_MS)
     wait_ready(avery)
     assert avery.locator(".st-key-answer_r-live textarea").input_value() == "Half-typed answer"
-
-
-def overlaps(a: dict, b: dict) -> bool:
-    return not (
-        a["x"] + a["width"] <= b["x"]
-        or b["x"] + b["width"] <= a["x"]
-        or a["y"] + a["height"] <= b["y"]
-        or b["y"] + b["height"] <= a["y"]
-    )
 
 
 @pytest.fixture(scope="module")

@@ -491,3 +491,30 @@ def test_an_unknown_page_path_is_said_not_shown_as_the_inbox_silently(browser, s
     wait_ready(page)
     page.wait_for_selector("text=New case", timeout=SERVER_WAIT_MS)
     assert "There is no page" not in page.locator('[data-testid="stMain"]').inner_text()
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_the_toast_of_a_new_question_leaves_search_and_order_clear(browser, stack):
+    """Issue 31, item 8: at 1280x800 the toast covered Search and Order (top right)."""
+    page = inbox(browser, stack, "Gale")
+    db = storage.open_db(stack["db"])
+    client = OffloadClient(stack["sandbox"], "sandbox-local-key")
+    body = {
+        **W9_TEMPLATE,
+        "clientReferenceId": "toast-case",
+        "clientWebhookUrl": f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload",
+        "metadata": {"sandboxScenario": "input_needed"},
+    }
+    assert submit_case(db, client, body, actor="setup").status == "SENT"
+    toast = page.locator('[data-testid="stToast"]').filter(has_text="toast-case")
+    toast.wait_for(timeout=SERVER_WAIT_MS)
+    for field in (".st-key-inbox_q", ".st-key-inbox_sort"):
+        assert not overlaps(toast.bounding_box(), page.locator(field).bounding_box()), field
