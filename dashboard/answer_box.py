@@ -255,7 +255,9 @@ def show_last_departed(shown: set[str], label) -> None:
         line = outcome.message.split(". ")[0].removesuffix(".")
         if outcome.detail:
             line += f": “{shortened(outcome.detail)}”"
-        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        with st.container(
+            key="inbox_last_line", horizontal=True, vertical_alignment="center", gap="small"
+        ):
             st.caption(
                 (":material/check_circle:" if outcome.ok else ":material/warning:")
                 + " "

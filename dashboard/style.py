@@ -43,6 +43,13 @@ div.st-key-inbox_head[data-presence]::after {
   order: 1;
 }
 div.st-key-inbox_head > div:last-child { order: 2; }
+/* What was just sent: one line, cut with an ellipsis; "See it whole" always in view. */
+div.st-key-inbox_last_line { flex-wrap: nowrap !important; }
+div.st-key-inbox_last_line > div:first-child { min-width: 0 !important; flex: 1 1 0 !important; }
+div.st-key-inbox_last_line > div:last-child { flex-shrink: 0 !important; }
+div.st-key-inbox_last_line p {
+  white-space: nowrap !important; overflow: hidden !important; text-overflow: ellipsis !important;
+}
 /* Toasts at the bottom, where they cover neither Search nor Order. */
 [data-testid="stToastContainer"] { top: auto !important; bottom: 1rem !important; }
 </style>
