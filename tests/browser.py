@@ -76,6 +76,24 @@ def send_anyway(page, request_id: str) -> None:
     click_when_drawn(page, f".st-key-send_{request_id} button")
 
 
+def send_confirming_if_asked(page, request_id: str, sent_text: str) -> None:
+    """Click Send; if the Inbox asks first (someone else typed an answer within the last 8 s,
+    which on a loaded machine may already be over), send anyway; wait for ``sent_text``."""
+    from tests.helpers import wait_until
+
+    click_when_drawn(page, f".st-key-send_{request_id} button")
+    main = page.locator('[data-testid="stMain"]')
+
+    def outcome():
+        page.wait_for_selector(READY, timeout=SERVER_WAIT_MS)
+        text = main.inner_text()
+        return "asked" if "Send it anyway" in text else "sent" if sent_text in text else None
+
+    if wait_until(outcome, SERVER_WAIT_MS / 1000, 0.2, "sent, or asked first") == "asked":
+        send_anyway(page, request_id)
+    page.wait_for_selector(f"text={sent_text}", timeout=SERVER_WAIT_MS)
+
+
 @contextlib.contextmanager
 def running_stack(tmp_path, reconcile_every_s: str = "2", extra_env: dict | None = None):
     """`offload-console up` in sandbox mode on free ports, stopped (SIGTERM) on exit."""
