@@ -111,7 +111,11 @@ function focusBox(request) {
       if (active !== box) box.focus({ preventScroll: true });
       return;
     }
-    if (Date.now() - started < 5000) setTimeout(tryFocus, 100);
+    // A loaded server may take a while to draw the new box; a newer selection ends the wait.
+    const keys = window.__offloadInboxKeys;
+    if (keys && keys.focused === request && Date.now() - started < 30000) {
+      setTimeout(tryFocus, 100);
+    }
   };
   tryFocus();
 }

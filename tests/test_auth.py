@@ -337,7 +337,7 @@ def test_wrong_passwords_back_off_per_name_and_client(app_db):
     assert QUESTION not in everything(at)
     assert list_audit(app_db, action="operator.sign_in_throttled")
     now = now_ms()
-    assert sign_in_wait_s(app_db, "avery", "local", now) == 2
+    assert sign_in_wait_s(app_db, "avery", "local", now) in (1, 2)  # 2 s from the failure
     assert sign_in_wait_s(app_db, "avery", "local", now + 2_500) == 0  # the wait ends
     assert sign_in_wait_s(app_db, "blake", "203.0.113.9", now) == 0  # another name, client
     for _ in range(20):  # one client trying many names is slowed too

@@ -235,6 +235,7 @@ def test_new_case_sends_everything_typed_into_its_pairs_and_fields_table(browser
     page = open_inbox(browser, stack, "Avery")
     page.goto(stack["dashboard"] + "/new")
     wait_ready(page)
+    commit_text(page, ".st-key-operator_name input", "Avery")  # as the page's own run has it
     commit_text(page, ".st-key-nc_objective input", "Collect a signed W-9 from the vendor")
     commit_text(page, ".st-key-nc_client_reference_id input", "vendor_typed_1")
     commit_text(page, ".st-key-nc_cp_address input", "ap@northstar.example")
