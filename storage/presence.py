@@ -2,7 +2,11 @@
 answers (``presence`` and ``drafts``, migration m018). Presence is a row per open Inbox (a
 browser session), refreshed while the page is open; nothing ends it but time, so a closed tab
 is gone after ``PRESENT_MS``. Drafts are keyed by operator and question: a reload, a new tab
-or another operator's answer never loses one; sending it deletes it."""
+or another operator's answer never loses one; sending it deletes it.
+
+Each write is a one-row upsert that needs no other writer out of the way: on PostgreSQL it
+takes none of the console's write lock (``lock=None``), so a writer of another instance holding
+that lock delays neither a heartbeat nor a draft typed meanwhile."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ def heartbeat(
     """This browser session's operator has ``request_id`` open (None: none) and last typed an
     answer to it at ``typing_at``. Also forgets sessions long gone."""
     now = now_ms() if now is None else now
-    with write_transaction(db):
+    with write_transaction(db, lock=None):
         db.execute(
             "INSERT INTO presence (session_id, operator, input_request_id, typing_at, seen_at)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
@@ -43,11 +47,6 @@ def heartbeat(
             [session, operator, request_id, typing_at, now],
         )
         db.execute("DELETE FROM presence WHERE seen_at < ?", [now - 20 * PRESENT_MS])
-
-
-def leave(db: Database, session: str) -> None:
-    with write_transaction(db):
-        db.execute("DELETE FROM presence WHERE session_id = ?", [session])
 
 
 def others_on(db: Database, me: str | None, now: int | None = None) -> dict[str, list[Presence]]:
@@ -78,7 +77,7 @@ def save_draft(
 ) -> None:
     """Keep ``operator``'s unsent answer to ``request_id`` (an empty one is deleted)."""
     now = now_ms() if now is None else now
-    with write_transaction(db):
+    with write_transaction(db, lock=None):
         if text.strip():
             db.execute(
                 "INSERT INTO drafts (operator, input_request_id, text, updated_at)"

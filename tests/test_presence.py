@@ -3,6 +3,8 @@ by operator and question, on both engines; and the words the Inbox shows for the
 
 from __future__ import annotations
 
+import pytest
+
 from dashboard.format import shortened
 from dashboard.inbox_view import presence_words
 from storage.presence import (
@@ -67,3 +69,20 @@ def test_presence_reads_as_english():
 def test_shortened_keeps_one_line_and_says_it_was_cut():
     assert shortened("Yes,\n  Monday  is fine") == "Yes, Monday is fine"
     assert shortened("x" * 100, 10) == "xxxxxxxxx…"
+
+
+def test_a_writer_holding_the_consoles_lock_delays_no_heartbeat_nor_draft(engine, db_url):
+    """PostgreSQL: another instance's writer holding the console's write lock (a stall) does not
+    hold up the presence and draft upserts (SQLite has one writer whatever the lock)."""
+    if engine != "postgresql":
+        pytest.skip("SQLite has one writer: its busy timeout is the same for every write")
+    import storage
+    from storage.db import write_transaction
+
+    db, other = storage.open_db(db_url), storage.open_db(db_url)
+    with write_transaction(other):  # held, as a stalled writer would: waiting for it would
+        # end in the busy timeout's StorageError
+        heartbeat(db, "s-avery", "Avery", "r1", T, now=T)
+        save_draft(db, "Avery", "r1", "typed while another instance wrote", now=T)
+    assert draft_of(db, "Avery", "r1") == "typed while another instance wrote"
+    assert others_on(db, "Blake", now=T) == {"r1": [Presence("Avery", True)]}
