@@ -18,15 +18,14 @@ from storage.instances import list_instances
 from storage.notifications import known_target_count, target_health
 
 
-def unknown_path(pages: list) -> str | None:
-    """The page path the browser asked for when no page has it (None: a known one or "/")."""
+def at_unknown_path(pages: list) -> bool:
+    """Whether the browser asked for a page path no page has ("/" is the Inbox's)."""
     try:
         path = urlparse(st.context.url or "").path
     except Exception:  # noqa: BLE001 - an older client sends no URL
-        return None
+        return False
     asked = path.rstrip("/").rsplit("/", 1)[-1]
-    known = {p.url_path for p in pages}
-    return asked if asked and asked not in known else None
+    return bool(asked) and asked not in {p.url_path for p in pages}
 
 
 # The icon is served by the dashboard itself (a Material icon would be fetched from Google).
@@ -90,8 +89,7 @@ try:
         st.error(literal(line), icon=":material/notifications_off:")
     for line in waiting_to_be_stored(list_instances(get_db()), now_ms()):
         st.warning(literal(line), icon=":material/hourglass_top:")
-    unknown = unknown_path(pages)
-    if unknown:  # a mistyped or old link: say so, rather than quietly show the Inbox
+    if at_unknown_path(pages):  # a mistyped or old link: say so, not quietly show the Inbox
         st.warning(  # the path itself is not shown: Streamlit reports it cut short
             "There is no page at that address: this is the Inbox. The pages are in the sidebar.",
             icon=":material/link_off:",

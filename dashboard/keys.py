@@ -22,16 +22,15 @@ _component = st.components.v2.component(
 )
 
 
-def inbox_keys(selected: str | None, presence: dict[str, str], on_draft=None) -> dict | None:
+def inbox_keys(selected: str | None, presence: dict[str, str], on_draft) -> None:
     """Mount the keys (once per page run and every tick); ``presence``: question id -> who else
     is on it, in words, which the script writes into those rows and the pane (as an attribute
-    CSS shows: outside text, never markup). Returns the last draft report, ``{"request",
-    "text", "at"}``, or None; ``on_draft`` runs when a new report arrives."""
-    result = _component(
+    CSS shows: outside text, never markup). ``on_draft`` runs when a draft report arrives
+    (``st.session_state["inbox_keys"].draft``: ``{"request", "text", "at"}``)."""
+    _component(
         key="inbox_keys",
         data={"selected": selected, "presence": presence},
         default={"draft": None},
         height=0,
-        on_draft_change=on_draft or (lambda: None),
+        on_draft_change=on_draft,
     )
-    return result.draft
