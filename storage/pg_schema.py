@@ -23,6 +23,20 @@ from storage.migrations import (
 NOW_MS = POSTGRESQL.now_ms
 SEARCH_TEXT = " || ' ' || ".join(f"coalesce({c}, '')" for c in SEARCH_COLUMNS)
 
+# The walk over a result's JSON paths that ``result_shape`` runs (p001; m019 again).
+RESULT_PATHS = """    WITH RECURSIVE node(path, value) AS (
+        SELECT '$', try_jsonb(doc) WHERE doc IS NOT NULL
+        UNION ALL
+        SELECT node.path || item.step, item.value FROM node, LATERAL (
+            SELECT '.' || key AS step, value FROM jsonb_each(
+                CASE WHEN jsonb_typeof(node.value) = 'object' THEN node.value END)
+            UNION ALL
+            SELECT '[' || (n - 1) || ']', value FROM jsonb_array_elements(
+                CASE WHEN jsonb_typeof(node.value) = 'array' THEN node.value END)
+                WITH ORDINALITY AS element(value, n)
+        ) item
+    )"""
+
 P001_SCHEMA = f"""
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
@@ -269,18 +283,7 @@ END $$;
 
 -- The set of JSON paths of a case's result (what SQLite's json_tree gives the export).
 CREATE FUNCTION result_shape(doc text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    WITH RECURSIVE node(path, value) AS (
-        SELECT '$', try_jsonb(doc) WHERE doc IS NOT NULL
-        UNION ALL
-        SELECT node.path || item.step, item.value FROM node, LATERAL (
-            SELECT '.' || key AS step, value FROM jsonb_each(
-                CASE WHEN jsonb_typeof(node.value) = 'object' THEN node.value END)
-            UNION ALL
-            SELECT '[' || (n - 1) || ']', value FROM jsonb_array_elements(
-                CASE WHEN jsonb_typeof(node.value) = 'array' THEN node.value END)
-                WITH ORDINALITY AS element(value, n)
-        ) item
-    )
+{RESULT_PATHS}
     SELECT string_agg(path, chr(31) ORDER BY path) FROM node
 $$;
 
@@ -301,20 +304,9 @@ CREATE TABLE sign_in_sessions (
 # A result PostgreSQL cannot read as jsonb (a "\u0000" in it, NaN) had the shape of an empty
 # one ("$"), so the export's one-case-per-shape pass skipped its keys: each such result is now
 # a shape of its own (the export then reads it in Python, as SQLite does).
-RESULT_SHAPE_OF_UNREADABLE = """
+RESULT_SHAPE_OF_UNREADABLE = f"""
 CREATE OR REPLACE FUNCTION result_shape(doc text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    WITH RECURSIVE node(path, value) AS (
-        SELECT '$', try_jsonb(doc) WHERE doc IS NOT NULL
-        UNION ALL
-        SELECT node.path || item.step, item.value FROM node, LATERAL (
-            SELECT '.' || key AS step, value FROM jsonb_each(
-                CASE WHEN jsonb_typeof(node.value) = 'object' THEN node.value END)
-            UNION ALL
-            SELECT '[' || (n - 1) || ']', value FROM jsonb_array_elements(
-                CASE WHEN jsonb_typeof(node.value) = 'array' THEN node.value END)
-                WITH ORDINALITY AS element(value, n)
-        ) item
-    )
+{RESULT_PATHS}
     SELECT CASE WHEN doc IS NOT NULL AND try_jsonb(doc) IS NULL THEN 'unreadable ' || md5(doc)
                 ELSE (SELECT string_agg(path, chr(31) ORDER BY path) FROM node) END
 $$
