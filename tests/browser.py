@@ -76,22 +76,24 @@ def send_anyway(page, request_id: str) -> None:
     click_when_drawn(page, f".st-key-send_{request_id} button")
 
 
-def send_confirming_if_asked(page, request_id: str, sent_text: str) -> None:
-    """Click Send; if the Inbox asks first (someone else typed an answer within the last 8 s,
-    which on a loaded machine may already be over), send anyway; wait for ``sent_text``."""
+def send_confirming_if_asked(page, request_id: str, answer: str) -> None:
+    """Click Send on the Inbox's selected question; if the Inbox asks first (someone else
+    typed an answer within the last 8 s, which on a loaded machine may already be over), send
+    anyway; wait until the line of what was just sent carries ``answer``."""
     from tests.helpers import wait_until
 
     click_when_drawn(page, f".st-key-send_{request_id} button")
-    main = page.locator('[data-testid="stMain"]')
+    main, last = page.locator('[data-testid="stMain"]'), page.locator(".st-key-inbox_last")
 
     def outcome():
         page.wait_for_selector(READY, timeout=SERVER_WAIT_MS)
-        text = main.inner_text()
-        return "asked" if "Send it anyway" in text else "sent" if sent_text in text else None
+        if "Send it anyway" in main.inner_text():
+            return "asked"
+        return "sent" if answer in last.inner_text() else None
 
     if wait_until(outcome, SERVER_WAIT_MS / 1000, 0.2, "sent, or asked first") == "asked":
         send_anyway(page, request_id)
-    page.wait_for_selector(f"text={sent_text}", timeout=SERVER_WAIT_MS)
+        wait_until(lambda: answer in last.inner_text(), SERVER_WAIT_MS / 1000, 0.2, "sent")
 
 
 @contextlib.contextmanager

@@ -252,7 +252,7 @@ def test_the_loser_of_a_race_keeps_the_draft_and_sees_the_answer_that_won(browse
     commit_text(blake, f".st-key-answer_{target} textarea", "Blake got there first")
     # Avery typed an answer seconds ago: Blake is asked first (unless 8 s have passed on a
     # loaded machine), and sends anyway.
-    send_confirming_if_asked(blake, target, "Sent by Blake")
+    send_confirming_if_asked(blake, target, "Blake got there first")
     # Avery's open Inbox redraws by itself: the question stays open, answered.
     avery.wait_for_selector("text=Answered by Blake", timeout=SERVER_WAIT_MS)
     wait_ready(avery)

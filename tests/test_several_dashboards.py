@@ -127,9 +127,9 @@ def check(contexts, one_box, tmp_path) -> None:
     first, second, raced = sorted(queue_ids(avery))[:3]
 
     answer(avery, first, "Avery, from dashboard one")
-    avery.wait_for_selector("text=Sent by Avery", timeout=SERVER_WAIT_MS)
+    avery.wait_for_selector("text=Answer sent by Avery", timeout=SERVER_WAIT_MS)
     answer(blake, second, "Blake, from dashboard two")
-    blake.wait_for_selector("text=Sent by Blake", timeout=SERVER_WAIT_MS)
+    blake.wait_for_selector("text=Answer sent by Blake", timeout=SERVER_WAIT_MS)
     # Both open the same question, each on their own dashboard; Blake types a draft; Avery
     # sends. Blake's dashboard redraws by itself: answered by Avery, the draft kept, unsent.
     open_question(blake, raced)
@@ -138,7 +138,7 @@ def check(contexts, one_box, tmp_path) -> None:
     commit_text(avery, f".st-key-answer_{raced} textarea", "Avery wins the race")
     # Blake's typing reaches Avery's dashboard through the database: Avery is asked first
     # (unless 8 s have passed on a loaded machine), and sends anyway.
-    send_confirming_if_asked(avery, raced, "Sent by Avery")
+    send_confirming_if_asked(avery, raced, "Avery wins the race")
     blake.wait_for_selector("text=Answered by Avery", timeout=SERVER_WAIT_MS)
     blake.screenshot(path=str(tmp_path / "dashboard-two.png"))
 
