@@ -25,6 +25,8 @@ from storage.cases import poll_target, record_poll
 from storage.database import Database
 from storage.db import now_ms
 from storage.inbox import (
+    DASHBOARD,
+    Via,
     claim_is_fresh,
     claim_request,
     get_request,
@@ -47,8 +49,8 @@ CONFLICT_WORDS = {
 @dataclass(frozen=True)
 class AnswerOutcome:
     ok: bool
-    # sent | sent_unrecorded | empty | busy | taken | closed | conflict | unreachable |
-    # unknown | in_flight | error | confirm | signed_out
+    # sent | sent_unrecorded | empty | too_long | busy | taken | closed | conflict |
+    # unreachable | unknown | in_flight | error | confirm | signed_out
     kind: str
     message: str  # the console's own words, safe to show
     detail: str | None = None  # Offload's code and message (untrusted: show as text)
@@ -71,14 +73,17 @@ def send_answer(
     text: str,
     *,
     session: str | None = None,
+    via: Via = DASHBOARD,
 ) -> AnswerOutcome:
     """Send an operator's answer once; every attempt that got past an empty box is audited
     (a sent answer in the transaction that records it, see :func:`record_answer`).
     ``session`` identifies the browser session (tab) acting: a claim belongs to it, so one
     operator in two tabs, or one tab clicking twice, sends one answer. Without one, each call
-    is a session of its own."""
-    outcome = _send_answer(db, client, request_id, operator, text, session or secrets.token_hex(16))
-    if outcome.kind != "empty" and not outcome.ok:
+    is a session of its own. ``via``: how the answer came (the dashboard, bulk, e-mail)."""
+    outcome = _send_answer(
+        db, client, request_id, operator, text, session or secrets.token_hex(16), via
+    )
+    if outcome.kind not in ("empty", "too_long") and not outcome.ok:
         try:
             request = get_request(db, request_id)
             audit.record(
@@ -87,7 +92,7 @@ def send_answer(
                 "answer.not_sent",
                 case_id=request["case_id"] if request else None,
                 target=request_id,
-                detail={"outcome": outcome.kind, "answer": (text or "").strip()},
+                detail={"outcome": outcome.kind, "answer": (text or "").strip(), **via.detail()},
             )
         except StorageError as exc:  # nothing was sent: a lost "not sent" entry loses no answer
             log.warning("answer.not_sent for %r not audited: %s", request_id, exc)
@@ -101,6 +106,9 @@ BUSY = AnswerOutcome(
     "a moment.",
 )
 EMPTY = AnswerOutcome(False, "empty", "Type an answer before sending; nothing was sent.")
+# The longest answer the console sends (Offload publishes no limit): a pasted log or a whole
+# e-mail thread is refused in words instead of going out as a question's answer.
+ANSWER_MAX_CHARS = 10_000
 SENT = AnswerOutcome(True, "sent", "Answer sent. Offload resumes the case.", keep_text=False)
 # Recording an accepted answer: tried at once, then after these pauses (each try may also wait
 # the connection's busy timeout); after that the reconciler records it from the answer outbox.
@@ -115,10 +123,18 @@ def _send_answer(
     operator: str,
     text: str,
     session: str,
+    via: Via,
 ) -> AnswerOutcome:
     answer = (text or "").strip()
     if not answer:
         return EMPTY
+    if len(answer) > ANSWER_MAX_CHARS:
+        return AnswerOutcome(
+            False,
+            "too_long",
+            f"An answer is at most {ANSWER_MAX_CHARS:,} characters; this one has "
+            f"{len(answer):,}. Nothing was sent: shorten it and send again.",
+        )
     try:
         claim = claim_request(db, request_id, operator, session, sending=answer)
     except StorageError:
@@ -148,7 +164,9 @@ def _send_answer(
                 detail=f"{exc.code}: {exc.message}",
             )
         if exc.ambiguous:
-            return _settle_unknown(db, client, request_id, case_id, operator, session, answer, exc)
+            return _settle_unknown(
+                db, client, request_id, case_id, operator, session, answer, exc, via
+            )
         _release(db, request_id, session)
         return AnswerOutcome(
             False,
@@ -166,8 +184,8 @@ def _send_answer(
             detail=str(exc),
         )
     except OffloadError as exc:
-        return _settle_unknown(db, client, request_id, case_id, operator, session, answer, exc)
-    return _record(db, request_id, operator, answer, SENT)
+        return _settle_unknown(db, client, request_id, case_id, operator, session, answer, exc, via)
+    return _record(db, request_id, operator, answer, SENT, via=via)
 
 
 def _not_claimed(request: dict, operator: str, session: str) -> AnswerOutcome:
@@ -268,7 +286,14 @@ def _release(db, request_id: str, session: str) -> None:
 
 
 def _record(
-    db, request_id: str, operator: str, answer: str, sent: AnswerOutcome, note: str = ""
+    db,
+    request_id: str,
+    operator: str,
+    answer: str,
+    sent: AnswerOutcome,
+    note: str = "",
+    *,
+    via: Via,
 ) -> AnswerOutcome:
     """Offload accepted the answer: record it (and its audit entry), retrying while the
     database is busy. If it stays busy the answer is still written down as SENDING, and the
@@ -277,7 +302,13 @@ def _record(
         time.sleep(pause)
         try:
             record_answer(
-                db, request_id, operator, answer, note, outcome="sent" if not note else "confirmed"
+                db,
+                request_id,
+                operator,
+                answer,
+                note,
+                outcome="sent" if not note else "confirmed",
+                via=via,
             )
             return sent
         except StorageError as exc:
@@ -300,7 +331,7 @@ def _try_refresh(db, client, case_id) -> None:
 
 
 def _settle_unknown(
-    db, client, request_id, case_id, operator, session, answer, exc
+    db, client, request_id, case_id, operator, session, answer, exc, via
 ) -> AnswerOutcome:
     """The answer may or may not have reached Offload: read the case back to find out."""
     try:
@@ -337,6 +368,7 @@ def _settle_unknown(
             True, "sent", "Answer sent (confirmed by reading the case back).", keep_text=False
         ),
         note="confirmed by reading the case back",
+        via=via,
     )
     _try_refresh(db, client, case_id)
     return outcome
@@ -381,6 +413,8 @@ def send_to_many(
         if row is None or row["status"] != "PENDING":
             results.append(BulkResult(request_id, row, False, f"Not sent: {why_not_pending(row)}."))
             continue
-        outcome = send_answer(db, client, request_id, operator, text, session=session)
+        outcome = send_answer(
+            db, client, request_id, operator, text, session=session, via=Via("bulk")
+        )
         results.append(BulkResult(request_id, row, outcome.ok, outcome.message))
     return results

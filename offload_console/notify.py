@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from offload_client.text import one_line, printable
-from offload_console.words import duration
+from offload_console.words import duration, question_link
 from storage import StorageError
 from storage import notifications as store
 
@@ -103,12 +103,6 @@ def quoted(text: str | None, missing: str, limit: int = 200) -> str:
     """Outside text in a message: one line, in quotation marks (so it reads as quoted, not
     as the console's words), or the console's own ``missing`` in parentheses."""
     return f"“{one_line(text, limit)}”" if text else missing
-
-
-def question_link(dashboard_url: str, request_id: str) -> str:
-    """The console's link to a question: the Inbox with that question open (answered or not).
-    The id is percent-encoded, so no character of it can end the link or start a line."""
-    return f"{dashboard_url.rstrip('/')}/?request={quote(request_id, safe='')}"
 
 
 def waiting_digest(rows: list[dict], *, now: int, dashboard_url: str) -> tuple[str, str]:
@@ -240,6 +234,53 @@ def retry_delay_ms(
 
 
 Sender = Callable[[Target, str, str, str | None], str | None]
+# ``invite(db, question id, recipient address)``: a reply address and the footer that lets the
+# recipient answer by replying (``offload_console.mail_answers``), or None for an address that
+# is no operator's.
+Invite = Callable[[object, str, str], tuple[str, str] | None]
+REPLYABLE = ("question.new", "question.due_soon", "question.overdue", "question.assigned")
+
+
+def mail_recipients(url: str) -> list[str]:
+    """The addresses a ``mailto://`` target sends to (Apprise's own reading of its URL)."""
+    import apprise
+
+    found = apprise.Apprise.instantiate(url)
+    return [address for _, address in getattr(found, "targets", None) or []]
+
+
+def with_query(url: str, name: str, value: str) -> str:
+    """``url`` with its query parameter ``name`` set to ``value`` (once)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    return urlunsplit(parts._replace(query=urlencode([*query, (name, value)])))
+
+
+def _sends(db, target: Target, kind: str, rows: list[dict], body: str, invite: Invite | None):
+    """``(target, body, recipient)`` for each message one notification makes: one, or, for an
+    e-mail about one question with ``invite``, one per recipient, each operator's carrying the
+    reply address (as Reply-To) and footer that let that operator answer by replying."""
+    recipient = rows[0]["recipient"]
+    if invite is None or not target.sends_mail or kind not in REPLYABLE or len(rows) != 1:
+        return [(target, body, recipient)]
+    addresses = [recipient] if recipient else mail_recipients(target.url)
+    sends, invited = [], False
+    for address in addresses:
+        try:
+            made = invite(db, rows[0]["input_request_id"], address)
+        except StorageError as exc:  # the e-mail still goes, only without a reply address
+            log.warning("no reply address for a notification: %s", exc)
+            made = None
+        if made is None:
+            sends.append((target, body, address))
+            continue
+        invited = True
+        reply_to, footer = made
+        personal = dataclasses.replace(target, url=with_query(target.url, "reply", reply_to))
+        sends.append((personal, f"{body}\n\n{footer}", address))
+    return sends if invited else [(target, body, recipient)]
+
+
 RECORD_MARGIN_MS = 1000  # a send's outcome is retried until this long before its next try
 
 
@@ -289,6 +330,7 @@ def send_due(
     remind_at: float = REMIND_AT,
     send: Sender = apprise_send,
     unrecorded: dict[str, str] | None = None,
+    invite: Invite | None = None,
 ) -> dict[str, int]:
     """One pass: queue reminders and overdue notifications, then send every notification that
     is due; a failing target gets one message per pass at most (its oldest). Returns counts by
@@ -297,7 +339,10 @@ def send_due(
     ``unrecorded``: the messages this process sent whose outcome it could not record yet
     (notification id → target id, kept by the caller from pass to pass). Each pass records
     them first; a batch holding one still unrecorded waits: only a process that dies between a
-    send and its record leaves a message to go twice."""
+    send and its record leaves a message to go twice.
+
+    ``invite``: e-mails about one question to an operator carry a reply address (:func:`_sends`);
+    one to several recipients goes to each alone, and a failure sends them all again."""
     unrecorded = {} if unrecorded is None else unrecorded
     _record_sent_earlier(db, unrecorded, now)
     by_id = {t.target_id: t for t in targets}
@@ -319,7 +364,6 @@ def send_due(
         # could not be recorded.
         failures = max(rows[0]["target_failures"], rows[0]["attempts"])
         title, body = message(kind, rows, now=now, dashboard_url=dashboard_url)
-        recipient = rows[0]["recipient"]
         ids = [row["notification_id"] for row in rows]
         next_attempt_at = now + retry_delay_ms(failures + 1, first_retry_ms, recover_ms)
         # The next try is booked before this one is made: a send whose outcome cannot be
@@ -331,7 +375,11 @@ def send_due(
             log.warning("notifications not sent: the database cannot be written (%s)", exc)
             counts["retry"] += len(ids)
             break
-        error = send(target, title, body, recipient)
+        error = None
+        for one_target, one_body, one_recipient in _sends(db, target, kind, rows, body, invite):
+            error = send(one_target, title, one_body, one_recipient)
+            if error is not None:
+                break
         try:
             if error is None:
                 unrecorded.update(dict.fromkeys(ids, target_id))
@@ -384,6 +432,7 @@ class NotifyOptions:
     first_retry_ms: int = FIRST_RETRY_MS
     recover_ms: int = RECOVER_MS
     remind_at: float = REMIND_AT
+    invite: Invite | None = None  # answering by e-mail: see :func:`send_due`
 
 
 async def notify_forever(

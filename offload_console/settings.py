@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import storage
 from offload_client import DEFAULT_SANDBOX_API_KEY, DEFAULT_SANDBOX_URL, OffloadClient
 from offload_console import run_files
+from offload_console.mailbox import BadMailbox, Mailbox
 from storage import DEFAULT_DB_NAME
 from storage.db import DEFAULT_BUSY_TIMEOUT_MS
 from storage.events import parse_window_ms
@@ -137,6 +138,9 @@ class Settings:
     spool_mb: float | None = None  # None: by the engine (DEFAULT_SPOOL_MB on PostgreSQL)
     spool_path: str | None = None
     no_uvloop: bool = False
+    answer_mailbox: str | None = None  # OFFLOAD_CONSOLE_ANSWER_MAILBOX (a secret: its password)
+    answer_address: str | None = None  # OFFLOAD_CONSOLE_ANSWER_ADDRESS
+    answer_require_auth: bool = False  # OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH
     problems: tuple[str, ...] = ()
 
 
@@ -238,8 +242,46 @@ def load(env: Mapping[str, str]) -> Settings:
         "operator": _raw(env, "OFFLOAD_CONSOLE_OPERATOR"),
         "spool_path": _raw(env, "OFFLOAD_CONSOLE_SPOOL"),
         "no_uvloop": bool(_raw(env, "OFFLOAD_CONSOLE_NO_UVLOOP")),
+        "answer_mailbox": parsed("answer_mailbox", lambda: _answer_mailbox(env)),
+        "answer_address": parsed("answer_address", lambda: _answer_address(env)),
+        "answer_require_auth": (_raw(env, "OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH") or "").lower()
+        in ("1", "yes", "true", "on"),
     }
     return Settings(**values, problems=tuple(problems))
+
+
+def _answer_mailbox(env: Mapping[str, str]) -> str | None:
+    raw = _raw(env, "OFFLOAD_CONSOLE_ANSWER_MAILBOX")
+    if raw is None:
+        return None
+    try:
+        Mailbox.from_url(raw)
+    except BadMailbox as exc:  # the URL holds a password: never repeated
+        raise BadSetting(f"OFFLOAD_CONSOLE_ANSWER_MAILBOX: {exc}") from exc
+    if _raw(env, "OFFLOAD_CONSOLE_ANSWER_ADDRESS") is None:
+        raise BadSetting(
+            "OFFLOAD_CONSOLE_ANSWER_MAILBOX is set without OFFLOAD_CONSOLE_ANSWER_ADDRESS: set "
+            "it to the address replies go to (answers@example.com)"
+        )
+    return raw
+
+
+def _answer_address(env: Mapping[str, str]) -> str | None:
+    raw = _raw(env, "OFFLOAD_CONSOLE_ANSWER_ADDRESS")
+    if raw is None:
+        return None
+    local, _, domain = raw.rpartition("@")
+    if (
+        not local
+        or "+" in local
+        or not re.fullmatch(r"[A-Za-z0-9.!#$%&'*/=?^_`{|}~-]+", local)
+        or (not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", domain))
+    ):
+        raise BadSetting(
+            f"OFFLOAD_CONSOLE_ANSWER_ADDRESS={raw!r}: should be one plain address without a "
+            "+ part, e.g. answers@example.com"
+        )
+    return raw.lower()
 
 
 def _mode(env: Mapping[str, str]) -> str | None:
@@ -482,8 +524,17 @@ def secret_values() -> list[str]:
     files = tuple(
         (str(path), path.stat().st_mtime_ns) for path in _secrets_paths() if path.exists()
     )
-    env = (current().api_key or "", current().webhook_token or "")
+    env = (current().api_key or "", current().webhook_token or "", *_mailbox_secrets())
     return _secret_values(env, _db_passwords(), current().notify_urls, files)
+
+
+def _mailbox_secrets() -> tuple[str, ...]:
+    """The answer mailbox's URL and its password, as written and decoded."""
+    url = current().answer_mailbox
+    if not url:
+        return ()
+    password = urlsplit(url).password or ""
+    return (url, password, unquote(password))
 
 
 @functools.lru_cache(maxsize=8)
@@ -750,3 +801,25 @@ def operator_name() -> str:
     ``OFFLOAD_CONSOLE_OPERATOR``, else :func:`unix_user`, else ``uid <n>`` (a uid with no
     account name)."""
     return current().operator or unix_user() or f"uid {os.getuid()}"
+
+
+# -- answering by e-mail ---------------------------------------------------------------------
+
+
+def answer_mailbox():
+    """``OFFLOAD_CONSOLE_ANSWER_MAILBOX`` as a ``mail_reader.Mailbox`` (None: replies are not
+    read, and e-mails carry no reply address)."""
+    url = current().answer_mailbox
+    return Mailbox.from_url(url) if url else None
+
+
+def answer_address() -> str | None:
+    """``OFFLOAD_CONSOLE_ANSWER_ADDRESS``: where replies go (``answers@example.com``; each
+    e-mail's reply address is ``answers+<token>@example.com``). Only with a mailbox."""
+    return current().answer_address if current().answer_mailbox else None
+
+
+def answer_require_auth() -> bool:
+    """``OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH=1``: a reply answers only when the receiving
+    server's ``Authentication-Results`` says DMARC or DKIM passed (a fail always refuses)."""
+    return current().answer_require_auth

@@ -11,6 +11,10 @@ import sys
 from dataclasses import dataclass
 
 from offload_console import instance, run_files, settings
+from offload_console.accounts import allowed_emails
+from offload_console.mail_answers import inviter
+from offload_console.mail_reader import ReaderOptions, mailer_for, read_forever
+from offload_console.mailbox import Mailbox
 from offload_console.notify import (
     NotifyOptions,
     Target,
@@ -41,6 +45,8 @@ class SidecarOptions:
     spool_max_bytes: int = 0
     busy_timeout_ms: int = 5000
     request_timeout_s: float = 10.0
+    mailbox: Mailbox | None = None  # the answer mailbox: replies answer questions
+    reader: ReaderOptions | None = None
 
     @property
     def several(self) -> bool:
@@ -56,6 +62,13 @@ def options(
     host: str, port: int, db_path: str, reconcile_every_s: float, log_level: str
 ) -> SidecarOptions:
     """The sidecar's settings, from the process's one ``settings.current()``."""
+    mailbox, address = settings.answer_mailbox(), settings.answer_address()
+    allowed = frozenset(allowed_emails(settings.read_secrets_file()))
+    reader = (
+        ReaderOptions(address, settings.dashboard_url(), settings.answer_require_auth(), allowed)
+        if mailbox
+        else None
+    )
     return SidecarOptions(
         host=host,
         port=port,
@@ -71,10 +84,13 @@ def options(
             first_retry_ms=int(settings.notify_retry_s() * 1000),
             recover_ms=int(settings.notify_recover_s() * 1000),
             remind_at=settings.remind_at(),
+            invite=inviter(address, allowed) if mailbox else None,
         ),
         spool_max_bytes=settings.spool_max_bytes(db_path),
         busy_timeout_ms=settings.busy_timeout_ms(),
         request_timeout_s=settings.request_timeout_s(),
+        mailbox=mailbox,
+        reader=reader,
     )
 
 
@@ -117,6 +133,21 @@ def build(opts: SidecarOptions):
                         settings.offload_client,
                         opts.reconcile_every_s,
                         job=JobLock(opts.db_path, "reconciler"),
+                    )
+                )
+            )
+
+        if opts.mailbox is not None:
+            mail = next((t for t in opts.targets if t.sends_mail), None)
+            background.append(
+                asyncio.create_task(
+                    read_forever(
+                        open_db,
+                        settings.offload_client,
+                        opts.mailbox,
+                        opts.reader,
+                        mailer_for(mail) if mail else None,
+                        job=JobLock(opts.db_path, "answer-mail"),
                     )
                 )
             )
@@ -208,6 +239,17 @@ def start_line(opts: SidecarOptions) -> str:
         + (
             f"; spool {opts.spool_path} (up to {opts.spool_max_bytes >> 20} MiB)"
             if opts.spool_max_bytes
+            else ""
+        )
+        + (
+            f"; answers by e-mail read from {opts.mailbox.label}"
+            + (
+                ""
+                if any(t.sends_mail for t in opts.targets)
+                else " (no mailto:// target:"
+                " no e-mail carries a reply address, no confirmation goes)"
+            )
+            if opts.mailbox
             else ""
         )
     )

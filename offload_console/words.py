@@ -1,6 +1,9 @@
-"""The console's own words for amounts of time, the same on the pages and in notifications."""
+"""The console's own words for amounts of time, the same on the pages and in notifications,
+and its link to a question."""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 
 def duration(ms: int, *, zero: str = "just now") -> str:
@@ -16,3 +19,9 @@ def duration(ms: int, *, zero: str = "just now") -> str:
     if minutes:
         return f"{minutes} min"
     return zero
+
+
+def question_link(dashboard_url: str, request_id: str) -> str:
+    """The console's link to a question: the Inbox with that question open (answered or not).
+    The id is percent-encoded, so no character of it can end the link or start a line."""
+    return f"{dashboard_url.rstrip('/')}/?request={quote(request_id, safe='')}"

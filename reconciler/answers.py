@@ -35,6 +35,7 @@ def settle_unsettled_sends(
             row["send_text"] or "",
             note,
             outcome="reconciled",
+            via=None,
         )
         done.append(f"{request_id}: recorded as answered by {row['send_by']}")
     return done

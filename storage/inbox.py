@@ -321,6 +321,21 @@ def abandon_send(db: Database, request_id: str, started_at: int | None) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Via:
+    """How an answer reached the console: ``how`` is ``dashboard``, ``bulk`` or ``e-mail``
+    (``input_requests.answered_via``); an e-mail's ``message_id`` goes in the audit entry."""
+
+    how: str = "dashboard"
+    message_id: str | None = None
+
+    def detail(self) -> dict:
+        return {"via": self.how, **({"messageId": self.message_id} if self.message_id else {})}
+
+
+DASHBOARD = Via()
+
+
 def record_answer(
     db: Database,
     request_id: str,
@@ -329,11 +344,13 @@ def record_answer(
     note: str = "",
     *,
     outcome: str = "sent",
+    via: Via | None = DASHBOARD,
 ) -> bool:
     """Offload accepted ``answer``: in one transaction the request is ANSWERED for good, the
     case's timeline gets a ``console.answered`` event saying who answered what and when, and
-    the audit log an ``answer.sent`` entry (``outcome`` says how it was confirmed). False,
-    writing nothing, when the request was recorded as answered already."""
+    the audit log an ``answer.sent`` entry (``outcome`` says how it was confirmed, ``via``
+    how it came: None when unknown, as for an answer the reconciler settles). False, writing
+    nothing, when the request was recorded as answered already."""
     now = now_ms()
     with write_transaction(db):
         request = get_request(db, request_id)
@@ -354,6 +371,7 @@ def record_answer(
                 "providedContext": answer,
                 "answeredBy": operator,
                 "note": note,
+                **({"answeredVia": via.how} if via else {}),
             },
             source="console",
             state_ts=now,
@@ -361,10 +379,10 @@ def record_answer(
         )
         db.execute(
             "UPDATE input_requests SET answer = ?, answered_by = ?, answered_at = ?,"
-            " claimed_by = ?, claimed_at = coalesce(claimed_at, ?), send_state = NULL,"
-            " send_text = NULL, send_by = NULL, send_started_at = NULL"
+            " answered_via = ?, claimed_by = ?, claimed_at = coalesce(claimed_at, ?),"
+            " send_state = NULL, send_text = NULL, send_by = NULL, send_started_at = NULL"
             " WHERE input_request_id = ?",
-            [answer, operator, now, operator, now, request_id],
+            [answer, operator, now, via.how if via else None, operator, now, request_id],
         )
         record_event(db, event, now)
         refresh_request_statuses(db, request["case_id"])
@@ -374,6 +392,11 @@ def record_answer(
             "answer.sent",
             case_id=request["case_id"],
             target=request_id,
-            detail={"outcome": outcome, "answer": answer, **({"note": note} if note else {})},
+            detail={
+                "outcome": outcome,
+                "answer": answer,
+                **({"note": note} if note else {}),
+                **(via.detail() if via else {}),
+            },
         )
     return True

@@ -588,3 +588,46 @@ def m018_presence_and_drafts(db):
 def m019_unreadable_results_have_their_own_shape(db):
     """PostgreSQL only (``storage.pg_schema.RESULT_SHAPE_OF_UNREADABLE``): SQLite reads every
     stored result; kept here so both engines list the same migrations."""
+
+
+# Answering by e-mail (``offload_console.mail_answers``): a reply token per e-mail about a
+# question sent to an operator (only its hash is kept: the database gives no one a way to
+# answer), each message read from the answer mailbox (its outcome, and the confirmation or
+# refusal mailed back: an outbox of its own), and how each answer went (``answered_via``).
+MAIL_ANSWER_TABLES = """
+CREATE TABLE reply_tokens (
+    token_hash       TEXT PRIMARY KEY,
+    input_request_id TEXT NOT NULL,
+    operator         TEXT NOT NULL,
+    address          TEXT NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX reply_tokens_request ON reply_tokens (input_request_id);
+CREATE TABLE mail_replies (
+    message_key      TEXT PRIMARY KEY,
+    message_id       TEXT,
+    sender           TEXT,
+    received_at      INTEGER NOT NULL,
+    input_request_id TEXT,
+    operator         TEXT,
+    outcome          TEXT,
+    reason           TEXT,
+    answer           TEXT,
+    handled_at       INTEGER,
+    reply_to         TEXT,
+    reply_subject    TEXT,
+    reply_body       TEXT,
+    reply_status     TEXT NOT NULL DEFAULT 'NONE',
+    reply_attempts   INTEGER NOT NULL DEFAULT 0,
+    reply_error      TEXT,
+    replied_at       INTEGER
+);
+CREATE INDEX mail_replies_outbox ON mail_replies (reply_status);
+ALTER TABLE input_requests ADD COLUMN answered_via TEXT
+"""
+
+
+@migrations()
+def m020_answers_by_mail(db):
+    """``MAIL_ANSWER_TABLES``."""
+    execute_each(db, MAIL_ANSWER_TABLES)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from storage.dialect import POSTGRESQL
 from storage.migrations import (
     INSTANCES_TABLE,
+    MAIL_ANSWER_TABLES,
     PRESENCE_TABLES,
     RESILIENCE_TABLES,
     SEARCH_COLUMNS,
@@ -320,6 +321,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m017_resilience", RESILIENCE_TABLES.replace("INTEGER", "bigint")),
     ("m018_presence_and_drafts", PRESENCE_TABLES.replace("INTEGER", "bigint")),
     ("m019_unreadable_results_have_their_own_shape", RESULT_SHAPE_OF_UNREADABLE),
+    ("m020_answers_by_mail", MAIL_ANSWER_TABLES.replace("INTEGER", "bigint")),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"
