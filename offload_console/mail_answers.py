@@ -407,7 +407,12 @@ def handle(
     before = store.message(db, reply.key)
     if before is not None and before["outcome"] is not None:
         return Handled("seen", before["reason"] or "", "read before: nothing done again")
-    decided = _decide(db, reply, allowed, require_auth)
+    if before is not None and before["input_request_id"]:
+        # Checked and sent once already (its outcome not written: the reader stopped): send
+        # again under the same claim, which tells how the first send ended and sends nothing.
+        decided = _token_row(db, reply)
+    else:
+        decided = _decide(db, reply, allowed, require_auth)
     if isinstance(decided, Handled):
         store.begin(
             db,
@@ -488,14 +493,9 @@ def _decide(db, reply: Reply, allowed: set[str], require_auth: bool) -> Handled 
         return Handled("refused", reply.problem.reason, f"{reply.problem.words}")
     if reply.sender is None:
         return Handled("refused", "no_sender", "the message does not name one sender")
-    rows = [row for row in (store.token(db, token_hash(t)) for t in reply.tokens) if row]
-    if not rows:
-        return Handled(
-            "refused",
-            "no_token",
-            "it is not a reply to an e-mail about a question (no answer token in it)",
-        )
-    found = rows[0]
+    found = _token_row(db, reply)
+    if isinstance(found, Handled):
+        return found
     if (
         reply.sender != found["address"]
         or registered_address(db, found["operator"], allowed) != found["address"]
@@ -535,6 +535,19 @@ def _decide(db, reply: Reply, allowed: set[str], require_auth: bool) -> Handled 
     return found
 
 
+def _token_row(db, reply: Reply) -> dict | Handled:
+    """The first of the reply's tokens the console made (a refusal when none is)."""
+    for token in reply.tokens:
+        found = store.token(db, token_hash(token))
+        if found is not None:
+            return found
+    return Handled(
+        "refused",
+        "no_token",
+        "it is not a reply to an e-mail about a question (no answer token in it)",
+    )
+
+
 NEXT_STEP = {
     "answered": "Nothing more to do.",
     "expired": "Nothing more to do.",
@@ -561,21 +574,23 @@ def _refusal(db, reply: Reply, done: Handled, allowed, dashboard_url) -> tuple |
     to a stranger, a forged sender or a mailing list)."""
     if reply.sender is None or operator_for(db, reply.sender, allowed) is None:
         return None
-    rows = [row for row in (store.token(db, token_hash(t)) for t in reply.tokens) if row]
-    link = _link(dashboard_url, rows[0]["input_request_id"]) if rows else None
-    reference = one_line((rows[0]["client_reference_id"] or "") if rows else "", 80)
+    found = _token_row(db, reply)
+    known = not isinstance(found, Handled)
+    link = _link(dashboard_url, found["input_request_id"]) if known else None
+    reference = one_line((found["client_reference_id"] or "") if known else "", 80)
     subject = f"Not answered: {reference}" if reference else "Not answered"
     return reply.sender, subject, _refusal_body(done, link)
 
 
 def _audit_refusal(db, reply: Reply, done: Handled) -> None:
-    rows = [row for row in (store.token(db, token_hash(t)) for t in reply.tokens) if row]
+    found = _token_row(db, reply)
+    known = not isinstance(found, Handled)
     audit.record(
         db,
-        rows[0]["operator"] if rows else "answer-mail",
+        found["operator"] if known else "answer-mail",
         "answer.email_refused" if done.outcome == "refused" else "answer.email_ignored",
-        case_id=rows[0]["case_id"] if rows else None,
-        target=rows[0]["input_request_id"] if rows else None,
+        case_id=found["case_id"] if known else None,
+        target=found["input_request_id"] if known else None,
         detail={
             "reason": done.reason,
             "sender": reply.sender,
