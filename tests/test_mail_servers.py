@@ -1,0 +1,236 @@
+"""Answering by e-mail against real servers: ``offload-console up`` (sandbox, sidecar), Debian's
+dovecot as the answer mailbox (IMAP), the console's notifications and confirmations through an
+SMTP server (aiosmtpd). Offload's sandbox is checked for exactly one answer with the exact text."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import threading
+
+import httpx
+import pytest
+
+import storage
+from offload_client import OffloadClient
+from offload_console.answers import send_answer
+from offload_console.outbox import submit_case
+from offload_console.templates import W9_TEMPLATE
+from storage.operators import set_email, upsert_operator
+from tests import imap_server
+from tests.browser import running_stack
+from tests.helpers import wait_until
+from tests.mail_shapes import reply
+from tests.test_notify_servers import Mailbox
+
+pytestmark = pytest.mark.skipif(
+    imap_server.missing_reason() is not None, reason=str(imap_server.missing_reason())
+)
+ADDRESS = "answers@example.com"
+WAIT = 90
+
+
+@pytest.fixture(scope="module")
+def imap():
+    server = imap_server.ImapServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    server = Mailbox()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, imap, smtp):
+    env = {
+        "OFFLOAD_CONSOLE_NOTIFY_URLS": smtp.url(to="avery@example.com"),
+        "OFFLOAD_CONSOLE_NOTIFY_RETRY_S": "0.3",
+        "OFFLOAD_CONSOLE_ANSWER_MAILBOX": imap.url(),
+        "OFFLOAD_CONSOLE_ANSWER_ADDRESS": ADDRESS,
+        "OFFLOAD_CONSOLE_DASHBOARD_URL": "http://console.example:8501",
+    }
+    with running_stack(tmp_path_factory.mktemp("mail"), "0", env) as running:
+        db = storage.open_db(running["db"])
+        for name in ("avery", "blake"):
+            upsert_operator(db, name, "not-used", "setup")
+            set_email(db, name, f"{name}@example.com")
+        running["client"] = OffloadClient(running["sandbox"], "sandbox-local-key")
+        yield running
+
+
+def ask(stack, reference: str) -> str:
+    """Launch a case whose counterparty asks one question; the question's id once it is in
+    the console."""
+    db = storage.open_db(stack["db"])
+    hook = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
+    body = {
+        **W9_TEMPLATE,
+        "clientReferenceId": reference,
+        "clientWebhookUrl": hook,
+        "metadata": {"sandboxScenario": "input_needed"},
+    }
+    assert submit_case(db, stack["client"], body, actor="setup").status == "SENT"
+
+    def question():
+        row = db.execute(
+            "SELECT r.input_request_id FROM input_requests r JOIN cases c USING (case_id)"
+            " WHERE c.client_reference_id = ? AND r.status = 'PENDING'",
+            [reference],
+        ).fetchone()
+        return row[0] if row else None
+
+    return wait_until(question, WAIT, 0.2, f"the question of {reference} in the console")
+
+
+def mail_about(smtp, request_id: str):
+    """The e-mail the console sent about ``request_id`` (parsed)."""
+
+    def found():
+        for _, _recipients, content in list(smtp.messages):
+            parsed = email.message_from_string(content, policy=email.policy.default)
+            text = parsed.get_body(("plain",)).get_content()
+            if f"request={request_id}" in text and "Answer token" in text:
+                return parsed
+        return None
+
+    def seen():
+        return f"the e-mail about {request_id} (mailed: {[m[2][:600] for m in smtp.messages]})"
+
+    return wait_until(found, WAIT, 0.2, seen)
+
+
+def token_of(message) -> str:
+    reply_to = str(message["Reply-To"])
+    token = reply_to.split("+", 1)[1].split("@", 1)[0]
+    assert f"Answer token: {token}" in message.get_body(("plain",)).get_content()
+    return token
+
+
+def answers_for(stack, request_id: str) -> list[str]:
+    response = httpx.get(
+        stack["sandbox"] + "/_sandbox/answers", headers={"x-api-key": "sandbox-local-key"}
+    )
+    return [
+        a["providedContext"] for a in response.json()["data"] if a["inputRequestId"] == request_id
+    ]
+
+
+def mail_row(stack, message_id: str) -> dict | None:
+    db = storage.open_db(stack["db"])
+    return storage.db.first_row(db, "SELECT * FROM mail_replies WHERE message_id = ?", [message_id])
+
+
+def confirmation_to(smtp, who: str, subject_start: str):
+    def found():
+        for _, recipients, content in list(smtp.messages):
+            parsed = email.message_from_string(content, policy=email.policy.default)
+            if recipients == [who] and str(parsed["Subject"]).startswith(subject_start):
+                return parsed
+        return None
+
+    return wait_until(found, WAIT, 0.2, f"“{subject_start}” mailed to {who}")
+
+
+def test_a_reply_from_a_mail_client_answers_once_and_is_confirmed(stack, imap, smtp):
+    request_id = ask(stack, "mail-01")
+    token = token_of(mail_about(smtp, request_id))
+    text = "Yes, accept the W-9 signed last year.\nUse PO 7781."
+    message_id = "<reply-01@mail.example.com>"
+    imap.deliver(reply(text, token, shape="outlook-html-only", message_id=message_id))
+    wait_until(lambda: answers_for(stack, request_id), WAIT, 0.2, "the answer at Offload")
+    assert answers_for(stack, request_id) == [text]
+    wait_until(lambda: imap.count("Answered") == 1, WAIT, 0.2, "the reply moved to Answered")
+    assert imap.count("INBOX") == 0
+    db = storage.open_db(stack["db"])
+    row = db.execute(
+        "SELECT answered_by, answered_via, answer FROM input_requests WHERE input_request_id = ?",
+        [request_id],
+    ).fetchone()
+    assert tuple(row) == ("avery", "e-mail", text)
+    confirmation = confirmation_to(smtp, "avery@example.com", "Answer sent")
+    assert confirmation["Auto-Submitted"] == "auto-replied"
+    assert "> Use PO 7781." in confirmation.get_body(("plain",)).get_content()
+    # The same reply delivered again, and another from a stranger with the same token.
+    imap.deliver(reply(text, token, message_id=message_id))
+    forged = "<forged-01@evil.example>"
+    imap.deliver(reply("No!", token, sender="mallory@evil.example", message_id=forged))
+    wait_until(lambda: imap.count("Answered") == 3, WAIT, 0.2, "both moved")
+    assert mail_row(stack, forged)["reason"] == "not_your_address"
+    assert answers_for(stack, request_id) == [text]
+    log = stack["log"].read_text()
+    assert imap_server.PASSWORD not in log and token not in log
+
+
+def test_a_reply_raced_against_a_dashboard_send_answers_once(stack, imap, smtp):
+    for round_ in range(3):
+        request_id = ask(stack, f"race-{round_}")
+        token = token_of(mail_about(smtp, request_id))
+        message_id = f"<race-{round_}@mail.example.com>"
+        dashboard = {}
+        db = storage.open_db(stack["db"], any_thread=True)
+
+        def send_from_the_dashboard(db=db, request_id=request_id):
+            dashboard["outcome"] = send_answer(
+                db, stack["client"], request_id, "blake", "Blake, from the dashboard"
+            )
+
+        sender = threading.Thread(target=send_from_the_dashboard)
+        imap.deliver(reply("Avery, by e-mail", token, message_id=message_id))
+        sender.start()
+        sender.join(WAIT)
+        wait_until(lambda: (mail_row(stack, message_id) or {}).get("outcome"), WAIT, 0.2, "read")
+        sent = answers_for(stack, request_id)
+        assert len(sent) == 1, sent  # exactly one answer reached Offload
+        row = mail_row(stack, message_id)
+        by_mail = sent == ["Avery, by e-mail"]
+        assert (row["outcome"] == "answered") == by_mail
+        assert dashboard["outcome"].ok == (not by_mail)
+        if not by_mail:  # Avery is told who answered first
+            assert "blake" in row["reply_body"]
+
+
+def test_the_reader_killed_between_recording_and_moving_acts_once(stack, imap, smtp):
+    request_id = ask(stack, "kill-01")
+    token = token_of(mail_about(smtp, request_id))
+    message_id = "<kill-01@mail.example.com>"
+    # The done folder cannot be made (a file where its folder would be): every move fails,
+    # so the reply stays recorded and not moved while the sidecar is killed.
+    maildir = os.path.join(imap.folder, "home", imap_server.USER, "Maildir")
+    with imap.mailbox() as box:  # move what earlier tests left, then take the folder away
+        box.folder.set("Answered")
+        box.delete(box.uids("ALL"))
+        box.folder.set("INBOX")
+        box.folder.delete("Answered")
+    blocker = os.path.join(maildir, ".Answered")
+    open(blocker, "w").close()
+    try:
+        imap.deliver(reply("Killed once", token, message_id=message_id))
+        wait_until(lambda: (mail_row(stack, message_id) or {}).get("outcome"), WAIT, 0.2, "read")
+        assert answers_for(stack, request_id) == ["Killed once"]
+        assert imap.count("INBOX") == 1  # recorded, not moved
+        port = stack["ports"]["sidecar"]
+        pids = subprocess.run(
+            ["pgrep", "-f", f"offload_console.cli sidecar --port {port}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert pids
+        for pid in pids:
+            os.kill(int(pid), signal.SIGKILL)
+    finally:
+        os.unlink(blocker)
+    # `up` starts the sidecar again; its reader finds the message recorded: moves it only.
+    wait_until(lambda: imap.count("Answered") == 1, WAIT, 0.3, "moved after the restart")
+    assert imap.count("INBOX") == 0
+    assert answers_for(stack, request_id) == ["Killed once"]
+    db = storage.open_db(stack["db"])
+    assert db.execute(
+        "SELECT count(*) FROM mail_replies WHERE message_id = ?", [message_id]
+    ).fetchone()[0] == 1
