@@ -117,8 +117,8 @@ service lmtp {{
 
     def url(self, folder: str = "INBOX", **query) -> str:
         extra = "&".join(f"{k}={v}" for k, v in query.items())
-        return (
-            f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{folder}" + (f"?{extra}" if extra else "")
+        return f"imap://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{folder}" + (
+            f"?{extra}" if extra else ""
         )
 
     def mailbox(self):

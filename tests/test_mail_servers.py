@@ -176,7 +176,7 @@ def test_a_reply_raced_against_a_dashboard_send_answers_once(stack, imap, smtp):
         dashboard = {}
         db = storage.open_db(stack["db"], any_thread=True)
 
-        def send_from_the_dashboard(db=db, request_id=request_id):
+        def send_from_the_dashboard(db=db, request_id=request_id, dashboard=dashboard):
             dashboard["outcome"] = send_answer(
                 db, stack["client"], request_id, "blake", "Blake, from the dashboard"
             )
@@ -185,7 +185,12 @@ def test_a_reply_raced_against_a_dashboard_send_answers_once(stack, imap, smtp):
         imap.deliver(reply("Avery, by e-mail", token, message_id=message_id))
         sender.start()
         sender.join(WAIT)
-        wait_until(lambda: (mail_row(stack, message_id) or {}).get("outcome"), WAIT, 0.2, "read")
+        wait_until(
+            lambda message_id=message_id: (mail_row(stack, message_id) or {}).get("outcome"),
+            WAIT,
+            0.2,
+            "read",
+        )
         sent = answers_for(stack, request_id)
         assert len(sent) == 1, sent  # exactly one answer reached Offload
         row = mail_row(stack, message_id)
@@ -231,6 +236,9 @@ def test_the_reader_killed_between_recording_and_moving_acts_once(stack, imap, s
     assert imap.count("INBOX") == 0
     assert answers_for(stack, request_id) == ["Killed once"]
     db = storage.open_db(stack["db"])
-    assert db.execute(
-        "SELECT count(*) FROM mail_replies WHERE message_id = ?", [message_id]
-    ).fetchone()[0] == 1
+    assert (
+        db.execute(
+            "SELECT count(*) FROM mail_replies WHERE message_id = ?", [message_id]
+        ).fetchone()[0]
+        == 1
+    )
