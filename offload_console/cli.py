@@ -428,7 +428,11 @@ def operators() -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="read the password from standard input (for scripts)"
 )
-@click.option("--email", help="where questions assigned to this operator are e-mailed")
+@click.option(
+    "--email",
+    help="where questions assigned to this operator are e-mailed, and the one address they may"
+    " answer from by replying",
+)
 @db_option
 def operators_add(name: str, password_stdin: bool, email: str | None, db: str | None) -> None:
     """Add an operator, or change an operator's password (and e-mail)."""

@@ -305,3 +305,46 @@ def test_a_reply_from_an_address_no_longer_the_operators_answers_nothing(team):
     set_email(team, "avery", "avery@new.example")
     done = run(team, offload, reply(ANSWER, token))
     assert (done.reason, offload.posts) == ("not_your_address", 0)
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"OFFLOAD_CONSOLE_ANSWER_MAILBOX": "pop3://u:pw@host/"}, "imap:// or imaps://"),
+        ({"OFFLOAD_CONSOLE_ANSWER_MAILBOX": "imaps://host/INBOX"}, "a user, a password"),
+        (
+            {"OFFLOAD_CONSOLE_ANSWER_MAILBOX": "imaps://u:Secret-pw-9@host/INBOX"},
+            "without OFFLOAD_CONSOLE_ANSWER_ADDRESS",
+        ),
+        (
+            {
+                "OFFLOAD_CONSOLE_ANSWER_MAILBOX": "imaps://u:Secret-pw-9@host/INBOX?done=INBOX",
+                "OFFLOAD_CONSOLE_ANSWER_ADDRESS": ADDRESS,
+            },
+            "other than the one read",
+        ),
+        ({"OFFLOAD_CONSOLE_ANSWER_ADDRESS": "answers+x@example.com"}, "without a + part"),
+    ],
+)
+def test_a_mailbox_setting_that_cannot_work_is_named_without_its_password(env, words):
+    from offload_console import settings
+
+    (problem,) = settings.load(env).problems
+    assert words in problem and "Secret-pw-9" not in problem
+
+
+def test_the_mailboxs_password_is_masked_like_every_secret(monkeypatch):
+    from offload_console import settings
+    from offload_console.mailbox import Mailbox
+
+    url = "imaps://answers%40example.com:Pa%24%24-word-77@imap.example.com:993/INBOX"
+    monkeypatch.setenv("OFFLOAD_CONSOLE_ANSWER_MAILBOX", url)
+    monkeypatch.setenv("OFFLOAD_CONSOLE_ANSWER_ADDRESS", ADDRESS)
+    box = settings.answer_mailbox()
+    assert (box.user, box.password, box.port) == ("answers@example.com", "Pa$$-word-77", 993)
+    assert "Pa$$" not in box.label and box.label.startswith("imaps://answers@example.com@")
+    assert {"Pa$$-word-77", "Pa%24%24-word-77"} <= set(settings.secret_values())
+    assert Mailbox.from_url(url.replace("imaps", "imap").replace(":993", "")).port == 143
