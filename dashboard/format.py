@@ -206,7 +206,8 @@ def event_summary(event: dict) -> str:
     if kind == "case.created":
         return "Case sent to Offload"
     if kind == "console.answered":
-        return f"Answered: {str(data.get('providedContext', ''))[:200]}"
+        how = " by e-mail" if data.get("answeredVia") == "e-mail" else ""
+        return f"Answered{how}: {str(data.get('providedContext', ''))[:200]}"
     if kind == "case.input_needed" or (
         kind == "case.polled" and data.get("status") == "INPUT_NEEDED"
     ):

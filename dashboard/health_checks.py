@@ -96,6 +96,30 @@ def answers_here(instance: dict) -> bool | None:
     return True
 
 
+def answer_mail_rows(label: str | None, summary: dict, tz: str, now: int) -> list[tuple]:
+    """The Health row of answering by e-mail: which mailbox, what the last day's replies came
+    to, and the confirmations that wait or were given up."""
+    from dashboard.format import when
+
+    if label is None:
+        return [("Answers by e-mail", "off", "no OFFLOAD_CONSOLE_ANSWER_MAILBOX")]
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary["outcomes"].items()))
+    parts = [
+        f"reading {label}",
+        f"last message {when(summary['newest'], tz)} ({ago(now - summary['newest'])})"
+        if summary["newest"]
+        else "no message read yet",
+        f"last 24 h: {counts or 'none'}",
+        f"{summary['waiting']} confirmations waiting",
+    ]
+    problem = summary["failed"] or (summary["waiting"] and summary["last_error"])
+    if summary["failed"]:
+        parts.append(f"{summary['failed']} confirmations given up")
+    if summary["last_error"] and problem:
+        parts.append(f"last error: {summary['last_error']}")
+    return [("Answers by e-mail", "PROBLEM" if problem else "ok", " · ".join(parts))]
+
+
 def notification_rows(targets: list[dict], tz: str, now: int) -> list[tuple[str, str, str]]:
     """A Health row per notification target: last success, last error, how many wait."""
     from dashboard.format import duration, when

@@ -138,3 +138,36 @@ def recent(db: Database, limit: int = 50) -> list[dict]:
             [limit],
         )
     )
+
+
+def summary(db: Database, since: int) -> dict:
+    """For Health: messages read since ``since`` by outcome, the newest one's time, and the
+    confirmations waiting or given up (with the last error)."""
+    outcomes = {
+        row["outcome"] or "being sent": row["n"]
+        for row in db.query(
+            "SELECT outcome, count(*) AS n FROM mail_replies WHERE received_at >= ?"
+            " GROUP BY outcome",
+            [since],
+        )
+    }
+    newest = db.execute("SELECT max(received_at) FROM mail_replies").fetchone()[0]
+    replies = {
+        row["reply_status"]: row["n"]
+        for row in db.query(
+            "SELECT reply_status, count(*) AS n FROM mail_replies"
+            " WHERE reply_status IN ('PENDING', 'FAILED') GROUP BY reply_status"
+        )
+    }
+    error = first_row(
+        db,
+        "SELECT reply_error FROM mail_replies WHERE reply_error IS NOT NULL"
+        " ORDER BY handled_at DESC LIMIT 1",
+    )
+    return {
+        "outcomes": outcomes,
+        "newest": newest,
+        "waiting": replies.get("PENDING", 0),
+        "failed": replies.get("FAILED", 0),
+        "last_error": error["reply_error"] if error else None,
+    }

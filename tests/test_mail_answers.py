@@ -348,3 +348,26 @@ def test_the_mailboxs_password_is_masked_like_every_secret(monkeypatch):
     assert "Pa$$" not in box.label and box.label.startswith("imaps://answers@example.com@")
     assert {"Pa$$-word-77", "Pa%24%24-word-77"} <= set(settings.secret_values())
     assert Mailbox.from_url(url.replace("imaps", "imap").replace(":993", "")).port == 143
+
+
+def test_health_says_what_the_last_days_replies_came_to(team):
+    from dashboard.health_checks import answer_mail_rows
+
+    now = now_ms()
+    assert answer_mail_rows(None, store.summary(team, 0), "UTC", now)[0][1] == "off"
+    offload, token = Recording(), token_for(team)
+    run(team, offload, reply(ANSWER, token))
+    run(team, offload, reply("again", token))
+    store.mark_replied(team, read_reply(reply("x", token), ADDRESS).key, None)  # unknown: no-op
+    ((name, state, text),) = answer_mail_rows(
+        "imaps://a@h:993/INBOX", store.summary(team, 0), "UTC", now
+    )
+    assert (name, state) == ("Answers by e-mail", "ok")
+    assert "1 answered, 1 refused" in text and "2 confirmations waiting" in text
+    for row in store.replies_due(team):
+        for _ in range(store.REPLY_GIVE_UP_AFTER):
+            store.mark_replied(team, row["message_key"], "SMTP 554 refused")
+    ((_, state, text),) = answer_mail_rows(
+        "imaps://a@h:993/INBOX", store.summary(team, 0), "UTC", now
+    )
+    assert state == "PROBLEM" and "2 confirmations given up" in text and "SMTP 554" in text

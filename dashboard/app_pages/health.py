@@ -6,6 +6,7 @@ from dashboard import outside
 from dashboard.format import when
 from dashboard.health_checks import (
     ago,
+    answer_mail_rows,
     answer_window_row,
     answers_here,
     check_offload,
@@ -20,6 +21,7 @@ from offload_console import settings
 from storage import StorageError, now_ms
 from storage.deliveries import health_summary
 from storage.instances import list_instances
+from storage.mail_replies import summary as mail_summary
 from storage.notifications import target_health
 from storage.page_queries import (
     database_file_size,
@@ -106,6 +108,12 @@ def health_rows() -> list[tuple[str, str, str]]:
         answer_window_row(),
         *setting_rows(),
         *notification_rows(target_health(db), tz, now),
+        *answer_mail_rows(
+            mailbox.label if (mailbox := settings.answer_mailbox()) else None,
+            mail_summary(db, now - 86_400_000),
+            tz,
+            now,
+        ),
         *instance_rows(list_instances(db, now=now), tz, now, answering=answers_here),
     ]
     return rows
