@@ -76,6 +76,18 @@ def instance_rows(
                 )
                 if waiting and state == "ok":
                     state = "PROBLEM"
+            mail = status.get("answer_mail")
+            if mail:
+                if mail.get("error"):
+                    since = mail.get("failing_since") or now
+                    parts.append(f"answer mailbox failing for {ago(now - since)}: {mail['error']}")
+                    state = "PROBLEM" if state == "ok" else state
+                elif mail.get("reading") and mail.get("last_pass_at"):
+                    parts.append(
+                        f"reads the answer mailbox (last pass {ago(now - mail['last_pass_at'])})"
+                    )
+                else:
+                    parts.append("answer mailbox: another instance reads it")
         rows.append((f"{i['part'].capitalize()} on {where}", state, "; ".join(parts)))
     return rows
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from offload_console import mail_answers
 from offload_console.mailbox import BadMailbox, Mailbox
 from offload_console.notify import Target, apprise_send, with_query
-from storage import StorageError
+from storage import StorageError, now_ms
 from storage import mail_replies as store
 
 log = logging.getLogger("offload_console.mail_reader")
@@ -50,10 +50,14 @@ def connect(box: Mailbox, timeout: float = 30.0):
                 f"{box.label}: the server offers no STARTTLS; use imaps:// (the password is "
                 "sent in the clear only to this machine)"
             )
-    mailbox.login(box.user, box.password, initial_folder=None)
-    if not mailbox.folder.exists(box.done):
-        mailbox.folder.create(box.done)
-    mailbox.folder.set(box.folder)
+    try:
+        mailbox.login(box.user, box.password, initial_folder=None)
+        if not mailbox.folder.exists(box.done):
+            mailbox.folder.create(box.done)
+        mailbox.folder.set(box.folder)
+    except BaseException:
+        mailbox.client.shutdown()  # a refused login leaves no socket open
+        raise
     return mailbox
 
 
@@ -159,6 +163,42 @@ def wait_for_mail(mailbox, seconds: float) -> None:
         time.sleep(seconds)
 
 
+class ReaderState:
+    """How the reader fares, for Health (the sidecar's status in ``instances``): reading (and
+    when its last pass ended), failing (what failed, since when: never the password), or
+    another instance reading."""
+
+    def __init__(self, box: Mailbox):
+        self.box = box
+        self.last_pass_at: int | None = None
+        self.error: str | None = None
+        self.failing_since: int | None = None
+        self.reading = False
+
+    def passed(self) -> None:
+        self.last_pass_at, self.error, self.failing_since, self.reading = now_ms(), None, None, True
+
+    def failed(self, problem: object) -> None:
+        text = str(problem).replace(self.box.password, "•••") if self.box.password else str(problem)
+        self.error = text[:300]
+        self.failing_since = self.failing_since or now_ms()
+
+    def idle(self) -> None:
+        self.reading, self.error, self.failing_since = False, None, None
+
+    def figures(self) -> dict:
+        return {
+            "mailbox": self.box.label,
+            "reading": self.reading,
+            "last_pass_at": self.last_pass_at,
+            "error": self.error,
+            "failing_since": self.failing_since,
+        }
+
+
+MAX_BACKOFF_S = 60.0  # a mailbox that keeps failing is tried at least this often
+
+
 async def read_forever(
     open_db,
     client_factory,
@@ -168,16 +208,21 @@ async def read_forever(
     *,
     job=None,
     poll_s: float = WAIT_S,
+    reader_state: ReaderState | None = None,
 ):
     """The reader: a pass (in a worker thread, so the sidecar keeps serving) whenever the
     mailbox has news or ``poll_s`` has passed, while this instance holds ``job``. A server
-    that refuses or drops the connection is tried again at the next pass, a message the
-    console cannot record (the database away) stays in the mailbox for the next one."""
+    that refuses or drops the connection is tried again (after twice as long each time, at
+    most a minute apart); a message the console cannot record (the database away) stays in
+    the mailbox for the next pass. ``reader_state`` is kept up to date for Health."""
     state: dict = {"mailbox": None}
+    health = reader_state or ReaderState(box)
+    failures = 0
 
     def one_pass() -> None:
         if job is not None and not job.held():
             _close(state)
+            health.idle()
             time.sleep(poll_s)
             return
         if state["mailbox"] is None:
@@ -196,23 +241,28 @@ async def read_forever(
             db.conn.close()
         if counts:
             log.info("answer mailbox: %s", counts)
+        health.passed()
         wait_for_mail(mailbox, poll_s)
 
     try:
         while True:
             try:
                 await asyncio.to_thread(one_pass)
+                failures = 0
+                continue
             except StorageError as exc:
+                health.failed(f"the database is unavailable: {exc}")
                 log.warning("answer mailbox: the database is unavailable (%s)", exc)
-                await asyncio.sleep(poll_s)
-            except (TimeoutError, OSError, imaplib.IMAP4.error, BadMailbox) as exc:
-                log.warning("answer mailbox %s: %s; trying again", box.label, exc)
+            except (OSError, imaplib.IMAP4.error, BadMailbox) as exc:  # TimeoutError: an OSError
+                health.failed(exc)
+                log.warning("answer mailbox %s: %s; trying again", box.label, health.error)
                 _close(state)
-                await asyncio.sleep(poll_s)
-            except Exception:  # noqa: BLE001 - a failed pass is logged; the next one tries again
+            except Exception as exc:  # noqa: BLE001 - logged; the next pass tries again
+                health.failed(f"{type(exc).__name__}: {exc}")
                 log.exception("answer mailbox pass failed")
                 _close(state)
-                await asyncio.sleep(poll_s)
+            failures += 1
+            await asyncio.sleep(min(poll_s * 2 ** (failures - 1), MAX_BACKOFF_S))
     finally:
         _close(state)
         if job is not None:

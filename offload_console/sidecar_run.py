@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from offload_console import instance, run_files, settings
 from offload_console.accounts import allowed_emails
 from offload_console.mail_answers import inviter
-from offload_console.mail_reader import ReaderOptions, mailer_for, read_forever
+from offload_console.mail_reader import ReaderOptions, ReaderState, mailer_for, read_forever
 from offload_console.mailbox import Mailbox
 from offload_console.notify import (
     NotifyOptions,
@@ -106,6 +106,7 @@ def build(opts: SidecarOptions):
     from sidecar.app import create_app
 
     background: list[asyncio.Task] = []
+    reader_state = ReaderState(opts.mailbox) if opts.mailbox is not None else None
 
     def open_db():
         return settings.open_db(opts.db_path)
@@ -148,6 +149,7 @@ def build(opts: SidecarOptions):
                         opts.reader,
                         mailer_for(mail) if mail else None,
                         job=JobLock(opts.db_path, "answer-mail"),
+                        reader_state=reader_state,
                     )
                 )
             )
@@ -172,9 +174,13 @@ def build(opts: SidecarOptions):
         if opts.several:  # a target is active while some running instance has it
             refresh_targets(database, now=now_ms())
 
-    presence = instance.Presence(
-        open_db, "sidecar", opts.port, status=app.state.writer.figures, on_beat=on_beat
-    )
+    def status() -> dict:
+        figures = app.state.writer.figures()
+        if reader_state is not None:
+            figures["answer_mail"] = reader_state.figures()
+        return figures
+
+    presence = instance.Presence(open_db, "sidecar", opts.port, status=status, on_beat=on_beat)
 
     def record_targets() -> None:
         # The configured targets are active: a question recorded from now on gets a

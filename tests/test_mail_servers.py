@@ -242,3 +242,71 @@ def test_the_reader_killed_between_recording_and_moving_acts_once(stack, imap, s
         ).fetchone()[0]
         == 1
     )
+
+
+def test_health_names_a_mailbox_that_refuses_the_reader_and_then_one_that_reads(imap, tmp_path):
+    import asyncio
+
+    from dashboard.health_checks import instance_rows
+    from offload_console.mail_reader import ReaderOptions, ReaderState, read_forever
+    from offload_console.mailbox import Mailbox
+    from storage import now_ms
+
+    path = str(tmp_path / "console.db")
+    storage.open_db(path)  # migrated
+
+    def read_until(box: Mailbox, done) -> ReaderState:
+        state = ReaderState(box)
+
+        async def main():
+            task = asyncio.create_task(
+                read_forever(
+                    lambda: storage.open_db(path, any_thread=True),
+                    lambda: OffloadClient("http://127.0.0.1:9", "k"),
+                    box,
+                    ReaderOptions(ADDRESS, "http://c"),
+                    None,
+                    reader_state=state,
+                    poll_s=0.1,
+                )
+            )
+            try:
+                for _ in range(600):
+                    if done(state):
+                        return
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"the reader never got there: {state.figures()}")
+            finally:
+                task.cancel()
+
+        asyncio.run(main())
+        return state
+
+    def row(state: ReaderState):
+        now = now_ms()
+        (found,) = instance_rows(
+            [
+                {
+                    "state": "running",
+                    "host": "vm",
+                    "port": 1,
+                    "pid": 1,
+                    "version": "0.1.0",
+                    "started_at": now,
+                    "stopped_at": None,
+                    "last_seen_at": now,
+                    "part": "sidecar",
+                    "status": {"database": "ok", "answer_mail": state.figures()},
+                }
+            ],
+            "UTC",
+            now,
+        )
+        return found
+
+    wrong = Mailbox.from_url(imap.url().replace(imap_server.PASSWORD, "Wrong-pw-123"))
+    _, state, text = row(read_until(wrong, lambda s: s.error))
+    assert state == "PROBLEM" and "answer mailbox failing" in text
+    assert "Wrong-pw-123" not in text and "AUTHENTICATIONFAILED" in text.upper()
+    _, state, text = row(read_until(Mailbox.from_url(imap.url()), lambda s: s.last_pass_at))
+    assert state == "ok" and "reads the answer mailbox" in text
