@@ -15,7 +15,8 @@ CLAIM_STALE_MS = 2 * 60 * 1000  # a claim older than this (a closed tab) may be 
 
 _REQUEST_SELECT = """
 SELECT r.input_request_id, r.case_id, r.question, r.requested_at, r.claimed_by, r.claimed_at,
-       r.claim_token, r.status, r.answer, r.answered_by, r.answered_at, r.assigned_to,
+       r.claim_token, r.status, r.answer, r.answered_by, r.answered_at, r.answered_via,
+       r.assigned_to,
        r.requested_at + coalesce(c.answer_within_ms, :within) AS due_at,
        c.objective, c.client_reference_id, c.counterparty_name, c.counterparty_address,
        c.counterparty_company, c.counterparty_timezone, c.attempt_count, c.max_attempts,

@@ -350,3 +350,20 @@ def test_another_view_drops_a_selected_question_someone_else_answered(env_db):
     at.segmented_control(key="inbox_view").set_value("unassigned").run()
     assert at.session_state["inbox_request"] == "r-b"
     assert "Answered by Blake" not in markdown(at)
+
+
+def test_a_question_answered_by_e_mail_says_so(env_db):
+    """Issue 32: the pane says how an answer came when it came by e-mail."""
+    ask(env_db, "c-m", "r-m", 30, "By mail?")
+    env_db["input_requests"].update(
+        "r-m",
+        {
+            "status": "ANSWERED",
+            "answered_by": "avery",
+            "answered_at": 1,
+            "answer": "y",
+            "answered_via": "e-mail",
+        },
+    )
+    at = run_app({"request": "r-m"}, operator_name="Blake")
+    assert "Answered by avery \\(by e\\-mail\\)" in markdown(at)  # as literal() escapes it

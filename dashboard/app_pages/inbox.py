@@ -301,9 +301,11 @@ def answered_here(row: dict) -> None:
     if outcome is not None:  # this tab's own try, e.g. it lost the race
         show_outcome(outcome)
     if row["status"] == "ANSWERED":
+        how = " (by e-mail)" if row.get("answered_via") == "e-mail" else ""
         st.success(
             literal(
-                f"Answered by {row['answered_by'] or 'someone'} at {when(row['answered_at'], tz)}"
+                f"Answered by {row['answered_by'] or 'someone'}{how} at "
+                f"{when(row['answered_at'], tz)}"
             )
         )
         st.caption("What was sent to Offload:")
