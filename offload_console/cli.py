@@ -480,6 +480,59 @@ def operators_list(db: str | None) -> None:
         click.echo(row["name"])
 
 
+@cli.command("answer-mailbox", epilog=example("offload-console answer-mailbox"))
+@db_option
+def answer_mailbox(db: str | None) -> None:
+    """Check answering by e-mail: log in to OFFLOAD_CONSOLE_ANSWER_MAILBOX, say what waits in
+    it, whether the server has IDLE, and where replies and confirmations go; then list the
+    newest messages read (time, outcome, reason, sender; tab-separated). Exit 1 when the
+    mailbox cannot be read."""
+    from offload_console.csv_export import iso_utc
+    from offload_console.mail_reader import connect
+    from offload_console.notify import targets_from_urls
+    from storage.mail_replies import recent
+
+    box = settings.answer_mailbox()
+    if box is None:
+        fail("answer-mailbox", "OFFLOAD_CONSOLE_ANSWER_MAILBOX is not set (docs/guide.md)")
+    database = open_database(db)
+    mail = next((t for t in targets_from_urls(settings.notify_urls()) if t.sends_mail), None)
+    click.echo(f"mailbox: {box.label} (handled messages go to {box.done})")
+    click.echo(f"replies go to: {settings.answer_address()} (+<token> per e-mail)")
+    click.echo(
+        "e-mails and confirmations through: "
+        + (mail.label if mail else "NOTHING: add a mailto:// URL to OFFLOAD_CONSOLE_NOTIFY_URLS")
+    )
+    try:
+        mailbox = connect(box)
+    except Exception as exc:  # noqa: BLE001 - whatever failed is named, never the password
+        text = str(exc).replace(box.password, "•••") if box.password else str(exc)
+        click.echo(f"cannot read it: {printable(text)}", err=True)
+        sys.exit(1)
+    try:
+        waiting = len(mailbox.uids("ALL"))
+        idle = "IDLE" in mailbox.client.capabilities
+    finally:
+        mailbox.logout()
+    click.echo(
+        f"logged in: {waiting} message(s) waiting in {box.folder}; "
+        + ("IDLE: replies are read as they arrive" if idle else "no IDLE: read every 5 s")
+    )
+    for row in recent(database, 20):
+        click.echo(
+            "\t".join(
+                printable(str(v or ""))
+                for v in (
+                    iso_utc(row["received_at"]),
+                    row["outcome"] or "being sent",
+                    row["reason"],
+                    row["sender"],
+                    row["reply_status"],
+                )
+            )
+        )
+
+
 @cli.command(
     epilog=example("offload-console deliveries --outcome rejected --since 2026-11-01 --limit 20")
 )

@@ -268,12 +268,23 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
             storage.open_db(env["OFFLOAD_CONSOLE_DB"]).conn.close()  # as a started console left it
             if command == "operators remove":  # someone to remove
                 invoke("operators", "add", "avery", env=env, input="a-long-enough-password\n")
+            mail_server = None
+            if command == "answer-mailbox":  # a mailbox to check
+                from tests import imap_server
+
+                if imap_server.missing_reason():
+                    pytest.skip(imap_server.missing_reason())
+                mail_server = imap_server.ImapServer()
+                env["OFFLOAD_CONSOLE_ANSWER_MAILBOX"] = mail_server.url()
+                env["OFFLOAD_CONSOLE_ANSWER_ADDRESS"] = "answers@example.com"
             cwd = os.getcwd()
             os.chdir(workdir)
             try:
                 out = invoke(*words, env=env, input="a-long-enough-password\n")
             finally:
                 os.chdir(cwd)
+                if mail_server is not None:
+                    mail_server.stop()
             assert out.exit_code == 0, f"{example}\n{out.output}"
     assert set(os.listdir(ROOT)) <= before, "a help example wrote into the repository"
 

@@ -310,3 +310,26 @@ def test_health_names_a_mailbox_that_refuses_the_reader_and_then_one_that_reads(
     assert "Wrong-pw-123" not in text and "AUTHENTICATIONFAILED" in text.upper()
     _, state, text = row(read_until(Mailbox.from_url(imap.url()), lambda s: s.last_pass_at))
     assert state == "ok" and "reads the answer mailbox" in text
+
+
+def test_the_answer_mailbox_command_checks_the_setup_without_showing_the_password(imap, tmp_path):
+    from tests.helpers import run_cli
+
+    env = {
+        "OFFLOAD_CONSOLE_DB": str(tmp_path / "console.db"),
+        "OFFLOAD_CONSOLE_ANSWER_MAILBOX": imap.url(),
+        "OFFLOAD_CONSOLE_ANSWER_ADDRESS": ADDRESS,
+        "OFFLOAD_CONSOLE_NOTIFY_URLS": "mailto://127.0.0.1:9?from=c@example.com&to=a@example.com",
+    }
+    storage.open_db(env["OFFLOAD_CONSOLE_DB"])  # the console's database, made
+    done = run_cli("answer-mailbox", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "logged in:" in done.stdout and "IDLE" in done.stdout
+    assert "replies go to: answers@example.com" in done.stdout
+    assert imap_server.PASSWORD not in done.stdout + done.stderr
+    wrong = imap.url().replace(imap_server.PASSWORD, "Wrong-pw-123")
+    refused = run_cli("answer-mailbox", env={**env, "OFFLOAD_CONSOLE_ANSWER_MAILBOX": wrong})
+    assert refused.returncode == 1 and "cannot read it" in refused.stderr
+    assert "Wrong-pw-123" not in refused.stdout + refused.stderr
+    unset = run_cli("answer-mailbox", env={**env, "OFFLOAD_CONSOLE_ANSWER_MAILBOX": ""})
+    assert unset.returncode == 2 and "is not set" in unset.stderr
