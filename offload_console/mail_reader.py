@@ -96,6 +96,9 @@ def read_once(db, client, mailbox, box: Mailbox, options: ReaderOptions) -> dict
     """Handle every message in the folder, oldest first; move each once its outcome is
     recorded. Returns counts by outcome."""
     counts: dict[str, int] = {}
+    # A server shows what arrived since the last command only after a sync (NOOP): without
+    # IDLE, a SEARCH alone would find a new reply one pass late.
+    mailbox.client.noop()
     for uid in mailbox.uids("ALL"):
         size = _size(mailbox, uid)
         big = size is not None and size > mail_answers.MAX_MESSAGE_BYTES

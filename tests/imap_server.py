@@ -30,7 +30,7 @@ def missing_reason() -> str | None:
 
 
 class ImapServer:
-    def __init__(self):
+    def __init__(self, *, idle: bool = True):
         self.folder = tempfile.mkdtemp(prefix="offload-console-imap-")
         self.port = free_port()
         runs_as = pwd.getpwnam("dovecot") if os.geteuid() == 0 else pwd.getpwuid(os.getuid())
@@ -42,6 +42,8 @@ class ImapServer:
         with open(os.path.join(self.folder, "passwd"), "w") as passwd:
             passwd.write(f"{USER}:{{PLAIN}}{PASSWORD}:::::\n")
         user = runs_as.pw_name
+        # idle=False: the server does not offer IDLE (the reader polls); bench/mail_answers.py
+        capability = "" if idle else "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS MOVE"
         config = f"""
 base_dir = {self.folder}/run
 state_dir = {self.folder}/state
@@ -56,6 +58,7 @@ default_internal_user = {user}
 default_internal_group = {runs_as.pw_name if os.geteuid() == 0 else os.getgid()}
 mail_location = maildir:~/Maildir
 first_valid_uid = 0
+{capability}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {self.folder}/passwd

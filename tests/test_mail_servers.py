@@ -333,3 +333,26 @@ def test_the_answer_mailbox_command_checks_the_setup_without_showing_the_passwor
     assert "Wrong-pw-123" not in refused.stdout + refused.stderr
     unset = run_cli("answer-mailbox", env={**env, "OFFLOAD_CONSOLE_ANSWER_MAILBOX": ""})
     assert unset.returncode == 2 and "is not set" in unset.stderr
+
+
+def test_a_server_without_idle_shows_a_new_reply_at_the_next_pass(tmp_path):
+    """Found by bench/mail_answers.py: without IDLE a SEARCH alone did not see a message that
+    arrived since the last command (the server syncs on NOOP), so each reply waited a pass."""
+    from offload_console.mail_reader import ReaderOptions, connect, read_once
+    from offload_console.mailbox import Mailbox
+
+    server = imap_server.ImapServer(idle=False)
+    try:
+        box = Mailbox.from_url(server.url())
+        mailbox = connect(box)
+        assert "IDLE" not in mailbox.client.capabilities
+        db = storage.open_db(str(tmp_path / "console.db"))
+        client = OffloadClient("http://127.0.0.1:9", "k")
+        options = ReaderOptions(ADDRESS, "http://c")
+        assert read_once(db, client, mailbox, box, options) == {}
+        server.deliver(reply("Out of office", "a" * 26, headers={"Auto-Submitted": "auto-replied"}))
+        assert read_once(db, client, mailbox, box, options) == {"ignored": 1}
+        mailbox.logout()
+        assert server.count("INBOX") == 0 and server.count("Answered") == 1
+    finally:
+        server.stop()
