@@ -141,10 +141,13 @@ def message_key(raw: bytes, message_id: str | None) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def read_reply(raw: bytes, answer_address: str, size: int | None = None) -> Reply:
+def read_reply(
+    raw: bytes, answer_address: str, size: int | None = None, authserv_id: str | None = None
+) -> Reply:
     """Everything :func:`handle` needs from one raw message (``size``: its whole size, when
     only its header was fetched); an unreadable one comes back with ``problem`` set (and
-    whatever could be read of its headers)."""
+    whatever could be read of its headers). ``authserv_id``: the receiving server whose
+    ``Authentication-Results`` count (None: the topmost one)."""
     try:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         message_id = _header(msg, "Message-ID")
@@ -162,7 +165,7 @@ def read_reply(raw: bytes, answer_address: str, size: int | None = None) -> Repl
     key = message_key(raw, message_id)
     sender = _sender(msg)
     automatic = _automatic(msg, sender)
-    verdict = auth_verdict(_header(msg, "Authentication-Results"))
+    verdict = auth_verdict(_results_of(msg, authserv_id))
     tokens = _tokens_in_recipients(msg, answer_address)
     problem, text, whole = None, "", ""
     if max(len(raw), size or 0) > MAX_MESSAGE_BYTES:
@@ -217,6 +220,24 @@ def _automatic(msg, sender: str | None) -> str | None:
         return "a delivery report"
     if sender and _AUTOMATIC_SENDERS.match(sender):
         return f"sent by {sender.split('@')[0]}"
+    return None
+
+
+def _results_of(msg, authserv_id: str | None) -> str | None:
+    """The ``Authentication-Results`` to believe: the one whose authserv-id (before its first
+    ``;``) is ``authserv_id``, else, with none named, the topmost (added last, by the server
+    that received the message; a sender can write one lower down, not above)."""
+    try:
+        values = [str(v) for v in msg.get_all("Authentication-Results", [])]
+    except Exception:  # noqa: BLE001
+        return None
+    if authserv_id is None:
+        return values[0] if values else None
+    wanted = authserv_id.strip().lower()
+    for value in values:
+        words = value.split(";", 1)[0].split()
+        if words and words[0].lower() == wanted:
+            return value
     return None
 
 
@@ -401,9 +422,10 @@ def handle(
     dashboard_url: str,
     allowed: set[str] = frozenset(),
     require_auth: bool = False,
+    authserv_id: str | None = None,
 ) -> Handled:
     """Act on one message read from the answer mailbox, once (see the module's text)."""
-    reply = read_reply(raw, answer_address, size)
+    reply = read_reply(raw, answer_address, size, authserv_id)
     before = store.message(db, reply.key)
     if before is not None and before["outcome"] is not None:
         return Handled("seen", before["reason"] or "", "read before: nothing done again")

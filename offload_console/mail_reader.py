@@ -67,6 +67,7 @@ class ReaderOptions:
     dashboard_url: str
     require_auth: bool = False
     allowed: frozenset[str] = frozenset()
+    authserv_id: str | None = None  # whose Authentication-Results count (None: the topmost)
 
 
 def _fetch(mailbox, uid: str, part: str) -> bytes | None:
@@ -116,6 +117,7 @@ def read_once(db, client, mailbox, box: Mailbox, options: ReaderOptions) -> dict
                 dashboard_url=options.dashboard_url,
                 allowed=set(options.allowed),
                 require_auth=options.require_auth,
+                authserv_id=options.authserv_id,
             )
         except StorageError:
             raise  # not recorded: the message stays for the next pass

@@ -141,6 +141,7 @@ class Settings:
     answer_mailbox: str | None = None  # OFFLOAD_CONSOLE_ANSWER_MAILBOX (a secret: its password)
     answer_address: str | None = None  # OFFLOAD_CONSOLE_ANSWER_ADDRESS
     answer_require_auth: bool = False  # OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH
+    answer_authserv_id: str | None = None  # OFFLOAD_CONSOLE_ANSWER_AUTHSERV_ID
     problems: tuple[str, ...] = ()
 
 
@@ -246,6 +247,7 @@ def load(env: Mapping[str, str]) -> Settings:
         "answer_address": parsed("answer_address", lambda: _answer_address(env)),
         "answer_require_auth": (_raw(env, "OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH") or "").lower()
         in ("1", "yes", "true", "on"),
+        "answer_authserv_id": _raw(env, "OFFLOAD_CONSOLE_ANSWER_AUTHSERV_ID"),
     }
     return Settings(**values, problems=tuple(problems))
 
@@ -823,3 +825,10 @@ def answer_require_auth() -> bool:
     """``OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH=1``: a reply answers only when the receiving
     server's ``Authentication-Results`` says DMARC or DKIM passed (a fail always refuses)."""
     return current().answer_require_auth
+
+
+def answer_authserv_id() -> str | None:
+    """``OFFLOAD_CONSOLE_ANSWER_AUTHSERV_ID``: the receiving server's name in the
+    ``Authentication-Results`` it adds (``mx.example.com``); only that server's verdict counts.
+    Unset: the topmost header's."""
+    return current().answer_authserv_id

@@ -65,7 +65,13 @@ def options(
     mailbox, address = settings.answer_mailbox(), settings.answer_address()
     allowed = frozenset(allowed_emails(settings.read_secrets_file()))
     reader = (
-        ReaderOptions(address, settings.dashboard_url(), settings.answer_require_auth(), allowed)
+        ReaderOptions(
+            address,
+            settings.dashboard_url(),
+            settings.answer_require_auth(),
+            allowed,
+            settings.answer_authserv_id(),
+        )
         if mailbox
         else None
     )

@@ -236,6 +236,25 @@ def test_forged_or_stale_replies_answer_nothing(team, case):
     assert json.loads(refusals[0]["detail"])["reason"] == reason
 
 
+def test_only_the_named_receiving_servers_verdict_counts(team):
+    """A sender can write its own Authentication-Results; with the receiving server named,
+    only that server's verdict counts."""
+    offload, token = Recording(), token_for(team)
+    forged = {"Authentication-Results": "mx.evil.example; dkim=pass; dmarc=pass"}
+    raw = reply(ANSWER, token, headers=forged)
+    done = run(team, offload, raw, require_auth=True, authserv_id="mx.example.com")
+    assert (done.reason, offload.posts) == ("not_authenticated", 0)
+    ours = {"Authentication-Results": "mx.example.com; dkim=pass header.d=example.com"}
+    done = run(
+        team,
+        offload,
+        reply(ANSWER, token, headers=ours),
+        require_auth=True,
+        authserv_id="MX.example.com",
+    )
+    assert done.outcome == "answered" and offload.texts == [ANSWER]
+
+
 def test_a_required_pass_lets_a_signed_reply_answer(team):
     offload, token = Recording(), token_for(team)
     headers = {"Authentication-Results": "mx.example.com; dkim=pass; dmarc=pass"}
