@@ -141,12 +141,15 @@ def confirmation_to(smtp, who: str, subject_start: str):
 def test_a_reply_from_a_mail_client_answers_once_and_is_confirmed(stack, imap, smtp):
     request_id = ask(stack, "mail-01")
     token = token_of(mail_about(smtp, request_id))
+    done_before = imap.count("Answered")
     text = "Yes, accept the W-9 signed last year.\nUse PO 7781."
     message_id = "<reply-01@mail.example.com>"
     imap.deliver(reply(text, token, shape="outlook-html-only", message_id=message_id))
     wait_until(lambda: answers_for(stack, request_id), WAIT, 0.2, "the answer at Offload")
     assert answers_for(stack, request_id) == [text]
-    wait_until(lambda: imap.count("Answered") == 1, WAIT, 0.2, "the reply moved to Answered")
+    wait_until(
+        lambda: imap.count("Answered") == done_before + 1, WAIT, 0.2, "the reply moved to Answered"
+    )
     assert imap.count("INBOX") == 0
     db = storage.open_db(stack["db"])
     row = db.execute(
@@ -161,7 +164,7 @@ def test_a_reply_from_a_mail_client_answers_once_and_is_confirmed(stack, imap, s
     imap.deliver(reply(text, token, message_id=message_id))
     forged = "<forged-01@evil.example>"
     imap.deliver(reply("No!", token, sender="mallory@evil.example", message_id=forged))
-    wait_until(lambda: imap.count("Answered") == 3, WAIT, 0.2, "both moved")
+    wait_until(lambda: imap.count("Answered") == done_before + 3, WAIT, 0.2, "both moved")
     assert mail_row(stack, forged)["reason"] == "not_your_address"
     assert answers_for(stack, request_id) == [text]
     log = stack["log"].read_text()
@@ -356,3 +359,53 @@ def test_a_server_without_idle_shows_a_new_reply_at_the_next_pass(tmp_path):
         assert server.count("INBOX") == 0 and server.count("Answered") == 1
     finally:
         server.stop()
+
+
+def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(imap, postgres):
+    """Two consoles on one PostgreSQL: the reader that does not hold the ``answer-mail`` job
+    reads nothing (Health: another instance reads it); once the holder is gone it takes over."""
+    import asyncio
+
+    from offload_console.mail_reader import ReaderOptions, ReaderState, read_forever
+    from offload_console.mailbox import Mailbox
+    from storage.jobs import JobLock
+
+    url = postgres.take()
+    try:
+        other = JobLock(url, "answer-mail")
+        assert other.held()  # another instance reads the mailbox
+        imap.deliver(reply("Out of office", "c" * 26, headers={"Auto-Submitted": "auto-replied"}))
+        before = imap.count("INBOX")
+        box = Mailbox.from_url(imap.url())
+        state = ReaderState(box)
+
+        async def main():
+            task = asyncio.create_task(
+                read_forever(
+                    lambda: storage.open_db(url, any_thread=True),
+                    lambda: OffloadClient("http://127.0.0.1:9", "k"),
+                    box,
+                    ReaderOptions(ADDRESS, "http://c"),
+                    None,
+                    job=JobLock(url, "answer-mail"),
+                    reader_state=state,
+                    poll_s=0.1,
+                )
+            )
+            try:
+                await asyncio.sleep(1.0)
+                assert not state.reading and imap.count("INBOX") == before
+                other.release()  # the other instance stopped
+                for _ in range(600):
+                    if state.last_pass_at and imap.count("INBOX") == 0:
+                        return
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"never took over: {state.figures()}")
+            finally:
+                task.cancel()
+
+        asyncio.run(main())
+        assert state.reading
+    finally:
+        storage.pg.close_pools()
+        postgres.give_back(url)
