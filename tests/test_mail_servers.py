@@ -361,7 +361,7 @@ def test_a_server_without_idle_shows_a_new_reply_at_the_next_pass(tmp_path):
         server.stop()
 
 
-def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(imap, postgres):
+def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(postgres):
     """Two consoles on one PostgreSQL: the reader that does not hold the ``answer-mail`` job
     reads nothing (Health: another instance reads it); once the holder is gone it takes over."""
     import asyncio
@@ -370,7 +370,7 @@ def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(imap, postgres):
     from offload_console.mailbox import Mailbox
     from storage.jobs import JobLock
 
-    url = postgres.take()
+    url, imap = postgres.take(), imap_server.ImapServer()  # a mailbox no console reads
     try:
         other = JobLock(url, "answer-mail")
         assert other.held()  # another instance reads the mailbox
@@ -407,5 +407,6 @@ def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(imap, postgres):
         asyncio.run(main())
         assert state.reading
     finally:
+        imap.stop()
         storage.pg.close_pools()
         postgres.give_back(url)
