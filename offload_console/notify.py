@@ -277,7 +277,13 @@ def _sends(db, target: Target, kind: str, rows: list[dict], body: str, invite: I
         invited = True
         reply_to, footer = made
         personal = dataclasses.replace(target, url=with_query(target.url, "reply", reply_to))
-        sends.append((personal, f"{body}\n\n{footer}", address))
+        head, marker, notification_id = body.rpartition("\nNotification id: ")
+        personal_body = (
+            f"{head}\n\n{footer}\n{marker.lstrip()}{notification_id}"  # the id stays last
+            if marker
+            else f"{body}\n\n{footer}"
+        )
+        sends.append((personal, personal_body, address))
     return sends if invited else [(target, body, recipient)]
 
 
