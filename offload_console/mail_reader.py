@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from offload_console import mail_answers
+from offload_console.mail_parse import MAX_MESSAGE_BYTES
 from offload_console.mailbox import BadMailbox, Mailbox
 from offload_console.notify import Target, apprise_send, with_query
 from storage import StorageError, now_ms
@@ -102,7 +103,7 @@ def read_once(db, client, mailbox, box: Mailbox, options: ReaderOptions) -> dict
     mailbox.client.noop()
     for uid in mailbox.uids("ALL"):
         size = _size(mailbox, uid)
-        big = size is not None and size > mail_answers.MAX_MESSAGE_BYTES
+        big = size is not None and size > MAX_MESSAGE_BYTES
         # A message over the limit is not fetched whole: its headers say enough to refuse it.
         raw = _fetch(mailbox, uid, "BODY.PEEK[HEADER]" if big else "BODY.PEEK[]")
         if raw is None:

@@ -5,17 +5,8 @@ import json
 
 import pytest
 
-from offload_console.mail_answers import (
-    MAX_PARTS,
-    auth_verdict,
-    handle,
-    invite,
-    inviter,
-    new_text,
-    read_reply,
-    reply_address,
-    token_hash,
-)
+from offload_console.mail_answers import handle, invite, inviter, reply_address, token_hash
+from offload_console.mail_parse import MAX_PARTS, auth_verdict, new_text, read_reply
 from offload_console.notify import send_due, switch_on, targets_from_urls
 from storage import audit, now_ms
 from storage import mail_replies as store

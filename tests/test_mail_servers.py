@@ -247,11 +247,28 @@ def test_the_reader_killed_between_recording_and_moving_acts_once(stack, imap, s
     )
 
 
+def reader(db_url: str, box, state, job=None):
+    """The sidecar's reader of ``box`` over ``db_url`` (Offload unreachable: these tests send
+    nothing), passing every 0.1 s."""
+    from offload_console.mail_reader import ReaderOptions, read_forever
+
+    return read_forever(
+        lambda: storage.open_db(db_url, any_thread=True),
+        lambda: OffloadClient("http://127.0.0.1:9", "k"),
+        box,
+        ReaderOptions(ADDRESS, "http://c"),
+        None,
+        job=job,
+        reader_state=state,
+        poll_s=0.1,
+    )
+
+
 def test_health_names_a_mailbox_that_refuses_the_reader_and_then_one_that_reads(imap, tmp_path):
     import asyncio
 
     from dashboard.health_checks import instance_rows
-    from offload_console.mail_reader import ReaderOptions, ReaderState, read_forever
+    from offload_console.mail_reader import ReaderState
     from offload_console.mailbox import Mailbox
     from storage import now_ms
 
@@ -262,17 +279,7 @@ def test_health_names_a_mailbox_that_refuses_the_reader_and_then_one_that_reads(
         state = ReaderState(box)
 
         async def main():
-            task = asyncio.create_task(
-                read_forever(
-                    lambda: storage.open_db(path, any_thread=True),
-                    lambda: OffloadClient("http://127.0.0.1:9", "k"),
-                    box,
-                    ReaderOptions(ADDRESS, "http://c"),
-                    None,
-                    reader_state=state,
-                    poll_s=0.1,
-                )
-            )
+            task = asyncio.create_task(reader(path, box, state))
             try:
                 for _ in range(600):
                     if done(state):
@@ -366,7 +373,7 @@ def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(postgres):
     reads nothing (Health: another instance reads it); once the holder is gone it takes over."""
     import asyncio
 
-    from offload_console.mail_reader import ReaderOptions, ReaderState, read_forever
+    from offload_console.mail_reader import ReaderState
     from offload_console.mailbox import Mailbox
     from storage.jobs import JobLock
 
@@ -380,18 +387,7 @@ def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(postgres):
         state = ReaderState(box)
 
         async def main():
-            task = asyncio.create_task(
-                read_forever(
-                    lambda: storage.open_db(url, any_thread=True),
-                    lambda: OffloadClient("http://127.0.0.1:9", "k"),
-                    box,
-                    ReaderOptions(ADDRESS, "http://c"),
-                    None,
-                    job=JobLock(url, "answer-mail"),
-                    reader_state=state,
-                    poll_s=0.1,
-                )
-            )
+            task = asyncio.create_task(reader(url, box, state, JobLock(url, "answer-mail")))
             try:
                 await asyncio.sleep(1.0)
                 assert not state.reading and imap.count("INBOX") == before
