@@ -16,15 +16,17 @@ import pytest
 
 import storage
 from offload_client import OffloadClient
+from offload_console.accounts import add_operator
 from offload_console.answers import send_answer
 from offload_console.outbox import submit_case
 from offload_console.templates import W9_TEMPLATE
 from storage.operators import set_email, upsert_operator
 from tests import imap_server
-from tests.browser import running_stack
+from tests.browser import commit_text, needs_chromium, running_stack
 from tests.helpers import wait_until
 from tests.mail_shapes import reply
 from tests.test_notify_servers import Mailbox
+from tests.test_sign_in_cookie import sign_in
 
 pytestmark = pytest.mark.skipif(
     imap_server.missing_reason() is not None, reason=str(imap_server.missing_reason())
@@ -406,3 +408,60 @@ def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(postgres):
         imap.stop()
         storage.pg.close_pools()
         postgres.give_back(url)
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_in_chromium_a_reply_raced_against_send_answers_once_and_both_are_told(
+    browser, stack, imap, smtp
+):
+    """Blake has the question open in the Inbox with an answer typed; Avery's reply lands in
+    the mailbox; Blake clicks Send. Whichever wins, Offload gets one answer; the loser is
+    told (on the page, or by mail) and Blake's typed text is never lost."""
+    db = storage.open_db(stack["db"])
+    add_operator(db, "blake", "blake's long password", by="setup")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        sign_in(page, stack["dashboard"], "blake", "blake's long password")
+        for round_ in range(2):
+            request_id = ask(stack, f"chromium-{round_}")
+            token = token_of(mail_about(smtp, request_id))
+            page.goto(stack["dashboard"] + f"/?request={request_id}")
+            page.wait_for_selector(f".st-key-send_{request_id}")
+            commit_text(page, f".st-key-answer_{request_id} textarea", "Blake's typed answer")
+            message_id = f"<chromium-{round_}@mail.example.com>"
+            imap.deliver(reply("Avery, by e-mail", token, message_id=message_id))
+            if round_ == 1:  # the second time the reply has surely landed before the click
+                wait_until(lambda r=request_id: answers_for(stack, r), WAIT, 0.1, "answered")
+            if page.locator(f".st-key-send_{request_id} button").count():
+                page.locator(f".st-key-send_{request_id} button").click()
+            wait_until(
+                lambda m=message_id: (mail_row(stack, m) or {}).get("outcome"), WAIT, 0.2, "read"
+            )
+            sent = answers_for(stack, request_id)
+            assert len(sent) == 1, sent
+            if sent == ["Avery, by e-mail"]:  # the e-mail won: Blake sees it and keeps the draft
+                wait_until(
+                    lambda: (
+                        "Answered by avery (by e-mail)"
+                        in page.locator("[data-testid=stMain]").inner_text()
+                    ),
+                    WAIT,
+                    0.2,
+                    "told",
+                )
+                wait_until(
+                    lambda r=request_id: (
+                        "Blake's typed answer" in page.locator(f".st-key-draft_{r}").inner_text()
+                    ),
+                    WAIT,
+                    0.2,
+                    "the draft kept",
+                )
+                confirmation_to(smtp, "avery@example.com", "Answer sent: chromium-")
+            else:  # the dashboard won: Avery is told by mail who answered
+                assert sent == ["Blake's typed answer"] and round_ == 0
+                assert "already answered by blake" in mail_row(stack, message_id)["reply_body"]
+    finally:
+        context.close()
