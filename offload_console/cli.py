@@ -338,7 +338,10 @@ DAY = Day()
 
 
 @cli.command(
-    epilog=example("offload-console export --status COMPLETED --since 2026-11-01 --out results.csv")
+    epilog=example(
+        "offload-console export --status COMPLETED --since 2026-11-01 --out results.csv\n"
+        "  offload-console export --questions --since 2026-11-01 --out questions.csv"
+    )
 )
 @click.option("--status", multiple=True, help="case status; repeat for several")
 @click.option("--since", type=DAY, help="created on or after this day (UTC)")
@@ -349,16 +352,33 @@ DAY = Day()
 @click.option("--objective", default="", help="objective contains this text")
 @click.option("--reference", default="", help="client reference contains this text")
 @click.option(
+    "--questions",
+    is_flag=True,
+    help="questions and their answers instead of cases (--since/--until: when asked)",
+)
+@click.option(
     "--out", default="-", show_default=True, help="file to write, or - for standard output"
 )
 @db_option
 def export(**options) -> None:
     """Write cases as CSV (one column per result field; formulas neutralised), the same
-    bytes as the dashboard's Export page for the same filters."""
+    bytes as the dashboard's Export page for the same filters. With --questions: every
+    question asked (case, reference, question, asked, due, answered, by whom, how, seconds
+    to answer)."""
     from offload_console.csv_export import date_range_ms, record_export, write_csv
     from storage.case_filter import CaseFilter
 
     since, until = date_range_ms(options["since"], options["until"])
+    if options["questions"]:
+        case_only = [
+            f"--{name.replace('_', '-')}"
+            for name in ("status", "completed_since", "completed_until", "result_status")
+            if options[name]
+        ] + [f"--{name}" for name in ("objective", "reference") if options[name]]
+        if case_only:
+            fail("export", f"{', '.join(case_only)}: filters cases, not --questions")
+        _export_questions(options, since, until)
+        return
     done_since, done_until = date_range_ms(options["completed_since"], options["completed_until"])
     flt = CaseFilter(
         statuses=[s.upper() for s in options["status"]],
@@ -371,19 +391,44 @@ def export(**options) -> None:
         client_reference=options["reference"],
     )
     database = open_database(options["db"])
-    if options["out"] == "-":
-        out = sys.stdout.buffer
-        if sys.stdout.isatty():  # outside text never sends a terminal an escape sequence
-            from offload_client.text import TerminalWriter
-
-            out = TerminalWriter(out)
-        rows = write_csv(database, flt, out)
-        out.flush()
-    else:
-        with open(options["out"], "wb") as out:
-            rows = write_csv(database, flt, out)
+    rows = _write_out(options["out"], lambda out: write_csv(database, flt, out))
     record_export(database, settings.operator_name(), flt, rows, via="cli")
     click.echo(f"exported {rows} cases", err=True)
+
+
+def _write_out(path: str, write) -> int:
+    """``write(binary file)`` to ``path``, or to standard output for ``-`` (on a terminal,
+    outside text never sends it an escape sequence); returns what ``write`` returns."""
+    if path != "-":
+        with open(path, "wb") as out:
+            return write(out)
+    out = sys.stdout.buffer
+    if sys.stdout.isatty():
+        from offload_client.text import TerminalWriter
+
+        out = TerminalWriter(out)
+    rows = write(out)
+    out.flush()
+    return rows
+
+
+def _export_questions(options: dict, since: int | None, until: int | None) -> None:
+    from offload_console.csv_export import record_questions_export, write_questions_csv
+
+    database = open_database(options["db"])
+
+    def write(out) -> int:
+        return write_questions_csv(
+            database,
+            out,
+            answer_within_ms=settings.answer_within_ms(),
+            since_ms=since,
+            until_ms=until,
+        )
+
+    rows = _write_out(options["out"], write)
+    record_questions_export(database, settings.operator_name(), rows, "cli", since, until)
+    click.echo(f"exported {rows} questions", err=True)
 
 
 @cli.command(epilog=example("offload-console dashboard --port 8501"))

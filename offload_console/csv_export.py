@@ -19,7 +19,17 @@ from storage import audit
 from storage.case_filter import CaseFilter, day_start_ms
 from storage.database import Database
 from storage.db import read_snapshot
-from storage.export_rows import CASE_COLUMNS, TIME_COLUMNS, count_cases, iter_cases, result_shapes
+from storage.export_rows import (
+    CASE_COLUMNS,
+    QUESTION_COLUMNS,
+    QUESTION_TIME_COLUMNS,
+    TIME_COLUMNS,
+    count_cases,
+    count_questions,
+    iter_cases,
+    iter_questions,
+    result_shapes,
+)
 
 # -- result columns: each case's result, flattened, under the union of declared fields -------
 
@@ -191,6 +201,46 @@ def write_csv(
         return written
 
 
+def question_cells(row: dict) -> list[str]:
+    """A question row as its CSV cells: times in ISO 8601 UTC, the rest formula-safe."""
+    return [
+        iso_utc(row[c]) if c in QUESTION_TIME_COLUMNS else cell(row[c]) for c in QUESTION_COLUMNS
+    ]
+
+
+def write_questions_csv(
+    db: Database,
+    out: BinaryIO,
+    *,
+    answer_within_ms: int,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Stream every question asked in ``[since_ms, until_ms)`` to ``out`` as CSV bytes (case,
+    reference, question, asked, due, answered, by whom, how, seconds to answer), with the case
+    export's formula-safe cells; return the number of rows."""
+    with read_snapshot(db):
+        total = count_questions(db, since_ms, until_ms)
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(QUESTION_COLUMNS)
+        written = 0
+        rows = iter_questions(
+            db, answer_within_ms=answer_within_ms, since_ms=since_ms, until_ms=until_ms
+        )
+        for row in rows:
+            writer.writerow(question_cells(row))
+            written += 1
+            if progress and written % 1000 == 0:
+                progress(written, total)
+        text.flush()
+        text.detach()
+        if progress:
+            progress(written, total)
+        return written
+
+
 def csv_bytes(db: Database, flt: CaseFilter, **kwargs) -> bytes:
     buffer = io.BytesIO()
     write_csv(db, flt, buffer, **kwargs)
@@ -212,6 +262,22 @@ def parse_day(text: str) -> dt.date:
 def record_export(db: Database, operator: str | None, flt: CaseFilter, rows: int, via: str) -> None:
     audit.record(
         db, operator, "export.made", detail={"rows": rows, "via": via, "filters": flt.__dict__}
+    )
+
+
+def record_questions_export(
+    db: Database, operator: str | None, rows: int, via: str, since_ms, until_ms
+) -> None:
+    audit.record(
+        db,
+        operator,
+        "export.made",
+        detail={
+            "what": "questions",
+            "rows": rows,
+            "via": via,
+            "filters": {"asked_since_ms": since_ms, "asked_until_ms": until_ms},
+        },
     )
 
 

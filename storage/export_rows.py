@@ -81,3 +81,63 @@ def result_statuses(db: Database) -> list[str]:
             "SELECT DISTINCT result_status FROM cases WHERE result_status IS NOT NULL ORDER BY 1"
         )
     ]
+
+
+# -- questions and their answers --------------------------------------------------------------
+
+QUESTION_COLUMNS = (
+    "case_id",
+    "client_reference_id",
+    "input_request_id",
+    "question",
+    "status",
+    "asked_at",
+    "due_at",
+    "answered_at",
+    "answered_by",
+    "answered_via",
+    "seconds_to_answer",
+)
+QUESTION_TIME_COLUMNS = {"asked_at", "due_at", "answered_at"}
+
+
+def _questions_where(since_ms: int | None, until_ms: int | None) -> tuple[str, dict]:
+    clauses, params = [], {}
+    if since_ms is not None:
+        clauses.append("r.requested_at >= :since")
+        params["since"] = since_ms
+    if until_ms is not None:
+        clauses.append("r.requested_at < :until")
+        params["until"] = until_ms
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def count_questions(db: Database, since_ms: int | None = None, until_ms: int | None = None) -> int:
+    where, params = _questions_where(since_ms, until_ms)
+    return db.execute(f"SELECT count(*) FROM input_requests r{where}", params).fetchone()[0]
+
+
+def iter_questions(
+    db: Database,
+    *,
+    answer_within_ms: int,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    batch: int = 1000,
+) -> Iterator[dict]:
+    """Every question asked in ``[since_ms, until_ms)`` (all without bounds), oldest first,
+    with its case's reference, due time (the case's own window, else ``answer_within_ms``),
+    and, once answered by the console, who answered, how and how long it took."""
+    where, params = _questions_where(since_ms, until_ms)
+    params["within"] = answer_within_ms
+    sql = (
+        "SELECT r.case_id, c.client_reference_id, r.input_request_id, r.question, r.status,"
+        " r.requested_at AS asked_at,"
+        " r.requested_at + coalesce(c.answer_within_ms, :within) AS due_at,"
+        " r.answered_at, r.answered_by, r.answered_via,"
+        " CASE WHEN r.answered_at IS NOT NULL AND r.requested_at IS NOT NULL"
+        " THEN (r.answered_at - r.requested_at) / 1000.0 END AS seconds_to_answer"
+        f" FROM input_requests r JOIN cases c ON c.case_id = r.case_id{where}"
+        " ORDER BY r.requested_at, r.input_request_id"
+    )
+    yield from iter_rows(db, sql, params, batch)

@@ -154,7 +154,7 @@ def test_cli_and_page_write_the_same_bytes(seeded, db_path, monkeypatch, tmp_pat
     assert at.metric[0].value == "5"
     at.button(key="ex_prepare").click().run()
     assert not at.exception, at.exception
-    path, rows = at.session_state["ex_file"]
+    path, rows, _ = at.session_state["ex_file"]
     page_bytes = open(path, "rb").read()
     assert rows == 5
     assert page_bytes == out.read_bytes() == stdout

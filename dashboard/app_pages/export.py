@@ -1,4 +1,5 @@
-"""Export: the filtered cases as CSV, one column per result field, safe in a spreadsheet."""
+"""Export: the filtered cases as CSV, one column per result field, safe in a spreadsheet; or
+the questions asked in a period with their answers."""
 
 import datetime as dt
 import itertools
@@ -10,23 +11,30 @@ from dashboard import outside
 from dashboard.auth import operator
 from dashboard.format import plural
 from dashboard.session import get_db
+from offload_console import settings
 from offload_console.csv_export import (
     MAX_UNDECLARED_COLUMNS,
     OTHER_RESULT_KEY,
     date_range_ms,
     drop_spool_file,
     header,
+    question_cells,
     record_export,
+    record_questions_export,
     result_keys,
     row_cells,
     spool_file,
     write_csv,
+    write_questions_csv,
 )
 from storage.case_filter import CaseFilter
 from storage.export_rows import (
     CASE_COLUMNS,
+    QUESTION_COLUMNS,
     count_cases,
+    count_questions,
     iter_cases,
+    iter_questions,
     result_statuses,
 )
 from storage.page_queries import STATUSES
@@ -40,14 +48,14 @@ st.caption(
     "`offload-console export`."
 )
 
-c1, c2, c3 = st.columns(3)
-statuses = c1.multiselect("Status", STATUSES, key="ex_status")
-created = c2.date_input("Created between", value=(), key="ex_created", format="YYYY-MM-DD")
-completed = c3.date_input("Completed between", value=(), key="ex_completed", format="YYYY-MM-DD")
-c4, c5, c6 = st.columns(3)
-chosen_results = c4.multiselect("Result status", result_statuses(db), key="ex_result_status")
-objective = c5.text_input("Objective contains", key="ex_objective")
-reference = c6.text_input("Client reference contains", key="ex_reference")
+what = st.segmented_control(
+    "What to export",
+    ["Cases", "Questions and answers"],
+    default="Cases",
+    key="ex_what",
+    help="Questions: every question asked in the period, with its case, due time, and who "
+    "answered it, how (dashboard, bulk, e-mail) and how long it took.",
+)
 
 
 def bounds(value) -> tuple[int | None, int | None]:
@@ -56,6 +64,93 @@ def bounds(value) -> tuple[int | None, int | None]:
     if isinstance(value, dt.date):
         return date_range_ms(value, value)
     return None, None
+
+
+def prepare_and_offer(write, record, stem: str, disabled: bool) -> None:
+    """The Prepare button (``write(file, progress)`` writes the CSV to a temporary file,
+    ``record(rows)`` audits it) and the Download button of the file prepared."""
+    if operator() is None:
+        st.warning(
+            "Enter your name in the sidebar first: every export is recorded with who made it."
+        )
+    if st.button(
+        "Prepare CSV", type="primary", disabled=disabled or operator() is None, key="ex_prepare"
+    ):
+        bar = st.progress(0.0, text="Writing…")
+        if "ex_file" in ss:  # one prepared file per session: drop the previous one
+            drop_spool_file(ss.pop("ex_file")[0])
+        spool = spool_file()
+        with spool:
+            rows = write(
+                spool,
+                lambda done, all_: bar.progress(
+                    min(1.0, done / max(all_, 1)), text=f"{done:,} of {all_:,} rows"
+                ),
+            )
+        ss["ex_file"] = (spool.name, rows, stem)
+        record(rows)
+    if "ex_file" in ss and ss["ex_file"][2] == stem:
+        path, rows, _ = ss["ex_file"]
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        with open(path, "rb") as handle:
+            st.download_button(
+                f"Download {plural(rows, 'row')}",
+                handle,
+                file_name=f"offload-{stem}-{stamp}.csv",
+                mime="text/csv",
+                key="ex_download",
+                icon=":material/download:",
+                on_click=downloaded,
+            )
+
+
+def downloaded() -> None:
+    """The browser has the file: the copy on this machine goes."""
+    drop_spool_file(ss.pop("ex_file", (None,))[0])
+
+
+def questions_export() -> None:
+    asked = st.date_input("Asked between", value=(), key="ex_asked", format="YYYY-MM-DD")
+    since, until = bounds(asked)
+    total = count_questions(db, since, until)
+    st.metric("Rows", f"{total:,}")
+    within = settings.answer_within_ms()
+    preview = list(
+        itertools.islice(
+            iter_questions(db, answer_within_ms=within, since_ms=since, until_ms=until), 20
+        )
+    )
+    if preview:
+        st.caption("Preview: the first 20 rows as they will be written.")
+        with st.container(key="ex_preview"):
+            outside.dataframe(
+                pd.DataFrame([question_cells(r) for r in preview], columns=QUESTION_COLUMNS),
+                hide_index=True,
+            )
+    else:
+        st.info("No questions were asked in this period.")
+    prepare_and_offer(
+        lambda out, progress: write_questions_csv(
+            db, out, answer_within_ms=within, since_ms=since, until_ms=until, progress=progress
+        ),
+        lambda rows: record_questions_export(db, operator(), rows, "dashboard", since, until),
+        "questions",
+        disabled=total == 0,
+    )
+
+
+if what == "Questions and answers":
+    questions_export()
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+statuses = c1.multiselect("Status", STATUSES, key="ex_status")
+created = c2.date_input("Created between", value=(), key="ex_created", format="YYYY-MM-DD")
+completed = c3.date_input("Completed between", value=(), key="ex_completed", format="YYYY-MM-DD")
+c4, c5, c6 = st.columns(3)
+chosen_results = c4.multiselect("Result status", result_statuses(db), key="ex_result_status")
+objective = c5.text_input("Objective contains", key="ex_objective")
+reference = c6.text_input("Client reference contains", key="ex_reference")
 
 
 flt = CaseFilter(
@@ -94,48 +189,11 @@ if preview_rows:
 else:
     st.info("No cases match these filters.")
 
-if operator() is None:
-    st.warning("Enter your name in the sidebar first: every export is recorded with who made it.")
-if st.button(
-    "Prepare CSV",
-    type="primary",
-    disabled=total == 0 or not columns or operator() is None,
-    key="ex_prepare",
-):
-    bar = st.progress(0.0, text="Writing…")
-    if "ex_file" in ss:  # one prepared file per session: drop the previous one
-        drop_spool_file(ss.pop("ex_file")[0])
-    spool = spool_file()
-    with spool:
-        rows = write_csv(
-            db,
-            flt,
-            spool,
-            columns=list(columns),
-            include_results=include_results,
-            progress=lambda done, all_: bar.progress(
-                min(1.0, done / max(all_, 1)), text=f"{done:,} of {all_:,} rows"
-            ),
-        )
-    ss["ex_file"] = (spool.name, rows)
-    record_export(db, operator(), flt, rows, via="dashboard")
-
-
-def downloaded() -> None:
-    """The browser has the file: the copy on this machine goes."""
-    drop_spool_file(ss.pop("ex_file", (None,))[0])
-
-
-if "ex_file" in ss:
-    path, rows = ss["ex_file"]
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    with open(path, "rb") as handle:
-        st.download_button(
-            f"Download {plural(rows, 'row')}",
-            handle,
-            file_name=f"offload-cases-{stamp}.csv",
-            mime="text/csv",
-            key="ex_download",
-            icon=":material/download:",
-            on_click=downloaded,
-        )
+prepare_and_offer(
+    lambda out, progress: write_csv(
+        db, flt, out, columns=list(columns), include_results=include_results, progress=progress
+    ),
+    lambda rows: record_export(db, operator(), flt, rows, via="dashboard"),
+    "cases",
+    disabled=total == 0 or not columns,
+)
