@@ -66,6 +66,9 @@ pages = [
     ),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
     st.Page(
+        "app_pages/reports.py", title="Reports", icon=":material/bar_chart:", url_path="reports"
+    ),
+    st.Page(
         "app_pages/deliveries.py",
         title="Deliveries",
         icon=":material/move_to_inbox:",

@@ -631,3 +631,16 @@ ALTER TABLE input_requests ADD COLUMN answered_via TEXT
 def m020_answers_by_mail(db):
     """``MAIL_ANSWER_TABLES``."""
     execute_each(db, MAIL_ANSWER_TABLES)
+
+
+# The Reports page reads a period's questions by when they were asked and when answered.
+REPORT_INDEXES = """
+CREATE INDEX input_requests_asked ON input_requests (requested_at);
+CREATE INDEX input_requests_answered ON input_requests (answered_at)
+"""
+
+
+@migrations()
+def m021_report_indexes(db):
+    """``REPORT_INDEXES``."""
+    execute_each(db, REPORT_INDEXES)

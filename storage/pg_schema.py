@@ -15,6 +15,7 @@ from storage.migrations import (
     INSTANCES_TABLE,
     MAIL_ANSWER_TABLES,
     PRESENCE_TABLES,
+    REPORT_INDEXES,
     RESILIENCE_TABLES,
     SEARCH_COLUMNS,
     WAITING_INDEXES,
@@ -322,6 +323,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m018_presence_and_drafts", PRESENCE_TABLES.replace("INTEGER", "bigint")),
     ("m019_unreadable_results_have_their_own_shape", RESULT_SHAPE_OF_UNREADABLE),
     ("m020_answers_by_mail", MAIL_ANSWER_TABLES.replace("INTEGER", "bigint")),
+    ("m021_report_indexes", REPORT_INDEXES),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"

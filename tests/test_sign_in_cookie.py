@@ -63,7 +63,7 @@ def sign_in(page, url: str, name: str = "avery", password: str = PASSWORD) -> No
     wait_until(lambda: signed_in(page), 90, 0.2, "signed in")
 
 
-PAGES = 8
+PAGES = 9
 
 
 def nav_links(page) -> int:
