@@ -150,6 +150,13 @@ with left:
 with right:
     st.caption("Finished in the period, by result status")
     if len(finished):
-        st.bar_chart(finished, x="result_status", y="cases", color="status", height=220)
+        st.bar_chart(
+            finished,
+            x="result_status",
+            y="cases",
+            color="status",
+            horizontal=True,
+            height=110 + 40 * finished["result_status"].nunique(),
+        )
     outside.dataframe(finished, hide_index=True, key="rep_finished")
     download(finished, "cases-finished")
