@@ -57,6 +57,8 @@ def event(case_id, kind, ts, data, source="webhook", actor=None, event_id=None):
 
 
 WAITING = 100  # the Inbox's QUEUE_SIZE: rows it draws at most
+OPERATORS = ("avery", "blake", "casey", "drew")
+VIAS = ("dashboard", "dashboard", "bulk", "e-mail")
 
 
 def generate(db_path: str, cases: int, seed: int = 7) -> None:
@@ -137,8 +139,14 @@ def generate(db_path: str, cases: int, seed: int = 7) -> None:
                         ),
                         t,
                     )
-                    if roll < 0.28:  # answered
-                        record_answer(db, rid, "bench", "Yes, next week is fine.")
+                    if roll < 0.28:  # answered, minutes to hours after it was asked
+                        who = rnd.choice(OPERATORS)
+                        record_answer(db, rid, who, "Yes, next week is fine.")
+                        db.execute(
+                            "UPDATE input_requests SET answered_at = ?, answered_via = ?"
+                            " WHERE input_request_id = ?",
+                            [t + rnd.randint(2, 600) * 60_000, rnd.choice(VIAS), rid],
+                        )
                     else:
                         continue  # waiting in the inbox (~2%)
                     t += 3_600_000
@@ -253,11 +261,19 @@ def copy_into(sqlite_path: str, url: str) -> None:
 
 
 def ensure(db_path: str, cases: int) -> str:
-    """Generate once; later runs reuse the file (one made before ``WAITING`` is made again)."""
+    """Generate once; later runs reuse the file (one made before ``WAITING``, or before answers
+    had their own times, is made again)."""
     if Path(db_path).exists():
         old = storage.open_db(db_path)
         waiting = old.execute("SELECT count(*) FROM input_requests WHERE status = 'PENDING'")
         stale = waiting.fetchone()[0] < min(cases, WAITING)
+        # Made before answers had their own times (all "now": a week held every answer).
+        stale = stale or bool(
+            old.execute(
+                "SELECT 1 FROM input_requests WHERE answered_at IS NOT NULL"
+                " AND answered_via IS NULL LIMIT 1"
+            ).fetchone()
+        )
         old.conn.close()
         for path in (db_path, f"{db_path}-wal", f"{db_path}-shm") if stale else ():
             Path(path).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import dataclasses
 import streamlit as st
 
 from dashboard import outside
-from dashboard.auth import operator, still_signed_in
+from dashboard.auth import operator, refused, still_signed_in
 from dashboard.format import literal, shortened, when
 from dashboard.inbox_view import presence_words
 from dashboard.session import get_client, get_db, operator_tz, session_token
@@ -139,6 +139,12 @@ def refusal_before_sending() -> AnswerOutcome | None:
         )
     if not operator():
         return AnswerOutcome(False, "signed_out", "Enter your name in the sidebar first.")
+    try:
+        words = refused("answer")
+    except StorageError:
+        return BUSY
+    if words:
+        return AnswerOutcome(False, "role", words, keep_text=True)
     return None
 
 
@@ -158,7 +164,7 @@ def show_outcome(outcome: AnswerOutcome) -> None:
     message = literal(outcome.message)
     if outcome.ok:
         st.success(message)
-    elif outcome.kind in ("taken", "closed", "empty", "confirm", "in_flight", "signed_out"):
+    elif outcome.kind in ("taken", "closed", "empty", "confirm", "in_flight", "signed_out", "role"):
         st.warning(message)
     else:
         st.error(message)

@@ -17,7 +17,9 @@ from offload_console.accounts import (
     SESSION_COOKIE,
     allowed_emails,
     is_allowed,
+    oidc_role,
     password_fingerprint,
+    refusal,
     resume_session,
     sign_in_setup,
     start_session,
@@ -26,6 +28,7 @@ from offload_console.accounts import (
 from offload_console.csv_export import drop_spool_file
 from offload_console.settings import is_loopback, session_lifetime_ms
 from storage import StorageError, audit, now_ms, sign_in
+from storage.operators import role_of
 
 ss = st.session_state
 
@@ -51,6 +54,25 @@ def operator() -> str | None:
         return ss.get("auth_operator")
     name = (ss.get("operator_name") or "").strip()
     return name or None
+
+
+def role() -> str | None:
+    """This session's role, read afresh (a change an admin makes counts at the next click):
+    a local account's, an OIDC user's from their claims (``[console.roles]``), and, without
+    sign-in (loopback only), every right, as before roles existed."""
+    mode = ss.get("auth_mode")
+    if mode == "local":
+        name = ss.get("auth_operator")
+        return role_of(get_db(), name) if name else None
+    if mode == "oidc":
+        return oidc_role(_oidc_user(), _secrets())
+    return "admin"
+
+
+def refused(action: str) -> str | None:
+    """Checked where an action happens (its callback): None when this session's role may do
+    ``action``; else the refusal in words (audited)."""
+    return refusal(get_db(), operator(), role(), action)
 
 
 def still_signed_in() -> bool:

@@ -14,6 +14,7 @@ from offload_console.settings import allowed_emails_variable, read_secrets_file
 from storage import audit, now_ms, sign_in
 from storage.database import Database
 from storage.operators import (
+    ROLES,
     count_operators,
     get_password_hash,
     remove_operator,
@@ -88,6 +89,69 @@ class SignInSetup:
 def sign_in_setup(db: Database, secrets: dict | None = None) -> SignInSetup:
     secrets = read_secrets_file() if secrets is None else secrets
     return SignInSetup(oidc=bool(secrets.get("auth")), local_accounts=count_operators(db))
+
+
+# -- roles ---------------------------------------------------------------------------------
+# viewer: reads everything, acts on nothing; operator: today's rights (answer, assign, launch,
+# export); admin: also manages operators and templates. Checked where each action happens.
+ACTIONS = {
+    "answer": "operator",
+    "assign": "operator",
+    "launch": "operator",
+    "export": "operator",
+    "duty": "operator",
+    "templates": "admin",
+    "operators": "admin",
+}
+WORDS = {
+    "answer": "answer questions",
+    "assign": "assign questions",
+    "launch": "launch cases",
+    "export": "export",
+    "duty": "go on duty",
+    "templates": "change templates",
+    "operators": "manage operators",
+}
+
+
+def may(role: str | None, action: str) -> bool:
+    """Whether ``role`` may do ``action`` (an unknown role may do nothing)."""
+    if role not in ROLES:
+        return False
+    return ROLES.index(role) >= ROLES.index(ACTIONS[action])
+
+
+def oidc_role(claims: dict, secrets: dict | None) -> str:
+    """An OIDC operator's role from their claims, by ``[console.roles]`` in secrets.toml:
+    ``claim`` (default ``groups``) names the claim; ``admin``, ``operator`` and ``viewer`` list
+    the values that give each role (the highest found wins); ``default`` (``operator``) is the
+    role of an allowed user none of them names."""
+    config = ((secrets or {}).get("console") or {}).get("roles") or {}
+    found = claims.get(str(config.get("claim", "groups")))
+    values = {found} if isinstance(found, str) else set(map(str, found or []))
+    for role in reversed(ROLES):
+        listed = config.get(role) or []
+        if values & ({listed} if isinstance(listed, str) else set(map(str, listed))):
+            return role
+    default = config.get("default", "operator")
+    return default if default in ROLES else "viewer"
+
+
+def refusal(db: Database, operator: str | None, role: str | None, action: str) -> str | None:
+    """None when ``role`` may do ``action``; else the refusal in words, written to the audit
+    log (``role.refused``)."""
+    if may(role, action):
+        return None
+    audit.record(
+        db,
+        operator or "(no name)",
+        "role.refused",
+        detail={"action": action, "role": role, "needs": ACTIONS[action]},
+    )
+    return (
+        f"Your role ({role or 'none'}) may not {WORDS[action]}: that takes {ACTIONS[action]}. "
+        "Nothing was done; an admin can change your role."
+    )
 
 
 # -- sign-in back-off --------------------------------------------------------------------

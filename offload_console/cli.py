@@ -478,12 +478,20 @@ def operators() -> None:
     help="where questions assigned to this operator are e-mailed, and the one address they may"
     " answer from by replying",
 )
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "admin"]),
+    help="viewer: reads only; operator: answers, assigns, launches, exports; admin: also"
+    " manages operators and templates (new accounts: operator)",
+)
 @db_option
-def operators_add(name: str, password_stdin: bool, email: str | None, db: str | None) -> None:
-    """Add an operator, or change an operator's password (and e-mail)."""
+def operators_add(
+    name: str, password_stdin: bool, email: str | None, role: str | None, db: str | None
+) -> None:
+    """Add an operator, or change an operator's password (and e-mail, role)."""
     from offload_console.accounts import add_operator
     from offload_console.assignment import is_one_address
-    from storage.operators import set_email
+    from storage.operators import set_email, set_role
 
     if email is not None and not is_one_address(email.strip()):
         fail("operators", f"--email takes one address, like avery@example.com: {email!r}")
@@ -500,7 +508,27 @@ def operators_add(name: str, password_stdin: bool, email: str | None, db: str | 
         fail("operators", str(exc))
     if email:
         set_email(database, name.strip(), email.strip())
+    if role:
+        set_role(database, name.strip(), role)
     click.echo(f"{'added' if new else 'changed the password of'} {name}")
+
+
+@operators.command("role", epilog=example("offload-console operators role blake viewer"))
+@click.argument("name")
+@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@db_option
+def operators_role(name: str, role: str, db: str | None) -> None:
+    """Change an operator's role (it counts at their next click)."""
+    from storage import audit
+    from storage.operators import set_role
+
+    database = open_database(db)
+    if not set_role(database, name, role):
+        fail("operators", f"no operator named {name!r}", 1)
+    audit.record(
+        database, settings.operator_name(), "operator.role", target=name, detail={"role": role}
+    )
+    click.echo(f"{name} is now {role}")
 
 
 @operators.command("remove", epilog=example("offload-console operators remove avery"))
@@ -518,11 +546,11 @@ def operators_remove(name: str, db: str | None) -> None:
 @operators.command("list", epilog=example("offload-console operators list"))
 @db_option
 def operators_list(db: str | None) -> None:
-    """Print every operator's name."""
+    """Print every operator: name, role and e-mail (tab-separated)."""
     from storage.operators import list_operators
 
     for row in list_operators(open_database(db)):
-        click.echo(row["name"])
+        click.echo("\t".join(printable(v or "") for v in (row["name"], row["role"], row["email"])))
 
 
 @cli.command("answer-mailbox", epilog=example("offload-console answer-mailbox"))

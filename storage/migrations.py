@@ -644,3 +644,24 @@ CREATE INDEX input_requests_answered ON input_requests (answered_at)
 def m021_report_indexes(db):
     """``REPORT_INDEXES``."""
     execute_each(db, REPORT_INDEXES)
+
+
+# Roles and routing: each local account's role (``viewer``, ``operator``, ``admin``); who is
+# on duty (a row per operator on duty, local or OIDC, with when they were last given a question
+# by the router); when the router handled a question (it never routes one twice, so a question
+# a person unassigns stays unassigned).
+ROLES_AND_ROUTING = """
+ALTER TABLE operators ADD COLUMN role TEXT NOT NULL DEFAULT 'operator';
+CREATE TABLE duty (
+    operator         TEXT PRIMARY KEY,
+    since            INTEGER NOT NULL,
+    last_assigned_at INTEGER
+);
+ALTER TABLE input_requests ADD COLUMN routed_at INTEGER
+"""
+
+
+@migrations()
+def m022_roles_and_routing(db):
+    """``ROLES_AND_ROUTING``."""
+    execute_each(db, ROLES_AND_ROUTING)

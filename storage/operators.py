@@ -10,8 +10,29 @@ def count_operators(db: Database) -> int:
     return db.execute("SELECT count(*) FROM operators").fetchone()[0]
 
 
+ROLES = ("viewer", "operator", "admin")  # each may do what the one before it may, and more
+
+
 def list_operators(db: Database) -> list[dict]:
-    return list(db.query("SELECT name, created_at, created_by FROM operators ORDER BY name"))
+    return list(
+        db.query("SELECT name, created_at, created_by, role, email FROM operators ORDER BY name")
+    )
+
+
+def role_of(db: Database, name: str) -> str | None:
+    """A local account's role (None: no such account)."""
+    row = first_row(db, "SELECT role FROM operators WHERE name = ?", [name])
+    return row["role"] if row else None
+
+
+def set_role(db: Database, name: str, role: str) -> bool:
+    """True when the account exists (its role is now ``role``)."""
+    if role not in ROLES:
+        raise ValueError(f"role: one of {', '.join(ROLES)}")
+    with write_transaction(db):
+        return (
+            db.execute("UPDATE operators SET role = ? WHERE name = ?", [role, name]).rowcount == 1
+        )
 
 
 def get_password_hash(db: Database, name: str) -> str | None:

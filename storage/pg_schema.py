@@ -17,6 +17,7 @@ from storage.migrations import (
     PRESENCE_TABLES,
     REPORT_INDEXES,
     RESILIENCE_TABLES,
+    ROLES_AND_ROUTING,
     SEARCH_COLUMNS,
     WAITING_INDEXES,
     queue_new_question,
@@ -324,6 +325,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m019_unreadable_results_have_their_own_shape", RESULT_SHAPE_OF_UNREADABLE),
     ("m020_answers_by_mail", MAIL_ANSWER_TABLES.replace("INTEGER", "bigint")),
     ("m021_report_indexes", REPORT_INDEXES),
+    ("m022_roles_and_routing", ROLES_AND_ROUTING.replace("INTEGER", "bigint")),
 ]
 
 MIGRATIONS_TABLE = "_console_migrations"

@@ -99,7 +99,17 @@ def test_operators_add_list_remove(tmp_path):
     db = str(tmp_path / "c.db")
     out = invoke("operators", "add", "avery", "--db", db, input="a-long-enough-password\n")
     assert out.exit_code == 0 and "added avery" in out.output
-    assert invoke("operators", "list", "--db", db).output.split() == ["avery"]
+    assert invoke("operators", "list", "--db", db).output.split() == ["avery", "operator"]
+    out = invoke(
+        "operators", "add", "lee", "--role", "viewer", "--db", db, input="a-long-enough-password\n"
+    )
+    assert out.exit_code == 0
+    assert invoke("operators", "role", "avery", "admin", "--db", db).exit_code == 0
+    assert invoke("operators", "list", "--db", db).output.splitlines() == [
+        "avery\tadmin\t",
+        "lee\tviewer\t",
+    ]
+    assert invoke("operators", "role", "nobody", "admin", "--db", db).exit_code == 1
     assert invoke("operators", "remove", "avery", "--db", db).exit_code == 0
     missing = invoke("operators", "remove", "avery", "--db", db)
     assert missing.exit_code == 1 and "no operator named 'avery'" in missing.output

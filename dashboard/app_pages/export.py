@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import outside
-from dashboard.auth import operator
+from dashboard.auth import operator, refused
 from dashboard.format import plural
 from dashboard.session import get_db
 from offload_console import settings
@@ -76,6 +76,9 @@ def prepare_and_offer(write, record, stem: str, disabled: bool) -> None:
     if st.button(
         "Prepare CSV", type="primary", disabled=disabled or operator() is None, key="ex_prepare"
     ):
+        if words := refused("export"):
+            st.error(words)
+            return
         bar = st.progress(0.0, text="Writing…")
         if "ex_file" in ss:  # one prepared file per session: drop the previous one
             drop_spool_file(ss.pop("ex_file")[0])

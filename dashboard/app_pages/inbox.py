@@ -17,7 +17,7 @@ from dashboard.answer_box import (
     show_last_departed,
     show_outcome,
 )
-from dashboard.auth import operator
+from dashboard.auth import operator, refused
 from dashboard.format import case_line, due_words, duration, event_summary, literal, plural, when
 from dashboard.inbox_view import (
     SORT_LABELS,
@@ -246,6 +246,10 @@ def queue() -> None:
 
 
 def _assign(request_id: str, assignee: str | None) -> None:
+    words = refused("assign")
+    if words:
+        ss[f"assign_note_{request_id}"] = words
+        return
     _, message = assign(db, request_id, assignee, operator())
     ss[f"assign_note_{request_id}"] = message
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import outside
-from dashboard.auth import operator
+from dashboard.auth import operator, refused
 from dashboard.format import plural
 from dashboard.new_case_view import (
     add_field,
@@ -104,8 +104,11 @@ with st.expander("Templates", icon=":material/bookmarks:"):
     if choice in saved and t1.button(
         "Delete this template", key="nc_template_delete", disabled=operator() is None
     ):
-        delete_template(db, choice, operator())
-        st.rerun()
+        if words := refused("templates"):
+            st.error(words)
+        else:
+            delete_template(db, choice, operator())
+            st.rerun()
     name = t2.text_input(
         "Save the form as", key="nc_template_name", placeholder="e.g. W-9, AP team"
     )
@@ -115,6 +118,8 @@ with st.expander("Templates", icon=":material/bookmarks:"):
             st.error("Give the template a name.")
         elif name.strip() == BUILT_IN:
             st.error("That name is the built-in template's.")
+        elif words := refused("templates"):
+            st.error(words)
         else:
             save_template(db, name.strip(), body, operator())
             ss["nc_flash"] = name.strip()
@@ -319,6 +324,9 @@ with st.expander("Preview: the exact request"):
 
 def send() -> None:
     """Button callback: it runs before the next script run, with every widget's latest value."""
+    ss["nc_refused"] = refused("launch")
+    if ss["nc_refused"]:  # the form keeps everything typed
+        return
     fresh, _ = build_body(form_state(ss, sandbox))
     if current_problems(ss, sandbox):
         ss["nc_show_errors"] = True
@@ -352,6 +360,8 @@ st.button(
     disabled=operator() is None,
     help=None if operator() else "Enter your name in the sidebar first.",
 )
+if ss.get("nc_refused"):
+    st.error(ss["nc_refused"])
 result = ss.get("nc_result")
 if result is not None:
     if result.status == "SENT":
@@ -411,6 +421,9 @@ if upload is not None:
             key="nc_batch_send",
             disabled=operator() is None or len(bodies) == bad,
         ):
+            if words := refused("launch"):
+                st.error(words)
+                st.stop()
             bar = st.progress(0.0, text="Sending…")
             outcomes = launch_batch(
                 db,
