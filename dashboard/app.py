@@ -68,6 +68,7 @@ pages = [
     st.Page(
         "app_pages/reports.py", title="Reports", icon=":material/bar_chart:", url_path="reports"
     ),
+    st.Page("app_pages/team.py", title="Team", icon=":material/groups:", url_path="team"),
     st.Page(
         "app_pages/deliveries.py",
         title="Deliveries",

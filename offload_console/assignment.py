@@ -85,15 +85,24 @@ def assign(db: Database, request_id: str, assignee: str | None, by: str) -> tupl
     drop_other_assignment_mail(db, request_id, address, now=now_ms())
     if assignee is None:
         return True, "Unassigned."
-    mail = next((t for t in targets_from_urls(settings.notify_urls()) if t.sends_mail), None)
-    if address and mail:
-        queue_assigned(
-            db,
-            input_request_id=request_id,
-            case_id=before["case_id"],
-            recipient=address,
-            target_id=mail.target_id,
-            now=now_ms(),
-        )
+    if mail_assignee(db, request_id, before["case_id"], assignee):
         return True, f"Assigned to {assignee}; an e-mail to them is on its way."
     return True, f"Assigned to {assignee}."
+
+
+def mail_assignee(db: Database, request_id: str, case_id: str, assignee: str) -> bool:
+    """Queue the ``question.assigned`` e-mail to ``assignee``'s address through the first
+    ``mailto://`` target; False when they have no address or there is no such target."""
+    address = email_of(db, assignee)
+    mail = next((t for t in targets_from_urls(settings.notify_urls()) if t.sends_mail), None)
+    if not (address and mail):
+        return False
+    queue_assigned(
+        db,
+        input_request_id=request_id,
+        case_id=case_id,
+        recipient=address,
+        target_id=mail.target_id,
+        now=now_ms(),
+    )
+    return True

@@ -142,6 +142,8 @@ class Settings:
     answer_address: str | None = None  # OFFLOAD_CONSOLE_ANSWER_ADDRESS
     answer_require_auth: bool = False  # OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH
     answer_authserv_id: str | None = None  # OFFLOAD_CONSOLE_ANSWER_AUTHSERV_ID
+    auto_assign: bool = False  # OFFLOAD_CONSOLE_AUTO_ASSIGN
+    auto_assign_cap: int = 10  # OFFLOAD_CONSOLE_AUTO_ASSIGN_CAP
     problems: tuple[str, ...] = ()
 
 
@@ -179,6 +181,13 @@ _NUMBERS = {  # Settings field: its variable
     "notify_retry_s": _Number("OFFLOAD_CONSOLE_NOTIFY_RETRY_S", 0.1, 86_400, _SECONDS.format(10)),
     "notify_recover_s": _Number(
         "OFFLOAD_CONSOLE_NOTIFY_RECOVER_S", 0.1, 86_400, _SECONDS.format(15)
+    ),
+    "auto_assign_cap": _Number(
+        "OFFLOAD_CONSOLE_AUTO_ASSIGN_CAP",
+        1,
+        10_000,
+        "open questions per operator, a whole number from 1 to 10000, e.g. 10",
+        whole=True,
     ),
     "spool_mb": _Number(
         "OFFLOAD_CONSOLE_SPOOL_MB", 0, 1_000_000, "a size in MiB, 0 to turn the spool off"
@@ -248,6 +257,8 @@ def load(env: Mapping[str, str]) -> Settings:
         "answer_require_auth": (_raw(env, "OFFLOAD_CONSOLE_ANSWER_REQUIRE_AUTH") or "").lower()
         in ("1", "yes", "true", "on"),
         "answer_authserv_id": _raw(env, "OFFLOAD_CONSOLE_ANSWER_AUTHSERV_ID"),
+        "auto_assign": (_raw(env, "OFFLOAD_CONSOLE_AUTO_ASSIGN") or "").lower()
+        in ("1", "yes", "true", "on"),
     }
     return Settings(**values, problems=tuple(problems))
 
@@ -832,3 +843,10 @@ def answer_authserv_id() -> str | None:
     ``Authentication-Results`` it adds (``mx.example.com``); only that server's verdict counts.
     Unset: the topmost header's."""
     return current().answer_authserv_id
+
+
+def auto_assign_cap() -> int | None:
+    """With ``OFFLOAD_CONSOLE_AUTO_ASSIGN=1``: each new question goes to an on-duty operator
+    (round-robin), skipping those holding ``OFFLOAD_CONSOLE_AUTO_ASSIGN_CAP`` (default 10) open
+    questions. None: off (the default)."""
+    return current().auto_assign_cap if current().auto_assign else None

@@ -22,6 +22,7 @@ from offload_console.notify import (
     switch_on,
     targets_from_urls,
 )
+from offload_console.routing import route_forever
 from storage import DatabaseUnavailable, StorageError, now_ms
 from storage.jobs import JobLock
 from storage.notifications import refresh_targets
@@ -46,6 +47,7 @@ class SidecarOptions:
     busy_timeout_ms: int = 5000
     request_timeout_s: float = 10.0
     mailbox: Mailbox | None = None  # the answer mailbox: replies answer questions
+    auto_assign_cap: int | None = None  # routing on: new questions go to on-duty operators
     reader: ReaderOptions | None = None
 
     @property
@@ -97,6 +99,7 @@ def options(
         request_timeout_s=settings.request_timeout_s(),
         mailbox=mailbox,
         reader=reader,
+        auto_assign_cap=settings.auto_assign_cap(),
     )
 
 
@@ -144,6 +147,14 @@ def build(opts: SidecarOptions):
                 )
             )
 
+        if opts.auto_assign_cap is not None:
+            background.append(
+                asyncio.create_task(
+                    route_forever(
+                        open_db, opts.auto_assign_cap, job=JobLock(opts.db_path, "router")
+                    )
+                )
+            )
         if opts.mailbox is not None:
             mail = next((t for t in opts.targets if t.sends_mail), None)
             background.append(
@@ -251,6 +262,12 @@ def start_line(opts: SidecarOptions) -> str:
         + (
             f"; spool {opts.spool_path} (up to {opts.spool_max_bytes >> 20} MiB)"
             if opts.spool_max_bytes
+            else ""
+        )
+        + (
+            f"; new questions assigned to operators on duty (at most {opts.auto_assign_cap} open"
+            " each)"
+            if opts.auto_assign_cap is not None
             else ""
         )
         + (

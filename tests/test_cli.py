@@ -278,6 +278,8 @@ def test_every_help_example_runs(command, tmp_path, example_sandbox):
             storage.open_db(env["OFFLOAD_CONSOLE_DB"]).conn.close()  # as a started console left it
             if command == "operators remove":  # someone to remove
                 invoke("operators", "add", "avery", env=env, input="a-long-enough-password\n")
+            if command == "operators role":  # someone whose role changes
+                invoke("operators", "add", "blake", env=env, input="a-long-enough-password\n")
             mail_server = None
             if command == "answer-mailbox":  # a mailbox to check
                 from tests import imap_server

@@ -63,7 +63,7 @@ def sign_in(page, url: str, name: str = "avery", password: str = PASSWORD) -> No
     wait_until(lambda: signed_in(page), 90, 0.2, "signed in")
 
 
-PAGES = 9
+PAGES = 10
 
 
 def nav_links(page) -> int:
