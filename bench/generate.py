@@ -270,8 +270,7 @@ def ensure(db_path: str, cases: int) -> str:
         # Made before answers had their own times (all "now": a week held every answer).
         stale = stale or bool(
             old.execute(
-                "SELECT 1 FROM input_requests WHERE answered_at IS NOT NULL"
-                " AND answered_via IS NULL LIMIT 1"
+                "SELECT 1 FROM input_requests WHERE answered_by = 'bench' LIMIT 1"
             ).fetchone()
         )
         old.conn.close()
