@@ -522,13 +522,18 @@ if st.toggle("Saved replies", key="inbox_snippets_open"):
         with c1:
             outside.text(f"{snippet['name']}: {snippet['text']}")
         if c2.button("Delete", key=f"del_snippet_{snippet['name']}", disabled=operator() is None):
-            delete_snippet(db, snippet["name"], operator())
-            st.rerun()
+            if words := refused("answer"):
+                st.error(words)
+            else:
+                delete_snippet(db, snippet["name"], operator())
+                st.rerun()
     with st.form("new_snippet", clear_on_submit=True):
         name = st.text_input("Name")
         body = st.text_area("Reply text")
         if st.form_submit_button("Save reply", disabled=operator() is None):
-            if name.strip() and body.strip():
+            if words := refused("answer"):
+                st.error(words)
+            elif name.strip() and body.strip():
                 save_snippet(db, name.strip(), body.strip(), operator())
                 st.rerun()
             else:
