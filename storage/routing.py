@@ -75,8 +75,12 @@ def route_one(db: Database, *, cap: int, now: int) -> tuple[dict, str] | None:
         ).rowcount
         if changed != 1:
             return None
+        # After every stamp already given, whatever this router's clock says: the turn order
+        # holds across routers whose clocks (or passes) differ.
+        top = db.execute("SELECT coalesce(max(last_assigned_at), 0) FROM duty").fetchone()[0]
         db.execute(
-            "UPDATE duty SET last_assigned_at = ? WHERE operator = ?", [now, taker["operator"]]
+            "UPDATE duty SET last_assigned_at = ? WHERE operator = ?",
+            [max(now, top + 1), taker["operator"]],
         )
         audit.record(
             db,
