@@ -69,6 +69,12 @@ def role() -> str | None:
     return "admin"
 
 
+def role_line() -> str:
+    """The sidebar's word on this session's role."""
+    current = role()
+    return f"Role: {current}" + (" (reads only)" if current == "viewer" else "")
+
+
 def refused(action: str) -> str | None:
     """Checked where an action happens (its callback): None when this session's role may do
     ``action``; else the refusal in words (audited)."""
@@ -146,6 +152,7 @@ def _oidc_gate(secrets: dict) -> None:
     with st.sidebar:
         st.caption("Signed in as")
         outside.text(email)
+        st.caption(role_line())
         st.button("Sign out", on_click=_oidc_sign_out, key="auth_logout")
 
 
@@ -265,6 +272,7 @@ def _local_gate(db) -> None:
     with st.sidebar:
         st.caption("Signed in as")
         outside.text(ss["auth_operator"])
+        st.caption(role_line())
         st.button("Sign out", on_click=_sign_out, key="auth_logout")
 
 

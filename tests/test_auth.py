@@ -95,7 +95,7 @@ def test_operators_cli_add_list_remove(db_path):
         ).returncode
         == 0
     )
-    assert cli("operators", "list", "--db", db_path).stdout.split() == ["avery"]
+    assert cli("operators", "list", "--db", db_path).stdout.split() == ["avery", "operator"]
     short = cli("operators", "add", "blake", "--password-stdin", "--db", db_path, stdin="x\n")
     assert short.returncode == 2 and "at least" in short.stderr
     assert cli("operators", "remove", "avery", "--db", db_path).returncode == 0

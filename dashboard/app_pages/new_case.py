@@ -237,10 +237,10 @@ if ss["nc_has_schema"]:
             "more in JSON": st.column_config.TextColumn(disabled=True),
         },
     )
-    from_table, refused = apply_table_edits(ss[base_key], base_rows, ss.get(editor_key))
-    if refused:
+    from_table, edits_refused = apply_table_edits(ss[base_key], base_rows, ss.get(editor_key))
+    if edits_refused:
         # Show the table as the schema really is: start it again from the schema.
-        ss["nc_schema_refused"] = refused
+        ss["nc_schema_refused"] = edits_refused
         ss["nc_schema"] = from_table
         ss["nc_schema_json"] = schema_text(from_table)
         ss["nc_ver"] += 1
