@@ -21,11 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 import storage  # noqa: E402
-from offload_client import OffloadClient  # noqa: E402
-from offload_console.outbox import submit_case  # noqa: E402
-from offload_console.templates import W9_TEMPLATE  # noqa: E402
 from storage.operators import set_email, upsert_operator  # noqa: E402
-from tests.browser import running_stack  # noqa: E402
+from tests.browser import launch_questions, running_stack  # noqa: E402
 from tests.helpers import wait_until  # noqa: E402
 from tests.imap_server import ImapServer  # noqa: E402
 from tests.mail_shapes import reply  # noqa: E402
@@ -51,16 +48,7 @@ def run(replies: int, idle: bool) -> list[float]:
             db = storage.open_db(stack["db"])
             upsert_operator(db, "avery", "x", "bench")
             set_email(db, "avery", "avery@example.com")
-            client = OffloadClient(stack["sandbox"], "sandbox-local-key")
-            hook = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
-            for n in range(replies):
-                body = {
-                    **W9_TEMPLATE,
-                    "clientReferenceId": f"bench-{n}",
-                    "clientWebhookUrl": hook,
-                    "metadata": {"sandboxScenario": "input_needed"},
-                }
-                submit_case(db, client, body, actor="bench")
+            launch_questions(stack, [f"bench-{n}" for n in range(replies)])
             wait_until(lambda: len(smtp.messages) >= replies, 120, 0.2, "every e-mail")
             tokens = {}
             for _, _, content in smtp.messages:

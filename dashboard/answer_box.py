@@ -105,7 +105,11 @@ def keep_draft(request_id: str, text: str) -> None:
 
 def kept_draft(request_id: str) -> str:
     """The operator's unsent text for a question: this tab's, else the database's."""
-    text = ss.get("drafts", {}).get(request_id) or ss.get(answer_key(request_id))
+    text = ss.get("drafts", {}).get(request_id)
+    if not text and ss.get(answer_key(request_id)):
+        # The box's text reached the server (a blur) before the key script reported it, and
+        # the box is not drawn any more: Streamlit forgets it after this run, this tab must not.
+        text = ss.setdefault("drafts", {})[request_id] = ss[answer_key(request_id)]
     if not text and operator():
         try:
             text = draft_of(get_db(), operator(), request_id)

@@ -96,6 +96,38 @@ def send_confirming_if_asked(page, request_id: str, answer: str) -> None:
         wait_until(lambda: answer in last.inner_text(), SERVER_WAIT_MS / 1000, 0.2, "sent")
 
 
+def launch_questions(running: dict, references: list[str]) -> None:
+    """Launch a case per reference on a :func:`running_stack` whose sandbox counterparty asks
+    one question each; return once every one of them waits in the console."""
+    import storage
+    from offload_client import OffloadClient
+    from offload_console.outbox import submit_case
+    from offload_console.templates import W9_TEMPLATE
+    from tests.helpers import wait_until
+
+    db = storage.open_db(running["db"])
+    client = OffloadClient(running["sandbox"], "sandbox-local-key")
+    hook = f"http://127.0.0.1:{running['ports']['sidecar']}/webhooks/offload"
+    for reference in references:
+        body = {
+            **W9_TEMPLATE,
+            "clientReferenceId": reference,
+            "clientWebhookUrl": hook,
+            "metadata": {"sandboxScenario": "input_needed"},
+        }
+        assert submit_case(db, client, body, actor="setup").status == "SENT"
+    marks = ",".join("?" for _ in references)
+
+    def waiting() -> bool:
+        return db.execute(
+            "SELECT count(*) FROM input_requests r JOIN cases c USING (case_id)"
+            f" WHERE r.status = 'PENDING' AND c.client_reference_id IN ({marks})",
+            references,
+        ).fetchone()[0] == len(references)
+
+    wait_until(waiting, SERVER_WAIT_MS / 1000, 0.3, message=f"{len(references)} questions waiting")
+
+
 @contextlib.contextmanager
 def running_stack(tmp_path, reconcile_every_s: str = "2", extra_env: dict | None = None):
     """`offload-console up` in sandbox mode on free ports, stopped (SIGTERM) on exit."""

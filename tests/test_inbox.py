@@ -367,3 +367,18 @@ def test_a_question_answered_by_e_mail_says_so(env_db):
     )
     at = run_app({"request": "r-m"}, operator_name="Blake")
     assert "Answered by avery \\(by e\\-mail\\)" in markdown(at)  # as literal() escapes it
+
+
+def test_a_draft_committed_but_not_yet_reported_outlives_the_next_redraws(env_db):
+    """Found racing an e-mail reply against Send: the box's text reached the server (a blur)
+    but the key script had not reported it yet when the question was answered elsewhere; the
+    draft showed once and was gone at the next run (Streamlit drops an undrawn box's state)."""
+    ask(env_db, "c-d", "r-d", 30, "Draft?")
+    at = run_app({"request": "r-d"}, operator_name="Avery")
+    at.text_area(key="answer_r-d").input("Avery's words").run()
+    env_db["input_requests"].update(
+        "r-d", {"status": "ANSWERED", "answered_by": "Blake", "answered_at": 1, "answer": "y"}
+    )
+    for _ in range(3):
+        at.run()
+        assert "Avery's words" in [c.value for c in at.code]

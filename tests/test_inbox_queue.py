@@ -21,6 +21,7 @@ from tests.browser import (
     SERVER_WAIT_MS,
     click_when_drawn,
     commit_text,
+    launch_questions,
     needs_chromium,
     running_stack,
     send_anyway,
@@ -36,25 +37,8 @@ QUESTIONS = 30
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with running_stack(tmp_path_factory.mktemp("queue"), reconcile_every_s="0") as running:
-        db = storage.open_db(running["db"])
-        client = OffloadClient(running["sandbox"], "sandbox-local-key")
-        hook = f"http://127.0.0.1:{running['ports']['sidecar']}/webhooks/offload"
-        for n in range(QUESTIONS):
-            body = {
-                **W9_TEMPLATE,
-                "clientReferenceId": f"q-{n:02d}",
-                "clientWebhookUrl": hook,
-                "metadata": {"sandboxScenario": "input_needed"},
-            }
-            assert submit_case(db, client, body, actor="setup").status == "SENT"
-        wait_until(
-            lambda: pending(db) == QUESTIONS, 90, 0.3, message="every question in the console"
-        )
+        launch_questions(running, [f"q-{n:02d}" for n in range(QUESTIONS)])
         yield running
-
-
-def pending(db) -> int:
-    return db.execute("SELECT count(*) FROM input_requests WHERE status = 'PENDING'").fetchone()[0]
 
 
 def sandbox_answers(stack) -> list[dict]:

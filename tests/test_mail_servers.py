@@ -18,11 +18,9 @@ import storage
 from offload_client import OffloadClient
 from offload_console.accounts import add_operator
 from offload_console.answers import send_answer
-from offload_console.outbox import submit_case
-from offload_console.templates import W9_TEMPLATE
 from storage.operators import set_email, upsert_operator
 from tests import imap_server
-from tests.browser import commit_text, needs_chromium, running_stack
+from tests.browser import commit_text, launch_questions, needs_chromium, running_stack
 from tests.helpers import wait_until
 from tests.mail_shapes import reply
 from tests.test_notify_servers import Mailbox
@@ -70,25 +68,13 @@ def stack(tmp_path_factory, imap, smtp):
 def ask(stack, reference: str) -> str:
     """Launch a case whose counterparty asks one question; the question's id once it is in
     the console."""
+    launch_questions(stack, [reference])
     db = storage.open_db(stack["db"])
-    hook = f"http://127.0.0.1:{stack['ports']['sidecar']}/webhooks/offload"
-    body = {
-        **W9_TEMPLATE,
-        "clientReferenceId": reference,
-        "clientWebhookUrl": hook,
-        "metadata": {"sandboxScenario": "input_needed"},
-    }
-    assert submit_case(db, stack["client"], body, actor="setup").status == "SENT"
-
-    def question():
-        row = db.execute(
-            "SELECT r.input_request_id FROM input_requests r JOIN cases c USING (case_id)"
-            " WHERE c.client_reference_id = ? AND r.status = 'PENDING'",
-            [reference],
-        ).fetchone()
-        return row[0] if row else None
-
-    return wait_until(question, WAIT, 0.2, f"the question of {reference} in the console")
+    return db.execute(
+        "SELECT r.input_request_id FROM input_requests r JOIN cases c USING (case_id)"
+        " WHERE c.client_reference_id = ? AND r.status = 'PENDING'",
+        [reference],
+    ).fetchone()[0]
 
 
 def mail_about(smtp, request_id: str):
@@ -249,6 +235,26 @@ def test_the_reader_killed_between_recording_and_moving_acts_once(stack, imap, s
     )
 
 
+def run_async(main) -> None:
+    """``asyncio.run(main())`` in a thread of its own: a worker that also drives Chromium has
+    Playwright's loop running in its main thread."""
+    import asyncio
+
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(120)
+    if failed:
+        raise failed[0]
+
+
 def reader(db_url: str, box, state, job=None):
     """The sidecar's reader of ``box`` over ``db_url`` (Offload unreachable: these tests send
     nothing), passing every 0.1 s."""
@@ -291,7 +297,7 @@ def test_health_names_a_mailbox_that_refuses_the_reader_and_then_one_that_reads(
             finally:
                 task.cancel()
 
-        asyncio.run(main())
+        run_async(main)
         return state
 
     def row(state: ReaderState):
@@ -402,7 +408,7 @@ def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(postgres):
             finally:
                 task.cancel()
 
-        asyncio.run(main())
+        run_async(main)
         assert state.reading
     finally:
         imap.stop()

@@ -10,12 +10,16 @@ import httpx
 import pytest
 
 import storage
-from offload_client import OffloadClient
 from offload_console.accounts import add_operator
-from offload_console.outbox import submit_case
-from offload_console.templates import W9_TEMPLATE
 from storage.operators import set_role
-from tests.browser import SERVER_WAIT_MS, commit_text, needs_chromium, running_stack, wait_ready
+from tests.browser import (
+    SERVER_WAIT_MS,
+    commit_text,
+    launch_questions,
+    needs_chromium,
+    running_stack,
+    wait_ready,
+)
 from tests.helpers import wait_until
 from tests.test_sign_in_cookie import sign_in
 
@@ -26,28 +30,8 @@ PASSWORD = "a long enough password"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with running_stack(tmp_path_factory.mktemp("roles"), reconcile_every_s="0") as running:
+        launch_questions(running, ["role-0", "role-1"])
         db = storage.open_db(running["db"])
-        client = OffloadClient(running["sandbox"], "sandbox-local-key")
-        hook = f"http://127.0.0.1:{running['ports']['sidecar']}/webhooks/offload"
-        for n in range(2):
-            body = {
-                **W9_TEMPLATE,
-                "clientReferenceId": f"role-{n}",
-                "clientWebhookUrl": hook,
-                "metadata": {"sandboxScenario": "input_needed"},
-            }
-            assert submit_case(db, client, body, actor="setup").status == "SENT"
-        wait_until(
-            lambda: (
-                db.execute(
-                    "SELECT count(*) FROM input_requests WHERE status = 'PENDING'"
-                ).fetchone()[0]
-                == 2
-            ),
-            90,
-            0.3,
-            "two questions waiting",
-        )
         for name, role in (("lee", "viewer"), ("ada", "admin"), ("avery", "operator")):
             add_operator(db, name, PASSWORD, by="setup")
             set_role(db, name, role)
