@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote
 import streamlit as st
 
 from dashboard import outside
-from dashboard.format import plural
+from dashboard.format import literal, plural
 from dashboard.session import get_db
 from offload_console.accounts import (
     SESSION_COOKIE,
@@ -152,7 +152,7 @@ def _oidc_gate(secrets: dict) -> None:
     with st.sidebar:
         st.caption("Signed in as")
         outside.text(email)
-        st.caption(role_line())
+        st.caption(literal(role_line()))
         st.button("Sign out", on_click=_oidc_sign_out, key="auth_logout")
 
 
@@ -272,7 +272,7 @@ def _local_gate(db) -> None:
     with st.sidebar:
         st.caption("Signed in as")
         outside.text(ss["auth_operator"])
-        st.caption(role_line())
+        st.caption(literal(role_line()))
         st.button("Sign out", on_click=_sign_out, key="auth_logout")
 
 

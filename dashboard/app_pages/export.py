@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import outside
 from dashboard.auth import operator, refused
-from dashboard.format import plural
+from dashboard.format import literal, plural
 from dashboard.session import get_db
 from offload_console import settings
 from offload_console.csv_export import (
@@ -77,7 +77,7 @@ def prepare_and_offer(write, record, stem: str, disabled: bool) -> None:
         "Prepare CSV", type="primary", disabled=disabled or operator() is None, key="ex_prepare"
     ):
         if words := refused("export"):
-            st.error(words)
+            st.error(literal(words))
             return
         bar = st.progress(0.0, text="Writing…")
         if "ex_file" in ss:  # one prepared file per session: drop the previous one

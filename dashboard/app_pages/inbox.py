@@ -523,7 +523,7 @@ if st.toggle("Saved replies", key="inbox_snippets_open"):
             outside.text(f"{snippet['name']}: {snippet['text']}")
         if c2.button("Delete", key=f"del_snippet_{snippet['name']}", disabled=operator() is None):
             if words := refused("answer"):
-                st.error(words)
+                st.error(literal(words))
             else:
                 delete_snippet(db, snippet["name"], operator())
                 st.rerun()
@@ -532,7 +532,7 @@ if st.toggle("Saved replies", key="inbox_snippets_open"):
         body = st.text_area("Reply text")
         if st.form_submit_button("Save reply", disabled=operator() is None):
             if words := refused("answer"):
-                st.error(words)
+                st.error(literal(words))
             elif name.strip() and body.strip():
                 save_snippet(db, name.strip(), body.strip(), operator())
                 st.rerun()

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import outside
 from dashboard.auth import operator, refused
-from dashboard.format import plural
+from dashboard.format import literal, plural
 from dashboard.new_case_view import (
     add_field,
     batch_preview,
@@ -105,7 +105,7 @@ with st.expander("Templates", icon=":material/bookmarks:"):
         "Delete this template", key="nc_template_delete", disabled=operator() is None
     ):
         if words := refused("templates"):
-            st.error(words)
+            st.error(literal(words))
         else:
             delete_template(db, choice, operator())
             st.rerun()
@@ -119,7 +119,7 @@ with st.expander("Templates", icon=":material/bookmarks:"):
         elif name.strip() == BUILT_IN:
             st.error("That name is the built-in template's.")
         elif words := refused("templates"):
-            st.error(words)
+            st.error(literal(words))
         else:
             save_template(db, name.strip(), body, operator())
             ss["nc_flash"] = name.strip()
@@ -361,7 +361,7 @@ st.button(
     help=None if operator() else "Enter your name in the sidebar first.",
 )
 if ss.get("nc_refused"):
-    st.error(ss["nc_refused"])
+    st.error(literal(ss["nc_refused"]))
 result = ss.get("nc_result")
 if result is not None:
     if result.status == "SENT":
@@ -422,7 +422,7 @@ if upload is not None:
             disabled=operator() is None or len(bodies) == bad,
         ):
             if words := refused("launch"):
-                st.error(words)
+                st.error(literal(words))
                 st.stop()
             bar = st.progress(0.0, text="Sending…")
             outcomes = launch_batch(

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import outside
+from dashboard.format import literal
 from dashboard.reports_view import (
     BUCKETS,
     answer_figures,
@@ -96,16 +97,20 @@ times = list(answer_times(db, since, until, answer_within_ms=within))
 overall = answer_figures(times)
 
 m = st.columns(6)
-m[0].metric("Questions asked", sum(questions["asked"].values()))
-m[1].metric("Answered", sum(questions["answered"].values()))
-m[2].metric("Still waiting", sum(questions["waiting"].values()))
-m[3].metric("Overdue now", overdue_now(db, since, until, now=now, answer_within_ms=within))
-m[4].metric("Answered in time", f"{overall['in_time_pct']:g} %" if overall["count"] else "–")
-m[5].metric("Median time to answer", f"{overall['median_min']:g} min" if overall["count"] else "–")
+m[0].metric("Questions asked", int(sum(questions["asked"].values())))
+m[1].metric("Answered", int(sum(questions["answered"].values())))
+m[2].metric("Still waiting", int(sum(questions["waiting"].values())))
+m[3].metric("Overdue now", int(overdue_now(db, since, until, now=now, answer_within_ms=within)))
+in_time = f"{overall['in_time_pct']:g} %" if overall["count"] else "–"
+median = f"{overall['median_min']:g} min" if overall["count"] else "–"
+m[4].metric("Answered in time", literal(in_time))
+m[5].metric("Median time to answer", literal(median))
 st.caption(
-    f"{start.isoformat()} to {end.isoformat()} (UTC). Asked and still waiting count the "
-    "questions asked in the period; answered, the answers given in it, whenever asked. Due "
-    f"time: the case's own answer window, else {within // 60_000} min."
+    literal(
+        f"{start.isoformat()} to {end.isoformat()} (UTC). Asked and still waiting count the "
+        "questions asked in the period; answered, the answers given in it, whenever asked. Due "
+        f"time: the case's own answer window, else {within // 60_000} min."
+    )
 )
 
 st.subheader("Questions")

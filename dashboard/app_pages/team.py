@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import outside
 from dashboard.auth import operator, refused, role
-from dashboard.format import when
+from dashboard.format import literal, when
 from dashboard.health_checks import ago
 from dashboard.session import get_db, operator_tz
 from offload_console import settings
@@ -48,17 +48,19 @@ def change_role(name: str) -> None:
 me = operator()
 cap = settings.auto_assign_cap()
 st.caption(
-    f"Automatic assignment is on: each new question goes to an operator on duty, in turn, "
-    f"skipping anyone holding {cap} open questions."
+    literal(
+        f"Automatic assignment is on: each new question goes to an operator on duty, in turn, "
+        f"skipping anyone holding {cap} open questions."
+    )
     if cap is not None
     else "Automatic assignment is off (OFFLOAD_CONSOLE_AUTO_ASSIGN): being on duty only shows here."
 )
 if me:
     ss["team_on_duty"] = is_on_duty(db, me)
-    st.toggle(f"{me}: on duty", key="team_on_duty", on_change=set_my_duty)
-    st.caption(f"Your role: {role() or 'none'}.")
+    st.toggle(literal(f"{me}: on duty"), key="team_on_duty", on_change=set_my_duty)
+    st.caption(literal(f"Your role: {role() or 'none'}."))
 if "team_note" in ss:
-    st.info(ss.pop("team_note"))
+    st.info(literal(ss.pop("team_note")))
 
 duty = {row["operator"]: row for row in on_duty(db)}
 accounts = list_operators(db)
@@ -87,7 +89,7 @@ if rows:
     outside.dataframe(pd.DataFrame(rows), hide_index=True, key="team_table")
     last = max((r["last_assigned_at"] or 0 for r in duty.values()), default=0)
     if last:
-        st.caption(f"Last question given by the router: {ago(now_ms() - last)}.")
+        st.caption(literal(f"Last question given by the router: {ago(now_ms() - last)}."))
 else:
     st.info("No operator accounts and nobody on duty.")
 
