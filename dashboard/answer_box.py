@@ -70,6 +70,8 @@ def _send(request_id: str) -> None:
         )
     ss[f"outcome_{request_id}"] = outcome
     if not outcome.keep_text:
+        if not outcome.ok and text.strip():  # answered by someone else first: a draft, not sent
+            keep_draft(request_id, text)
         ss[answer_key(request_id)] = ""
 
 

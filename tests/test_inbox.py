@@ -382,3 +382,19 @@ def test_a_draft_committed_but_not_yet_reported_outlives_the_next_redraws(env_db
     for _ in range(3):
         at.run()
         assert "Avery's words" in [c.value for c in at.code]
+
+
+def test_a_send_that_lost_the_race_keeps_its_text_as_a_draft(env_db):
+    """Found racing an e-mail reply against Send: Avery clicked Send after Blake's answer was
+    recorded; "Already answered by Blake" cleared the box and the typed text was gone."""
+    ask(env_db, "c-l", "r-l", 30, "Lost?")
+    at = run_app({"request": "r-l"}, operator_name="Avery")
+    at.text_area(key="answer_r-l").input("Avery's late words").run()
+    env_db["input_requests"].update(
+        "r-l", {"status": "ANSWERED", "answered_by": "Blake", "answered_at": 1, "answer": "y"}
+    )
+    at.button(key="send_r-l").click().run()
+    assert "Already answered by Blake" in markdown(at)
+    for _ in range(2):
+        at.run()
+        assert "Avery's late words" in [c.value for c in at.code]
