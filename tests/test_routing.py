@@ -120,26 +120,39 @@ def test_a_simulated_day_with_operators_coming_and_going(db):
     assert len(given) > 100 and set(given.values()) == set(team)
 
 
-def test_two_sidecars_on_one_postgresql_route_each_question_once_and_mail_it(postgres):
+def test_two_sidecars_on_one_postgresql_route_each_question_once_and_mail_it(postgres, monkeypatch):
     """Routing on in two sidecars sharing PostgreSQL (the ``router`` job in one of them at a
-    time): questions posted to either are each assigned once, and each assignee gets one
-    assignment e-mail per question."""
+    time), two operators going on duty from two dashboards: questions posted to either sidecar
+    are each assigned once, and each assignee gets one assignment e-mail per question."""
     import email
     import email.policy
 
-    from storage.operators import set_email, upsert_operator
+    from streamlit.testing.v1 import AppTest
+
+    from offload_console.accounts import add_operator
+    from storage.operators import set_email
     from tests.helpers import free_port, wait_until
+    from tests.test_auth import APP, sign_in
     from tests.test_notify_servers import Mailbox, post, start_sidecar
 
     url = postgres.take()
     smtp = Mailbox()
     servers = []
+    monkeypatch.setenv("OFFLOAD_CONSOLE_DB", url)
+    monkeypatch.setenv("OFFLOAD_BASE_URL", "http://127.0.0.1:9")
     try:
         db = storage.open_db(url)
         for who in ("avery", "blake"):
-            upsert_operator(db, who, "x", "setup")
+            add_operator(db, who, "a long enough password", by="setup")
             set_email(db, who, f"{who}@example.com")
-            go_on_duty(db, who, T0)
+        for who in ("avery", "blake"):  # each on duty from their own dashboard session
+            at = sign_in(
+                AppTest.from_file(APP, default_timeout=60).run(), who, "a long enough password"
+            )
+            at.switch_page("app_pages/team.py").run()
+            at.toggle(key="team_on_duty").set_value(True).run()
+            assert not at.exception, at.exception
+        assert {row["operator"] for row in on_duty(db)} == {"avery", "blake"}
         env = {"OFFLOAD_CONSOLE_AUTO_ASSIGN": "1", "OFFLOAD_CONSOLE_AUTO_ASSIGN_CAP": "50"}
         for _ in range(2):
             servers.append(start_sidecar(url, free_port(), [smtp.url("team@example.com")], **env))
