@@ -113,10 +113,11 @@ def test_the_page_shows_the_period_in_its_url(db_path, monkeypatch):
     monkeypatch.setenv("OFFLOAD_CONSOLE_DB", db_path)
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
     at.session_state["operator_name"] = "Lead"
+    at.run()
+    at.switch_page("app_pages/reports.py")
     at.query_params["from"] = "2026-11-30"
     at.query_params["to"] = "2026-12-06"
     at.run()
-    at.switch_page("app_pages/reports.py").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Questions asked"] == "6" and metrics["Still waiting"] == "6"
