@@ -45,7 +45,7 @@ st.title("Export")
 st.caption(
     "CSV (RFC 4180, UTF-8), times in ISO 8601 UTC. Cells that a spreadsheet could run as "
     "a formula start with a ' so they show as text. The CLI writes the same bytes: "
-    "`offload-console export`."
+    "`offload-console export` (`--questions` for questions and answers)."
 )
 
 what = st.segmented_control(
