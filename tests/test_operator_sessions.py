@@ -271,7 +271,10 @@ def test_timeline_answer_and_nav_count_follow_the_inbox(contexts, stack, typed):
         lambda: waiting_count(watcher) == before - 1 and nav_count(watcher) == before - 1,
         timeout=SERVER_WAIT_MS / 1000,
         interval=0.5,
-        message="inbox and nav counts both follow the answer",
+        message=lambda: (
+            f"inbox and nav counts both follow the answer (before {before}; now the page says "
+            f"{waiting_count(watcher)}, the nav {nav_count(watcher)})"
+        ),
     )
     check_invariants(stack, [page, watcher], typed)
 
