@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,10 +218,32 @@ def _children(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> 
     return children
 
 
+class Stopping:
+    """Set by a signal handler, waited on by the main thread. Not a ``threading.Event``: a
+    handler runs in the main thread, and one arriving while ``Event.wait`` holds the Event's
+    lock blocks forever in ``Event.set`` (seen: ``up`` ignoring SIGTERM with every child up).
+    A plain flag, and sleeps a signal cuts short."""
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def set(self) -> None:
+        self.flag = True
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    def wait(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.flag and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+        return self.flag
+
+
 def _run_up(args: UpOptions, db_path: str, sandbox: bool, state_file: str) -> int:
     first_start = _first_start(db_path)
     children = _children(args, db_path, sandbox, state_file)
-    stopping = threading.Event()
+    stopping = Stopping()
 
     def on_signal(signum, frame):
         stopping.set()
