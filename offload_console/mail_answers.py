@@ -128,12 +128,13 @@ def handle(
     before = store.message(db, reply.key)
     if before is not None and before["outcome"] is not None:
         return Handled("seen", before["reason"] or "", "read before: nothing done again")
-    if before is not None and before["input_request_id"]:
+    found = _token_row(db, reply)  # read once: the decision, the refusal, the audit entry
+    if before is not None and before["input_request_id"] and found is not None:
         # Checked and sent once already (its outcome not written: the reader stopped): send
         # again under the same claim, which tells how the first send ended and sends nothing.
-        decided = _token_row(db, reply)
+        decided = found
     else:
-        decided = _decide(db, reply, allowed, require_auth)
+        decided = _decide(db, reply, found, allowed, require_auth)
     if isinstance(decided, Handled):
         store.begin(
             db,
@@ -146,11 +147,10 @@ def handle(
         )
         mail = None
         if decided.outcome == "refused":
-            mail = _refusal(db, reply, decided, allowed, dashboard_url)
+            mail = _refusal(db, reply, found, decided, allowed, dashboard_url)
         store.finish(db, reply.key, outcome=decided.outcome, reason=decided.reason, reply=mail)
-        _audit_refusal(db, reply, decided)
+        _audit_refusal(db, reply, found, decided)
         return decided
-    found = decided
     store.begin(
         db,
         reply.key,
@@ -171,7 +171,7 @@ def handle(
         session="mail-" + hashlib.sha256(reply.key.encode()).hexdigest()[:32],
         via=Via("e-mail", reply.message_id),
     )
-    link = _link(dashboard_url, found["input_request_id"])
+    link = question_link(dashboard_url, found["input_request_id"])
     reference = one_line(found["client_reference_id"] or found["case_id"] or "", 80)
     if outcome.ok:
         done = Handled("answered", outcome.kind, outcome.message)
@@ -188,10 +188,12 @@ def handle(
                 f"The case in the console: {link}",
             ]
         )
-        mail = (found["address"], f"Answer sent: {reference}", body)
+        mail = store.MailBack(found["address"], f"Answer sent: {reference}", body)
     else:
         done = Handled("refused", outcome.kind, outcome.message)
-        mail = (found["address"], f"Not answered: {reference}", _refusal_body(done, link))
+        mail = store.MailBack(
+            found["address"], f"Not answered: {reference}", _refusal_body(done, link)
+        )
     store.finish(db, reply.key, outcome=done.outcome, reason=done.reason, reply=mail)
     return done
 
@@ -206,17 +208,23 @@ def unhandled(db: Database, raw: bytes) -> Handled:
     return done
 
 
-def _decide(db, reply: Reply, allowed: set[str], require_auth: bool) -> Handled | dict:
-    """A refusal (or ignoring) in words, or the token's row when the reply may answer."""
+def _decide(
+    db, reply: Reply, found: dict | None, allowed: set[str], require_auth: bool
+) -> Handled | dict:
+    """A refusal (or ignoring) in words, or the token's row (``found``) when the reply may
+    answer."""
     if reply.automatic:
         return Handled("ignored", "automatic", f"automatic mail ({reply.automatic})")
     if reply.problem:
         return Handled("refused", reply.problem.reason, f"{reply.problem.words}")
     if reply.sender is None:
         return Handled("refused", "no_sender", "the message does not name one sender")
-    found = _token_row(db, reply)
-    if isinstance(found, Handled):
-        return found
+    if found is None:
+        return Handled(
+            "refused",
+            "no_token",
+            "it is not a reply to an e-mail about a question (no answer token in it)",
+        )
     if (
         reply.sender != found["address"]
         or registered_address(db, found["operator"], allowed) != found["address"]
@@ -256,17 +264,13 @@ def _decide(db, reply: Reply, allowed: set[str], require_auth: bool) -> Handled 
     return found
 
 
-def _token_row(db, reply: Reply) -> dict | Handled:
-    """The first of the reply's tokens the console made (a refusal when none is)."""
+def _token_row(db, reply: Reply) -> dict | None:
+    """The row of the first of the reply's tokens the console made (None: none)."""
     for token in reply.tokens:
         found = store.token(db, token_hash(token))
         if found is not None:
             return found
-    return Handled(
-        "refused",
-        "no_token",
-        "it is not a reply to an e-mail about a question (no answer token in it)",
-    )
+    return None
 
 
 NEXT_STEP = {
@@ -290,28 +294,26 @@ def _refusal_body(done: Handled, link: str | None) -> str:
     return "\n\n".join(lines)
 
 
-def _refusal(db, reply: Reply, done: Handled, allowed, dashboard_url) -> tuple | None:
+def _refusal(
+    db, reply: Reply, found: dict | None, done: Handled, allowed, dashboard_url
+) -> store.MailBack | None:
     """The refusal mail, to the sender only when the sender is a registered operator (no mail
     to a stranger, a forged sender or a mailing list)."""
     if reply.sender is None or operator_for(db, reply.sender, allowed) is None:
         return None
-    found = _token_row(db, reply)
-    known = not isinstance(found, Handled)
-    link = _link(dashboard_url, found["input_request_id"]) if known else None
-    reference = one_line((found["client_reference_id"] or "") if known else "", 80)
+    link = question_link(dashboard_url, found["input_request_id"]) if found else None
+    reference = one_line((found["client_reference_id"] or "") if found else "", 80)
     subject = f"Not answered: {reference}" if reference else "Not answered"
-    return reply.sender, subject, _refusal_body(done, link)
+    return store.MailBack(reply.sender, subject, _refusal_body(done, link))
 
 
-def _audit_refusal(db, reply: Reply, done: Handled) -> None:
-    found = _token_row(db, reply)
-    known = not isinstance(found, Handled)
+def _audit_refusal(db, reply: Reply, found: dict | None, done: Handled) -> None:
     audit.record(
         db,
-        found["operator"] if known else "answer-mail",
+        found["operator"] if found else "answer-mail",
         "answer.email_refused" if done.outcome == "refused" else "answer.email_ignored",
-        case_id=found["case_id"] if known else None,
-        target=found["input_request_id"] if known else None,
+        case_id=found["case_id"] if found else None,
+        target=found["input_request_id"] if found else None,
         detail={
             "reason": done.reason,
             "sender": reply.sender,
@@ -319,7 +321,3 @@ def _audit_refusal(db, reply: Reply, done: Handled) -> None:
             "via": "e-mail",
         },
     )
-
-
-def _link(dashboard_url: str, request_id: str) -> str:
-    return question_link(dashboard_url, request_id)

@@ -14,10 +14,21 @@ m020; ``offload_console.mail_answers`` decides what each message does).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from storage.database import Database
 from storage.db import first_row, now_ms, write_transaction
 
 REPLY_GIVE_UP_AFTER = 20  # a confirmation that failed this many times is not tried again
+
+
+@dataclass(frozen=True)
+class MailBack:
+    """The confirmation or refusal a message's sender is mailed."""
+
+    to: str
+    subject: str
+    body: str
 
 
 def add_token(
@@ -77,11 +88,11 @@ def finish(
     *,
     outcome: str,
     reason: str,
-    reply: tuple[str, str, str] | None,
+    reply: MailBack | None,
 ) -> None:
-    """The message's outcome, and the mail that tells its sender (``(to, subject, body)``,
-    sent by the reader's next pass; None: nothing is mailed back)."""
-    to, subject, body = reply or (None, None, None)
+    """The message's outcome, and the mail that tells its sender (sent by the reader's next
+    pass; None: nothing is mailed back)."""
+    to, subject, body = (reply.to, reply.subject, reply.body) if reply else (None, None, None)
     with write_transaction(db):
         db.execute(
             "UPDATE mail_replies SET outcome = ?, reason = ?, handled_at = ?, reply_to = ?,"
