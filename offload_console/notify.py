@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import re
@@ -241,12 +242,14 @@ Invite = Callable[[object, str, str], tuple[str, str] | None]
 REPLYABLE = ("question.new", "question.due_soon", "question.overdue", "question.assigned")
 
 
-def mail_recipients(url: str) -> list[str]:
-    """The addresses a ``mailto://`` target sends to (Apprise's own reading of its URL)."""
+@functools.lru_cache(maxsize=32)
+def mail_recipients(url: str) -> tuple[str, ...]:
+    """The addresses a ``mailto://`` target sends to (Apprise's own reading of its URL, once
+    per URL: the URLs are fixed for the process's life)."""
     import apprise
 
     found = apprise.Apprise.instantiate(url)
-    return [address for _, address in getattr(found, "targets", None) or []]
+    return tuple(address for _, address in getattr(found, "targets", None) or [])
 
 
 def with_query(url: str, name: str, value: str) -> str:
