@@ -250,9 +250,22 @@ def run_async(main) -> None:
 
     thread = threading.Thread(target=run)
     thread.start()
-    thread.join(120)
+    thread.join(WAIT + 60)
     if failed:
         raise failed[0]
+
+
+async def until(condition, said) -> None:
+    """Wait (in the event loop) until ``condition()`` holds, as long as a loaded machine
+    needs; fail saying ``said()``."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {WAIT} s: {said()}")
+        await asyncio.sleep(0.05)
 
 
 def reader(db_url: str, box, state, job=None):
@@ -289,11 +302,7 @@ def test_health_names_a_mailbox_that_refuses_the_reader_and_then_one_that_reads(
         async def main():
             task = asyncio.create_task(reader(path, box, state))
             try:
-                for _ in range(600):
-                    if done(state):
-                        return
-                    await asyncio.sleep(0.05)
-                raise AssertionError(f"the reader never got there: {state.figures()}")
+                await until(lambda: done(state), lambda: f"the reader got there: {state.figures()}")
             finally:
                 task.cancel()
 
@@ -400,11 +409,10 @@ def test_on_postgresql_one_instance_reads_the_mailbox_at_a_time(postgres):
                 await asyncio.sleep(1.0)
                 assert not state.reading and imap.count("INBOX") == before
                 other.release()  # the other instance stopped
-                for _ in range(600):
-                    if state.last_pass_at and imap.count("INBOX") == 0:
-                        return
-                    await asyncio.sleep(0.05)
-                raise AssertionError(f"never took over: {state.figures()}")
+                await until(
+                    lambda: state.last_pass_at and imap.count("INBOX") == 0,
+                    lambda: f"it took over: {state.figures()}",
+                )
             finally:
                 task.cancel()
 

@@ -161,7 +161,7 @@ def test_two_sidecars_on_one_postgresql_route_each_question_once_and_mail_it(pos
             assert post(servers[n % 2], envelope).status_code == 200
         wait_until(
             lambda: len(assigned(db)) == 10 and all(assigned(db).values()),
-            60,
+            90,
             0.2,
             "every question assigned",
         )
@@ -176,7 +176,7 @@ def test_two_sidecars_on_one_postgresql_route_each_question_once_and_mail_it(pos
                     found.append(recipients[0])
             return found
 
-        wait_until(lambda: len(assignment_mails()) == 10, 60, 0.2, "ten assignment e-mails")
+        wait_until(lambda: len(assignment_mails()) == 10, 90, 0.2, "ten assignment e-mails")
         assert sorted(assignment_mails()) == ["avery@example.com"] * 5 + ["blake@example.com"] * 5
         duplicates = db.execute(
             "SELECT target FROM audit_log WHERE action = 'question.assigned'"
